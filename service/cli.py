@@ -1,0 +1,126 @@
+"""The `onramp` command: run, migrate and operate the service.
+
+Each command reads the settings once and turns any configuration or start-up problem
+into one line per problem on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, NoReturn, TypeVar
+
+import click
+import uvicorn
+from sqlalchemy.exc import SQLAlchemyError
+
+from service import migrations
+from service.logging import configure_logging, scrub
+from service.settings import ConfigurationError, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CONFIGURATION = 2
+EXIT_FAILURE = 1
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"onramp: {scrub(message)}", err=True)
+    sys.exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigurationError as error:
+        for problem in error.problems:
+            click.echo(f"onramp: configuration error: {problem}", err=True)
+        sys.exit(EXIT_CONFIGURATION)
+
+
+def reports_database_errors(command: F) -> F:
+    """A database that cannot be reached is a one-line operational error, not a crash."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SQLAlchemyError as error:
+            detail = str(getattr(error, "orig", None) or error).strip().splitlines()
+            fail(f"database error: {detail[0] if detail else type(error).__name__}")
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="onramp")
+def main() -> None:
+    """Sell MUSD on Mezo for card money through Stripe's Crypto Onramp."""
+
+
+@main.command()
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@reports_database_errors
+def serve(workers: int) -> None:
+    """Run the HTTP API with uvicorn on HOST:PORT."""
+    settings = load_settings()
+    configure_logging(settings.server.log_level, settings.server.log_format)
+    if settings.auth.jwt_secret is None:
+        # Development only (production refuses to start without one): one secret for
+        # this run, inherited by every worker so their tokens are interchangeable.
+        os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
+    if settings.database.is_sqlite:
+        migrations.upgrade(settings.database)
+    else:
+        _require_schema_at_head(settings)
+    if workers > 1:
+        # Each worker counts its own requests; prometheus_client merges them from here.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="onramp-metrics-")
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=settings.server.host,
+        port=settings.server.port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        proxy_headers=bool(settings.server.trusted_proxies),
+        forwarded_allow_ips=settings.server.trusted_proxies or None,
+        timeout_graceful_shutdown=20,
+    )
+
+
+def _require_schema_at_head(settings: Settings) -> None:
+    current = migrations.current_revision(settings.database)
+    head = migrations.head_revision()
+    if current != head:
+        fail(
+            f"the database schema is at {current or 'nothing'} but this release needs "
+            f"{head}: run `onramp migrate` first",
+            EXIT_CONFIGURATION,
+        )
+
+
+@main.command()
+@click.option("--revision", default="head", show_default=True, help="Upgrade to this revision.")
+@click.option("--downgrade", "downgrade_to", metavar="REVISION", help="Downgrade to REVISION.")
+@reports_database_errors
+def migrate(revision: str, downgrade_to: str | None) -> None:
+    """Bring the database schema to the newest revision (or the one given)."""
+    settings = load_settings()
+    configure_logging(settings.server.log_level, settings.server.log_format)
+    if downgrade_to is not None:
+        migrations.downgrade(settings.database, downgrade_to)
+    else:
+        migrations.upgrade(settings.database, revision)
+    current = migrations.current_revision(settings.database)
+    click.echo(f"database schema at {current or 'base'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

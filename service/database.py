@@ -1,0 +1,96 @@
+"""The async engine, per-request sessions and the readiness probe.
+
+SQLite is the zero-set-up default (one file beside the working directory); PostgreSQL
+through psycopg 3 is what production runs. Both use SQLAlchemy's async engine, so the
+same models and queries serve either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.logging import scrub
+from service.settings import DatabaseSettings
+
+
+def create_engine(settings: DatabaseSettings) -> AsyncEngine:
+    if settings.is_sqlite:
+        engine = create_async_engine(settings.async_url, connect_args={"timeout": 15})
+        event.listen(engine.sync_engine, "connect", _tune_sqlite)
+        return engine
+    return create_async_engine(
+        settings.async_url,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+        pool_timeout=settings.pool_timeout_seconds,
+        # A restarted PostgreSQL leaves dead connections in the pool; test before use.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "connect_timeout": settings.connect_timeout_seconds,
+            "application_name": "onramp",
+        },
+    )
+
+
+def _tune_sqlite(connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
+    """WAL lets readers work beside the one writer; the busy timeout queues writers."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """One engine per process, shared by every request of that process."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings)
+        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session for one unit of work: committed if it ends cleanly, else rolled back."""
+        async with self.sessions() as session:
+            try:
+                yield session
+            except BaseException:
+                await session.rollback()
+                raise
+            await session.commit()
+
+    async def check(self, within_seconds: float = 3.0) -> dict[str, Any]:
+        """Whether the database answers, and at which schema revision it stands."""
+        try:
+            async with asyncio.timeout(within_seconds), self.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+                try:
+                    revision = await connection.scalar(
+                        text("SELECT version_num FROM alembic_version")
+                    )
+                except DBAPIError:
+                    revision = None  # reachable, but never migrated
+        except Exception as error:  # readiness reports any failure, it never raises
+            return {"status": "unavailable", "detail": _short(error)}
+        return {"status": "ok", "revision": revision}
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return scrub(f"{type(error).__name__}: {first_line}"[:200])  # type: ignore[no-any-return]

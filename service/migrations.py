@@ -1,0 +1,56 @@
+"""Alembic, driven from code so that `onramp migrate` works from any directory.
+
+The scripts live in the repository's top-level `alembic/`; the wheel carries them as
+`service/migrations/` (see pyproject.toml), so an installed service finds them too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
+
+from alembic import command
+from service.settings import DatabaseSettings
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def script_location() -> Path:
+    for candidate in (_PACKAGE / "migrations", _PACKAGE.parent / "alembic"):
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise FileNotFoundError("the migration scripts are missing from this installation")
+
+
+def alembic_config(settings: DatabaseSettings) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(script_location()))
+    # env.py reads the URL from here; '%' must be escaped for ConfigParser.
+    config.set_main_option("sqlalchemy.url", settings.sync_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(settings: DatabaseSettings, revision: str = "head") -> None:
+    command.upgrade(alembic_config(settings), revision)
+
+
+def downgrade(settings: DatabaseSettings, revision: str = "base") -> None:
+    command.downgrade(alembic_config(settings), revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory(str(script_location())).get_current_head()
+
+
+def current_revision(settings: DatabaseSettings) -> str | None:
+    engine = create_engine(settings.sync_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

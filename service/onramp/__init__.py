@@ -1,0 +1,1 @@
+"""Onramp sessions: the dApp's request to buy MUSD, mirrored from Stripe."""

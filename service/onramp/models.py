@@ -1,0 +1,47 @@
+"""The onramp session as this service stores it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Text
+from sqlmodel import Field, SQLModel
+
+from service.columns import UtcDateTime, new_id, utcnow
+
+
+class OnrampSession(SQLModel, table=True):
+    """One purchase of tokens by one wallet, and what the chain says about its delivery.
+
+    Amounts are decimal strings: exact on every database, and the API speaks strings.
+    """
+
+    __tablename__ = "onramp_sessions"
+    __table_args__ = (
+        Index("ix_onramp_sessions_wallet_id", "wallet_address", "id"),
+        Index("ix_onramp_sessions_status_id", "status", "id"),
+    )
+
+    id: str = Field(default_factory=lambda: new_id("ors"), sa_type=String(32), primary_key=True)
+    wallet_address: str = Field(sa_type=String(42))
+    stripe_session_id: str | None = Field(
+        default=None, sa_column=Column(String(255), unique=True, nullable=True)
+    )
+    client_secret: str | None = Field(default=None, sa_type=String(512))
+    livemode: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    status: str = Field(default="initialized", sa_type=String(32))
+    source_amount: str = Field(sa_type=String(32))
+    source_currency: str = Field(sa_type=String(16))
+    destination_currency: str = Field(sa_type=String(32))
+    destination_network: str = Field(sa_type=String(32))
+    destination_amount: str | None = Field(default=None, sa_type=String(80))
+    transaction_hash: str | None = Field(default=None, sa_type=String(66))
+    delivery_status: str = Field(default="not_started", sa_type=String(16))
+    delivery_confirmations: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    delivery_block_number: int | None = Field(default=None, sa_type=BigInteger)
+    delivery_block_hash: str | None = Field(default=None, sa_type=String(66))
+    delivered_amount: str | None = Field(default=None, sa_type=String(80))
+    delivery_checked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    delivery_detail: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -1,0 +1,1 @@
+"""What operators and orchestrators probe: liveness, readiness, metrics."""

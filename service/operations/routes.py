@@ -1,0 +1,43 @@
+"""Liveness and readiness, as orchestrators and load balancers probe them."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from service import migrations
+from service.database import Database
+
+
+@cache
+def _head_revision() -> str | None:
+    return migrations.head_revision()
+
+
+@get("/health", tags=["operations"], summary="The process is alive")
+async def health() -> dict[str, str]:
+    """No dependencies are checked: a restart would not cure a database outage."""
+    return {"status": "ok"}
+
+
+@get("/ready", tags=["operations"], summary="The service can take traffic")
+async def ready(state: State) -> Response[dict[str, Any]]:
+    """503 while the database is unreachable or its schema is behind this release."""
+    database: Database = state.database
+    checks: dict[str, dict[str, Any]] = {"database": await database.check()}
+    if checks["database"]["status"] == "ok":
+        revision = checks["database"].pop("revision")
+        head = _head_revision()
+        checks["schema"] = {
+            "status": "ok" if revision == head else "behind",
+            "revision": revision,
+            "head": head,
+        }
+    healthy = all(check["status"] == "ok" for check in checks.values())
+    return Response(
+        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        status_code=200 if healthy else 503,
+    )

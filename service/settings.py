@@ -1,0 +1,276 @@
+"""Typed settings read once from the environment.
+
+Every variable of the contract lives in one small group; `Settings.from_env` builds
+them all, collects every problem (not just the first) and refuses unsafe production
+set-ups, so a bad deploy fails at start-up with one readable line per problem.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+MEZO_TESTNET_CHAIN_ID = 31611
+MEZO_TESTNET_RPC_URL = "https://rpc.test.mezo.org"
+STRIPE_API_BASE = "https://api.stripe.com"
+
+# Names whose values must never be echoed back in an error message.
+_SECRET_NAMES = frozenset(
+    {"DATABASE_URL", "REDIS_URL", "JWT_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"}
+)
+
+
+class ConfigurationError(Exception):
+    """The environment does not describe a service that can start."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _blank_to_none(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+CommaList = Annotated[list[str], BeforeValidator(_split_commas)]
+SecretList = Annotated[list[SecretStr], BeforeValidator(_split_commas)]
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
+OptionalStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
+
+
+class _Group(BaseModel):
+    """Fields are named after their environment variables through aliases."""
+
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, validate_default=True
+    )
+
+
+class DatabaseSettings(_Group):
+    url: str = Field("sqlite:///./onramp.db", alias="DATABASE_URL")
+    pool_size: int = Field(10, alias="DATABASE_POOL_SIZE", ge=1, le=200)
+    max_overflow: int = Field(10, alias="DATABASE_MAX_OVERFLOW", ge=0, le=200)
+    pool_timeout_seconds: float = Field(10.0, alias="DATABASE_POOL_TIMEOUT_SECONDS", gt=0)
+    connect_timeout_seconds: int = Field(5, alias="DATABASE_CONNECT_TIMEOUT_SECONDS", ge=1)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: str) -> str:
+        url = url.strip()
+        scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
+        if scheme not in {"sqlite", "postgresql", "postgres"}:
+            raise ValueError("must be a postgresql://… or sqlite:///… URL")
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.url.lower().startswith("sqlite")
+
+    @property
+    def async_url(self) -> str:
+        """The URL with the async driver this service uses for that database."""
+        return _with_driver(self.url, "aiosqlite" if self.is_sqlite else "psycopg")
+
+    @property
+    def sync_url(self) -> str:
+        """The URL Alembic migrates through (psycopg 3 serves both sync and async)."""
+        return _with_driver(self.url, "pysqlite" if self.is_sqlite else "psycopg")
+
+
+def _with_driver(url: str, driver: str) -> str:
+    scheme, rest = url.split("://", 1)
+    family = scheme.split("+", 1)[0].lower()
+    if family == "postgres":  # Railway and Heroku hand out postgres://
+        family = "postgresql"
+    return f"{family}+{driver}://{rest}"
+
+
+class ServerSettings(_Group):
+    environment: Literal["development", "production"] = Field("development", alias="ENVIRONMENT")
+    host: str = Field("127.0.0.1", alias="HOST")
+    port: int = Field(8000, alias="PORT", ge=1, le=65535)
+    allowed_origins: CommaList = Field(default_factory=list, alias="ALLOWED_ORIGINS")
+    trusted_proxies: CommaList = Field(default_factory=list, alias="TRUSTED_PROXIES")
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
+    log_format: Literal["console", "json"] = Field(
+        default_factory=lambda: "console" if sys.stderr.isatty() else "json", alias="LOG_FORMAT"
+    )
+
+    @field_validator("log_level", "log_format", "environment", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+class StripeSettings(_Group):
+    secret_key: OptionalSecret = Field(None, alias="STRIPE_SECRET_KEY")
+    api_base: str = Field(STRIPE_API_BASE, alias="STRIPE_API_BASE")
+    webhook_secrets: SecretList = Field(default_factory=list, alias="STRIPE_WEBHOOK_SECRET")
+    webhook_tolerance_seconds: int = Field(300, alias="STRIPE_WEBHOOK_TOLERANCE_SECONDS", ge=1)
+    timeout_seconds: float = Field(10.0, alias="STRIPE_TIMEOUT_SECONDS", gt=0, le=120)
+    max_network_retries: int = Field(2, alias="STRIPE_MAX_NETWORK_RETRIES", ge=0, le=5)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _looks_like_a_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not key.get_secret_value().startswith(("sk_", "rk_")):
+            raise ValueError("must be a Stripe secret key (sk_test_…, sk_live_… or rk_…)")
+        return key
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _looks_like_signing_secrets(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        if any(not s.get_secret_value().startswith("whsec_") for s in secrets):
+            raise ValueError("every secret must be a Stripe signing secret (whsec_…)")
+        return secrets
+
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return url.rstrip("/")
+
+
+class ChainSettings(_Group):
+    rpc_urls: CommaList = Field(
+        default_factory=lambda: [MEZO_TESTNET_RPC_URL], alias="MEZO_RPC_URLS", min_length=1
+    )
+    chain_id: int = Field(MEZO_TESTNET_CHAIN_ID, alias="MEZO_CHAIN_ID", ge=1)
+    musd_token_address: OptionalStr = Field(None, alias="MUSD_TOKEN_ADDRESS")
+    delivery_confirmations: int = Field(1, alias="DELIVERY_CONFIRMATIONS", ge=1, le=1000)
+    delivery_timeout_seconds: int = Field(3600, alias="DELIVERY_TIMEOUT_SECONDS", ge=1)
+    delivery_amount_tolerance: Decimal = Field(Decimal(0), alias="DELIVERY_AMOUNT_TOLERANCE", ge=0)
+    rpc_timeout_seconds: float = Field(10.0, alias="RPC_TIMEOUT_SECONDS", gt=0, le=120)
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        if any(not url.startswith(("http://", "https://")) for url in urls):
+            raise ValueError("every URL must be http(s)")
+        return urls
+
+
+class OnrampSettings(_Group):
+    default_source_currency: str = Field("usd", alias="DEFAULT_SOURCE_CURRENCY")
+    destination_currency: str = Field("musd", alias="DESTINATION_CURRENCY")
+    destination_network: str = Field("mezo", alias="DESTINATION_NETWORK")
+    min_source_amount: Decimal = Field(Decimal("1.00"), alias="MIN_SOURCE_AMOUNT", gt=0)
+    max_source_amount: Decimal = Field(Decimal("10000.00"), alias="MAX_SOURCE_AMOUNT", gt=0)
+
+    @field_validator("default_source_currency", "destination_currency", "destination_network")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().lower()
+
+    @model_validator(mode="after")
+    def _ordered_bounds(self) -> OnrampSettings:
+        if self.min_source_amount > self.max_source_amount:
+            raise ValueError("MIN_SOURCE_AMOUNT must not exceed MAX_SOURCE_AMOUNT")
+        return self
+
+
+class AuthSettings(_Group):
+    domain: str = Field("localhost:8000", alias="AUTH_DOMAIN")
+    uri: str = Field("http://localhost:8000", alias="AUTH_URI")
+    jwt_secret: OptionalSecret = Field(None, alias="JWT_SECRET")
+    jwt_ttl_seconds: int = Field(3600, alias="JWT_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
+    admin_api_keys: SecretList = Field(default_factory=list, alias="ADMIN_API_KEYS")
+    redis_url: OptionalSecret = Field(None, alias="REDIS_URL")
+    rate_limit_per_minute: int = Field(30, alias="RATE_LIMIT_PER_MINUTE", ge=1)
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
+        if secret is not None and len(secret.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return secret
+
+
+class Settings(BaseModel):
+    """Everything the service reads from its environment, grouped by what it configures."""
+
+    model_config = ConfigDict(frozen=True)
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    stripe: StripeSettings = Field(default_factory=StripeSettings)
+    chain: ChainSettings = Field(default_factory=ChainSettings)
+    onramp: OnrampSettings = Field(default_factory=OnrampSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read every group, reporting all problems at once."""
+        env = dict(os.environ if environ is None else environ)
+        groups: dict[str, BaseModel] = {}
+        problems: list[str] = []
+        for name, field in cls.model_fields.items():
+            group_type = field.annotation
+            assert isinstance(group_type, type)
+            assert issubclass(group_type, _Group)
+            try:
+                groups[name] = group_type.model_validate(env)
+            except ValidationError as error:
+                problems.extend(_describe(error, env))
+        if problems:
+            raise ConfigurationError(problems)
+        settings = cls.model_validate(groups)
+        problems = settings.production_problems()
+        if problems:
+            raise ConfigurationError(problems)
+        return settings
+
+    def production_problems(self) -> list[str]:
+        """Settings that are fine on a laptop and unsafe with real money."""
+        if not self.server.is_production:
+            return []
+        problems = []
+        if self.auth.jwt_secret is None:
+            problems.append("JWT_SECRET: required when ENVIRONMENT=production")
+        if self.stripe.secret_key is None:
+            problems.append("STRIPE_SECRET_KEY: required when ENVIRONMENT=production")
+        if not self.stripe.webhook_secrets:
+            problems.append("STRIPE_WEBHOOK_SECRET: required when ENVIRONMENT=production")
+        if self.database.is_sqlite:
+            problems.append("DATABASE_URL: must be a PostgreSQL URL when ENVIRONMENT=production")
+        if "*" in self.server.allowed_origins:
+            problems.append("ALLOWED_ORIGINS: '*' is refused when ENVIRONMENT=production")
+        return problems
+
+
+def _describe(error: ValidationError, env: Mapping[str, str]) -> list[str]:
+    lines = []
+    for problem in error.errors():
+        name = str(problem["loc"][0]) if problem["loc"] else ""
+        message = problem["msg"].removeprefix("Value error, ")
+        if name in env and name not in _SECRET_NAMES:
+            message += f" (got {env[name]!r})"
+        lines.append(f"{name}: {message}" if name else message)
+    return lines

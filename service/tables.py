@@ -1,0 +1,13 @@
+"""Every table of the service, imported in one place so the metadata is complete.
+
+Alembic's autogenerate and the test fixtures read `metadata` from here.
+"""
+
+from sqlmodel import SQLModel
+
+from service.onramp.models import OnrampSession
+from service.webhooks.models import WebhookEvent
+
+metadata = SQLModel.metadata
+
+__all__ = ["OnrampSession", "WebhookEvent", "metadata"]

@@ -1,0 +1,1 @@
+"""Stripe webhooks: verified, logged once, applied in any order."""
