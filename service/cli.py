@@ -63,7 +63,14 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    envvar="WEB_CONCURRENCY",
+    help="Worker processes (or WEB_CONCURRENCY).",
+)
 @reports_database_errors
 def serve(workers: int) -> None:
     """Run the HTTP API with uvicorn on HOST:PORT."""

@@ -119,4 +119,5 @@ def configure_logging(
         logging.getLogger(name).propagate = True
     # The service writes its own access line (with the request id); uvicorn's would double it.
     logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("sqlalchemy.engine").setLevel(logging.WARNING)
+    for chatty in ("sqlalchemy.engine", "httpx", "httpcore", "stripe"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)

@@ -1,0 +1,101 @@
+"""Shared fixtures: real databases, settings built from an environment, the real app.
+
+PostgreSQL runs on 127.0.0.1:5432 on every machine here; each test run creates its own
+database there and drops it at the end. SQLite databases are files in a temporary
+directory. The schema is made by the real migrations, once per database and run.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from service import migrations
+from service.app import create_app
+from service.settings import DatabaseSettings, Settings
+from service.tables import metadata
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "ONRAMP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+# Nothing in the suite may reach a public RPC node: point the chain at a closed port.
+BASE_ENV = {"MEZO_RPC_URLS": "http://127.0.0.1:9", "LOG_FORMAT": "json"}
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test run, dropped afterwards."""
+    name = f"onramp_test_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'onramp.db'}"
+
+
+@pytest.fixture(scope="session")
+def migrated(postgres_url: str, sqlite_url: str) -> dict[str, str]:
+    """Both databases brought to head by the real migrations, once per run."""
+    urls = {"postgresql": postgres_url, "sqlite": sqlite_url}
+    for url in urls.values():
+        migrations.upgrade(DatabaseSettings(DATABASE_URL=url))
+    return urls
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+async def database_url(
+    request: pytest.FixtureRequest, migrated: dict[str, str]
+) -> AsyncIterator[str]:
+    """Each persistence test runs on both databases, starting from empty tables."""
+    url = migrated[request.param]
+    yield url
+    engine = create_async_engine(DatabaseSettings(DATABASE_URL=url).async_url)
+    async with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            await connection.execute(delete(table))
+    await engine.dispose()
+
+
+@pytest.fixture
+def make_settings(migrated: dict[str, str]) -> Callable[..., Settings]:
+    """Settings as the service would read them from an environment (PostgreSQL default)."""
+
+    def build(**env: str) -> Settings:
+        return Settings.from_env({**BASE_ENV, "DATABASE_URL": migrated["postgresql"], **env})
+
+    return build
+
+
+@pytest.fixture
+def make_client(
+    make_settings: Callable[..., Settings],
+) -> Callable[..., AsyncTestClient[Litestar]]:
+    """An HTTP client for the real app built from an environment."""
+
+    def build(app: Litestar | None = None, **env: str) -> AsyncTestClient[Litestar]:
+        return AsyncTestClient(app=app or create_app(make_settings(**env)))
+
+    return build
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent

@@ -1,0 +1,61 @@
+"""No secret reaches the log output, however it is logged."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import structlog
+
+from service.logging import REDACTED, configure_logging
+
+CLIENT_SECRET = "cos_1QabcDEF_secret_k3yMaterial9"
+WEBHOOK_SECRET = "whsec_Zm9vYmFyYmF6cXV4"
+STRIPE_KEY = "sk_test_51Habcdefghijklmnop"
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIweGFiYyJ9.c2lnbmF0dXJlLWJ5dGVz"
+SECRETS = (CLIENT_SECRET, WEBHOOK_SECRET, STRIPE_KEY, JWT, "k3yMaterial9")
+
+
+def logged_output(log_format: str) -> str:
+    stream = io.StringIO()
+    configure_logging("debug", log_format, stream=stream)
+    log = structlog.get_logger("test")
+    log.info("session created", clientSecret=CLIENT_SECRET, wallet="0xabc")
+    log.info("calling stripe", api_key=STRIPE_KEY, headers={"Authorization": f"Bearer {JWT}"})
+    log.info(f"configured with {WEBHOOK_SECRET} and {STRIPE_KEY}")
+    log.warning("nested", body={"data": [{"client_secret": CLIENT_SECRET}]})
+    log.info("header", raw=f"authorization: Bearer {JWT}")
+    try:
+        raise RuntimeError(f"stripe refused {STRIPE_KEY} for {CLIENT_SECRET}")
+    except RuntimeError:
+        log.exception("failed")
+    logging.getLogger("uvicorn.error").error("stdlib record with %s", WEBHOOK_SECRET)
+    return stream.getvalue()
+
+
+def test_json_output_holds_no_secret_in_keys_values_messages_or_tracebacks() -> None:
+    output = logged_output("json")
+    lines = [json.loads(line) for line in output.splitlines()]
+    assert len(lines) == 7
+    for secret in SECRETS:
+        assert secret not in output
+    assert lines[0]["clientSecret"] == REDACTED
+    assert lines[0]["wallet"] == "0xabc"
+    assert "RuntimeError" in lines[5]["exception"]
+    assert lines[6]["logger"] == "uvicorn.error"
+
+
+def test_console_output_holds_no_secret_either() -> None:
+    output = logged_output("console")
+    assert "session created" in output
+    for secret in SECRETS:
+        assert secret not in output
+
+
+def test_database_passwords_in_urls_are_hidden() -> None:
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream)
+    structlog.get_logger().info("connecting", url="postgresql://app:hunter2@db:5432/onramp")
+    assert "hunter2" not in stream.getvalue()
+    assert "db:5432/onramp" in stream.getvalue()

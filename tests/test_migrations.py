@@ -1,0 +1,96 @@
+"""The migrations build exactly the schema the models describe, and take it down again."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.pool import NullPool
+
+from service import migrations
+from service.settings import DatabaseSettings
+from service.tables import metadata
+from tests.conftest import POSTGRES_ADMIN_URL
+
+ONRAMP = str(Path(sys.executable).parent / "onramp")
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DatabaseSettings]:
+    if request.param == "sqlite":
+        yield DatabaseSettings(DATABASE_URL=f"sqlite:///{tmp_path}/scratch.db")
+        return
+    name = f"onramp_scratch_{secrets.token_hex(6)}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield DatabaseSettings(DATABASE_URL=f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/{name}")
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def tables_in(settings: DatabaseSettings) -> set[str]:
+    engine = create_engine(settings.sync_url, poolclass=NullPool)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_to_head_and_downgrade_to_base(empty_database: DatabaseSettings) -> None:
+    migrations.upgrade(empty_database)
+    assert migrations.current_revision(empty_database) == migrations.head_revision()
+    assert {"onramp_sessions", "webhook_events"} <= tables_in(empty_database)
+
+    migrations.downgrade(empty_database, "base")
+    assert migrations.current_revision(empty_database) is None
+    assert tables_in(empty_database) <= {"alembic_version"}
+
+    migrations.upgrade(empty_database)
+    assert migrations.current_revision(empty_database) == migrations.head_revision()
+
+
+def test_the_migrated_schema_matches_the_models(empty_database: DatabaseSettings) -> None:
+    migrations.upgrade(empty_database)
+    engine = create_engine(empty_database.sync_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            assert compare_metadata(context, metadata) == []
+    finally:
+        engine.dispose()
+
+
+def run_onramp(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ONRAMP, *args],
+        env={"PATH": os.environ["PATH"], "HOME": str(cwd), **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_onramp_migrate_upgrades_and_downgrades_postgres_from_any_directory(
+    empty_database: DatabaseSettings, tmp_path: Path
+) -> None:
+    env = {"DATABASE_URL": empty_database.url}
+    upgraded = run_onramp("migrate", env=env, cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert f"database schema at {migrations.head_revision()}" in upgraded.stdout
+    downgraded = run_onramp("migrate", "--downgrade", "base", env=env, cwd=tmp_path)
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert "database schema at base" in downgraded.stdout
+    assert tables_in(empty_database) <= {"alembic_version"}

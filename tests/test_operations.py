@@ -1,0 +1,72 @@
+"""Liveness, readiness and metrics as an orchestrator and Prometheus see them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from service.app import create_app
+from service.settings import Settings
+
+Client = Callable[..., AsyncTestClient[Litestar]]
+
+
+async def test_health_answers_without_dependencies(make_client: Client) -> None:
+    async with make_client(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none") as client:
+        response = await client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_on_a_migrated_database(database_url: str, make_client: Client) -> None:
+    async with make_client(DATABASE_URL=database_url) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"] == {"status": "ok"}
+    assert body["checks"]["schema"]["status"] == "ok"
+    assert body["checks"]["schema"]["revision"] == body["checks"]["schema"]["head"]
+
+
+async def test_ready_is_503_with_detail_when_the_database_is_unreachable(
+    make_client: Client,
+) -> None:
+    async with make_client(
+        DATABASE_URL="postgresql://postgres:s3cretpw@127.0.0.1:1/none"
+    ) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "unavailable"
+    assert body["checks"]["database"]["status"] == "unavailable"
+    assert body["checks"]["database"]["detail"]
+    assert "s3cretpw" not in response.text
+
+
+async def test_ready_is_503_while_the_schema_is_not_migrated(
+    tmp_path: object, make_settings: Callable[..., Settings]
+) -> None:
+    settings = make_settings(DATABASE_URL=f"sqlite:///{tmp_path}/empty.db")
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 503
+    assert response.json()["checks"]["schema"]["status"] == "behind"
+
+
+async def test_metrics_count_requests_and_latency_by_route(make_client: Client) -> None:
+    async with make_client() as client:
+        for _ in range(3):
+            await client.get("/health")
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'onramp_requests_total{app_name="onramp",method="GET",path="/health"' in text
+    assert (
+        'onramp_request_duration_seconds_count{app_name="onramp",method="GET",path="/health"'
+        in text
+    )
+    assert 'onramp_request_duration_seconds_bucket{app_name="onramp",le="0.005"' in text

@@ -1,0 +1,144 @@
+"""Settings are read from the environment and refuse what cannot work or is unsafe."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from service.settings import ConfigurationError, Settings
+
+PRODUCTION = {
+    "ENVIRONMENT": "production",
+    "JWT_SECRET": "x" * 40,
+    "STRIPE_SECRET_KEY": "sk_live_abc123",
+    "STRIPE_WEBHOOK_SECRET": "whsec_abc",
+    "DATABASE_URL": "postgres://u:p@db:5432/onramp",
+    "ALLOWED_ORIGINS": "https://app.example",
+}
+
+
+def problems_for(env: dict[str, str]) -> list[str]:
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env(env)
+    return raised.value.problems
+
+
+def test_an_empty_environment_gives_the_documented_defaults() -> None:
+    settings = Settings.from_env({})
+    assert settings.database.url == "sqlite:///./onramp.db"
+    assert settings.database.async_url == "sqlite+aiosqlite:///./onramp.db"
+    assert (settings.server.host, settings.server.port) == ("127.0.0.1", 8000)
+    assert settings.server.environment == "development"
+    assert settings.stripe.secret_key is None
+    assert settings.stripe.webhook_tolerance_seconds == 300
+    assert settings.stripe.timeout_seconds == 10
+    assert settings.chain.chain_id == 31611
+    assert settings.chain.rpc_urls == ["https://rpc.test.mezo.org"]
+    assert settings.onramp.default_source_currency == "usd"
+    assert (settings.onramp.destination_currency, settings.onramp.destination_network) == (
+        "musd",
+        "mezo",
+    )
+    assert settings.onramp.min_source_amount == Decimal("1.00")
+    assert settings.onramp.max_source_amount == Decimal("10000.00")
+    assert (settings.auth.domain, settings.auth.uri) == ("localhost:8000", "http://localhost:8000")
+
+
+@pytest.mark.parametrize(
+    ("given", "async_url", "sync_url"),
+    [
+        (
+            "postgres://u:p@h:5432/d",
+            "postgresql+psycopg://u:p@h:5432/d",
+            "postgresql+psycopg://u:p@h:5432/d",
+        ),
+        ("postgresql://u@h/d", "postgresql+psycopg://u@h/d", "postgresql+psycopg://u@h/d"),
+        ("sqlite:////tmp/x.db", "sqlite+aiosqlite:////tmp/x.db", "sqlite+pysqlite:////tmp/x.db"),
+    ],
+)
+def test_database_urls_get_this_services_drivers(given: str, async_url: str, sync_url: str) -> None:
+    database = Settings.from_env({"DATABASE_URL": given}).database
+    assert (database.async_url, database.sync_url) == (async_url, sync_url)
+
+
+def test_comma_separated_lists_are_split_and_trimmed() -> None:
+    settings = Settings.from_env(
+        {
+            "MEZO_RPC_URLS": "http://a:1, http://b:2 ,",
+            "STRIPE_WEBHOOK_SECRET": "whsec_old,whsec_new",
+            "ADMIN_API_KEYS": "k1,k2",
+            "ALLOWED_ORIGINS": "https://a.example,https://b.example",
+        }
+    )
+    assert settings.chain.rpc_urls == ["http://a:1", "http://b:2"]
+    assert [s.get_secret_value() for s in settings.stripe.webhook_secrets] == [
+        "whsec_old",
+        "whsec_new",
+    ]
+    assert len(settings.auth.admin_api_keys) == 2
+    assert settings.server.allowed_origins == ["https://a.example", "https://b.example"]
+
+
+def test_every_problem_is_reported_once_with_its_variable() -> None:
+    problems = problems_for(
+        {"PORT": "eighty", "DATABASE_URL": "mysql://x", "MIN_SOURCE_AMOUNT": "-1"}
+    )
+    assert len(problems) == 3
+    assert any(p.startswith("PORT: ") and "'eighty'" in p for p in problems)
+    assert any(p.startswith("DATABASE_URL: ") for p in problems)
+    assert any(p.startswith("MIN_SOURCE_AMOUNT: ") for p in problems)
+
+
+def test_secret_values_are_never_echoed_in_problems() -> None:
+    problems = problems_for(
+        {"STRIPE_SECRET_KEY": "pk_live_notsecretbutwrong", "DATABASE_URL": "mysql://u:hunter2@h"}
+    )
+    assert problems
+    assert not any("pk_live_notsecretbutwrong" in p or "hunter2" in p for p in problems)
+
+
+def test_amount_bounds_must_be_ordered() -> None:
+    problems = problems_for({"MIN_SOURCE_AMOUNT": "500", "MAX_SOURCE_AMOUNT": "100"})
+    assert problems == ["MIN_SOURCE_AMOUNT must not exceed MAX_SOURCE_AMOUNT"]
+
+
+def test_a_safe_production_environment_is_accepted() -> None:
+    settings = Settings.from_env(PRODUCTION)
+    assert settings.server.is_production
+    assert settings.database.async_url == "postgresql+psycopg://u:p@db:5432/onramp"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"JWT_SECRET": ""}, "JWT_SECRET: required when ENVIRONMENT=production"),
+        ({"STRIPE_SECRET_KEY": ""}, "STRIPE_SECRET_KEY: required when ENVIRONMENT=production"),
+        (
+            {"STRIPE_WEBHOOK_SECRET": ""},
+            "STRIPE_WEBHOOK_SECRET: required when ENVIRONMENT=production",
+        ),
+        (
+            {"DATABASE_URL": "sqlite:///./onramp.db"},
+            "DATABASE_URL: must be a PostgreSQL URL when ENVIRONMENT=production",
+        ),
+        ({"ALLOWED_ORIGINS": "*"}, "ALLOWED_ORIGINS: '*' is refused when ENVIRONMENT=production"),
+    ],
+)
+def test_production_refuses_unsafe_settings(change: dict[str, str], expected: str) -> None:
+    assert problems_for({**PRODUCTION, **change}) == [expected]
+
+
+def test_production_reports_all_missing_secrets_together() -> None:
+    assert len(problems_for({"ENVIRONMENT": "production"})) == 4
+
+
+def test_placeholder_secrets_are_refused() -> None:
+    problems = problems_for(
+        {"JWT_SECRET": "changeme", "STRIPE_SECRET_KEY": "changeme", "STRIPE_WEBHOOK_SECRET": "x"}
+    )
+    assert [p.split(":")[0] for p in problems] == [
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "JWT_SECRET",
+    ]
