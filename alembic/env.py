@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from alembic import context
 from service.settings import Settings
 from service.tables import metadata
 

@@ -7,21 +7,33 @@ at import time, so tests build as many apps, with as many settings, as they need
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from service.auth import rules
+from service.auth.guards import operator_guard, provide_wallet
+from service.auth.routes import routes as auth_routes
+from service.auth.service import SignIn
+from service.auth.tokens import TokenIssuer
+from service.chain.rpc import ChainRpc
 from service.database import Database
 from service.errors import exception_handlers, problem_details_plugin
-from service.logging import configure_logging
+from service.logs import configure_logging
 from service.middleware import RequestContextMiddleware
 from service.operations.routes import health, ready
-from service.settings import Settings
+from service.ratelimit import RateLimiter
+from service.settings import AuthSettings, Settings
 
 DEFAULT_BODY_LIMIT = 64 * 1024
 
@@ -36,12 +48,29 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings.server.log_level, settings.server.log_format)
     database = Database(settings.database)
+    chain = ChainRpc(settings.chain)
+    tokens = _token_issuer(settings.auth)
+    sign_in = SignIn(
+        rules.Audience(settings.auth.domain, settings.auth.uri, settings.chain.chain_id),
+        tokens,
+        chain,
+    )
+    redis_url = settings.auth.redis_url
+    rate_limiter = RateLimiter(
+        settings.auth.rate_limit_per_minute,
+        redis_url.get_secret_value() if redis_url else None,
+    )
 
     app = Litestar(
-        route_handlers=[health, ready, PrometheusController],
+        route_handlers=[health, ready, PrometheusController, *auth_routes],
         dependencies={
-            "settings": Provide(lambda: settings, sync_to_thread=False),
+            "settings": _constant(settings),
             "db_session": Provide(database.session),
+            "sign_in": _constant(sign_in),
+            "tokens": _constant(tokens),
+            "rate_limiter": _constant(rate_limiter),
+            "wallet": Provide(provide_wallet),
+            "operator": Provide(operator_guard(settings.auth.admin_api_keys)),
         },
         plugins=[problem_details_plugin()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
@@ -52,17 +81,42 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version=__version__,
             description="Buy MUSD on Mezo with a card through Stripe's Crypto Onramp.",
             path="/schema",
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http", scheme="bearer", bearer_format="JWT"
+                    ),
+                    "ApiKey": SecurityScheme(
+                        type="apiKey", name="X-API-Key", security_scheme_in="header"
+                    ),
+                }
+            ),
         ),
         request_max_body_size=DEFAULT_BODY_LIMIT,
         state=State({"settings": settings, "database": database}),
-        on_shutdown=[database.dispose],
+        on_shutdown=[database.dispose, chain.close],
         logging_config=None,
         debug=False,
     )
-    app.asgi_handler = RequestContextMiddleware(
-        app.asgi_handler, hsts=settings.server.is_production
-    )
+    handler: Any = app.asgi_handler
+    if settings.server.trusted_proxies:
+        # The client address behind a trusted proxy, from X-Forwarded-For (uvicorn's parser).
+        handler = ProxyHeadersMiddleware(handler, settings.server.trusted_proxies)
+    app.asgi_handler = RequestContextMiddleware(handler, hsts=settings.server.is_production)
     return app
+
+
+def _constant(value: object) -> Provide:
+    return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+
+def _token_issuer(settings: AuthSettings) -> TokenIssuer:
+    # Without JWT_SECRET (development only; production refuses to start) each app makes
+    # its own; `onramp serve` sets one for all of its workers.
+    secret = (
+        settings.jwt_secret.get_secret_value() if settings.jwt_secret else secrets.token_urlsafe(48)
+    )
+    return TokenIssuer(secret, settings.uri, timedelta(seconds=settings.jwt_ttl_seconds))
 
 
 def _prometheus() -> PrometheusConfig:

@@ -19,7 +19,7 @@ import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import migrations
-from service.logging import configure_logging, scrub
+from service.logs import configure_logging, scrub
 from service.settings import ConfigurationError, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from litestar.di import NamedDependency
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DBAPIError
@@ -18,8 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.logging import scrub
+from service.logs import scrub
 from service.settings import DatabaseSettings
+
+# A route parameter `db_session: DbSession` gets the request's unit of work.
+DbSession = NamedDependency[AsyncSession]
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:

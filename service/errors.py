@@ -88,6 +88,8 @@ class UpstreamUnavailable(OnrampError):
 
 
 class NotConfigured(OnrampError):
+    """A dependency is missing or down: 503, and nothing was changed."""
+
     status = 503
     code = "not_configured"
 

@@ -8,23 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
-from alembic import command
+from service.resources import resource_dir
 from service.settings import DatabaseSettings
-
-_PACKAGE = Path(__file__).resolve().parent
 
 
 def script_location() -> Path:
-    for candidate in (_PACKAGE / "migrations", _PACKAGE.parent / "alembic"):
-        if (candidate / "env.py").is_file():
-            return candidate
-    raise FileNotFoundError("the migration scripts are missing from this installation")
+    return resource_dir("alembic")
 
 
 def alembic_config(settings: DatabaseSettings) -> Config:

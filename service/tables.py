@@ -5,9 +5,10 @@ Alembic's autogenerate and the test fixtures read `metadata` from here.
 
 from sqlmodel import SQLModel
 
+from service.auth.models import AuthNonce
 from service.onramp.models import OnrampSession
 from service.webhooks.models import WebhookEvent
 
 metadata = SQLModel.metadata
 
-__all__ = ["OnrampSession", "WebhookEvent", "metadata"]
+__all__ = ["AuthNonce", "OnrampSession", "WebhookEvent", "metadata"]

@@ -23,6 +23,7 @@ from service import migrations
 from service.app import create_app
 from service.settings import DatabaseSettings, Settings
 from service.tables import metadata
+from tests.support.anvil import Anvil, start_anvil
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ONRAMP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -99,3 +100,13 @@ def make_client(
 @pytest.fixture
 def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    """One local chain for the run, on Mezo testnet's chain id."""
+    node = start_anvil()
+    try:
+        yield node
+    finally:
+        node.stop()

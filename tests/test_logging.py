@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from service.logging import REDACTED, configure_logging
+from service.logs import REDACTED, configure_logging
 
 CLIENT_SECRET = "cos_1QabcDEF_secret_k3yMaterial9"
 WEBHOOK_SECRET = "whsec_Zm9vYmFyYmF6cXV4"

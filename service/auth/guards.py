@@ -1,0 +1,56 @@
+"""Who is calling: a wallet (Bearer token) or an operator (X-API-Key), never both."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from litestar import Request
+from litestar.di import NamedDependency
+from pydantic import SecretStr
+
+from service.auth.tokens import TokenIssuer, WalletToken
+from service.errors import Forbidden, Unauthorized
+
+BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
+API_KEY_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}]
+
+# Route parameters: `wallet: Wallet` for wallet routes, `operator: Operator` for ops routes.
+Wallet = NamedDependency[WalletToken]
+Operator = NamedDependency[str]
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str | None:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def provide_wallet(
+    request: Request[Any, Any, Any], tokens: NamedDependency[TokenIssuer]
+) -> WalletToken:
+    """The wallet a Bearer token was issued to; 401 without a valid one."""
+    token = bearer_token(request)
+    if token is None:
+        raise Unauthorized("Sign in and send the token as 'Authorization: Bearer <token>'.")
+    return tokens.read(token)
+
+
+def operator_guard(api_keys: list[SecretStr]) -> Any:
+    """A dependency admitting only a request with one of `api_keys` in X-API-Key."""
+    digests = [hashlib.sha256(key.get_secret_value().encode()).digest() for key in api_keys]
+
+    async def provide_operator(request: Request[Any, Any, Any]) -> str:
+        presented = request.headers.get("x-api-key")
+        if presented is None:
+            if bearer_token(request) is not None:
+                raise Forbidden("Operator routes take an API key, not a wallet token.")
+            raise Unauthorized("Send an operator key as 'X-API-Key'.")
+        digest = hashlib.sha256(presented.encode()).digest()
+        # Compare against every key, each in constant time, so timing reveals nothing.
+        matches = [hmac.compare_digest(digest, known) for known in digests]
+        if not any(matches):
+            raise Forbidden("The API key is not valid.")
+        return digest.hex()[:12]
+
+    return provide_operator

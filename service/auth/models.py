@@ -1,0 +1,22 @@
+"""Nonces this service issued for sign-in messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlmodel import Field, SQLModel
+
+from service.columns import UtcDateTime
+
+
+class AuthNonce(SQLModel, table=True):
+    """A single-use challenge: `used_at` is set by the one verify call that wins it."""
+
+    __tablename__ = "auth_nonces"
+
+    nonce: str = Field(sa_type=String(64), primary_key=True)
+    wallet_address: str = Field(sa_type=String(42))
+    issued_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

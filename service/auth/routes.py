@@ -1,0 +1,98 @@
+"""POST /api/v1/auth/nonce, POST /api/v1/auth/verify and GET /api/v1/auth/me."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+
+from service.auth.guards import BEARER_SECURITY, Wallet
+from service.auth.rules import parse_message
+from service.auth.schemas import (
+    NonceIssued,
+    NonceRequest,
+    SignedInWallet,
+    SignInRequest,
+    TokenIssued,
+)
+from service.auth.service import SignIn
+from service.chain.addresses import checksum_wallet
+from service.database import DbSession
+from service.errors import InvalidRequest
+from service.ratelimit import Limiter
+
+BODY_LIMIT = 16 * 1024
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    """The peer address; behind TRUSTED_PROXIES it is already the forwarded client's."""
+    return request.client.host if request.client else "unknown"
+
+
+def wallet_from(value: str, field: str) -> str:
+    try:
+        return checksum_wallet(value)
+    except ValueError as error:
+        raise InvalidRequest(
+            "The wallet address is not valid.",
+            code="invalid_wallet_address",
+            errors=[{"field": field, "message": str(error)}],
+        ) from error
+
+
+@post(
+    "/api/v1/auth/nonce",
+    status_code=200,
+    tags=["auth"],
+    summary="Start a sign-in: a nonce and the EIP-4361 message to sign",
+    request_max_body_size=BODY_LIMIT,
+)
+async def issue_nonce(
+    data: JSONBody[NonceRequest],
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    sign_in: NamedDependency[SignIn],
+    rate_limiter: Limiter,
+) -> NonceIssued:
+    wallet = wallet_from(data.wallet_address, "walletAddress")
+    await rate_limiter.spend("nonce", ip=client_ip(request), wallet=wallet)
+    issued = await sign_in.issue_nonce(db_session, wallet)
+    return NonceIssued(nonce=issued.nonce, message=issued.message, expires_at=issued.expires_at)
+
+
+@post(
+    "/api/v1/auth/verify",
+    status_code=200,
+    tags=["auth"],
+    summary="Finish a sign-in: a signed message for a wallet token",
+    request_max_body_size=BODY_LIMIT,
+)
+async def verify_sign_in(
+    data: JSONBody[SignInRequest],
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    sign_in: NamedDependency[SignIn],
+    rate_limiter: Limiter,
+) -> TokenIssued:
+    await rate_limiter.spend("verify", ip=client_ip(request))
+    message = parse_message(data.message)
+    await rate_limiter.spend("verify", wallet=wallet_from(message.address, "message"))
+    token = await sign_in.verify(db_session, message, data.message, data.signature)
+    return TokenIssued(
+        token=token.encoded, wallet_address=token.wallet_address, expires_at=token.expires_at
+    )
+
+
+@get(
+    "/api/v1/auth/me",
+    tags=["auth"],
+    summary="The wallet the token belongs to",
+    security=BEARER_SECURITY,
+)
+async def signed_in_wallet(wallet: Wallet) -> SignedInWallet:
+    return SignedInWallet(wallet_address=wallet.wallet_address, expires_at=wallet.expires_at)
+
+
+routes = [issue_nonce, verify_sign_in, signed_in_wallet]

@@ -1,0 +1,133 @@
+"""The pure rules of Sign-In with Ethereum: what makes a message and a signature acceptable.
+
+No I/O here: the nonce's stored record and the clock are passed in, so every rule is
+tested without a server. Each rejection carries its own stable `code`.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from siwe import SiweMessage
+
+from service.chain.addresses import checksum_wallet
+from service.errors import Unauthorized
+
+NONCE_ALPHABET = string.ascii_letters + string.digits
+NONCE_LENGTH = 24  # 142 bits; EIP-4361 asks for at least 8 alphanumerics
+STATEMENT = "Sign in to buy MUSD with onramp."
+EOA_SIGNATURE_LENGTH = 65
+_HEX_SIGNATURE = re.compile(r"0x(?:[0-9a-fA-F]{2})+")
+
+
+@dataclass(frozen=True)
+class Audience:
+    """What a sign-in message must name to be meant for this service."""
+
+    domain: str
+    uri: str
+    chain_id: int
+    clock_skew: timedelta = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class NonceRecord:
+    wallet_address: str
+    expires_at: datetime
+    used_at: datetime | None
+
+
+def new_nonce() -> str:
+    return "".join(secrets.choice(NONCE_ALPHABET) for _ in range(NONCE_LENGTH))
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def build_message(
+    wallet: str, nonce: str, issued_at: datetime, expires_at: datetime, audience: Audience
+) -> str:
+    """A complete EIP-4361 message a wallet can sign as it is."""
+    message = SiweMessage(
+        domain=audience.domain,
+        address=wallet,
+        statement=STATEMENT,
+        uri=audience.uri,
+        version="1",
+        chain_id=audience.chain_id,
+        nonce=nonce,
+        issued_at=iso(issued_at),
+        expiration_time=iso(expires_at),
+    )
+    text: str = message.prepare_message()
+    return text
+
+
+def parse_message(text: str) -> SiweMessage:
+    """Strict EIP-4361 (ABNF) parsing; anything else is `message_malformed`."""
+    try:
+        message = SiweMessage.from_message(text)
+        checksum_wallet(message.address)
+    except Exception as error:  # the parser raises many types; all mean the same here
+        raise Unauthorized(
+            "The message is not a valid EIP-4361 sign-in message.", code="message_malformed"
+        ) from error
+    return message
+
+
+def check_message(message: SiweMessage, audience: Audience, now: datetime) -> None:
+    """Is this message meant for this service, on this chain, and valid now?"""
+    if message.domain != audience.domain:
+        raise Unauthorized("The message is for another domain.", code="domain_mismatch")
+    expected = urlsplit(audience.uri)
+    given = urlsplit(str(message.uri))
+    if (given.scheme, given.netloc.lower()) != (expected.scheme, expected.netloc.lower()):
+        raise Unauthorized("The message is for another URI.", code="uri_mismatch")
+    if message.scheme is not None and message.scheme != expected.scheme:
+        raise Unauthorized("The message is for another scheme.", code="uri_mismatch")
+    if message.chain_id != audience.chain_id:
+        raise Unauthorized("The message is for another chain.", code="chain_id_mismatch")
+    issued_at = message.issued_at._datetime
+    if issued_at > now + audience.clock_skew:
+        raise Unauthorized("The message is issued in the future.", code="message_not_yet_valid")
+    if message.not_before is not None and message.not_before._datetime > now + audience.clock_skew:
+        raise Unauthorized("The message is not valid yet.", code="message_not_yet_valid")
+    if message.expiration_time is not None and now >= message.expiration_time._datetime:
+        raise Unauthorized("The message has expired.", code="message_expired")
+
+
+def check_nonce(record: NonceRecord | None, wallet: str, now: datetime) -> None:
+    """The nonce must be ours, for this wallet, unused and unexpired."""
+    if record is None or record.wallet_address != wallet:
+        raise Unauthorized("The nonce was not issued by this service.", code="nonce_invalid")
+    if record.used_at is not None:
+        raise Unauthorized("The nonce has already been used.", code="nonce_used")
+    if now >= record.expires_at:
+        raise Unauthorized("The nonce has expired.", code="nonce_expired")
+
+
+def parse_signature(text: str) -> bytes:
+    if not _HEX_SIGNATURE.fullmatch(text):
+        raise Unauthorized("The signature must be 0x-prefixed hex.", code="signature_malformed")
+    return bytes.fromhex(text[2:])
+
+
+def recover_signer(message_text: str, signature: bytes) -> str | None:
+    """The EOA that signed `message_text` with EIP-191 personal_sign, if any."""
+    if len(signature) != EOA_SIGNATURE_LENGTH:
+        return None
+    try:
+        signer: str = Account.recover_message(
+            encode_defunct(text=message_text), signature=signature
+        )
+    except Exception:  # bad v, r or s: not an EOA signature at all
+        return None
+    return signer

@@ -1,0 +1,1 @@
+"""The EVM side: addresses, contract artifacts and JSON-RPC access with failover."""

@@ -1,0 +1,23 @@
+"""Wallet addresses as the contract accepts them: any valid case, returned checksummed."""
+
+from __future__ import annotations
+
+import re
+
+from eth_utils.address import to_checksum_address
+
+_HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def checksum_wallet(value: str) -> str:
+    """The EIP-55 form of `value`; a mixed-case address must already carry a valid checksum.
+
+    All-lower and all-upper hex carry no checksum and are accepted as they are.
+    """
+    if not isinstance(value, str) or not _HEX_ADDRESS.fullmatch(value):
+        raise ValueError("must be a 0x-prefixed, 40 hex digit address")
+    checksummed: str = to_checksum_address(value)
+    digits = value[2:]
+    if digits not in (digits.lower(), digits.upper()) and value != checksummed:
+        raise ValueError("mixed-case address with a wrong EIP-55 checksum")
+    return checksummed

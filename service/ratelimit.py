@@ -1,0 +1,57 @@
+"""Request budgets per client IP and per wallet, shared through Redis across replicas.
+
+Built on `limits` (the library behind slowapi and Flask-Limiter) rather than Litestar's
+rate-limit middleware, because the wallet a budget belongs to is only known inside the
+handler (in the body, or in the token), and `limits` counts atomically in Redis.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import structlog
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import FixedWindowRateLimiter
+from litestar.di import NamedDependency
+
+from service.errors import RateLimited
+
+log = structlog.get_logger("onramp.ratelimit")
+
+
+class RateLimiter:
+    """Fixed one-minute windows; the same budget for every identity kind."""
+
+    def __init__(self, per_minute: int, redis_url: str | None = None) -> None:
+        self.limit: RateLimitItem = RateLimitItemPerMinute(per_minute)
+        self.storage: Storage = (
+            RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="onramp")
+            if redis_url
+            else MemoryStorage()
+        )
+        self.limiter = FixedWindowRateLimiter(self.storage)
+
+    async def spend(self, action: str, **identities: str) -> None:
+        """Count one `action` against each identity (ip=..., wallet=...); 429 when over.
+
+        A Redis outage must not take sign-in down with it: the request passes and the
+        failure is logged.
+        """
+        for kind, identity in identities.items():
+            try:
+                allowed = await self.limiter.hit(self.limit, action, kind, identity)
+            except Exception as error:  # any storage failure: fail open, loudly
+                log.error("rate_limit_storage_failed", error=type(error).__name__)
+                return
+            if not allowed:
+                stats = await self.limiter.get_window_stats(self.limit, action, kind, identity)
+                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+                raise RateLimited(
+                    f"Too many {action} requests from this {kind}; retry in {retry_after} s.",
+                    headers={"Retry-After": str(retry_after)},
+                )
+
+
+Limiter = NamedDependency[RateLimiter]
