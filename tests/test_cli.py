@@ -2,76 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import POSTGRES_ADMIN_URL
-
-ONRAMP = str(Path(sys.executable).parent / "onramp")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def bare_env(**extra: str) -> dict[str, str]:
-    """No ONRAMP-relevant variable at all, as on a fresh machine."""
-    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **extra}
-
-
-def run(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ONRAMP, *args],
-        env=bare_env(**env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-@contextmanager
-def serving(cwd: Path, *args: str, **env: str) -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [ONRAMP, "serve", *args],
-        env=bare_env(PORT=str(port), **env),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(process.stdout.read() if process.stdout else "") from None
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
-        # uvicorn shuts down gracefully, then re-raises the signal it caught.
-        assert process.returncode in (0, -signal.SIGTERM)
-        assert "Application shutdown complete" in output
+from tests.support.processes import run_onramp, serving
 
 
 @pytest.mark.parametrize(
@@ -86,7 +23,7 @@ def test_bad_configuration_is_one_line_and_a_non_zero_exit(
     tmp_path: Path, env: dict[str, str], expected: str
 ) -> None:
     for command in ("serve", "migrate"):
-        result = run(command, cwd=tmp_path, **env)
+        result = run_onramp(command, cwd=tmp_path, **env)
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1
@@ -95,7 +32,7 @@ def test_bad_configuration_is_one_line_and_a_non_zero_exit(
 
 
 def test_production_without_its_secrets_refuses_to_start(tmp_path: Path) -> None:
-    result = run("serve", cwd=tmp_path, ENVIRONMENT="production", ALLOWED_ORIGINS="*")
+    result = run_onramp("serve", cwd=tmp_path, ENVIRONMENT="production", ALLOWED_ORIGINS="*")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert {line.split(":")[2].strip() for line in lines} == {
@@ -110,7 +47,7 @@ def test_production_without_its_secrets_refuses_to_start(tmp_path: Path) -> None
 
 
 def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
-    result = run("migrate", cwd=tmp_path, DATABASE_URL="postgresql://u:pw9@127.0.0.1:1/x")
+    result = run_onramp("migrate", cwd=tmp_path, DATABASE_URL="postgresql://u:pw9@127.0.0.1:1/x")
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
@@ -120,7 +57,7 @@ def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
 
 def test_serve_on_an_unmigrated_postgres_says_to_migrate(tmp_path: Path, postgres_url: str) -> None:
     empty = f"{POSTGRES_ADMIN_URL.rsplit('/', 1)[0]}/postgres"
-    result = run("serve", cwd=tmp_path, DATABASE_URL=empty)
+    result = run_onramp("serve", cwd=tmp_path, DATABASE_URL=empty)
     assert result.returncode == 2
     assert "run `onramp migrate` first" in result.stderr
     assert "Traceback" not in result.stderr

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +17,7 @@ from service import migrations
 from service.settings import DatabaseSettings
 from service.tables import metadata
 from tests.conftest import POSTGRES_ADMIN_URL
-
-ONRAMP = str(Path(sys.executable).parent / "onramp")
+from tests.support.processes import run_onramp
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -71,26 +67,14 @@ def test_the_migrated_schema_matches_the_models(empty_database: DatabaseSettings
         engine.dispose()
 
 
-def run_onramp(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ONRAMP, *args],
-        env={"PATH": os.environ["PATH"], "HOME": str(cwd), **env},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_onramp_migrate_upgrades_and_downgrades_postgres_from_any_directory(
     empty_database: DatabaseSettings, tmp_path: Path
 ) -> None:
     env = {"DATABASE_URL": empty_database.url}
-    upgraded = run_onramp("migrate", env=env, cwd=tmp_path)
+    upgraded = run_onramp("migrate", cwd=tmp_path, **env)
     assert upgraded.returncode == 0, upgraded.stderr
     assert f"database schema at {migrations.head_revision()}" in upgraded.stdout
-    downgraded = run_onramp("migrate", "--downgrade", "base", env=env, cwd=tmp_path)
+    downgraded = run_onramp("migrate", "--downgrade", "base", cwd=tmp_path, **env)
     assert downgraded.returncode == 0, downgraded.stderr
     assert "database schema at base" in downgraded.stdout
     assert tables_in(empty_database) <= {"alembic_version"}

@@ -6,6 +6,7 @@ import asyncio
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +25,7 @@ from service.app import create_app
 from service.auth.guards import Operator
 from service.settings import DatabaseSettings, Settings
 from tests.support.anvil import Anvil
+from tests.support.processes import serving
 
 Client = Callable[..., AsyncTestClient[Litestar]]
 DOMAIN, URI, CHAIN_ID = "localhost:8000", "http://localhost:8000", 31611
@@ -369,3 +371,33 @@ async def test_expired_nonces_are_cleaned_up(
         )
     await engine.dispose()
     assert left == 0
+
+
+async def test_concurrent_verifies_across_server_processes_yield_exactly_one_token(
+    tmp_path: Path, anvil: Anvil, migrated: dict[str, str], account: LocalAccount
+) -> None:
+    env = {
+        "DATABASE_URL": migrated["postgresql"],
+        "MEZO_RPC_URLS": anvil.url,
+        "JWT_SECRET": "j" * 40,
+        "RATE_LIMIT_PER_MINUTE": "1000",
+    }
+    with serving(tmp_path, **env) as first, serving(tmp_path, **env) as second:
+        async with httpx.AsyncClient(timeout=30) as http:
+            for _ in range(3):
+                issued = (
+                    await http.post(
+                        f"{first}/api/v1/auth/nonce", json={"walletAddress": account.address}
+                    )
+                ).json()
+                body = {
+                    "message": issued["message"],
+                    "signature": signature_of(account, issued["message"]),
+                }
+                responses = await asyncio.gather(
+                    *(
+                        http.post(f"{base}/api/v1/auth/verify", json=body)
+                        for base in [first, second] * 6
+                    )
+                )
+                assert sorted(r.status_code for r in responses) == [200] + [401] * 11

@@ -1,0 +1,68 @@
+"""The `onramp` command run as a real process, as an operator or a deploy would run it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.support.anvil import free_port
+
+ONRAMP = str(Path(sys.executable).parent / "onramp")
+
+
+def bare_env(**extra: str) -> dict[str, str]:
+    """No ONRAMP-relevant variable at all, as on a fresh machine."""
+    return {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/root"), **extra}
+
+
+def run_onramp(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ONRAMP, *args],
+        env=bare_env(**env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@contextmanager
+def serving(cwd: Path, *args: str, **env: str) -> Iterator[str]:
+    """`onramp serve` on a free port until the block ends; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [ONRAMP, "serve", *args],
+        env=bare_env(PORT=str(port), **env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    process.kill()
+                    raise AssertionError(process.communicate()[0]) from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught.
+        assert process.returncode in (0, -signal.SIGTERM), output
+        assert "Application shutdown complete" in output
