@@ -1,5 +1,6 @@
 // Compile contracts/src/*.sol into contracts/artifacts/<Name>.json ({abi, bytecode}).
 // Runs offline with the npm `solc` compiler: `npm run build:contracts`.
+// An optional argument names another output folder (the tests compare against it).
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -9,6 +10,7 @@ const require = createRequire(import.meta.url)
 const solc = require('solc')
 const here = dirname(fileURLToPath(import.meta.url))
 const sourceDir = join(here, 'src')
+const outputDir = process.argv[2] || join(here, 'artifacts')
 
 const sources = Object.fromEntries(
   readdirSync(sourceDir)
@@ -50,7 +52,7 @@ for (const file of Object.keys(sources)) {
       abi: contract.abi,
       bytecode: `0x${contract.evm.bytecode.object}`
     }
-    writeFileSync(join(here, 'artifacts', `${name}.json`), JSON.stringify(artifact, null, 2) + '\n')
-    console.log(`contracts/artifacts/${name}.json`)
+    writeFileSync(join(outputDir, `${name}.json`), JSON.stringify(artifact, null, 2) + '\n')
+    console.log(join(outputDir, `${name}.json`))
   }
 }
