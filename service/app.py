@@ -31,6 +31,9 @@ from service.database import Database
 from service.errors import exception_handlers, problem_details_plugin
 from service.logs import configure_logging
 from service.middleware import RequestContextMiddleware
+from service.onramp.routes import routes as onramp_routes
+from service.onramp.service import OnrampSessions
+from service.onramp.stripe_client import StripeOnramp
 from service.operations.routes import health, ready
 from service.ratelimit import RateLimiter
 from service.settings import AuthSettings, Settings
@@ -55,6 +58,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         tokens,
         chain,
     )
+    stripe = StripeOnramp(settings.stripe)
+    sessions = OnrampSessions(database, stripe)
     redis_url = settings.auth.redis_url
     rate_limiter = RateLimiter(
         settings.auth.rate_limit_per_minute,
@@ -62,14 +67,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
     app = Litestar(
-        route_handlers=[health, ready, PrometheusController, *auth_routes],
+        route_handlers=[health, ready, PrometheusController, *auth_routes, *onramp_routes],
         dependencies={
             "settings": _constant(settings),
             "db_session": Provide(database.session),
             "sign_in": _constant(sign_in),
+            "sessions": _constant(sessions),
             "tokens": _constant(tokens),
             "rate_limiter": _constant(rate_limiter),
-            "wallet": Provide(provide_wallet),
+            "wallet_token": Provide(provide_wallet),
             "operator": Provide(operator_guard(settings.auth.admin_api_keys)),
         },
         plugins=[problem_details_plugin()],
@@ -94,7 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=DEFAULT_BODY_LIMIT,
         state=State({"settings": settings, "database": database}),
-        on_shutdown=[database.dispose, chain.close],
+        on_shutdown=[database.dispose, chain.close, stripe.close],
         logging_config=None,
         debug=False,
     )

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service import migrations
 from service.logs import configure_logging, scrub
 from service.settings import ConfigurationError, Settings
+from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -127,6 +128,30 @@ def migrate(revision: str, downgrade_to: str | None) -> None:
         migrations.upgrade(settings.database, revision)
     current = migrations.current_revision(settings.database)
     click.echo(f"database schema at {current or 'base'}")
+
+
+@main.command("stripe-sim")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=12111, show_default=True)
+@click.option(
+    "--secret-key",
+    default=DEFAULT_SECRET_KEY,
+    show_default=True,
+    envvar="STRIPE_SIM_SECRET_KEY",
+    help="The API key clients must send (point STRIPE_SECRET_KEY at it).",
+)
+def stripe_sim(host: str, port: int, secret_key: str) -> None:
+    """Run the local Stripe stand-in (STRIPE_API_BASE=http://HOST:PORT)."""
+    configure_logging("info", "console" if sys.stderr.isatty() else "json")
+    click.echo(f"Stripe stand-in on http://{host}:{port} (key {secret_key[:12]}…)", err=True)
+    uvicorn.run(
+        StripeSimulator(secret_key=secret_key),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -40,7 +40,7 @@ _SECRET_KEYS = frozenset(
 
 # Secrets recognised by shape wherever they appear inside a string.
 _SECRET_PATTERNS = (
-    re.compile(r"\b[sr]k_(?:test|live)_[A-Za-z0-9]+"),
+    re.compile(r"\b[sr]k_(?:test|live)_[A-Za-z0-9_]+"),
     re.compile(r"\bwhsec_[A-Za-z0-9+/=_-]+"),
     re.compile(r"\bcos_[A-Za-z0-9]+_secret_[A-Za-z0-9_]+"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]+"),
@@ -78,6 +78,22 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return scrub(event_dict)  # type: ignore[no-any-return]
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time of the record, not at set-up.
+
+    Test runners and tools swap `sys.stderr`; a handler holding the old one would write
+    to a closed stream.
+    """
+
+    @property
+    def stream(self) -> IO[str]:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: IO[str]) -> None:
+        pass
+
+
 def configure_logging(
     level: str = "info", fmt: str = "json", stream: IO[str] | None = None
 ) -> None:
@@ -109,7 +125,7 @@ def configure_logging(
             renderer,
         ],
     )
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream else _StderrHandler()
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers = [handler]

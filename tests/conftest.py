@@ -24,6 +24,7 @@ from service.app import create_app
 from service.settings import DatabaseSettings, Settings
 from service.tables import metadata
 from tests.support.anvil import Anvil, start_anvil
+from tests.support.stripe import RunningStripe, start_stripe
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ONRAMP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -110,3 +111,19 @@ def anvil() -> Iterator[Anvil]:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture(scope="session")
+def stripe_server() -> Iterator[RunningStripe]:
+    server = start_stripe()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def stripe(stripe_server: RunningStripe) -> RunningStripe:
+    """The Stripe stand-in, emptied and without faults, for one test."""
+    stripe_server.reset()
+    return stripe_server

@@ -16,7 +16,7 @@ from service.errors import Forbidden, Unauthorized
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 API_KEY_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}]
 
-# Route parameters: `wallet: Wallet` for wallet routes, `operator: Operator` for ops routes.
+# Route parameters: `wallet_token: Wallet` for wallet routes, `operator: Operator` for ops routes.
 Wallet = NamedDependency[WalletToken]
 Operator = NamedDependency[str]
 

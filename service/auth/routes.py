@@ -91,8 +91,10 @@ async def verify_sign_in(
     summary="The wallet the token belongs to",
     security=BEARER_SECURITY,
 )
-async def signed_in_wallet(wallet: Wallet) -> SignedInWallet:
-    return SignedInWallet(wallet_address=wallet.wallet_address, expires_at=wallet.expires_at)
+async def signed_in_wallet(wallet_token: Wallet) -> SignedInWallet:
+    return SignedInWallet(
+        wallet_address=wallet_token.wallet_address, expires_at=wallet_token.expires_at
+    )
 
 
 routes = [issue_nonce, verify_sign_in, signed_in_wallet]

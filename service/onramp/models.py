@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from service.columns import UtcDateTime, new_id, utcnow
@@ -45,3 +45,30 @@ class OnrampSession(SQLModel, table=True):
     delivery_detail: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A client's `Idempotency-Key` for one create call, and how far that call got.
+
+    Stripe-style: the claim is one INSERT … ON CONFLICT; `locked_at` marks the request
+    in flight; `onramp_session_id` is set once the local session is committed (so a
+    retry resumes with it); `response_*` hold the final answer to replay.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("wallet_address", "key"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    wallet_address: str = Field(sa_type=String(42))
+    key: str = Field(sa_type=String(255))
+    fingerprint: str = Field(sa_type=String(64))
+    locked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    onramp_session_id: str | None = Field(default=None, sa_type=String(32))
+    response_status: int | None = Field(default=None, sa_type=Integer)
+    response_body: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)

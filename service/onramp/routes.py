@@ -1,0 +1,142 @@
+"""The dApp's session routes (Bearer token) and the operators' (X-API-Key)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+
+from service.auth.guards import API_KEY_SECURITY, BEARER_SECURITY, Operator, Wallet
+from service.auth.routes import client_ip, wallet_from
+from service.database import DbSession
+from service.errors import Forbidden
+from service.onramp import schemas
+from service.onramp.rules import check_create_request
+from service.onramp.service import OnrampSessions, get_session, list_sessions
+from service.ratelimit import Limiter
+from service.settings import Settings
+
+BODY_LIMIT = 16 * 1024
+Sessions = NamedDependency[OnrampSessions]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100.")]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        description="Retry-safe key, scoped to the wallet and kept 24 hours.",
+    ),
+]
+
+
+@post(
+    "/api/v1/onramp/sessions",
+    status_code=201,
+    tags=["onramp"],
+    summary="Create an onramp session for the signed-in wallet",
+    security=BEARER_SECURITY,
+    request_max_body_size=BODY_LIMIT,
+)
+async def create_session(
+    data: JSONBody[schemas.SessionCreate],
+    request: Request[Any, Any, Any],
+    wallet_token: Wallet,
+    sessions: Sessions,
+    settings: NamedDependency[Settings],
+    rate_limiter: Limiter,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response[schemas.SessionPublic]:
+    await rate_limiter.spend("create", ip=client_ip(request), wallet=wallet_token.wallet_address)
+    session_request = check_create_request(
+        data.wallet_address,
+        data.source_amount,
+        data.source_currency,
+        data.destination_currency,
+        data.destination_network,
+        settings.onramp,
+    )
+    if session_request.wallet_address != wallet_token.wallet_address:
+        raise Forbidden(
+            "Sessions can only be created for the signed-in wallet.", code="wallet_mismatch"
+        )
+    created = await sessions.create_session(session_request, idempotency_key, client_ip(request))
+    headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
+    return Response(created.session, status_code=201, headers=headers)
+
+
+@get(
+    "/api/v1/onramp/sessions/{session_id:str}",
+    tags=["onramp"],
+    summary="One of the signed-in wallet's sessions",
+    security=BEARER_SECURITY,
+)
+async def read_session(
+    session_id: FromPath[str], wallet_token: Wallet, db_session: DbSession
+) -> schemas.SessionPublic:
+    return schemas.public(await get_session(db_session, session_id, wallet_token.wallet_address))
+
+
+@get(
+    "/api/v1/onramp/sessions",
+    tags=["onramp"],
+    summary="The signed-in wallet's sessions, newest first",
+    security=BEARER_SECURITY,
+)
+async def list_wallet_sessions(
+    wallet_token: Wallet,
+    db_session: DbSession,
+    status: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+    limit: Limit = 20,
+) -> schemas.SessionPage:
+    page = await list_sessions(
+        db_session,
+        wallet_address=wallet_token.wallet_address,
+        status=status,
+        cursor=cursor,
+        limit=limit,
+    )
+    return schemas.SessionPage([schemas.public(s) for s in page.sessions], page.next_cursor)
+
+
+@get(
+    "/api/v1/admin/sessions",
+    tags=["operations"],
+    summary="All sessions, for operators (no client secrets)",
+    security=API_KEY_SECURITY,
+)
+async def list_all_sessions(
+    operator: Operator,
+    db_session: DbSession,
+    status: FromQuery[str | None] = None,
+    wallet: FromQuery[str | None] = None,
+    cursor: FromQuery[str | None] = None,
+    limit: Limit = 20,
+) -> schemas.SessionSummaryPage:
+    page = await list_sessions(
+        db_session,
+        wallet_address=wallet_from(wallet, "wallet") if wallet is not None else None,
+        status=status,
+        cursor=cursor,
+        limit=limit,
+    )
+    return schemas.SessionSummaryPage([schemas.summary(s) for s in page.sessions], page.next_cursor)
+
+
+@post(
+    "/api/v1/admin/sessions/{session_id:str}/sync",
+    status_code=200,
+    tags=["operations"],
+    summary="Re-read a session from Stripe and reconcile it",
+    security=API_KEY_SECURITY,
+)
+async def sync_session(
+    session_id: FromPath[str], operator: Operator, sessions: Sessions
+) -> schemas.SessionSummary:
+    return await sessions.sync(session_id)
+
+
+routes = [create_session, read_session, list_wallet_sessions, list_all_sessions, sync_session]

@@ -1,0 +1,153 @@
+"""The pure checks of a create request, before anything is stored or sent to Stripe."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ipaddress
+import json
+import re
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+
+from service.chain import registry
+from service.chain.addresses import checksum_wallet
+from service.errors import InvalidRequest
+from service.onramp.state import STATUSES, is_status
+from service.settings import OnrampSettings
+
+SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
+_AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?")
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """A create request after validation and defaults: what Stripe will be asked for."""
+
+    wallet_address: str
+    source_amount: str
+    source_currency: str
+    destination_currency: str
+    destination_network: str
+
+    def fingerprint(self) -> str:
+        """Equal for requests that mean the same thing, so a retry matches its original."""
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+
+
+def _invalid(code: str, field: str, message: str) -> InvalidRequest:
+    return InvalidRequest(message, code=code, errors=[{"field": field, "message": message}])
+
+
+def parse_amount(value: object, settings: OnrampSettings) -> str:
+    """A positive decimal string with at most two fraction digits, within the bounds."""
+    if not isinstance(value, str) or not _AMOUNT.fullmatch(value):
+        raise _invalid(
+            "invalid_amount",
+            "sourceAmount",
+            'must be a decimal string with at most two fraction digits, like "100.00"',
+        )
+    amount = Decimal(value)
+    if amount <= 0:
+        raise _invalid("invalid_amount", "sourceAmount", "must be greater than zero")
+    if not settings.min_source_amount <= amount <= settings.max_source_amount:
+        raise _invalid(
+            "amount_out_of_range",
+            "sourceAmount",
+            f"must be between {settings.min_source_amount} and {settings.max_source_amount}",
+        )
+    return f"{amount:.2f}"
+
+
+def check_create_request(
+    wallet_address: str,
+    source_amount: object,
+    source_currency: str | None,
+    destination_currency: str | None,
+    destination_network: str | None,
+    settings: OnrampSettings,
+) -> SessionRequest:
+    try:
+        wallet = checksum_wallet(wallet_address)
+    except ValueError as error:
+        raise _invalid("invalid_wallet_address", "walletAddress", str(error)) from error
+    amount = parse_amount(source_amount, settings)
+    source = (source_currency or settings.default_source_currency).lower()
+    if source not in SOURCE_CURRENCIES:
+        raise _invalid(
+            "unsupported_currency",
+            "sourceCurrency",
+            f"must be one of {', '.join(sorted(SOURCE_CURRENCIES))}",
+        )
+    network = (destination_network or settings.destination_network).lower()
+    if network not in registry.networks():
+        raise _invalid(
+            "unsupported_network",
+            "destinationNetwork",
+            f"must be one of {', '.join(sorted(registry.networks()))}",
+        )
+    currency = (destination_currency or settings.destination_currency).lower()
+    if currency not in registry.currencies_on(network):
+        raise _invalid(
+            "unsupported_destination_currency",
+            "destinationCurrency",
+            f"{network} supports {', '.join(sorted(registry.currencies_on(network)))}",
+        )
+    return SessionRequest(wallet, amount, source, currency, network)
+
+
+def customer_ip(address: str | None) -> str | None:
+    """The caller's IP as Stripe accepts it, or None when it is not an IP address."""
+    if address is None:
+        return None
+    try:
+        return str(ipaddress.ip_address(address))
+    except ValueError:
+        return None
+
+
+def stripe_create_params(
+    request: SessionRequest, onramp_session_id: str, ip: str | None
+) -> dict[str, object]:
+    """The create parameters the contract lists, in stripe-python's nested form."""
+    params: dict[str, object] = {
+        "wallet_addresses": {request.destination_network: request.wallet_address},
+        "lock_wallet_address": True,
+        "destination_currency": request.destination_currency,
+        "destination_network": request.destination_network,
+        "destination_currencies": [request.destination_currency],
+        "destination_networks": [request.destination_network],
+        "source_currency": request.source_currency,
+        "source_amount": request.source_amount,
+        "metadata": {"onramp_session_id": onramp_session_id},
+    }
+    if ip is not None:
+        params["customer_ip_address"] = ip
+    return params
+
+
+_SESSION_ID = re.compile(r"ors_[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> str | None:
+    """The id a page continues after; anything we did not hand out is `invalid_cursor`."""
+    if cursor is None:
+        return None
+    try:
+        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        decoded = ""
+    if not _SESSION_ID.fullmatch(decoded):
+        raise _invalid("invalid_cursor", "cursor", "is not a cursor this service handed out")
+    return decoded
+
+
+def check_status_filter(status: str | None) -> str | None:
+    if status is not None and not is_status(status):
+        raise _invalid("invalid_status", "status", f"must be one of {', '.join(STATUSES)}")
+    return status

@@ -1,0 +1,109 @@
+"""The JSON of the onramp routes: camelCase, unknown fields refused, money as strings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import msgspec
+
+from service.onramp.models import OnrampSession
+
+Text = Annotated[str, msgspec.Meta(max_length=64)]
+S = TypeVar("S", bound="SessionSummary")
+
+
+class _Schema(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
+    pass
+
+
+class SessionCreate(_Schema):
+    wallet_address: Text
+    # A string by contract; other JSON types are accepted here so that the domain check
+    # can answer them with `invalid_amount` rather than a generic type error.
+    source_amount: str | int | float
+    source_currency: Text | None = None
+    destination_currency: Text | None = None
+    destination_network: Text | None = None
+
+
+class Delivery(_Schema):
+    status: str
+    confirmations: int
+    block_number: int | None
+    delivered_amount: str | None
+    checked_at: datetime | None
+    detail: str | None
+
+
+class SessionSummary(_Schema):
+    """A session as operators see it: everything but the client secret."""
+
+    id: str
+    stripe_session_id: str | None
+    status: str
+    wallet_address: str
+    source_amount: str
+    source_currency: str
+    destination_amount: str | None
+    destination_currency: str
+    destination_network: str
+    transaction_hash: str | None
+    delivery: Delivery
+    created_at: datetime
+    updated_at: datetime
+
+
+class SessionPublic(SessionSummary):
+    """A session as its owner sees it, with the secret Stripe's widget needs."""
+
+    client_secret: str | None = None
+
+
+class SessionPage(_Schema):
+    items: list[SessionPublic]
+    next_cursor: str | None
+
+
+class SessionSummaryPage(_Schema):
+    items: list[SessionSummary]
+    next_cursor: str | None
+
+
+def _delivery(session: OnrampSession) -> Delivery:
+    return Delivery(
+        status=session.delivery_status,
+        confirmations=session.delivery_confirmations,
+        block_number=session.delivery_block_number,
+        delivered_amount=session.delivered_amount,
+        checked_at=session.delivery_checked_at,
+        detail=session.delivery_detail,
+    )
+
+
+def summary(session: OnrampSession) -> SessionSummary:
+    return _build(SessionSummary, session)
+
+
+def public(session: OnrampSession) -> SessionPublic:
+    built = _build(SessionPublic, session)
+    built.client_secret = session.client_secret
+    return built
+
+
+def _build(shape: type[S], session: OnrampSession) -> S:
+    return shape(
+        id=session.id,
+        stripe_session_id=session.stripe_session_id,
+        status=session.status,
+        wallet_address=session.wallet_address,
+        source_amount=session.source_amount,
+        source_currency=session.source_currency,
+        destination_amount=session.destination_amount,
+        destination_currency=session.destination_currency,
+        destination_network=session.destination_network,
+        transaction_hash=session.transaction_hash,
+        delivery=_delivery(session),
+        created_at=session.created_at,
+        updated_at=session.updated_at,
+    )

@@ -1,0 +1,297 @@
+"""Onramp sessions: create (idempotently, surviving crashes), read, list, reconcile.
+
+Creating a session spans two systems, so it runs as committed steps, Stripe-style:
+
+1. claim   the client's Idempotency-Key (one INSERT … ON CONFLICT), or take over a key
+           whose earlier request died, or answer from what the key already holds;
+2. start   commit the local session, so its id exists before Stripe hears of it;
+3. create  at Stripe with an idempotency key derived from that id: however often this
+           step is repeated (SDK retries, client retries, a retry after a crash), Stripe
+           makes one session;
+4. finish  store Stripe's answer on the session and the response on the key, together.
+
+A retry resumes at the first step not committed. Requests without a key run the same
+steps; a failed one leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import structlog
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.columns import utcnow
+from service.database import Database
+from service.errors import Conflict, NotFound, Unprocessable
+from service.onramp import schemas, state
+from service.onramp.models import IdempotencyKey, OnrampSession
+from service.onramp.repository import IdempotencyRepository, SessionRepository
+from service.onramp.rules import (
+    SessionRequest,
+    check_status_filter,
+    customer_ip,
+    decode_cursor,
+    encode_cursor,
+    stripe_create_params,
+)
+from service.onramp.stripe_client import StripeOnramp, StripeRefused, StripeUnavailable
+
+log = structlog.get_logger("onramp.sessions")
+CLEANUP_INTERVAL_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Created:
+    """The final answer to a create call, and whether it is a replay of an earlier one."""
+
+    session: schemas.SessionPublic
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class _Claim:
+    key: str
+    session_id: str | None
+
+
+def stripe_idempotency_key(onramp_session_id: str) -> str:
+    return f"onramp-create-{onramp_session_id}"
+
+
+class OnrampSessions:
+    def __init__(self, database: Database, stripe: StripeOnramp) -> None:
+        self.database = database
+        self.stripe = stripe
+        self._last_cleanup = 0.0
+
+    async def create_session(
+        self, request: SessionRequest, idempotency_key: str | None, client_address: str | None
+    ) -> Created:
+        self.stripe.require_configured()
+        claim: _Claim | None = None
+        if idempotency_key is not None:
+            outcome = await self._claim(request, idempotency_key)
+            if isinstance(outcome, Created):
+                return outcome
+            claim = outcome
+        try:
+            session_id = claim.session_id if claim and claim.session_id else None
+            if session_id is None:
+                session_id = await self._start(request, claim)
+            return await self._create_at_stripe(session_id, request, claim, client_address)
+        except (StripeRefused, StripeUnavailable):
+            raise
+        except BaseException:
+            if claim is not None:  # a crash in this process: let the next retry resume now
+                await self._release(request.wallet_address, claim.key)
+            raise
+
+    async def _claim(self, request: SessionRequest, key: str) -> _Claim | Created:
+        now = utcnow()
+        wallet, fingerprint = request.wallet_address, request.fingerprint()
+        async with self.database.sessions() as db, db.begin():
+            keys = IdempotencyRepository(db)
+            await self._clean_up(keys, now)
+            await keys.delete_if_expired(wallet, key, now)
+            if await keys.claim_new(wallet, key, fingerprint, now):
+                return _Claim(key, None)
+            if await keys.take_over(wallet, key, fingerprint, now):
+                return _Claim(key, (await keys.get_one(wallet, key)).onramp_session_id)
+            held = await keys.get_one(wallet, key)
+        return self._answer_from(held, fingerprint)
+
+    def _answer_from(self, held: IdempotencyKey, fingerprint: str) -> Created:
+        if held.fingerprint != fingerprint:
+            raise Unprocessable(
+                "This Idempotency-Key was used with a different request.",
+                code="idempotency_key_reused",
+            )
+        if held.response_status is None or held.response_body is None:
+            raise Conflict(
+                "A request with this Idempotency-Key is still in progress; retry shortly.",
+                code="idempotency_key_in_use",
+            )
+        stored = json.loads(held.response_body)
+        if held.response_status == 201:
+            return Created(msgspec.convert(stored, schemas.SessionPublic), replayed=True)
+        raise StripeRefused(
+            stored["detail"],
+            stripeCode=stored["stripeCode"],
+            headers={"Idempotent-Replayed": "true"},
+        )
+
+    async def _start(self, request: SessionRequest, claim: _Claim | None) -> str:
+        session = OnrampSession(
+            wallet_address=request.wallet_address,
+            source_amount=request.source_amount,
+            source_currency=request.source_currency,
+            destination_currency=request.destination_currency,
+            destination_network=request.destination_network,
+        )
+        async with self.database.sessions() as db, db.begin():
+            await SessionRepository(db).add(session)
+            if claim is not None:
+                await IdempotencyRepository(db).update(
+                    request.wallet_address, claim.key, onramp_session_id=session.id
+                )
+        return session.id
+
+    async def _create_at_stripe(
+        self,
+        session_id: str,
+        request: SessionRequest,
+        claim: _Claim | None,
+        client_address: str | None,
+    ) -> Created:
+        params = stripe_create_params(request, session_id, customer_ip(client_address))
+        try:
+            stripe_session = await self.stripe.create_session(
+                params, stripe_idempotency_key(session_id)
+            )
+        except StripeRefused as refused:
+            await self._abandon(session_id, request, claim, refused)
+            raise
+        except StripeUnavailable:
+            await self._abandon(session_id, request, claim, None)
+            raise
+        async with self.database.sessions() as db, db.begin():
+            session = await SessionRepository(db).get_by_id(session_id)
+            if session is None:  # pragma: no cover - only a manual delete gets here
+                raise NotFound("The session disappeared while it was being created.")
+            apply_stripe_session(session, stripe_session)
+            body = schemas.public(session)
+            if claim is not None:
+                await IdempotencyRepository(db).update(
+                    request.wallet_address,
+                    claim.key,
+                    response_status=201,
+                    response_body=msgspec.json.encode(body).decode(),
+                    locked_at=None,
+                )
+        log.info("session_created", session_id=session_id, stripe_session_id=body.stripe_session_id)
+        return Created(body)
+
+    async def _abandon(
+        self,
+        session_id: str,
+        request: SessionRequest,
+        claim: _Claim | None,
+        refused: StripeRefused | None,
+    ) -> None:
+        """After a refusal nothing remains but the stored answer; after an outage, a
+        keyed request keeps its session so that the retry resumes with it."""
+        async with self.database.sessions() as db, db.begin():
+            keys = IdempotencyRepository(db)
+            if refused is not None or claim is None:
+                await SessionRepository(db).delete(session_id)
+            if claim is None:
+                return
+            if refused is None:
+                await keys.update(request.wallet_address, claim.key, locked_at=None)
+                return
+            await keys.update(
+                request.wallet_address,
+                claim.key,
+                onramp_session_id=None,
+                response_status=refused.status,
+                response_body=json.dumps(
+                    {"detail": refused.detail, "stripeCode": refused.extra.get("stripeCode")}
+                ),
+                locked_at=None,
+            )
+
+    async def _release(self, wallet_address: str, key: str) -> None:
+        try:
+            async with self.database.sessions() as db, db.begin():
+                await IdempotencyRepository(db).update(wallet_address, key, locked_at=None)
+        except Exception:  # the original failure matters more than this clean-up
+            log.exception("idempotency_release_failed")
+
+    async def _clean_up(self, keys: IdempotencyRepository, now: datetime) -> None:
+        if time.monotonic() - self._last_cleanup < CLEANUP_INTERVAL_SECONDS:
+            return
+        self._last_cleanup = time.monotonic()
+        removed = await keys.delete_expired(now)
+        if removed:
+            log.info("idempotency_keys_removed", count=removed)
+
+    async def sync(self, session_id: str) -> schemas.SessionSummary:
+        """Re-read the session from Stripe and move it forward by what Stripe says."""
+        async with self.database.sessions() as db, db.begin():
+            session = await SessionRepository(db).get_by_id(session_id)
+            if session is None:
+                raise NotFound("No such session.")
+            stripe_id = session.stripe_session_id
+        if stripe_id is None:
+            raise Conflict(
+                "The session was never created at Stripe; retry its create call.",
+                code="session_incomplete",
+            )
+        stripe_session = await self.stripe.retrieve_session(stripe_id)
+        async with self.database.sessions() as db, db.begin():
+            session = await SessionRepository(db).get_one_or_none(session_id, for_update=True)
+            if session is None:  # pragma: no cover - deleted meanwhile
+                raise NotFound("No such session.")
+            apply_stripe_session(session, stripe_session)
+            return schemas.summary(session)
+
+
+def apply_stripe_session(session: OnrampSession, stripe_session: dict[str, Any]) -> bool:
+    """Bring `session` forward to what Stripe's object says; true if anything changed.
+
+    The status only moves forward (state.advance_status); fulfilment details are taken
+    once Stripe reports them and never unset.
+    """
+    before = (session.stripe_session_id, session.status, session.transaction_hash)
+    session.stripe_session_id = session.stripe_session_id or stripe_session["id"]
+    session.client_secret = session.client_secret or stripe_session.get("client_secret")
+    session.livemode = bool(stripe_session.get("livemode", False))
+    session.status = state.advance_status(session.status, str(stripe_session.get("status")))
+    details = stripe_session.get("transaction_details") or {}
+    if session.status == "fulfillment_complete":
+        session.transaction_hash = session.transaction_hash or details.get("transaction_id")
+        session.destination_amount = session.destination_amount or details.get("destination_amount")
+    changed = before != (session.stripe_session_id, session.status, session.transaction_hash)
+    if changed:
+        session.updated_at = utcnow()
+    return changed
+
+
+@dataclass(frozen=True)
+class Page:
+    sessions: list[OnrampSession]
+    next_cursor: str | None
+
+
+async def list_sessions(
+    db: AsyncSession,
+    *,
+    wallet_address: str | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page:
+    """One page, newest first; `next_cursor` is None on the last page."""
+    rows = await SessionRepository(db).list(
+        wallet_address=wallet_address,
+        status=check_status_filter(status),
+        before_id=decode_cursor(cursor),
+        limit=limit + 1,
+    )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(rows[-1].id) if more else None)
+
+
+async def get_session(db: AsyncSession, session_id: str, wallet_address: str) -> OnrampSession:
+    """The wallet's own session; another wallet's is as absent as a missing one."""
+    session = await SessionRepository(db).get_one_or_none(session_id, wallet_address=wallet_address)
+    if session is None:
+        raise NotFound("No such session.")
+    return session

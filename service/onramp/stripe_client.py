@@ -1,0 +1,88 @@
+"""Stripe's onramp API through the real stripe-python client.
+
+stripe-python has no typed onramp resource, so calls go through `raw_request_async`;
+its own retries (bounded, with back-off) reuse the idempotency key given here. Stripe's
+answers become the domain's errors: a refusal is final (`stripe_error`), anything that
+may succeed on a retry is `stripe_unavailable`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+import structlog
+
+from service.errors import NotConfigured, Unprocessable, UpstreamUnavailable
+from service.settings import StripeSettings
+
+log = structlog.get_logger("onramp.stripe")
+SESSIONS_PATH = "/v1/crypto/onramp_sessions"
+
+
+class StripeRefused(Unprocessable):
+    """Stripe answered and said no; retrying the same request cannot help."""
+
+    code = "stripe_error"
+
+
+class StripeUnavailable(UpstreamUnavailable):
+    """Stripe could not be reached or failed; the same request may succeed later."""
+
+    code = "stripe_unavailable"
+
+
+class StripeOnramp:
+    def __init__(self, settings: StripeSettings) -> None:
+        self.client: stripe.StripeClient | None = None
+        # httpx rather than aiohttp: stripe-python turns a connection dropped mid-response
+        # into APIConnectionError (and retries it) only with httpx.
+        self.http = stripe.HTTPXClient(timeout=settings.timeout_seconds)
+        if settings.secret_key is not None:
+            self.client = stripe.StripeClient(
+                settings.secret_key.get_secret_value(),
+                base_addresses={"api": settings.api_base},
+                max_network_retries=settings.max_network_retries,
+                http_client=self.http,
+            )
+
+    def require_configured(self) -> stripe.StripeClient:
+        if self.client is None:
+            raise NotConfigured(
+                "Stripe is not configured on this service (STRIPE_SECRET_KEY).",
+                code="stripe_not_configured",
+            )
+        return self.client
+
+    async def close(self) -> None:
+        await self.http.close_async()  # type: ignore[no-untyped-call]
+
+    async def create_session(self, params: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+        return await self._call("post", SESSIONS_PATH, idempotency_key=idempotency_key, **params)
+
+    async def retrieve_session(self, stripe_session_id: str) -> dict[str, Any]:
+        return await self._call("get", f"{SESSIONS_PATH}/{stripe_session_id}")
+
+    async def _call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        client = self.require_configured()
+        try:
+            response = await client.raw_request_async(method, path, **params)
+        except (stripe.AuthenticationError, stripe.PermissionError) as error:
+            log.error("stripe_refused_our_key", status=error.http_status)
+            raise StripeUnavailable("Stripe refused this service's credentials.") from error
+        except stripe.IdempotencyError as error:
+            raise StripeRefused(
+                "Stripe refused the request's idempotency key.", stripeCode="idempotency_error"
+            ) from error
+        except stripe.RateLimitError as error:
+            raise StripeUnavailable("Stripe is rate limiting this service.") from error
+        except (stripe.InvalidRequestError, stripe.CardError) as error:
+            raise StripeRefused(
+                error.user_message or "Stripe refused the request.",
+                stripeCode=error.code or "invalid_request",
+            ) from error
+        except stripe.StripeError as error:
+            log.warning("stripe_unavailable", error=type(error).__name__, status=error.http_status)
+            raise StripeUnavailable("Stripe could not be reached; retry shortly.") from error
+        data: dict[str, Any] = response.data
+        return data

@@ -1,0 +1,6 @@
+"""A local stand-in for Stripe's Crypto Onramp API, speaking Stripe's wire format.
+
+Used by the tests, the demo and developers (`onramp stripe-sim`) wherever the real
+Stripe cannot be reached. It is a plain ASGI app so that it can inject the faults real
+networks have, a connection dropped after the work was done included.
+"""

@@ -1,0 +1,279 @@
+"""The stand-in's HTTP side: Stripe's onramp routes plus `/_sim/` controls for tests.
+
+A plain ASGI app rather than a framework app, for two reasons: it must be able to drop
+a connection after doing the work (the failure idempotency keys exist for), and it must
+stay several times faster than the service it stands in front of in benchmarks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+from service.stripe_sim.forms import FormError, decode_form
+from service.stripe_sim.sessions import StripeError, advance, new_session
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+SESSIONS_PATH = "/v1/crypto/onramp_sessions"
+_SESSION_PATH = re.compile(r"^/v1/crypto/onramp_sessions/(?P<id>[A-Za-z0-9_]+)$")
+_ADVANCE_PATH = re.compile(r"^/_sim/sessions/(?P<id>[A-Za-z0-9_]+)/advance$")
+DEFAULT_SECRET_KEY = "sk_test_onramp_simulator"  # noqa: S105 - the stand-in's own test key
+
+
+class DropConnection(Exception):
+    """Raised after the response has started, so the server cuts the connection."""
+
+
+@dataclass
+class Faults:
+    """Failures to inject into the next API requests, as a flaky network or Stripe would."""
+
+    latency_ms: int = 0
+    fail: int = 0
+    fail_status: int = 500
+    drop_before: int = 0
+    drop_after: int = 0
+
+
+@dataclass
+class Stats:
+    create_requests: int = 0
+    sessions_created: int = 0
+
+
+@dataclass
+class _Saved:
+    fingerprint: str
+    status: int
+    body: dict[str, Any] | None = None  # None while the first request is executing
+
+
+@dataclass
+class StripeSimulator:
+    secret_key: str = DEFAULT_SECRET_KEY
+    sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
+    stats: Stats = field(default_factory=Stats)
+    # What each session was created with, for tests (Stripe keeps e.g. the customer IP
+    # but does not return it on the object).
+    create_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _idempotency: dict[str, _Saved] = field(default_factory=dict)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        body = await _read_body(receive)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if path.startswith("/_sim/"):
+            status, payload = self.control(method, path, body)
+            await _respond(send, status, payload)
+            return
+        try:
+            status, payload, extra = await self.api(method, path, scope, headers, body, send)
+        except StripeError as error:
+            status, payload, extra = error.status, error.body(), {}
+        await _respond(send, status, payload, extra)
+
+    async def api(
+        self,
+        method: str,
+        path: str,
+        scope: Scope,
+        headers: dict[str, str],
+        body: bytes,
+        send: Send,
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if self.faults.latency_ms:
+            await asyncio.sleep(self.faults.latency_ms / 1000)
+        self._authenticate(headers)
+        if method == "POST" and path == SESSIONS_PATH:
+            self.stats.create_requests += 1
+            if self.faults.drop_before:
+                self.faults.drop_before -= 1
+                await _drop(send)
+        if self.faults.fail:
+            self.faults.fail -= 1
+            raise StripeError(
+                self.faults.fail_status, "An error occurred with our API.", type_="api_error"
+            )
+        if method == "POST" and path == SESSIONS_PATH:
+            status, payload, extra = self._create(headers, body)
+            if self.faults.drop_after:
+                self.faults.drop_after -= 1
+                await _drop(send)
+            return status, payload, extra
+        if method == "GET" and path == SESSIONS_PATH:
+            return 200, self._list(scope), {}
+        if method == "GET" and (match := _SESSION_PATH.match(path)):
+            return 200, self._get(match["id"]), {}
+        raise StripeError(404, f"Unrecognized request URL ({method}: {path}).")
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        scheme, _, key = headers.get("authorization", "").partition(" ")
+        if not key or scheme.lower() != "bearer":
+            raise StripeError(401, "You did not provide an API key.")
+        if key != self.secret_key:
+            raise StripeError(401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
+
+    def _create(
+        self, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        try:
+            params = decode_form(body)
+        except (FormError, UnicodeDecodeError) as error:
+            raise StripeError(400, str(error)) from error
+        key = headers.get("idempotency-key")
+        if key is None:
+            return 200, self._new_session(params), {}
+        fingerprint = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+        saved = self._idempotency.get(key)
+        if saved is not None:
+            if saved.fingerprint != fingerprint:
+                raise StripeError(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    "they were first used with.",
+                    type_="idempotency_error",
+                )
+            if saved.body is None:
+                raise StripeError(
+                    409,
+                    "There is currently another in-progress request using this Idempotency Key.",
+                    type_="idempotency_error",
+                    code="idempotency_key_in_use",
+                )
+            return saved.status, saved.body, {"idempotent-replayed": "true"}
+        saved = self._idempotency[key] = _Saved(fingerprint, 0)
+        try:
+            session = self._new_session(params)
+        except StripeError as error:
+            saved.status, saved.body = error.status, error.body()
+            raise
+        saved.status, saved.body = 200, session
+        return 200, session, {}
+
+    def _new_session(self, params: dict[str, Any]) -> dict[str, Any]:
+        session = new_session(params)
+        self.sessions[session["id"]] = session
+        self.create_params[session["id"]] = params
+        self.stats.sessions_created += 1
+        return session
+
+    def _get(self, session_id: str) -> dict[str, Any]:
+        if session_id not in self.sessions:
+            raise StripeError(
+                404,
+                f"No such crypto.onramp_session: '{session_id}'",
+                code="resource_missing",
+                param="id",
+            )
+        return self.sessions[session_id]
+
+    def _list(self, scope: Scope) -> dict[str, Any]:
+        query = parse_qs(scope.get("query_string", b"").decode())
+        limit = max(1, min(100, int(query.get("limit", ["10"])[0])))
+        ordered = sorted(self.sessions.values(), key=lambda s: s["created"], reverse=True)
+        if after := query.get("starting_after", [None])[0]:
+            ids = [s["id"] for s in ordered]
+            ordered = ordered[ids.index(after) + 1 :] if after in ids else []
+        return {
+            "object": "list",
+            "url": SESSIONS_PATH,
+            "has_more": len(ordered) > limit,
+            "data": ordered[:limit],
+        }
+
+    def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        """Test controls: faults, status changes, counters, reset."""
+        try:
+            data = json.loads(body) if body else {}
+        except ValueError:
+            return 400, {"error": "body must be JSON"}
+        if method == "POST" and path == "/_sim/faults":
+            self.faults = Faults(
+                latency_ms=int(data.get("latencyMs", 0)),
+                fail=int(data.get("fail", 0)),
+                fail_status=int(data.get("failStatus", 500)),
+                drop_before=int(data.get("dropBefore", 0)),
+                drop_after=int(data.get("dropAfter", 0)),
+            )
+            return 200, {"ok": True}
+        if method == "GET" and path == "/_sim/stats":
+            return 200, {
+                "createRequests": self.stats.create_requests,
+                "sessionsCreated": self.stats.sessions_created,
+            }
+        if method == "POST" and path == "/_sim/reset":
+            self.sessions.clear()
+            self.create_params.clear()
+            self._idempotency.clear()
+            self.faults, self.stats = Faults(), Stats()
+            return 200, {"ok": True}
+        if method == "POST" and (match := _ADVANCE_PATH.match(path)):
+            try:
+                session = self._get(match["id"])
+                advance(
+                    session,
+                    str(data.get("status")),
+                    transaction_id=data.get("transactionId"),
+                    destination_amount=data.get("destinationAmount"),
+                )
+            except StripeError as error:
+                return error.status, error.body()
+            return 200, session
+        return 404, {"error": f"no control at {method} {path}"}
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(
+    send: Send, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None
+) -> None:
+    body = json.dumps(payload).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"request-id", f"req_{int(time.time() * 1000)}".encode()),
+    ]
+    headers += [(k.encode(), v.encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _drop(send: Send) -> None:
+    """Start a response that never completes: the server closes the connection."""
+    await send(
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1000")]}
+    )
+    raise DropConnection("connection dropped by fault injection")
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

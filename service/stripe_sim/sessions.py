@@ -1,0 +1,277 @@
+"""The onramp session object as Stripe shapes it, and the checks Stripe makes on create."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import secrets
+import string
+import time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from service.stripe_sim.forms import FormValue
+
+STATUSES = (
+    "initialized",
+    "rejected",
+    "requires_payment",
+    "fulfillment_processing",
+    "fulfillment_complete",
+)
+SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
+# What this stand-in sells: Stripe's public networks plus Mezo, the product's target.
+DESTINATIONS: dict[str, frozenset[str]] = {
+    "ethereum": frozenset({"eth", "usdc"}),
+    "base": frozenset({"eth", "usdc"}),
+    "polygon": frozenset({"pol", "usdc"}),
+    "avalanche": frozenset({"avax", "usdc"}),
+    "solana": frozenset({"sol", "usdc"}),
+    "bitcoin": frozenset({"btc"}),
+    "mezo": frozenset({"musd", "btc"}),
+}
+MAX_SOURCE_AMOUNT = Decimal("25000")
+# Like Stripe's test-mode magic values: customers from TEST-NET-3 are refused.
+UNSUPPORTED_CUSTOMERS = ipaddress.ip_network("203.0.113.0/24")
+NETWORK_FEE = Decimal("0.01")
+TRANSACTION_FEE_RATE = Decimal("0.015")
+
+_ALLOWED_PARAMS = frozenset(
+    {
+        "source_amount",
+        "source_currency",
+        "destination_amount",
+        "destination_currency",
+        "destination_currencies",
+        "destination_network",
+        "destination_networks",
+        "wallet_addresses",
+        "lock_wallet_address",
+        "customer_ip_address",
+        "metadata",
+        "settlement_speed",
+        "kyc_details",
+        "customer_information",
+    }
+)
+_EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_ALPHANUMERIC = string.ascii_letters + string.digits
+
+
+class StripeError(Exception):
+    """An error Stripe would answer with: its HTTP status and its error envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type_: str = "invalid_request_error",
+        code: str | None = None,
+        param: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.envelope: dict[str, Any] = {"type": type_, "message": message}
+        if code:
+            self.envelope["code"] = code
+        if param:
+            self.envelope["param"] = param
+
+    def body(self) -> dict[str, Any]:
+        return {"error": self.envelope}
+
+
+def random_token(length: int) -> str:
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
+def _text(params: dict[str, FormValue], name: str) -> str | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise StripeError(
+            400, f"Invalid string: {name}", code="parameter_invalid_string", param=name
+        )
+    return value
+
+
+def _list(params: dict[str, FormValue], name: str) -> list[str]:
+    value = params.get(name, [])
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise StripeError(400, f"Invalid array: {name}", code="parameter_invalid_array", param=name)
+    return value
+
+
+def _amount(text: str, name: str) -> Decimal:
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        amount = Decimal(-1)
+    exponent = amount.as_tuple().exponent
+    if not amount.is_finite() or amount <= 0 or not isinstance(exponent, int) or exponent < -2:
+        raise StripeError(
+            400,
+            f"Invalid {name}: a positive amount with at most two decimal places is required.",
+            code="crypto_onramp_invalid_source_amount",
+            param=name,
+        )
+    return amount
+
+
+def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[str, Any]:
+    """A fresh `crypto.onramp_session` for validated create parameters."""
+    unknown = sorted(set(params) - _ALLOWED_PARAMS)
+    if unknown:
+        raise StripeError(
+            400,
+            f"Received unknown parameter: {unknown[0]}",
+            code="parameter_unknown",
+            param=unknown[0],
+        )
+    source_amount_text = _text(params, "source_amount")
+    if source_amount_text is not None and params.get("destination_amount") is not None:
+        raise StripeError(
+            400,
+            "You may only specify one of source_amount and destination_amount.",
+            code="parameter_invalid_string",
+            param="destination_amount",
+        )
+    source_currency = (_text(params, "source_currency") or "usd").lower()
+    if source_currency not in SOURCE_CURRENCIES:
+        raise StripeError(
+            400,
+            f"Unsupported source currency: {source_currency}",
+            code="crypto_onramp_invalid_source_destination_pair",
+            param="source_currency",
+        )
+    source_amount = None
+    if source_amount_text is not None:
+        source_amount = _amount(source_amount_text, "source_amount")
+        if source_amount > MAX_SOURCE_AMOUNT:
+            raise StripeError(
+                400,
+                f"source_amount exceeds the maximum of {MAX_SOURCE_AMOUNT} {source_currency}.",
+                code="crypto_onramp_invalid_source_amount",
+                param="source_amount",
+            )
+    networks = [n.lower() for n in _list(params, "destination_networks")]
+    currencies = [c.lower() for c in _list(params, "destination_currencies")]
+    network = (_text(params, "destination_network") or (networks[0] if networks else "")).lower()
+    currency = (
+        _text(params, "destination_currency") or (currencies[0] if currencies else "")
+    ).lower()
+    for net in {*networks, *([network] if network else [])}:
+        if net not in DESTINATIONS:
+            raise StripeError(
+                400,
+                f"Unsupported destination network: {net}",
+                code="crypto_onramp_invalid_source_destination_pair",
+                param="destination_network",
+            )
+    if network and currency and currency not in DESTINATIONS[network]:
+        raise StripeError(
+            400,
+            f"{currency} is not available on {network}.",
+            code="crypto_onramp_invalid_source_destination_pair",
+            param="destination_currency",
+        )
+    wallets = params.get("wallet_addresses", {})
+    if not isinstance(wallets, dict):
+        raise StripeError(400, "Invalid hash: wallet_addresses", code="parameter_invalid_hash")
+    for net, address in wallets.items():
+        if net not in DESTINATIONS:
+            raise StripeError(
+                400, f"Unsupported network in wallet_addresses: {net}", param="wallet_addresses"
+            )
+        if net not in {"bitcoin", "solana"} and not _EVM_ADDRESS.match(address):
+            raise StripeError(
+                400,
+                f"Invalid wallet address for {net}.",
+                code="crypto_onramp_invalid_wallet_address",
+                param=f"wallet_addresses[{net}]",
+            )
+    customer_ip = _text(params, "customer_ip_address")
+    if customer_ip is not None:
+        try:
+            ip = ipaddress.ip_address(customer_ip)
+        except ValueError:
+            raise StripeError(
+                400,
+                "Invalid IP address.",
+                code="parameter_invalid_string",
+                param="customer_ip_address",
+            ) from None
+        if ip in UNSUPPORTED_CUSTOMERS:
+            raise StripeError(
+                400,
+                "This customer is not eligible for the crypto onramp.",
+                code="crypto_onramp_unsupportable_customer",
+            )
+    metadata = params.get("metadata", {})
+    if not isinstance(metadata, dict) or len(metadata) > 50:
+        raise StripeError(400, "Invalid metadata.", code="parameter_invalid_hash", param="metadata")
+    lock = _text(params, "lock_wallet_address") == "true"
+    session_id = f"cos_{random_token(24)}"
+    return {
+        "id": session_id,
+        "object": "crypto.onramp_session",
+        "client_secret": f"{session_id}_secret_{random_token(24)}",
+        "created": int(now if now is not None else time.time()),
+        "livemode": False,
+        "metadata": dict(metadata),
+        "redirect_url": f"https://crypto.link.com?session_hash={random_token(32)}",
+        "kyc_details_provided": "kyc_details" in params,
+        "status": "initialized",
+        "transaction_details": {
+            "destination_amount": None,
+            "destination_currency": currency or None,
+            "destination_currencies": currencies or ([currency] if currency else []),
+            "destination_network": network or None,
+            "destination_networks": networks or ([network] if network else []),
+            "fees": None,
+            "lock_wallet_address": lock,
+            "settlement_speed": _text(params, "settlement_speed") or "instant",
+            "source_amount": f"{source_amount:.2f}" if source_amount is not None else None,
+            "source_currency": source_currency,
+            "transaction_id": None,
+            "wallet_address": wallets.get(network) if network else None,
+            "wallet_addresses": dict(wallets) or None,
+        },
+    }
+
+
+def advance(
+    session: dict[str, Any],
+    status: str,
+    *,
+    transaction_id: str | None = None,
+    destination_amount: str | None = None,
+) -> dict[str, Any]:
+    """Move a session to `status` as Stripe would, returning the attributes that changed."""
+    if status not in STATUSES:
+        raise StripeError(400, f"Unknown status: {status}", param="status")
+    details = session["transaction_details"]
+    previous: dict[str, Any] = {"status": session["status"]}
+    session["status"] = status
+    if status in {"fulfillment_processing", "fulfillment_complete"} and details["fees"] is None:
+        source = Decimal(details["source_amount"] or "0")
+        fee = (source * TRANSACTION_FEE_RATE).quantize(Decimal("0.01"))
+        details["fees"] = {
+            "network_fee_amount": f"{NETWORK_FEE:.2f}",
+            "transaction_fee_amount": f"{fee:.2f}",
+        }
+        if details["destination_amount"] is None:
+            previous["transaction_details"] = {"destination_amount": None}
+            details["destination_amount"] = (
+                destination_amount or f"{source - fee - NETWORK_FEE:.2f}"
+            )
+    elif destination_amount is not None:
+        details["destination_amount"] = destination_amount
+    if status == "fulfillment_complete":
+        previous.setdefault("transaction_details", {})["transaction_id"] = details["transaction_id"]
+        details["transaction_id"] = transaction_id or "0x" + secrets.token_hex(32)
+    return previous

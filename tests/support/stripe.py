@@ -1,0 +1,69 @@
+"""The Stripe stand-in served over real HTTP, in a thread of the test process."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+
+from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
+from tests.support.anvil import free_port
+
+
+@dataclass
+class RunningStripe:
+    url: str
+    simulator: StripeSimulator
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def secret_key(self) -> str:
+        return DEFAULT_SECRET_KEY
+
+    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        response = httpx.request(method, f"{self.url}/_sim/{path}", json=body, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        self.control("POST", "reset")
+
+    def faults(self, **faults: int) -> None:
+        self.control("POST", "faults", faults)
+
+    def stats(self) -> dict[str, int]:
+        stats: dict[str, int] = self.control("GET", "stats")
+        return stats
+
+    def advance(self, stripe_session_id: str, status: str, **extra: str) -> dict[str, Any]:
+        session: dict[str, Any] = self.control(
+            "POST", f"sessions/{stripe_session_id}/advance", {"status": status, **extra}
+        )
+        return session
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def start_stripe() -> RunningStripe:
+    simulator = StripeSimulator()
+    port = free_port()
+    config = uvicorn.Config(
+        simulator, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the Stripe stand-in did not start")
+        time.sleep(0.01)
+    return RunningStripe(f"http://127.0.0.1:{port}", simulator, server, thread)
