@@ -68,7 +68,12 @@ async def database_url(
 ) -> AsyncIterator[str]:
     """Each persistence test runs on both databases, starting from empty tables."""
     url = migrated[request.param]
+    await _empty_tables(url)
     yield url
+    await _empty_tables(url)
+
+
+async def _empty_tables(url: str) -> None:
     engine = create_async_engine(DatabaseSettings(DATABASE_URL=url).async_url)
     async with engine.begin() as connection:
         for table in reversed(metadata.sorted_tables):

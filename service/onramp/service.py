@@ -31,7 +31,12 @@ from service.database import Database
 from service.errors import Conflict, NotFound, Unprocessable
 from service.onramp import schemas, state
 from service.onramp.models import IdempotencyKey, OnrampSession
-from service.onramp.repository import IdempotencyRepository, SessionRepository
+from service.onramp.repository import (
+    IN_FLIGHT_TIMEOUT,
+    KEY_LIFETIME,
+    IdempotencyRepository,
+    SessionRepository,
+)
 from service.onramp.rules import (
     SessionRequest,
     check_status_filter,
@@ -44,6 +49,7 @@ from service.onramp.stripe_client import StripeOnramp, StripeRefused, StripeUnav
 
 log = structlog.get_logger("onramp.sessions")
 CLEANUP_INTERVAL_SECONDS = 60.0
+__all__ = ["IN_FLIGHT_TIMEOUT", "KEY_LIFETIME", "OnrampSessions", "apply_stripe_session"]
 
 
 @dataclass(frozen=True)

@@ -41,9 +41,14 @@ class Caller:
         return {"Authorization": f"Bearer {token_for(self.wallet)}"}
 
     async def create(
-        self, body: dict[str, Any] | None = None, key: str | None = None, **headers: str
+        self,
+        body: dict[str, Any] | None = None,
+        key: str | None = None,
+        forwarded_for: str | None = None,
     ) -> httpx.Response:
-        sent = {**self.headers, **headers}
+        sent = dict(self.headers)
+        if forwarded_for is not None:
+            sent["X-Forwarded-For"] = forwarded_for
         if key is not None:
             sent["Idempotency-Key"] = key
         return await self.client.post(
@@ -77,11 +82,20 @@ def stripe_env(stripe: RunningStripe) -> dict[str, str]:
 
 
 @pytest.fixture
-def onramp_app(
+def make_onramp_app(
     make_settings: Callable[..., Settings], stripe_env: dict[str, str], database_url: str
-) -> Litestar:
-    """The app on each database in turn (see `database_url`), against the stand-in."""
-    return create_app(make_settings(**stripe_env, DATABASE_URL=database_url))
+) -> Callable[..., Litestar]:
+    """Apps on each database in turn (see `database_url`), against the stand-in."""
+
+    def build(**env: str) -> Litestar:
+        return create_app(make_settings(**{**stripe_env, "DATABASE_URL": database_url, **env}))
+
+    return build
+
+
+@pytest.fixture
+def onramp_app(make_onramp_app: Callable[..., Litestar]) -> Litestar:
+    return make_onramp_app()
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ async def test_a_session_is_created_at_stripe_locked_to_the_wallet(
 ) -> None:
     response = await caller.create(
         {"walletAddress": caller.wallet.lower(), "sourceAmount": "250.5"},
-        **{"X-Forwarded-For": "198.51.100.7"},
+        forwarded_for="198.51.100.7",
     )
     assert response.status_code == 201, response.text
     body = response.json()
@@ -149,7 +150,7 @@ async def test_an_oversized_body_is_a_413(caller: Caller, stripe: RunningStripe)
 async def test_stripe_refusing_the_customer_is_a_422_that_leaves_nothing(
     caller: Caller,
 ) -> None:
-    response = await caller.create(**{"X-Forwarded-For": "203.0.113.9"})
+    response = await caller.create(forwarded_for="203.0.113.9")
     assert response.status_code == 422
     body = response.json()
     assert body["code"] == "stripe_error"
@@ -168,10 +169,9 @@ async def test_stripe_down_is_a_502_that_leaves_nothing(
 
 
 async def test_a_stripe_that_refuses_our_key_is_a_502(
-    make_client: Any, stripe_env: dict[str, str]
+    make_onramp_app: Callable[..., Litestar],
 ) -> None:
-    env = {**stripe_env, "STRIPE_SECRET_KEY": "sk_test_wrong"}
-    async with make_client(**env) as client:
+    async with AsyncTestClient(app=make_onramp_app(STRIPE_SECRET_KEY="sk_test_wrong")) as client:
         caller = Caller(client, new_wallet())
         response = await caller.create()
     assert response.status_code == 502
@@ -179,10 +179,9 @@ async def test_a_stripe_that_refuses_our_key_is_a_502(
 
 
 async def test_without_a_stripe_key_creation_is_503_and_changes_nothing(
-    make_client: Any, stripe_env: dict[str, str]
+    make_onramp_app: Callable[..., Litestar],
 ) -> None:
-    env = {**stripe_env, "STRIPE_SECRET_KEY": ""}
-    async with make_client(**env) as client:
+    async with AsyncTestClient(app=make_onramp_app(STRIPE_SECRET_KEY="")) as client:
         caller = Caller(client, new_wallet())
         response = await caller.create(key="k")
         assert response.status_code == 503
