@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ),
         request_max_body_size=DEFAULT_BODY_LIMIT,
-        state=State({"settings": settings, "database": database}),
+        state=State({"settings": settings, "database": database, "chain": chain}),
         on_shutdown=[database.dispose, chain.close, stripe.close],
         logging_config=None,
         debug=False,

@@ -15,7 +15,9 @@ from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
 import click
+import structlog
 import uvicorn
+from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import migrations
@@ -24,6 +26,7 @@ from service.settings import ConfigurationError, Settings
 from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
 
 F = TypeVar("F", bound=Callable[..., Any])
+log = structlog.get_logger("onramp.cli")
 
 EXIT_CONFIGURATION = 2
 EXIT_FAILURE = 1
@@ -44,7 +47,8 @@ def load_settings() -> Settings:
 
 
 def reports_database_errors(command: F) -> F:
-    """A database that cannot be reached is a one-line operational error, not a crash."""
+    """A database that cannot be reached, or a revision that does not exist, is a
+    one-line operational error, not a crash."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -53,6 +57,8 @@ def reports_database_errors(command: F) -> F:
         except SQLAlchemyError as error:
             detail = str(getattr(error, "orig", None) or error).strip().splitlines()
             fail(f"database error: {detail[0] if detail else type(error).__name__}")
+        except CommandError as error:
+            fail(f"migration error: {error}")
 
     return wrapper  # type: ignore[return-value]
 
@@ -83,6 +89,7 @@ def serve(workers: int) -> None:
         os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)
     if settings.database.is_sqlite:
         migrations.upgrade(settings.database)
+        log.info("schema_ready", revision=migrations.current_revision(settings.database))
     else:
         _require_schema_at_head(settings)
     if workers > 1:

@@ -20,6 +20,8 @@ from litestar.plugins.problem_details import (
     ProblemDetailsException,
     ProblemDetailsPlugin,
 )
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = structlog.get_logger("onramp.errors")
 
@@ -165,6 +167,17 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
     ]
 
 
+def _from_database(error: SQLAlchemyError) -> ProblemDetailsException:
+    """The database is down, restarting or out of connections: retry, nothing was done."""
+    log.warning("database_unavailable", error=type(error).__name__)
+    return problem(
+        503,
+        "database_unavailable",
+        "The database is not reachable right now; retry shortly.",
+        headers={"Retry-After": "2"},
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     log.error(
         "unhandled_exception",
@@ -183,6 +196,9 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             exception_to_problem_detail_map={
                 OnrampError: _from_domain,
                 HTTPException: _from_http,
+                OperationalError: _from_database,
+                InterfaceError: _from_database,
+                PoolTimeout: _from_database,
             }
         )
     )

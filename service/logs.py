@@ -135,5 +135,5 @@ def configure_logging(
         logging.getLogger(name).propagate = True
     # The service writes its own access line (with the request id); uvicorn's would double it.
     logging.getLogger("uvicorn.access").disabled = True
-    for chatty in ("sqlalchemy.engine", "httpx", "httpcore", "stripe"):
+    for chatty in ("sqlalchemy.engine", "httpx", "httpcore", "stripe", "alembic"):
         logging.getLogger(chatty).setLevel(logging.WARNING)

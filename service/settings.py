@@ -30,7 +30,15 @@ STRIPE_API_BASE = "https://api.stripe.com"
 
 # Names whose values must never be echoed back in an error message.
 _SECRET_NAMES = frozenset(
-    {"DATABASE_URL", "REDIS_URL", "JWT_SECRET", "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"}
+    {
+        "DATABASE_URL",
+        "REDIS_URL",
+        "JWT_SECRET",
+        "STRIPE_SECRET_KEY",
+        "STRIPE_WEBHOOK_SECRET",
+        "ADMIN_API_KEYS",
+        "MEZO_RPC_URLS",  # hosted RPC URLs carry API keys in their paths
+    }
 )
 
 

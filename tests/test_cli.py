@@ -86,3 +86,12 @@ def test_serve_with_several_workers_shares_port_and_metrics(
         if line.startswith("onramp_requests_total{") and 'path="/ready"' in line
     ]
     assert sum(counted) == 20
+
+
+def test_an_unknown_revision_is_one_line(tmp_path: Path) -> None:
+    for args in (("--revision", "bogus"), ("--downgrade", "bogus")):
+        result = run_onramp("migrate", *args, cwd=tmp_path)
+        assert result.returncode == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("onramp: migration error: ")

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
+from service.chain.rpc import ChainUnavailable
 from service.settings import Settings
+from tests.support.anvil import Anvil
 
 Client = Callable[..., AsyncTestClient[Litestar]]
 
@@ -70,3 +73,43 @@ async def test_metrics_count_requests_and_latency_by_route(make_client: Client) 
         in text
     )
     assert 'onramp_request_duration_seconds_bucket{app_name="onramp",le="0.005"' in text
+
+
+async def test_ready_reports_the_chain_as_last_seen_without_requiring_it(
+    make_settings: Callable[..., Settings], anvil: Anvil
+) -> None:
+    settings = make_settings(MEZO_RPC_URLS=f"{anvil.url},http://127.0.0.1:9/secret-key-path")
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as client:
+        before = (await client.get("/ready")).json()["checks"]["rpc"]
+        assert before["status"] == "unknown"
+        assert await app.state.chain.call(lambda w3: w3.eth.chain_id) == anvil.chain_id
+        after = await client.get("/ready")
+    assert after.status_code == 200
+    rpc = after.json()["checks"]["rpc"]
+    assert rpc["status"] == "ok"
+    assert [node["status"] for node in rpc["nodes"]] == ["ok", "unknown"]
+    assert "secret-key-path" not in after.text
+
+
+async def test_ready_stays_200_while_no_rpc_node_answers(
+    make_settings: Callable[..., Settings],
+) -> None:
+    app = create_app(make_settings())  # the RPC URL is a closed port
+    async with AsyncTestClient(app=app) as client:
+        with pytest.raises(ChainUnavailable):
+            await app.state.chain.call(lambda w3: w3.eth.chain_id)
+        response = await client.get("/ready")
+    assert response.status_code == 200
+    assert response.json()["checks"]["rpc"]["status"] == "unavailable"
+
+
+async def test_a_database_outage_is_a_503_problem(make_client: Client) -> None:
+    async with make_client(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none") as client:
+        response = await client.post(
+            "/api/v1/auth/nonce",
+            json={"walletAddress": "0x52908400098527886E0F7030069857D2E4169EE7"},
+        )
+    assert response.status_code == 503
+    assert response.json()["code"] == "database_unavailable"
+    assert response.headers["retry-after"] == "2"

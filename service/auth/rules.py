@@ -40,6 +40,7 @@ class Audience:
 @dataclass(frozen=True)
 class NonceRecord:
     wallet_address: str
+    issued_at: datetime
     expires_at: datetime
     used_at: datetime | None
 
@@ -104,10 +105,19 @@ def check_message(message: SiweMessage, audience: Audience, now: datetime) -> No
         raise Unauthorized("The message has expired.", code="message_expired")
 
 
-def check_nonce(record: NonceRecord | None, wallet: str, now: datetime) -> None:
-    """The nonce must be ours, for this wallet, unused and unexpired."""
-    if record is None or record.wallet_address != wallet:
+def check_nonce(
+    record: NonceRecord | None,
+    message: SiweMessage,
+    now: datetime,
+    clock_skew: timedelta = timedelta(seconds=60),
+) -> None:
+    """The nonce must be ours, for this wallet, unused, unexpired, and not predated."""
+    if record is None or record.wallet_address != checksum_wallet(message.address):
         raise Unauthorized("The nonce was not issued by this service.", code="nonce_invalid")
+    if message.issued_at._datetime < record.issued_at - clock_skew:
+        raise Unauthorized(
+            "The message claims to be issued before its nonce was.", code="nonce_invalid"
+        )
     if record.used_at is not None:
         raise Unauthorized("The nonce has already been used.", code="nonce_used")
     if now >= record.expires_at:

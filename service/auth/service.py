@@ -61,7 +61,7 @@ class SignIn:
     async def verify(
         self, db: AsyncSession, message: SiweMessage, message_text: str, signature_hex: str
     ) -> WalletToken:
-        """Every check that needs no chain call runs first; the nonce is spent last.
+        """Every check that needs no I/O runs first; the nonce is spent last.
 
         `message` is `message_text` parsed (`rules.parse_message`); the signature is
         checked over the text exactly as the wallet signed it.
@@ -75,10 +75,16 @@ class SignIn:
         rules.check_nonce(
             None
             if record is None
-            else rules.NonceRecord(record.wallet_address, record.expires_at, record.used_at),
-            wallet,
+            else rules.NonceRecord(
+                record.wallet_address, record.issued_at, record.expires_at, record.used_at
+            ),
+            message,
             now,
+            self.audience.clock_skew,
         )
+        # Nothing is written yet: end the read so that no database connection is held
+        # while a slow RPC node answers for a contract wallet.
+        await db.commit()
         await verify_wallet_signature(message_text, signature, wallet, self.chain)
         if not await nonces.consume(message.nonce, now):
             raise Unauthorized("The nonce has already been used.", code="nonce_used")

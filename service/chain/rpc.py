@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import structlog
 from aiohttp import ClientError
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import Web3Exception
 
+from service.columns import utcnow
 from service.errors import NotConfigured
 from service.settings import ChainSettings
 
@@ -32,10 +36,22 @@ class ChainUnavailable(NotConfigured):
     code = "chain_unavailable"
 
 
+@dataclass
+class NodeHealth:
+    """What the last call to one RPC URL showed; readiness reports it without probing."""
+
+    host: str
+    status: str = "unknown"
+    checked_at: datetime | None = None
+    detail: str | None = None
+
+
 class ChainRpc:
     def __init__(self, settings: ChainSettings) -> None:
         self.urls = list(settings.rpc_urls)
         self.timeout = settings.rpc_timeout_seconds
+        # Hosted RPC URLs carry API keys in their paths: only the host is ever shown.
+        self.health = [NodeHealth(urlsplit(url).hostname or "?") for url in self.urls]
         self._nodes = [
             AsyncWeb3(
                 AsyncHTTPProvider(
@@ -50,16 +66,40 @@ class ChainRpc:
 
     async def call(self, operation: Callable[[AsyncWeb3[Any]], Awaitable[T]]) -> T:
         last_error: BaseException | None = None
-        for url, node in zip(self.urls, self._nodes, strict=True):
+        for health, node in zip(self.health, self._nodes, strict=True):
             try:
                 async with asyncio.timeout(self.timeout):
-                    return await operation(node)
+                    result = await operation(node)
             except _NODE_FAILURES as error:
                 last_error = error
-                log.warning("rpc_failed", url=url, error=type(error).__name__)
+                health.status, health.detail = "unavailable", type(error).__name__
+                health.checked_at = utcnow()
+                log.warning("rpc_failed", host=health.host, error=type(error).__name__)
+                continue
+            health.status, health.detail, health.checked_at = "ok", None, utcnow()
+            return result
         raise ChainUnavailable(
             f"No chain RPC node answered ({type(last_error).__name__}); try again shortly."
         )
+
+    def report(self) -> dict[str, Any]:
+        """Reachability as last seen: ok if any node answered its last call."""
+        statuses = {health.status for health in self.health}
+        overall = (
+            "ok" if "ok" in statuses else "unknown" if statuses == {"unknown"} else "unavailable"
+        )
+        return {
+            "status": overall,
+            "nodes": [
+                {
+                    "host": health.host,
+                    "status": health.status,
+                    "checkedAt": health.checked_at.isoformat() if health.checked_at else None,
+                    "detail": health.detail,
+                }
+                for health in self.health
+            ],
+        }
 
     async def close(self) -> None:
         for node in self._nodes:

@@ -9,6 +9,7 @@ from litestar import Response, get
 from litestar.datastructures import State
 
 from service import migrations
+from service.chain.rpc import ChainRpc
 from service.database import Database
 
 
@@ -25,7 +26,11 @@ async def health() -> dict[str, str]:
 
 @get("/ready", tags=["operations"], summary="The service can take traffic")
 async def ready(state: State) -> Response[dict[str, Any]]:
-    """503 while the database is unreachable or its schema is behind this release."""
+    """503 while the database is unreachable or its schema is behind this release.
+
+    The chain is reported as last seen, not required: a node outage delays delivery
+    checks but does not stop the API.
+    """
     database: Database = state.database
     checks: dict[str, dict[str, Any]] = {"database": await database.check()}
     if checks["database"]["status"] == "ok":
@@ -37,7 +42,8 @@ async def ready(state: State) -> Response[dict[str, Any]]:
             "head": head,
         }
     healthy = all(check["status"] == "ok" for check in checks.values())
+    chain: ChainRpc = state.chain
     return Response(
-        {"status": "ok" if healthy else "unavailable", "checks": checks},
+        {"status": "ok" if healthy else "unavailable", "checks": {**checks, "rpc": chain.report()}},
         status_code=200 if healthy else 503,
     )

@@ -17,6 +17,7 @@ from service.app import create_app
 from service.auth import rules
 from service.settings import Settings
 from tests.conftest import BASE_ENV
+from tests.support.anvil import Anvil
 
 SIGNER = Account.from_key("0x" + "22" * 32)
 NOW = datetime.now(UTC)
@@ -105,3 +106,30 @@ def test_both_routes_refuse_arbitrary_bytes(client: TestClient[Litestar], body: 
         if response.status_code == 200:  # the bytes happened to be a valid nonce request
             continue
         assert_clean_refusal(response)
+
+
+@pytest.fixture(scope="module")
+def chain_client(migrated: dict[str, str], anvil: Anvil) -> Iterator[TestClient[Litestar]]:
+    env = {
+        **BASE_ENV,
+        "DATABASE_URL": migrated["postgresql"],
+        "RATE_LIMIT_PER_MINUTE": "1000000",
+        "MEZO_RPC_URLS": anvil.url,
+    }
+    with TestClient(app=create_app(Settings.from_env(env))) as test_client:
+        yield test_client
+
+
+@fuzz
+@given(signature=st.binary(max_size=200) | st.text(max_size=200).map(str.encode))
+def test_verify_refuses_arbitrary_signatures_over_an_issued_nonce(
+    chain_client: TestClient[Litestar], signature: bytes
+) -> None:
+    """The signature checks proper (recovery, then EIP-1271 on the chain) see every input."""
+    issued = chain_client.post("/api/v1/auth/nonce", json={"walletAddress": SIGNER.address}).json()
+    response = chain_client.post(
+        "/api/v1/auth/verify",
+        json={"message": issued["message"], "signature": "0x" + signature.hex()},
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] in {"signature_invalid", "signature_malformed"}

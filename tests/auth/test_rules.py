@@ -125,23 +125,29 @@ def test_the_signer_of_a_personal_sign_signature_is_recovered() -> None:
     assert rules.recover_signer(text + " ", signed.signature) != SIGNER.address
 
 
+LATER = NOW + timedelta(minutes=5)
+
+
 @pytest.mark.parametrize(
-    ("record", "wallet", "code"),
+    ("record", "code"),
     [
-        (None, SIGNER.address, "nonce_invalid"),
-        (
-            rules.NonceRecord("0x" + "ab" * 20, NOW + timedelta(1), None),
-            SIGNER.address,
-            "nonce_invalid",
-        ),
-        (rules.NonceRecord(SIGNER.address, NOW + timedelta(1), NOW), SIGNER.address, "nonce_used"),
-        (rules.NonceRecord(SIGNER.address, NOW, None), SIGNER.address, "nonce_expired"),
+        (None, "nonce_invalid"),
+        (rules.NonceRecord("0x" + "ab" * 20, NOW, LATER, None), "nonce_invalid"),
+        (rules.NonceRecord(SIGNER.address, NOW + timedelta(hours=1), LATER, None), "nonce_invalid"),
+        (rules.NonceRecord(SIGNER.address, NOW, LATER, NOW), "nonce_used"),
+        (rules.NonceRecord(SIGNER.address, NOW, NOW, None), "nonce_expired"),
     ],
 )
-def test_nonces_must_be_ours_unused_and_fresh(
-    record: rules.NonceRecord | None, wallet: str, code: str
+def test_nonces_must_be_ours_unused_fresh_and_not_predated(
+    record: rules.NonceRecord | None, code: str
 ) -> None:
-    assert rejection(rules.check_nonce, record, wallet, NOW) == code
+    message = rules.parse_message(message_text())
+    assert rejection(rules.check_nonce, record, message, NOW) == code
+
+
+def test_a_nonce_checks_out_for_its_own_message() -> None:
+    message = rules.parse_message(message_text())
+    rules.check_nonce(rules.NonceRecord(SIGNER.address, NOW, LATER, None), message, NOW)
 
 
 def test_nonces_are_long_random_alphanumerics() -> None:

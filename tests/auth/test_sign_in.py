@@ -275,23 +275,40 @@ async def test_a_contract_wallet_cannot_sign_in_while_no_node_answers(
 
 
 async def test_concurrent_verifies_of_one_nonce_yield_exactly_one_token(
-    make_settings: Callable[..., Settings], anvil: Anvil, account: LocalAccount
+    make_settings: Callable[..., Settings],
+    anvil: Anvil,
+    account: LocalAccount,
+    database_url: str,
 ) -> None:
-    """Two app instances with their own connection pools, as two replicas would have."""
-    settings = make_settings(MEZO_RPC_URLS=anvil.url, RATE_LIMIT_PER_MINUTE="1000")
-    async with (
-        AsyncTestClient(app=create_app(settings)) as first,
-        AsyncTestClient(app=create_app(settings)) as second,
-    ):
+    """Two app instances with their own connection pools, as two replicas would have,
+    on each database; requests really run concurrently (ASGI transport, no portal)."""
+    settings = make_settings(
+        MEZO_RPC_URLS=anvil.url, RATE_LIMIT_PER_MINUTE="1000", DATABASE_URL=database_url
+    )
+    apps = [create_app(settings), create_app(settings)]
+    clients = [
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://onramp")  # type: ignore[arg-type]
+        for app in apps
+    ]
+    try:
         for _ in range(3):
-            issued = await nonce_for(first, account.address)
-            signature = signature_of(account, issued["message"])
+            issued = (
+                await clients[0].post("/api/v1/auth/nonce", json={"walletAddress": account.address})
+            ).json()
+            body = {
+                "message": issued["message"],
+                "signature": signature_of(account, issued["message"]),
+            }
             responses = await asyncio.gather(
-                *(verify(c, issued["message"], signature) for c in [first, second] * 5)
+                *(c.post("/api/v1/auth/verify", json=body) for c in clients * 6)
             )
-            statuses = sorted(r.status_code for r in responses)
-            assert statuses == [200] + [401] * 9
+            assert sorted(r.status_code for r in responses) == [200] + [401] * 11
             assert {r.json()["code"] for r in responses if r.status_code == 401} == {"nonce_used"}
+    finally:
+        for client in clients:
+            await client.aclose()
+        for app in apps:
+            await app.state.database.dispose()
 
 
 @get("/test/ops", security=[{"ApiKey": []}])

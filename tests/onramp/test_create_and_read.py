@@ -246,3 +246,14 @@ async def test_client_secrets_never_reach_the_logs(caller: Caller) -> None:
     events = [json.loads(line)["event"] for line in logs.splitlines()]
     assert "session_created" in events
     assert events.count("request") == 4
+
+
+async def test_session_creation_is_rate_limited_per_wallet(
+    make_onramp_app: Callable[..., Litestar],
+) -> None:
+    async with AsyncTestClient(app=make_onramp_app(RATE_LIMIT_PER_MINUTE="2")) as client:
+        caller = Caller(client, new_wallet())
+        statuses = [
+            (await caller.create(forwarded_for=f"10.9.0.{i}")).status_code for i in range(3)
+        ]
+    assert statuses == [201, 201, 429]

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import stripe as stripe_sdk
 
 from service.stripe_sim.sessions import StripeError, advance, new_session
+from tests.support.anvil import free_port
+from tests.support.processes import ONRAMP, bare_env
 from tests.support.stripe import RunningStripe
 
 PARAMS: dict[str, Any] = {
@@ -141,3 +146,32 @@ def test_statuses_advance_with_fulfilment_details() -> None:
     assert details["fees"] == {"network_fee_amount": "0.01", "transaction_fee_amount": "1.50"}
     with pytest.raises(StripeError):
         advance(session, "paid")
+
+
+def test_onramp_stripe_sim_serves_the_stand_in(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [ONRAMP, "stripe-sim", "--port", str(port), "--secret-key", "sk_test_cli"],
+        env=bare_env(),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        sdk = stripe_sdk.StripeClient(
+            "sk_test_cli",
+            base_addresses={"api": f"http://127.0.0.1:{port}"},
+            http_client=stripe_sdk.HTTPXClient(timeout=5, allow_sync_methods=True),
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                created = sdk.raw_request("post", "/v1/crypto/onramp_sessions", **PARAMS)
+                break
+            except stripe_sdk.APIConnectionError:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+        assert sdk.deserialize(created, api_mode="V1")["id"].startswith("cos_")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
