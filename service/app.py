@@ -37,6 +37,8 @@ from service.onramp.stripe_client import StripeOnramp
 from service.operations.routes import health, ready
 from service.ratelimit import RateLimiter
 from service.settings import AuthSettings, Settings
+from service.webhooks.routes import routes as webhook_routes
+from service.webhooks.service import WebhookIngestion
 
 DEFAULT_BODY_LIMIT = 64 * 1024
 
@@ -60,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     stripe = StripeOnramp(settings.stripe)
     sessions = OnrampSessions(database, stripe)
+    webhooks = WebhookIngestion(database, settings.stripe)
     redis_url = settings.auth.redis_url
     rate_limiter = RateLimiter(
         settings.auth.rate_limit_per_minute,
@@ -67,12 +70,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
 
     app = Litestar(
-        route_handlers=[health, ready, PrometheusController, *auth_routes, *onramp_routes],
+        route_handlers=[
+            health,
+            ready,
+            PrometheusController,
+            *auth_routes,
+            *onramp_routes,
+            *webhook_routes,
+        ],
         dependencies={
             "settings": _constant(settings),
             "db_session": Provide(database.session),
             "sign_in": _constant(sign_in),
             "sessions": _constant(sessions),
+            "webhooks": _constant(webhooks),
             "tokens": _constant(tokens),
             "rate_limiter": _constant(rate_limiter),
             "wallet_token": Provide(provide_wallet),

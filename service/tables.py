@@ -6,9 +6,17 @@ Alembic's autogenerate and the test fixtures read `metadata` from here.
 from sqlmodel import SQLModel
 
 from service.auth.models import AuthNonce
+from service.delivery.models import DeliveryCheck
 from service.onramp.models import IdempotencyKey, OnrampSession
 from service.webhooks.models import WebhookEvent
 
 metadata = SQLModel.metadata
 
-__all__ = ["AuthNonce", "IdempotencyKey", "OnrampSession", "WebhookEvent", "metadata"]
+__all__ = [
+    "AuthNonce",
+    "DeliveryCheck",
+    "IdempotencyKey",
+    "OnrampSession",
+    "WebhookEvent",
+    "metadata",
+]

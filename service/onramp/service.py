@@ -46,6 +46,7 @@ from service.onramp.rules import (
     stripe_create_params,
 )
 from service.onramp.stripe_client import StripeOnramp, StripeRefused, StripeUnavailable
+from service.onramp.updates import apply_update, update_from_stripe
 
 log = structlog.get_logger("onramp.sessions")
 CLEANUP_INTERVAL_SECONDS = 60.0
@@ -167,7 +168,9 @@ class OnrampSessions:
             await self._abandon(session_id, request, claim, None)
             raise
         async with self.database.sessions() as db, db.begin():
-            session = await SessionRepository(db).get_by_id(session_id)
+            # The row lock keeps a webhook for this session waiting until Stripe's answer
+            # is stored, so neither overwrites the other.
+            session = await SessionRepository(db).get_by_id(session_id, for_update=True)
             if session is None:  # pragma: no cover - only a manual delete gets here
                 raise NotFound("The session disappeared while it was being created.")
             apply_stripe_session(session, stripe_session)
@@ -240,11 +243,13 @@ class OnrampSessions:
                 code="session_incomplete",
             )
         stripe_session = await self.stripe.retrieve_session(stripe_id)
+        update = update_from_stripe(stripe_session)
         async with self.database.sessions() as db, db.begin():
-            session = await SessionRepository(db).get_one_or_none(session_id, for_update=True)
+            if update is not None:
+                await apply_update(db, update, utcnow())
+            session = await SessionRepository(db).get_one_or_none(session_id)
             if session is None:  # pragma: no cover - deleted meanwhile
                 raise NotFound("No such session.")
-            apply_stripe_session(session, stripe_session)
             return schemas.summary(session)
 
 

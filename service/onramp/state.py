@@ -42,3 +42,8 @@ def advance_status(current: str, incoming: str) -> str:
     if _HAPPY_PATH.index(incoming) > _HAPPY_PATH.index(current):
         return incoming
     return current
+
+
+def statuses_before(status: str) -> tuple[str, ...]:
+    """The statuses from which `status` is a step forward (empty for an unknown one)."""
+    return tuple(s for s in STATUSES if s != status and advance_status(s, status) == status)

@@ -1,0 +1,1 @@
+"""Delivery proof: checking on chain that a fulfilled session's tokens arrived."""

@@ -1,0 +1,48 @@
+"""What a verified Stripe event says, read without trusting its shape."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
+
+from service.errors import InvalidRequest
+from service.onramp.updates import OnrampUpdate, update_from_stripe
+
+
+@dataclass(frozen=True)
+class StripeEvent:
+    id: str
+    type: str
+    created: datetime
+    livemode: bool
+    api_version: str | None
+    update: OnrampUpdate | None
+
+
+def parse_event(payload: bytes) -> StripeEvent:
+    try:
+        raw = msgspec.json.decode(payload)
+    except msgspec.DecodeError as error:
+        raise InvalidRequest("The event is not JSON.", code="invalid_event") from error
+    if not isinstance(raw, dict):
+        raise InvalidRequest("The event is not an object.", code="invalid_event")
+    event_id, event_type, created = raw.get("id"), raw.get("type"), raw.get("created")
+    if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+        raise InvalidRequest("The event has no valid id.", code="invalid_event")
+    if not isinstance(event_type, str) or len(event_type) > 128:
+        raise InvalidRequest("The event has no valid type.", code="invalid_event")
+    if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created < 2**35:
+        raise InvalidRequest("The event has no valid creation time.", code="invalid_event")
+    api_version = raw.get("api_version")
+    return StripeEvent(
+        id=event_id,
+        type=event_type,
+        created=datetime.fromtimestamp(created, UTC),
+        livemode=raw.get("livemode") is True,
+        api_version=api_version if isinstance(api_version, str) else None,
+        update=update_from_stripe(
+            data.get("object") if isinstance(data := raw.get("data"), dict) else None
+        ),
+    )

@@ -1,0 +1,109 @@
+"""Receiving Stripe events: verify, log once, apply, answer fast.
+
+The event is stored and applied in one transaction, so an acknowledged event is always
+both logged and applied. A failure is recorded on the event (outcome `failed`) and
+answered with a 500, so that Stripe delivers it again; a stored event that was never
+processed is processed when it comes again, and `onramp webhooks replay` re-applies any.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+import structlog
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.columns import utcnow
+from service.database import Database
+from service.errors import NotConfigured
+from service.onramp.updates import Applied, apply_update
+from service.settings import StripeSettings
+from service.webhooks import metrics
+from service.webhooks.events import StripeEvent, parse_event
+from service.webhooks.models import WebhookEvent
+from service.webhooks.repository import EventLog
+from service.webhooks.signatures import WebhookSignatureInvalid, verify_signature
+
+log = structlog.get_logger("onramp.webhooks")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    event_id: str
+    outcome: str
+
+
+class WebhookIngestion:
+    def __init__(self, database: Database, settings: StripeSettings) -> None:
+        self.database = database
+        self.secrets = [secret.get_secret_value() for secret in settings.webhook_secrets]
+        self.tolerance = settings.webhook_tolerance_seconds
+
+    async def receive(self, payload: bytes, signature_header: str | None) -> Receipt:
+        if not self.secrets:
+            raise NotConfigured(
+                "Stripe webhooks are not configured on this service (STRIPE_WEBHOOK_SECRET).",
+                code="webhooks_not_configured",
+            )
+        try:
+            verify_signature(payload, signature_header, self.secrets, self.tolerance)
+        except WebhookSignatureInvalid:
+            metrics.signature_failures.inc()
+            raise
+        event = parse_event(payload)
+        started = time.perf_counter()
+        now = utcnow()
+        try:
+            outcome = await self._store_and_apply(event, payload, now)
+        except Exception as error:
+            await self._record_failure(event, payload, now, error)
+            raise
+        metrics.events_received.labels(event.type, outcome).inc()
+        metrics.processing_seconds.observe(time.perf_counter() - started)
+        return Receipt(event.id, outcome)
+
+    async def _store_and_apply(self, event: StripeEvent, payload: bytes, now: datetime) -> str:
+        async with self.database.sessions() as db, db.begin():
+            events = EventLog(db)
+            if not await events.add_if_new(event, payload, now):
+                stored = await events.get_one_or_none(event.id)
+                if stored is not None and stored.processed_at is not None:
+                    return "duplicate"
+            applied = await apply_event(db, event, now)
+            await events.record_outcome(event.id, applied.outcome, now, applied.onramp_session_id)
+        if applied.outcome != "ignored":
+            log.info(
+                "webhook_applied",
+                event_id=event.id,
+                outcome=applied.outcome,
+                session_id=applied.onramp_session_id,
+            )
+        return applied.outcome
+
+    async def _record_failure(
+        self, event: StripeEvent, payload: bytes, now: datetime, error: Exception
+    ) -> None:
+        log.error("webhook_failed", event_id=event.id, exc_info=error)
+        metrics.events_received.labels(event.type, "failed").inc()
+        try:
+            async with self.database.sessions() as db, db.begin():
+                events = EventLog(db)
+                await events.add_if_new(event, payload, now)
+                await events.record_outcome(
+                    event.id, "failed", now, None, error=f"{type(error).__name__}: {error}"[:500]
+                )
+        except Exception:  # the database itself may be what failed
+            log.exception("webhook_failure_not_recorded", event_id=event.id)
+
+
+async def apply_event(db: AsyncSession, event: StripeEvent, now: datetime) -> Applied:
+    """What a stored event does to its session (nothing, for other kinds of events)."""
+    if event.update is None:
+        return Applied("ignored", None)
+    return await apply_update(db, event.update, now)
+
+
+def stored_event(row: WebhookEvent) -> StripeEvent:
+    return parse_event(row.payload.encode("utf-8"))

@@ -1,0 +1,282 @@
+"""POST /api/v1/webhooks/stripe through the real app, on PostgreSQL and SQLite."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlmodel import select
+
+from service.app import create_app
+from service.database import Database
+from service.delivery.models import DeliveryCheck
+from service.onramp import updates
+from service.onramp.models import OnrampSession
+from service.settings import DatabaseSettings, Settings
+from service.webhooks.models import WebhookEvent
+from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
+
+PATH = "/api/v1/webhooks/stripe"
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(DatabaseSettings(DATABASE_URL=database_url))
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def webhook_app(make_settings: Callable[..., Settings], database_url: str) -> Litestar:
+    return create_app(
+        make_settings(DATABASE_URL=database_url, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    )
+
+
+@pytest.fixture
+async def client(webhook_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=webhook_app) as test_client:
+        yield test_client
+
+
+async def a_session(database: Database, stripe_id: str | None = None) -> OnrampSession:
+    session = OnrampSession(
+        wallet_address="0x52908400098527886E0F7030069857D2E4169EE7",
+        stripe_session_id=stripe_id if stripe_id is not None else f"cos_{secrets.token_hex(8)}",
+        client_secret="cos_x_secret_y",
+        source_amount="100.00",
+        source_currency="usd",
+        destination_currency="musd",
+        destination_network="mezo",
+    )
+    async with database.sessions() as db, db.begin():
+        db.add(session)
+    return session
+
+
+async def reload(database: Database, session_id: str) -> OnrampSession:
+    async with database.sessions() as db:
+        found = await db.get(OnrampSession, session_id)
+        assert found is not None
+        return found
+
+
+async def stored_events(database: Database) -> list[WebhookEvent]:
+    async with database.sessions() as db:
+        return list((await db.exec(select(WebhookEvent))).all())
+
+
+async def deliver(
+    client: AsyncTestClient[Litestar], event: dict[str, Any], secret: str = WEBHOOK_SECRET
+) -> httpx.Response:
+    body = encode(event)
+    return await client.post(
+        PATH,
+        content=body,
+        headers={"Stripe-Signature": sign(body, secret), "content-type": "application/json"},
+    )
+
+
+async def test_a_signed_event_moves_the_session_and_is_logged(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    session = await a_session(database)
+    event = onramp_event(session.stripe_session_id or "", "requires_payment")
+    response = await deliver(client, event)
+    assert response.status_code == 200
+    assert response.json() == {"received": True, "eventId": event["id"], "outcome": "applied"}
+    assert (await reload(database, session.id)).status == "requires_payment"
+    [logged] = await stored_events(database)
+    assert logged.id == event["id"]
+    assert logged.type == "crypto.onramp_session_updated"
+    assert logged.onramp_session_id == session.id
+    assert logged.stripe_session_id == session.stripe_session_id
+    assert logged.outcome == "applied"
+    assert logged.processed_at is not None
+    assert logged.payload == encode(event).decode()
+
+
+async def test_a_duplicate_delivery_changes_nothing(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    session = await a_session(database)
+    event = onramp_event(session.stripe_session_id or "", "requires_payment")
+    await deliver(client, event)
+    again = await deliver(client, event)
+    assert again.status_code == 200
+    assert again.json()["outcome"] == "duplicate"
+    assert len(await stored_events(database)) == 1
+
+
+async def test_an_older_event_never_moves_a_session_back(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    session = await a_session(database)
+    sid = session.stripe_session_id or ""
+    await deliver(client, onramp_event(sid, "fulfillment_processing"))
+    late = await deliver(client, onramp_event(sid, "requires_payment"))
+    assert late.json()["outcome"] == "superseded"
+    assert (await reload(database, session.id)).status == "fulfillment_processing"
+    await deliver(client, onramp_event(sid, "fulfillment_complete", transaction_id="0x" + "1" * 64))
+    rejected = await deliver(client, onramp_event(sid, "rejected"))
+    assert rejected.json()["outcome"] == "superseded"
+    assert (await reload(database, session.id)).status == "fulfillment_complete"
+
+
+async def test_fulfilment_stores_the_transaction_and_schedules_a_delivery_check(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    session = await a_session(database)
+    tx = "0x" + "ab" * 32
+    event = onramp_event(
+        session.stripe_session_id or "",
+        "fulfillment_complete",
+        transaction_id=tx,
+        destination_amount="98.49",
+    )
+    assert (await deliver(client, event)).json()["outcome"] == "applied"
+    fulfilled = await reload(database, session.id)
+    assert (fulfilled.transaction_hash, fulfilled.destination_amount) == (tx, "98.49")
+    assert fulfilled.delivery_status == "pending"
+    async with database.sessions() as db:
+        checks = (await db.exec(select(DeliveryCheck))).all()
+    assert [check.onramp_session_id for check in checks] == [session.id]
+
+
+async def test_a_later_event_fills_in_a_missing_transaction_id(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    session = await a_session(database)
+    sid = session.stripe_session_id or ""
+    await deliver(client, onramp_event(sid, "fulfillment_complete"))
+    tx = "0x" + "cd" * 32
+    filled = await deliver(client, onramp_event(sid, "fulfillment_complete", transaction_id=tx))
+    assert filled.json()["outcome"] == "applied"
+    assert (await reload(database, session.id)).transaction_hash == tx
+
+
+async def test_an_event_before_the_stripe_id_is_stored_finds_the_session_by_metadata(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    session = await a_session(database, stripe_id="")
+    async with database.sessions() as db, db.begin():
+        stored = await db.get(OnrampSession, session.id)
+        assert stored is not None
+        stored.stripe_session_id = None
+    event = onramp_event("cos_early", "requires_payment", onramp_session_id=session.id)
+    assert (await deliver(client, event)).json()["outcome"] == "applied"
+    moved = await reload(database, session.id)
+    assert (moved.status, moved.stripe_session_id) == ("requires_payment", "cos_early")
+
+
+@pytest.mark.parametrize(
+    "event_type", ["crypto.onramp_session.updated", "crypto.onramp_session_updated"]
+)
+async def test_both_spellings_of_the_event_type_are_accepted(
+    client: AsyncTestClient[Litestar], database: Database, event_type: str
+) -> None:
+    session = await a_session(database)
+    event = onramp_event(session.stripe_session_id or "", "requires_payment", event_type=event_type)
+    assert (await deliver(client, event)).json()["outcome"] == "applied"
+
+
+async def test_other_events_and_unknown_sessions_are_stored_and_change_nothing(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    other = {
+        "id": "evt_other",
+        "object": "event",
+        "type": "charge.succeeded",
+        "created": 1700000000,
+        "data": {"object": {"object": "charge", "id": "ch_1"}},
+    }
+    assert (await deliver(client, other)).json()["outcome"] == "ignored"
+    unknown = await deliver(client, onramp_event("cos_nobody", "requires_payment"))
+    assert unknown.json()["outcome"] == "unknown_session"
+    assert {e.outcome for e in await stored_events(database)} == {"ignored", "unknown_session"}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Stripe-Signature": "t=1,v1=00"},
+        {"Stripe-Signature": sign(b"something else")},
+        {"Stripe-Signature": sign(b"x", "whsec_someone_else")},
+    ],
+)
+async def test_unverified_deliveries_are_400_and_store_nothing(
+    client: AsyncTestClient[Litestar], database: Database, headers: dict[str, str]
+) -> None:
+    session = await a_session(database)
+    body = encode(onramp_event(session.stripe_session_id or "", "requires_payment"))
+    response = await client.post(PATH, content=body, headers=headers)
+    assert response.status_code == 400
+    assert response.json()["code"] == "webhook_signature_invalid"
+    assert await stored_events(database) == []
+    assert (await reload(database, session.id)).status == "initialized"
+
+
+async def test_a_signed_body_that_is_not_an_event_is_400(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    for body in (b"[1, 2]", b"not json", b'{"id": "evt_1"}'):
+        response = await client.post(PATH, content=body, headers={"Stripe-Signature": sign(body)})
+        assert response.status_code == 400
+        assert response.json()["code"] == "invalid_event"
+    assert await stored_events(database) == []
+
+
+async def test_bodies_over_one_mebibyte_are_413(client: AsyncTestClient[Litestar]) -> None:
+    body = b'{"pad": "' + b"x" * (1024 * 1024) + b'"}'
+    response = await client.post(PATH, content=body, headers={"Stripe-Signature": sign(body)})
+    assert response.status_code == 413
+
+
+async def test_without_a_signing_secret_the_route_is_503(make_client: Any) -> None:
+    async with make_client() as client:
+        body = encode(onramp_event("cos_x", "requires_payment"))
+        response = await client.post(PATH, content=body, headers={"Stripe-Signature": sign(body)})
+    assert response.status_code == 503
+    assert response.json()["code"] == "webhooks_not_configured"
+
+
+async def test_a_failure_is_recorded_and_the_redelivery_applies_it(
+    client: AsyncTestClient[Litestar], database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session = await a_session(database)
+    event = onramp_event(session.stripe_session_id or "", "requires_payment")
+
+    async def broken(*_: Any) -> None:
+        raise RuntimeError("bug in processing")
+
+    monkeypatch.setattr("service.webhooks.service.apply_update", broken)
+    failed = await deliver(client, event)
+    assert failed.status_code == 500
+    [logged] = await stored_events(database)
+    assert (logged.outcome, logged.processed_at) == ("failed", None)
+    assert "bug in processing" in (logged.error or "")
+    monkeypatch.setattr("service.webhooks.service.apply_update", updates.apply_update)
+    redelivered = await deliver(client, event)
+    assert redelivered.json()["outcome"] == "applied"
+    assert (await reload(database, session.id)).status == "requires_payment"
+
+
+async def test_metrics_count_events_by_type_and_outcome(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    session = await a_session(database)
+    await deliver(client, onramp_event(session.stripe_session_id or "", "requires_payment"))
+    await client.post(PATH, content=b"{}", headers={"Stripe-Signature": "t=1,v1=00"})
+    text = (await client.get("/metrics")).text
+    assert (
+        'onramp_webhook_events_total{outcome="applied",type="crypto.onramp_session_updated"}'
+        in text
+    )
+    assert "onramp_webhook_signature_failures_total" in text
+    assert "onramp_webhook_processing_seconds_bucket" in text
