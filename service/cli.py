@@ -24,6 +24,7 @@ from service import migrations
 from service.logs import configure_logging, scrub
 from service.settings import ConfigurationError, Settings
 from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
+from service.stripe_sim.webhooks import WebhookConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger("onramp.cli")
@@ -147,12 +148,27 @@ def migrate(revision: str, downgrade_to: str | None) -> None:
     envvar="STRIPE_SIM_SECRET_KEY",
     help="The API key clients must send (point STRIPE_SECRET_KEY at it).",
 )
-def stripe_sim(host: str, port: int, secret_key: str) -> None:
+@click.option(
+    "--webhook-url",
+    "webhook_urls",
+    multiple=True,
+    help="Deliver signed events to this URL (repeatable).",
+)
+@click.option(
+    "--webhook-secret",
+    envvar="STRIPE_WEBHOOK_SECRET",
+    help="Signing secret (whsec_…); the service's STRIPE_WEBHOOK_SECRET.",
+)
+def stripe_sim(
+    host: str, port: int, secret_key: str, webhook_urls: tuple[str, ...], webhook_secret: str | None
+) -> None:
     """Run the local Stripe stand-in (STRIPE_API_BASE=http://HOST:PORT)."""
     configure_logging("info", "console" if sys.stderr.isatty() else "json")
     click.echo(f"Stripe stand-in on http://{host}:{port} (key {secret_key[:12]}…)", err=True)
+    simulator = StripeSimulator(secret_key=secret_key)
+    simulator.webhooks.config = WebhookConfig(urls=list(webhook_urls), secret=webhook_secret)
     uvicorn.run(
-        StripeSimulator(secret_key=secret_key),
+        simulator,
         host=host,
         port=port,
         log_config=None,

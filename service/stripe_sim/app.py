@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 from service.stripe_sim.forms import FormError, decode_form
 from service.stripe_sim.sessions import StripeError, advance, new_session
+from service.stripe_sim.webhooks import WebhookConfig, WebhookSender, session_event
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -67,6 +68,7 @@ class StripeSimulator:
     # What each session was created with, for tests (Stripe keeps e.g. the customer IP
     # but does not return it on the object).
     create_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    webhooks: WebhookSender = field(default_factory=WebhookSender)
     _idempotency: dict[str, _Saved] = field(default_factory=dict)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -197,6 +199,24 @@ class StripeSimulator:
             "data": ordered[:limit],
         }
 
+    def advance(
+        self,
+        session_id: str,
+        status: str,
+        *,
+        transaction_id: str | None = None,
+        destination_amount: str | None = None,
+    ) -> dict[str, Any]:
+        """Move a session as Stripe would, and tell the webhook endpoints if it changed."""
+        session = self._get(session_id)
+        before = session["status"]
+        previous = advance(
+            session, status, transaction_id=transaction_id, destination_amount=destination_amount
+        )
+        if session["status"] != before:
+            self.webhooks.emit(session_event(session, previous))
+        return session
+
     def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
         """Test controls: faults, status changes, counters, reset."""
         try:
@@ -220,14 +240,14 @@ class StripeSimulator:
         if method == "POST" and path == "/_sim/reset":
             self.sessions.clear()
             self.create_params.clear()
+            self.webhooks.reset()
             self._idempotency.clear()
             self.faults, self.stats = Faults(), Stats()
             return 200, {"ok": True}
         if method == "POST" and (match := _ADVANCE_PATH.match(path)):
             try:
-                session = self._get(match["id"])
-                advance(
-                    session,
+                session = self.advance(
+                    match["id"],
                     str(data.get("status")),
                     transaction_id=data.get("transactionId"),
                     destination_amount=data.get("destinationAmount"),
@@ -235,6 +255,34 @@ class StripeSimulator:
             except StripeError as error:
                 return error.status, error.body()
             return 200, session
+        if method == "POST" and path == "/_sim/webhooks":
+            self.webhooks.config = WebhookConfig(
+                urls=list(data.get("urls", [])),
+                secret=data.get("secret"),
+                duplicate=int(data.get("duplicate", 1)),
+                delay_ms=int(data.get("delayMs", 0)),
+                jitter_ms=int(data.get("jitterMs", 0)),
+                hold=bool(data.get("hold", False)),
+                max_attempts=int(data.get("maxAttempts", 8)),
+                backoff_ms=int(data.get("backoffMs", 500)),
+            )
+            return 200, {"ok": True}
+        if method == "POST" and path == "/_sim/webhooks/flush":
+            return 200, {"sent": self.webhooks.flush(str(data.get("order", "fifo")))}
+        if method == "GET" and path == "/_sim/webhooks/deliveries":
+            return 200, {
+                "pending": self.webhooks.pending,
+                "deliveries": [
+                    {
+                        "eventId": d.event_id,
+                        "url": d.url,
+                        "attempts": d.attempts,
+                        "status": d.status,
+                        "delivered": d.delivered,
+                    }
+                    for d in self.webhooks.deliveries
+                ],
+            }
         return 404, {"error": f"no control at {method} {path}"}
 
 

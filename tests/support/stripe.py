@@ -47,16 +47,31 @@ class RunningStripe:
         )
         return session
 
+    def send_webhooks_to(self, url: str, secret: str, **options: Any) -> None:
+        self.control("POST", "webhooks", {"urls": [url], "secret": secret, **options})
+
+    def wait_for_webhooks(self, timeout: float = 20) -> list[dict[str, Any]]:
+        """Until every event has been delivered (or given up on); the delivery log."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.control("GET", "webhooks/deliveries")
+            if state["pending"] == 0:
+                deliveries: list[dict[str, Any]] = state["deliveries"]
+                return deliveries
+            if time.monotonic() > deadline:
+                raise AssertionError(f"webhooks still pending: {state}")
+            time.sleep(0.05)
+
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
 
 
-def start_stripe() -> RunningStripe:
-    simulator = StripeSimulator()
+def serve_in_thread(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """An ASGI app on a free loopback port, served by uvicorn in a daemon thread."""
     port = free_port()
     config = uvicorn.Config(
-        simulator, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
@@ -64,6 +79,12 @@ def start_stripe() -> RunningStripe:
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline:
-            raise RuntimeError("the Stripe stand-in did not start")
+            raise RuntimeError("the server did not start")
         time.sleep(0.01)
-    return RunningStripe(f"http://127.0.0.1:{port}", simulator, server, thread)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
+def start_stripe() -> RunningStripe:
+    simulator = StripeSimulator()
+    url, server, thread = serve_in_thread(simulator)
+    return RunningStripe(url, simulator, server, thread)
