@@ -39,11 +39,14 @@ def run_onramp(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess
 def serving(cwd: Path, *args: str, **env: str) -> Iterator[str]:
     """`onramp serve` on a free port until the block ends; yields its base URL."""
     port = free_port()
+    # A file, not a pipe: a busy server logs more than a pipe buffer holds.
+    log_path = Path(cwd) / f"serve-{port}.log"
+    log_file = log_path.open("w")
     process = subprocess.Popen(
         [ONRAMP, "serve", *args],
         env=bare_env(PORT=str(port), **env),
         cwd=cwd,
-        stdout=subprocess.PIPE,
+        stdout=log_file,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -57,12 +60,15 @@ def serving(cwd: Path, *args: str, **env: str) -> Iterator[str]:
             except httpx.TransportError:
                 if process.poll() is not None or time.monotonic() > deadline:
                     process.kill()
-                    raise AssertionError(process.communicate()[0]) from None
+                    process.wait()
+                    raise AssertionError(log_path.read_text()) from None
                 time.sleep(0.1)
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=30)
+        process.wait(timeout=30)
+        log_file.close()
+        output = log_path.read_text()
         # uvicorn shuts down gracefully, then re-raises the signal it caught.
         assert process.returncode in (0, -signal.SIGTERM), output
         assert "Application shutdown complete" in output
