@@ -136,7 +136,7 @@ def test_a_storm_of_shuffled_duplicated_events_across_two_processes(
         asyncio.run(storm())
     assert server_errors == []
     with psycopg.connect(database_url) as connection:
-        statuses = dict(
+        statuses: dict[str, str] = dict(
             connection.execute(
                 "SELECT id, status FROM onramp_sessions WHERE id = ANY(%s)",
                 ([own for own, _ in sessions],),
