@@ -6,11 +6,13 @@ into one line per problem on stderr and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import sys
 import tempfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
@@ -21,10 +23,13 @@ from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import migrations
+from service.database import Database
 from service.logs import configure_logging, scrub
+from service.reports import print_report, progress_bar
 from service.settings import ConfigurationError, Settings
 from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
 from service.stripe_sim.webhooks import WebhookConfig
+from service.webhooks.replay import Replayed, replay_events
 
 F = TypeVar("F", bound=Callable[..., Any])
 log = structlog.get_logger("onramp.cli")
@@ -136,6 +141,56 @@ def migrate(revision: str, downgrade_to: str | None) -> None:
         migrations.upgrade(settings.database, revision)
     current = migrations.current_revision(settings.database)
     click.echo(f"database schema at {current or 'base'}")
+
+
+@main.group()
+def webhooks() -> None:
+    """Stripe's events as this service stored them."""
+
+
+@webhooks.command("replay")
+@click.option("--since", type=click.DateTime(), help="Events received at or after (UTC).")
+@click.option("--event", "event_ids", multiple=True, help="An event id (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@reports_database_errors
+def replay_webhooks(
+    since: datetime | None, event_ids: tuple[str, ...], dry_run: bool, as_json: bool
+) -> None:
+    """Re-apply stored events to their sessions (safe to run again)."""
+    settings = load_settings()
+    configure_logging("warning", settings.server.log_format)
+
+    async def run() -> list[Replayed]:
+        database = Database(settings.database)
+        try:
+            with progress_bar("Replaying events", not as_json) as progress:
+                return await replay_events(
+                    database,
+                    since=since.replace(tzinfo=UTC) if since else None,
+                    event_ids=list(event_ids) or None,
+                    dry_run=dry_run,
+                    progress=progress,
+                )
+        finally:
+            await database.dispose()
+
+    results = asyncio.run(run())
+    title = "Webhook replay (dry run: nothing changed)" if dry_run else "Webhook replay"
+    print_report(
+        results,
+        [
+            ("event_id", "Event"),
+            ("type", "Type"),
+            ("onramp_session_id", "Session"),
+            ("outcome", "Outcome"),
+            ("error", "Error"),
+        ],
+        as_json=as_json,
+        title=title,
+    )
+    if any(result.outcome == "failed" for result in results):
+        sys.exit(EXIT_FAILURE)
 
 
 @main.command("stripe-sim")

@@ -22,7 +22,6 @@ from service.onramp.updates import Applied, apply_update
 from service.settings import StripeSettings
 from service.webhooks import metrics
 from service.webhooks.events import StripeEvent, parse_event
-from service.webhooks.models import WebhookEvent
 from service.webhooks.repository import EventLog
 from service.webhooks.signatures import WebhookSignatureInvalid, verify_signature
 
@@ -105,5 +104,6 @@ async def apply_event(db: AsyncSession, event: StripeEvent, now: datetime) -> Ap
     return await apply_update(db, event.update, now)
 
 
-def stored_event(row: WebhookEvent) -> StripeEvent:
-    return parse_event(row.payload.encode("utf-8"))
+def stored_event(payload: str) -> StripeEvent:
+    """An event from the log, read the same way as when it arrived."""
+    return parse_event(payload.encode("utf-8"))

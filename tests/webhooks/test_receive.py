@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -19,6 +20,7 @@ from service.onramp import updates
 from service.onramp.models import OnrampSession
 from service.settings import DatabaseSettings, Settings
 from service.webhooks.models import WebhookEvent
+from service.webhooks.replay import replay_events
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 
 PATH = "/api/v1/webhooks/stripe"
@@ -280,3 +282,34 @@ async def test_metrics_count_events_by_type_and_outcome(
     )
     assert "onramp_webhook_signature_failures_total" in text
     assert "onramp_webhook_processing_seconds_bucket" in text
+
+
+async def test_any_arrival_order_ends_at_the_furthest_status_and_replay_agrees(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    rng = random.Random(11)
+    happy = ["requires_payment", "fulfillment_processing", "fulfillment_complete"]
+    expected: dict[str, str] = {}
+    deliveries: list[dict[str, Any]] = []
+    for _ in range(25):
+        session = await a_session(database)
+        length = rng.randint(1, 3)
+        sequence = happy[:length] + (["rejected"] if length < 3 and rng.random() < 0.4 else [])
+        events = [onramp_event(session.stripe_session_id or "", status) for status in sequence]
+        arrived = [rng.choice(events) for _ in range(rng.randint(1, 6))]
+        expected[session.id] = max(
+            (e["data"]["object"]["status"] for e in arrived), key=sequence.index
+        )
+        deliveries += arrived
+    rng.shuffle(deliveries)
+    for event in deliveries:
+        assert (await deliver(client, event)).status_code == 200
+    async with database.sessions() as db:
+        rows = (await db.exec(select(OnrampSession))).all()
+    assert {row.id: row.status for row in rows} == expected
+
+    replayed = await replay_events(database)
+    assert {r.outcome for r in replayed} <= {"superseded"}
+    async with database.sessions() as db:
+        rows = (await db.exec(select(OnrampSession))).all()
+    assert {row.id: row.status for row in rows} == expected
