@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from litestar.di import NamedDependency
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.logs import scrub
 from service.settings import DatabaseSettings
+from service.sql import SqlTransaction, psycopg_transaction, sqlalchemy_transaction
 
 # A route parameter `db_session: DbSession` gets the request's unit of work.
 DbSession = NamedDependency[AsyncSession]
@@ -63,6 +68,46 @@ class Database:
         self.settings = settings
         self.engine = create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # PostgreSQL's hot paths run on psycopg's own pool (see service/sql.py).
+        self.pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
+        if not settings.is_sqlite:
+            self.pool = AsyncConnectionPool(
+                settings.libpq_url,
+                min_size=1,
+                max_size=settings.pool_size,
+                timeout=settings.pool_timeout_seconds,
+                kwargs={
+                    "autocommit": True,
+                    "connect_timeout": settings.connect_timeout_seconds,
+                    "application_name": "onramp",
+                },
+                open=False,
+            )
+        self._pool_opened = False
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlTransaction]:
+        """A transaction for hand-written SQL: committed on a clean exit, rolled back on
+        an exception or a `sql.RollBack`."""
+        if self.pool is None:
+            async with (
+                self.engine.connect() as connection,
+                sqlalchemy_transaction(connection) as transaction,
+            ):
+                yield transaction
+            return
+        if not self._pool_opened:
+            self._pool_opened = True
+            await self.pool.open(wait=False)
+        try:
+            async with (
+                self.pool.connection() as pg_connection,
+                psycopg_transaction(pg_connection) as transaction,
+            ):
+                yield transaction
+        except (PoolTimeout, psycopg.OperationalError) as error:
+            # The same answer as for the ORM's engine: the database is unavailable.
+            raise OperationalError(None, None, error) from error
 
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session for one unit of work: committed if it ends cleanly, else rolled back."""
@@ -91,6 +136,8 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.pool is not None and self._pool_opened:
+            await self.pool.close()
 
 
 def _short(error: BaseException) -> str:

@@ -102,6 +102,16 @@ class DatabaseSettings(_Group):
         return _with_driver(self.url, "aiosqlite" if self.is_sqlite else "psycopg")
 
     @property
+    def libpq_url(self) -> str:
+        """The URL as libpq (and so psycopg itself) reads it."""
+        scheme, rest = self.url.split("://", 1)
+        return (
+            f"postgresql://{rest}"
+            if scheme.split("+", 1)[0] in {"postgres", "postgresql"}
+            else self.url
+        )
+
+    @property
     def sync_url(self) -> str:
         """The URL Alembic migrates through (psycopg 3 serves both sync and async)."""
         return _with_driver(self.url, "pysqlite" if self.is_sqlite else "psycopg")

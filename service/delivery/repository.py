@@ -4,21 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel.ext.asyncio.session import AsyncSession
+from service.sql import Sql, SqlTransaction
 
-from service.delivery.models import DeliveryCheck
+_SCHEDULE = Sql(
+    "INSERT INTO delivery_checks (onramp_session_id, due_at, attempts, created_at)"
+    " VALUES (:session_id, :now, 0, :now) ON CONFLICT (onramp_session_id) DO NOTHING",
+    datetimes=("now",),
+)
 
 
-class DeliveryCheckRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
-
-    async def schedule(self, onramp_session_id: str, now: datetime) -> None:
-        """Make sure a check is due for the session; scheduling twice changes nothing."""
-        dialect = postgresql if self.db.get_bind().dialect.name == "postgresql" else sqlite
-        await self.db.exec(
-            dialect.insert(DeliveryCheck)
-            .values(onramp_session_id=onramp_session_id, due_at=now, attempts=0, created_at=now)
-            .on_conflict_do_nothing(index_elements=["onramp_session_id"])
-        )
+async def schedule_check(sql: SqlTransaction, onramp_session_id: str, now: datetime) -> None:
+    """Make sure a check is due for the session; scheduling twice changes nothing."""
+    await sql.execute(_SCHEDULE, {"session_id": onramp_session_id, "now": now})

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.onramp import state
 from service.onramp.models import IdempotencyKey, OnrampSession
 
 # A request that holds a key longer than this is presumed dead and may be taken over.
@@ -66,99 +65,6 @@ class SessionRepository:
 
     async def delete(self, session_id: str) -> None:
         await self.db.exec(delete(OnrampSession).where(col(OnrampSession.id) == session_id))
-
-    async def advance(
-        self,
-        stripe_session_id: str,
-        onramp_session_id: str | None,
-        status: str,
-        now: datetime,
-        transaction_hash: str | None = None,
-        destination_amount: str | None = None,
-    ) -> str | None:
-        """Move the session to `status` if that is a step forward; its id if it moved.
-
-        One conditional UPDATE (compare-and-set on the current status): concurrent
-        updates of one session, from any number of processes, serialise on the row and
-        each either moves it forward or changes nothing. Never a read-modify-write.
-        """
-        from_statuses = state.statuses_before(status)
-        if not from_statuses:
-            return None
-        values: dict[str, Any] = {
-            "status": status,
-            "updated_at": now,
-            "stripe_session_id": func.coalesce(OnrampSession.stripe_session_id, stripe_session_id),
-        }
-        if status == "fulfillment_complete":
-            values["transaction_hash"] = func.coalesce(
-                OnrampSession.transaction_hash, transaction_hash
-            )
-            values["destination_amount"] = func.coalesce(
-                OnrampSession.destination_amount, destination_amount
-            )
-            values["delivery_status"] = "pending"
-        result = await self.db.exec(
-            update(OnrampSession)
-            .where(
-                self._stripe_or_own(stripe_session_id, onramp_session_id),
-                col(OnrampSession.status).in_(from_statuses),
-            )
-            .values(**values)
-            .returning(col(OnrampSession.id))
-        )
-        return result.scalar_one_or_none()
-
-    async def fill_fulfilment(
-        self,
-        stripe_session_id: str,
-        onramp_session_id: str | None,
-        transaction_hash: str | None,
-        destination_amount: str | None,
-    ) -> str | None:
-        """Complete missing fulfilment details of an already complete session."""
-        missing = []
-        if transaction_hash is not None:
-            missing.append(col(OnrampSession.transaction_hash).is_(None))
-        if destination_amount is not None:
-            missing.append(col(OnrampSession.destination_amount).is_(None))
-        if not missing:
-            return None
-        result = await self.db.exec(
-            update(OnrampSession)
-            .where(
-                self._stripe_or_own(stripe_session_id, onramp_session_id),
-                col(OnrampSession.status) == "fulfillment_complete",
-                or_(*missing),
-            )
-            .values(
-                transaction_hash=func.coalesce(OnrampSession.transaction_hash, transaction_hash),
-                destination_amount=func.coalesce(
-                    OnrampSession.destination_amount, destination_amount
-                ),
-            )
-            .returning(col(OnrampSession.id))
-        )
-        return result.scalar_one_or_none()
-
-    async def find_id(self, stripe_session_id: str, onramp_session_id: str | None) -> str | None:
-        query = select(OnrampSession.id).where(
-            self._stripe_or_own(stripe_session_id, onramp_session_id)
-        )
-        return (await self.db.exec(query)).first()
-
-    @staticmethod
-    def _stripe_or_own(stripe_session_id: str, onramp_session_id: str | None) -> Any:
-        """Found by Stripe's id, or by our own id (from the session's metadata) while the
-        create call has not stored Stripe's id yet."""
-        by_stripe = col(OnrampSession.stripe_session_id) == stripe_session_id
-        if onramp_session_id is None:
-            return by_stripe
-        return or_(
-            by_stripe,
-            (col(OnrampSession.id) == onramp_session_id)
-            & col(OnrampSession.stripe_session_id).is_(None),
-        )
 
 
 class IdempotencyRepository:

@@ -244,9 +244,10 @@ class OnrampSessions:
             )
         stripe_session = await self.stripe.retrieve_session(stripe_id)
         update = update_from_stripe(stripe_session)
-        async with self.database.sessions() as db, db.begin():
-            if update is not None:
-                await apply_update(db, update, utcnow())
+        if update is not None:
+            async with self.database.transaction() as sql:
+                await apply_update(sql, update, utcnow())
+        async with self.database.sessions() as db:
             session = await SessionRepository(db).get_one_or_none(session_id)
             if session is None:  # pragma: no cover - deleted meanwhile
                 raise NotFound("No such session.")

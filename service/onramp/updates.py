@@ -1,7 +1,9 @@
 """Applying what Stripe says about a session, from a webhook, a sync or a replay.
 
-Every path goes through `apply_update`, so the state machine and the row-level
-compare-and-set guard every way a session can move.
+Every path goes through `apply_update`: the state machine decides which statuses may
+move to the new one, and one conditional UPDATE (a compare-and-set on the current
+status) moves the session. Concurrent updates of one session, from any number of
+processes, serialise on its row; each either moves it forward or changes nothing.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from service.delivery.repository import DeliveryCheckRepository
+from service.delivery.repository import schedule_check
 from service.onramp import state
-from service.onramp.repository import SessionRepository
+from service.sql import Sql, SqlTransaction
 
 ONRAMP_OBJECT = "crypto.onramp_session"
 
@@ -63,30 +63,65 @@ def _short_text(value: Any, limit: int) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= limit else None
 
 
-async def apply_update(db: AsyncSession, update: OnrampUpdate, now: datetime) -> Applied:
+async def apply_update(sql: SqlTransaction, update: OnrampUpdate, now: datetime) -> Applied:
     """Move the session forward by `update`, and schedule its delivery check once
     fulfilled, in the caller's transaction."""
-    if not state.is_status(update.status):
+    advance = _ADVANCE.get(update.status)
+    if advance is None:
         return Applied("ignored", None)
-    sessions = SessionRepository(db)
-    moved = await sessions.advance(
-        update.stripe_session_id,
-        update.onramp_session_id,
-        update.status,
-        now,
-        transaction_hash=update.transaction_id,
-        destination_amount=update.destination_amount,
-    )
-    if moved is None and update.status == "fulfillment_complete":
-        moved = await sessions.fill_fulfilment(
-            update.stripe_session_id,
-            update.onramp_session_id,
-            update.transaction_id,
-            update.destination_amount,
-        )
+    found = {"sid": update.stripe_session_id, "oid": update.onramp_session_id}
+    fulfilment = {"tx": update.transaction_id, "amount": update.destination_amount}
+    moved = await sql.scalar(advance, {**found, **fulfilment, "status": update.status, "now": now})
+    if moved is None and update.status == "fulfillment_complete" and any(fulfilment.values()):
+        moved = await sql.scalar(_FILL_FULFILMENT, {**found, **fulfilment, "now": now})
     if moved is not None:
         if update.status == "fulfillment_complete":
-            await DeliveryCheckRepository(db).schedule(moved, now)
+            await schedule_check(sql, moved, now)
         return Applied("applied", moved)
-    found = await sessions.find_id(update.stripe_session_id, update.onramp_session_id)
-    return Applied("superseded" if found else "unknown_session", found)
+    existing = await sql.scalar(_FIND, found)
+    return Applied("superseded" if existing else "unknown_session", existing)
+
+
+# A session is found by Stripe's id, or by our own id (from the Stripe session's
+# metadata) while the create call has not stored Stripe's id yet.
+_FOUND = (
+    "(stripe_session_id = :sid OR (CAST(:oid AS VARCHAR) IS NOT NULL"
+    " AND id = :oid AND stripe_session_id IS NULL))"
+)
+
+
+def _advance_statement(status: str) -> Sql | None:
+    before = state.statuses_before(status)
+    if not before:
+        return None
+    fulfilled = ""
+    if status == "fulfillment_complete":
+        fulfilled = (
+            ", transaction_hash = COALESCE(transaction_hash, :tx)"
+            ", destination_amount = COALESCE(destination_amount, :amount)"
+            ", delivery_status = 'pending'"
+        )
+    allowed = ", ".join(f"'{s}'" for s in before)  # the state machine's own constants
+    return Sql(
+        "UPDATE onramp_sessions SET status = :status, updated_at = :now,"
+        f" stripe_session_id = COALESCE(stripe_session_id, :sid){fulfilled}"
+        f" WHERE {_FOUND} AND status IN ({allowed}) RETURNING id",
+        datetimes=("now",),
+    )
+
+
+_ADVANCE: dict[str, Sql] = {
+    status: statement
+    for status in state.STATUSES
+    if (statement := _advance_statement(status)) is not None
+}
+_FILL_FULFILMENT = Sql(
+    "UPDATE onramp_sessions SET transaction_hash = COALESCE(transaction_hash, :tx),"
+    " destination_amount = COALESCE(destination_amount, :amount), updated_at = :now"
+    f" WHERE {_FOUND} AND status = 'fulfillment_complete'"
+    " AND ((transaction_hash IS NULL AND CAST(:tx AS VARCHAR) IS NOT NULL)"
+    " OR (destination_amount IS NULL AND CAST(:amount AS VARCHAR) IS NOT NULL))"
+    " RETURNING id",
+    datetimes=("now",),
+)
+_FIND = Sql(f"SELECT id FROM onramp_sessions WHERE {_FOUND}")

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from service.columns import utcnow
 from service.database import Database
+from service.sql import RollBack, Sql
 from service.webhooks.repository import EventLog
 from service.webhooks.service import apply_event, stored_event
 
@@ -51,14 +52,27 @@ async def _replay_one(
     now = utcnow()
     try:
         event = stored_event(payload)
-        async with database.sessions() as db, db.begin() as transaction:
-            applied = await apply_event(db, event, now)
+        async with database.transaction() as sql:
+            applied = await apply_event(sql, event, now)
             if dry_run:
-                await transaction.rollback()
-            else:
-                await EventLog(db).record_outcome(
-                    event_id, applied.outcome, now, applied.onramp_session_id
-                )
+                raise RollBack
+            await sql.execute(
+                _RECORD_OUTCOME,
+                {
+                    "id": event_id,
+                    "outcome": applied.outcome,
+                    "oid": applied.onramp_session_id,
+                    "now": now,
+                },
+            )
     except Exception as error:  # one bad event must not stop the replay of the rest
         return Replayed(event_id, event_type, "failed", None, f"{type(error).__name__}: {error}")
     return Replayed(event_id, event_type, applied.outcome, applied.onramp_session_id)
+
+
+_RECORD_OUTCOME = Sql(
+    "UPDATE webhook_events SET outcome = :outcome, processed_at = :now,"
+    " onramp_session_id = COALESCE(:oid, onramp_session_id), error = NULL,"
+    " attempts = attempts + 1 WHERE id = :id",
+    datetimes=("now",),
+)

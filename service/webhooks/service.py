@@ -13,16 +13,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.columns import utcnow
 from service.database import Database
 from service.errors import NotConfigured
 from service.onramp.updates import Applied, apply_update
 from service.settings import StripeSettings
+from service.sql import RollBack, SqlTransaction
 from service.webhooks import metrics
 from service.webhooks.events import StripeEvent, parse_event
-from service.webhooks.repository import EventLog
+from service.webhooks.repository import record_event
 from service.webhooks.signatures import WebhookSignatureInvalid, verify_signature
 
 log = structlog.get_logger("onramp.webhooks")
@@ -64,14 +64,19 @@ class WebhookIngestion:
         return Receipt(event.id, outcome)
 
     async def _store_and_apply(self, event: StripeEvent, payload: bytes, now: datetime) -> str:
-        async with self.database.sessions() as db, db.begin():
-            events = EventLog(db)
-            if not await events.add_if_new(event, payload, now):
-                stored = await events.get_one_or_none(event.id)
-                if stored is not None and stored.processed_at is not None:
-                    return "duplicate"
-            applied = await apply_event(db, event, now)
-            await events.record_outcome(event.id, applied.outcome, now, applied.onramp_session_id)
+        """Apply, then log, in one transaction. Applying is a compare-and-set, so doing
+        it for an event already processed changes nothing; the log then says so and the
+        (empty) transaction is rolled back."""
+        recorded = False
+        async with self.database.transaction() as sql:
+            applied = await apply_event(sql, event, now)
+            recorded = await record_event(
+                sql, event, payload, now, applied.outcome, applied.onramp_session_id
+            )
+            if not recorded:
+                raise RollBack
+        if not recorded:
+            return "duplicate"
         if applied.outcome != "ignored":
             log.info(
                 "webhook_applied",
@@ -87,21 +92,25 @@ class WebhookIngestion:
         log.error("webhook_failed", event_id=event.id, exc_info=error)
         metrics.events_received.labels(event.type, "failed").inc()
         try:
-            async with self.database.sessions() as db, db.begin():
-                events = EventLog(db)
-                await events.add_if_new(event, payload, now)
-                await events.record_outcome(
-                    event.id, "failed", now, None, error=f"{type(error).__name__}: {error}"[:500]
+            async with self.database.transaction() as sql:
+                await record_event(
+                    sql,
+                    event,
+                    payload,
+                    now,
+                    "failed",
+                    None,
+                    f"{type(error).__name__}: {error}"[:500],
                 )
         except Exception:  # the database itself may be what failed
             log.exception("webhook_failure_not_recorded", event_id=event.id)
 
 
-async def apply_event(db: AsyncSession, event: StripeEvent, now: datetime) -> Applied:
+async def apply_event(sql: SqlTransaction, event: StripeEvent, now: datetime) -> Applied:
     """What a stored event does to its session (nothing, for other kinds of events)."""
     if event.update is None:
         return Applied("ignored", None)
-    return await apply_update(db, event.update, now)
+    return await apply_update(sql, event.update, now)
 
 
 def stored_event(payload: str) -> StripeEvent:

@@ -1,0 +1,96 @@
+"""Hand-written SQL for the hot paths, run as directly as each database allows.
+
+Webhook ingestion runs a handful of fixed statements per event; going through
+SQLAlchemy's execution layer cost more CPU than the database work itself (see
+bench/README.md). So these statements are written once, in SQL that PostgreSQL and
+SQLite both accept, and run on psycopg's own connection pool for PostgreSQL and on
+SQLAlchemy's connection for SQLite, whose driver has no faster path. Everything else
+keeps using the ORM.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from psycopg import AsyncConnection as PsycopgConnection
+from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from service.columns import UtcDateTime
+
+_NAMED_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@dataclass(frozen=True)
+class Sql:
+    """One statement with `:name` parameters; `datetimes` names the timestamp ones."""
+
+    statement: str
+    datetimes: tuple[str, ...] = ()
+    clause: TextClause = field(init=False, repr=False, compare=False)
+    psycopg_query: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        typed = [bindparam(name, type_=UtcDateTime()) for name in self.datetimes]
+        object.__setattr__(self, "clause", text(self.statement).bindparams(*typed))
+        escaped = self.statement.replace("%", "%%")
+        object.__setattr__(self, "psycopg_query", _NAMED_PARAMETER.sub(r"%(\1)s", escaped))
+
+
+class SqlTransaction(Protocol):
+    async def scalar(self, sql: Sql, params: Mapping[str, Any]) -> Any:
+        """The first column of the first row, or None."""
+
+    async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None: ...
+
+
+class RollBack(Exception):
+    """Raised inside `transaction()` to end it without committing."""
+
+
+class _OnPsycopg:
+    def __init__(self, connection: PsycopgConnection[Any]) -> None:
+        self.connection = connection
+
+    async def scalar(self, sql: Sql, params: Mapping[str, Any]) -> Any:
+        cursor = await self.connection.execute(sql.psycopg_query, params)
+        row = await cursor.fetchone() if cursor.description else None
+        return row[0] if row else None
+
+    async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None:
+        await self.connection.execute(sql.psycopg_query, params)
+
+
+class _OnSqlAlchemy:
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def scalar(self, sql: Sql, params: Mapping[str, Any]) -> Any:
+        result = await self.connection.execute(sql.clause, dict(params))
+        row = result.first() if result.returns_rows else None
+        return row[0] if row else None
+
+    async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None:
+        await self.connection.execute(sql.clause, dict(params))
+
+
+@asynccontextmanager
+async def psycopg_transaction(connection: PsycopgConnection[Any]) -> AsyncIterator[SqlTransaction]:
+    try:
+        async with connection.transaction():
+            yield _OnPsycopg(connection)
+    except RollBack:
+        pass
+
+
+@asynccontextmanager
+async def sqlalchemy_transaction(connection: AsyncConnection) -> AsyncIterator[SqlTransaction]:
+    try:
+        async with connection.begin():
+            yield _OnSqlAlchemy(connection)
+    except RollBack:
+        pass
