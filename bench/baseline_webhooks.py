@@ -25,9 +25,14 @@ pool = AsyncConnectionPool(os.environ["BASELINE_DATABASE_URL"], min_size=4, max_
 @post("/api/v1/webhooks/stripe", status_code=200)
 async def receive(request: Request) -> dict[str, bool]:  # type: ignore[type-arg]
     body = await request.body()
-    parts = dict(item.split("=", 1) for item in request.headers.get("stripe-signature", "").split(","))
+    parts = dict(
+        item.split("=", 1) for item in request.headers.get("stripe-signature", "").split(",")
+    )
     expected = hmac.new(SECRET, parts["t"].encode() + b"." + body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, parts.get("v1", "")) or int(parts["t"]) < time.time() - 300:
+    if (
+        not hmac.compare_digest(expected, parts.get("v1", ""))
+        or int(parts["t"]) < time.time() - 300
+    ):
         raise HTTPException(status_code=400)
     event = json.loads(body)
     session = event["data"]["object"]
@@ -42,10 +47,14 @@ async def receive(request: Request) -> dict[str, bool]:  # type: ignore[type-arg
         if inserted.rowcount:
             await connection.execute(
                 "UPDATE onramp_sessions SET status = %s, updated_at = %s"
-                " WHERE stripe_session_id = %s AND status = 'initialized'",
-                (session["status"], now, session["id"]),
+                " WHERE stripe_session_id = %s AND status = ANY(%s)",
+                (session["status"], now, session["id"], EARLIER[session["status"]]),
             )
     return {"received": True}
 
 
+EARLIER = {
+    "requires_payment": ["initialized"],
+    "fulfillment_processing": ["initialized", "requires_payment"],
+}
 app = Litestar([receive], on_startup=[pool.open], on_shutdown=[pool.close])

@@ -18,7 +18,9 @@ from typing import Any
 import aiohttp
 
 
-async def run(base: str, requests: list[dict[str, Any]], concurrency: int, seconds: float) -> dict[str, Any]:
+async def run(
+    base: str, requests: list[dict[str, Any]], concurrency: int, seconds: float
+) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     cursor = 0

@@ -73,7 +73,7 @@ class Database:
         if not settings.is_sqlite:
             self.pool = AsyncConnectionPool(
                 settings.libpq_url,
-                min_size=1,
+                min_size=min(4, settings.pool_size),
                 max_size=settings.pool_size,
                 timeout=settings.pool_timeout_seconds,
                 kwargs={
@@ -84,6 +84,12 @@ class Database:
                 open=False,
             )
         self._pool_opened = False
+
+    async def open(self) -> None:
+        """Start the hot-path pool's connections (on start-up, or on first use)."""
+        if self.pool is not None and not self._pool_opened:
+            self._pool_opened = True
+            await self.pool.open(wait=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
@@ -96,9 +102,7 @@ class Database:
             ):
                 yield transaction
             return
-        if not self._pool_opened:
-            self._pool_opened = True
-            await self.pool.open(wait=False)
+        await self.open()
         try:
             async with (
                 self.pool.connection() as pg_connection,

@@ -78,7 +78,8 @@ class WebhookIngestion:
         if not recorded:
             return "duplicate"
         if applied.outcome != "ignored":
-            log.info(
+            # The access line already records every delivery; this one is for debugging.
+            log.debug(
                 "webhook_applied",
                 event_id=event.id,
                 outcome=applied.outcome,
