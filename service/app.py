@@ -29,6 +29,7 @@ from service.auth.service import SignIn
 from service.auth.tokens import TokenIssuer
 from service.chain.rpc import ChainRpc
 from service.database import Database
+from service.delivery.worker import DeliveryWorker, InProcessWorker
 from service.errors import exception_handlers, problem_details_plugin
 from service.logs import configure_logging
 from service.middleware import RequestContextMiddleware
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     stripe = StripeOnramp(settings.stripe)
     sessions = OnrampSessions(database, stripe)
     webhooks = WebhookIngestion(database, settings.stripe)
+    worker = InProcessWorker(DeliveryWorker(database, chain, settings.chain))
     redis_url = settings.auth.redis_url
     rate_limiter = RateLimiter(
         settings.auth.rate_limit_per_minute,
@@ -112,8 +114,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=DEFAULT_BODY_LIMIT,
         state=State({"settings": settings, "database": database, "chain": chain}),
-        on_startup=[database.open, _freeze_startup_objects],
-        on_shutdown=[database.dispose, chain.close, stripe.close],
+        on_startup=[database.open, _freeze_startup_objects]
+        + ([worker.start] if settings.chain.delivery_worker else []),
+        on_shutdown=[worker.stop, database.dispose, chain.close, stripe.close],
         logging_config=None,
         debug=False,
     )

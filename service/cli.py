@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -23,7 +24,9 @@ from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import migrations
+from service.chain.rpc import ChainRpc
 from service.database import Database
+from service.delivery.worker import DeliveryWorker
 from service.logs import configure_logging, scrub
 from service.reports import print_report, progress_bar
 from service.settings import ConfigurationError, Settings
@@ -85,8 +88,15 @@ def main() -> None:
     help="Worker processes (or WEB_CONCURRENCY).",
 )
 @reports_database_errors
-def serve(workers: int) -> None:
-    """Run the HTTP API with uvicorn on HOST:PORT."""
+@click.option(
+    "--no-worker",
+    is_flag=True,
+    help="Do not check deliveries in these processes (run `onramp worker` instead).",
+)
+def serve(workers: int, no_worker: bool) -> None:
+    """Run the HTTP API with uvicorn on HOST:PORT (and the delivery worker, by default)."""
+    if no_worker:
+        os.environ["DELIVERY_WORKER"] = "false"
     settings = load_settings()
     configure_logging(settings.server.log_level, settings.server.log_format)
     if settings.auth.jwt_secret is None:
@@ -141,6 +151,31 @@ def migrate(revision: str, downgrade_to: str | None) -> None:
         migrations.upgrade(settings.database, revision)
     current = migrations.current_revision(settings.database)
     click.echo(f"database schema at {current or 'base'}")
+
+
+@main.command()
+@reports_database_errors
+def worker() -> None:
+    """Check deliveries on chain until stopped (SIGTERM or Ctrl-C)."""
+    settings = load_settings()
+    configure_logging(settings.server.log_level, settings.server.log_format)
+
+    async def run() -> None:
+        database = Database(settings.database)
+        rpc = ChainRpc(settings.chain)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        log.info("worker_started")
+        try:
+            await DeliveryWorker(database, rpc, settings.chain).run(stop)
+        finally:
+            await rpc.close()
+            await database.dispose()
+        log.info("worker_stopped")
+
+    asyncio.run(run())
 
 
 @main.group()

@@ -186,6 +186,8 @@ class ChainSettings(_Group):
     delivery_timeout_seconds: int = Field(3600, alias="DELIVERY_TIMEOUT_SECONDS", ge=1)
     delivery_amount_tolerance: Decimal = Field(Decimal(0), alias="DELIVERY_AMOUNT_TOLERANCE", ge=0)
     rpc_timeout_seconds: float = Field(10.0, alias="RPC_TIMEOUT_SECONDS", gt=0, le=120)
+    # Whether `serve` runs the delivery worker in its own processes too.
+    delivery_worker: bool = Field(True, alias="DELIVERY_WORKER")
 
     @field_validator("rpc_urls")
     @classmethod

@@ -47,6 +47,9 @@ class SqlTransaction(Protocol):
 
     async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None: ...
 
+    async def column(self, sql: Sql, params: Mapping[str, Any]) -> list[Any]:
+        """The first column of every row."""
+
 
 class RollBack(Exception):
     """Raised inside `transaction()` to end it without committing."""
@@ -64,6 +67,10 @@ class _OnPsycopg:
     async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None:
         await self.connection.execute(sql.psycopg_query, params)
 
+    async def column(self, sql: Sql, params: Mapping[str, Any]) -> list[Any]:
+        cursor = await self.connection.execute(sql.psycopg_query, params)
+        return [row[0] for row in await cursor.fetchall()]
+
 
 class _OnSqlAlchemy:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -76,6 +83,10 @@ class _OnSqlAlchemy:
 
     async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None:
         await self.connection.execute(sql.clause, dict(params))
+
+    async def column(self, sql: Sql, params: Mapping[str, Any]) -> list[Any]:
+        result = await self.connection.execute(sql.clause, dict(params))
+        return [row[0] for row in result.all()]
 
 
 @asynccontextmanager

@@ -31,7 +31,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 # Nothing in the suite may reach a public RPC node: point the chain at a closed port.
-BASE_ENV = {"MEZO_RPC_URLS": "http://127.0.0.1:9", "LOG_FORMAT": "json"}
+BASE_ENV = {"MEZO_RPC_URLS": "http://127.0.0.1:9", "LOG_FORMAT": "json", "DELIVERY_WORKER": "false"}
 
 
 @pytest.fixture(scope="session")
@@ -68,12 +68,12 @@ async def database_url(
 ) -> AsyncIterator[str]:
     """Each persistence test runs on both databases, starting from empty tables."""
     url = migrated[request.param]
-    await _empty_tables(url)
+    await empty_tables(url)
     yield url
-    await _empty_tables(url)
+    await empty_tables(url)
 
 
-async def _empty_tables(url: str) -> None:
+async def empty_tables(url: str) -> None:
     engine = create_async_engine(DatabaseSettings(DATABASE_URL=url).async_url)
     async with engine.begin() as connection:
         for table in reversed(metadata.sorted_tables):

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import BASE_ENV, POSTGRES_ADMIN_URL
 from tests.support.processes import run_onramp, serving
 
 
@@ -76,7 +76,8 @@ def test_serve_with_no_environment_runs_on_sqlite(tmp_path: Path) -> None:
 def test_serve_with_several_workers_shares_port_and_metrics(
     tmp_path: Path, migrated: dict[str, str]
 ) -> None:
-    with serving(tmp_path, "--workers", "2", DATABASE_URL=migrated["postgresql"]) as base:
+    env = {**BASE_ENV, "DATABASE_URL": migrated["postgresql"]}
+    with serving(tmp_path, "--workers", "2", **env) as base:
         for _ in range(20):
             assert httpx.get(f"{base}/ready").status_code == 200
         metrics = httpx.get(f"{base}/metrics").text

@@ -11,4 +11,11 @@ contract TestMUSD is ERC20 {
     function mint(address to, uint256 amount) external {
         _mint(to, amount);
     }
+
+    /// @notice Several transfers to one wallet in one transaction, as a router might make.
+    function transferInParts(address to, uint256[] calldata parts) external {
+        for (uint256 i = 0; i < parts.length; i++) {
+            _transfer(msg.sender, to, parts[i]);
+        }
+    }
 }

@@ -42,6 +42,7 @@ class NodeHealth:
 
     host: str
     status: str = "unknown"
+    chain_checked: bool = False
     checked_at: datetime | None = None
     detail: str | None = None
 
@@ -50,6 +51,7 @@ class ChainRpc:
     def __init__(self, settings: ChainSettings) -> None:
         self.urls = list(settings.rpc_urls)
         self.timeout = settings.rpc_timeout_seconds
+        self.chain_id = settings.chain_id
         # Hosted RPC URLs carry API keys in their paths: only the host is ever shown.
         self.health = [NodeHealth(urlsplit(url).hostname or "?") for url in self.urls]
         self._nodes = [
@@ -67,8 +69,14 @@ class ChainRpc:
     async def call(self, operation: Callable[[AsyncWeb3[Any]], Awaitable[T]]) -> T:
         last_error: BaseException | None = None
         for health, node in zip(self.health, self._nodes, strict=True):
+            if health.status == "wrong_chain":
+                continue
             try:
                 async with asyncio.timeout(self.timeout):
+                    if not health.chain_checked:
+                        await self._check_chain(health, node)
+                        if health.status == "wrong_chain":
+                            continue
                     result = await operation(node)
             except _NODE_FAILURES as error:
                 last_error = error
@@ -81,6 +89,17 @@ class ChainRpc:
         raise ChainUnavailable(
             f"No chain RPC node answered ({type(last_error).__name__}); try again shortly."
         )
+
+    async def _check_chain(self, health: NodeHealth, node: AsyncWeb3[Any]) -> None:
+        """A node on another chain is refused for good: the same token address can
+        exist on several chains (MUSD's does)."""
+        chain_id = await node.eth.chain_id
+        health.chain_checked = True
+        if chain_id != self.chain_id:
+            health.status = "wrong_chain"
+            health.detail = f"chain id {chain_id}, expected {self.chain_id}"
+            health.checked_at = utcnow()
+            log.error("rpc_wrong_chain", host=health.host, chain_id=chain_id)
 
     def report(self) -> dict[str, Any]:
         """Reachability as last seen: ok if any node answered its last call."""

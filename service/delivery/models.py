@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Integer, String
+from sqlalchemy import BigInteger, Column, Integer, String
 from sqlmodel import Field, SQLModel
 
 from service.columns import UtcDateTime, utcnow
@@ -24,4 +24,7 @@ class DeliveryCheck(SQLModel, table=True):
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     claimed_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Where a search for an unknown transaction starts: the first block after the
+    # session was created, found once and kept.
+    search_from_block: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

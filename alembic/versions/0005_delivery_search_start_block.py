@@ -1,0 +1,26 @@
+"""delivery search start block
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-25 18:22:26.756802
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005"
+down_revision: str | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("delivery_checks", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("search_from_block", sa.BigInteger(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("delivery_checks", schema=None) as batch_op:
+        batch_op.drop_column("search_from_block")

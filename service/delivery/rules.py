@@ -1,0 +1,132 @@
+"""The pure judgement of a delivery: did the right tokens reach the right wallet?
+
+Amounts are exact: token amounts are integers of the token's smallest unit on chain and
+decimal strings in the API; conversion goes through `Decimal` with the token's
+decimals, never through floats.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Context, Decimal, InvalidOperation
+
+from eth_utils.address import to_checksum_address
+
+# uint256 has 78 digits; the default context would round at 28.
+_EXACT = Context(prec=100)
+TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    token: str  # the emitting contract, checksummed
+    sender: str
+    recipient: str
+    value: int  # in the token's smallest unit
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """`confirmed`, `pending`, `mismatch` or `failed`, with what was seen."""
+
+    status: str
+    delivered_amount: str
+    detail: str
+
+
+def to_units(amount: str, decimals: int) -> int:
+    """'99.12' with 18 decimals -> 99120000000000000000; more precision is refused."""
+    try:
+        value = Decimal(amount)
+    except InvalidOperation as error:
+        raise ValueError(f"not a decimal amount: {amount!r}") from error
+    scaled = value.scaleb(decimals, context=_EXACT)
+    if not value.is_finite() or scaled != scaled.to_integral_value():
+        raise ValueError(f"{amount} has more than {decimals} decimals")
+    return int(scaled)
+
+
+def from_units(units: int, decimals: int) -> str:
+    """The exact decimal string of `units`, without trailing zeros ('0' for none)."""
+    text = format(Decimal(units).scaleb(-decimals, context=_EXACT), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def judge(
+    *,
+    reverted: bool,
+    transfers: list[Transfer],
+    token: str,
+    wallet: str,
+    expected_units: int,
+    tolerance_units: int,
+    decimals: int,
+    confirmations: int,
+    required_confirmations: int,
+) -> Verdict:
+    """The verdict on one transaction's receipt, given how deep it is in the chain."""
+    if reverted:
+        return Verdict("failed", "0", "the transaction reverted")
+    received = [t for t in transfers if t.token == token and t.recipient == wallet]
+    delivered = sum(t.value for t in received)
+    amount = from_units(delivered, decimals)
+    if not received:
+        return Verdict("mismatch", "0", _why_nothing_arrived(transfers, token, wallet))
+    if delivered < expected_units - tolerance_units:
+        short = from_units(expected_units - delivered, decimals)
+        return Verdict(
+            "mismatch", amount, f"short by {short}: expected {from_units(expected_units, decimals)}"
+        )
+    if delivered > expected_units + tolerance_units:
+        extra = from_units(delivered - expected_units, decimals)
+        return Verdict(
+            "mismatch",
+            amount,
+            f"{extra} more than the expected {from_units(expected_units, decimals)}",
+        )
+    if confirmations < required_confirmations:
+        return Verdict(
+            "pending", amount, f"{confirmations} of {required_confirmations} confirmations"
+        )
+    return Verdict("confirmed", amount, f"{confirmations} confirmations")
+
+
+def _why_nothing_arrived(transfers: list[Transfer], token: str, wallet: str) -> str:
+    if any(t.recipient == wallet for t in transfers):
+        return "the wallet received a different token"
+    if any(t.token == token for t in transfers):
+        return "the token was sent to another address"
+    return "the transaction holds no token transfer"
+
+
+def decode_transfer(log: Mapping[str, object]) -> Transfer | None:
+    """An ERC-20 `Transfer(from, to, value)` log, or None for any other log."""
+    topics = log.get("topics")
+    if not isinstance(topics, list | tuple) or len(topics) != 3:
+        return None
+    if _hex(topics[0]) != TRANSFER_TOPIC:
+        return None
+    data = _hex(log.get("data"))
+    try:
+        value = int(data, 16) if data not in ("0x", "") else 0
+    except ValueError:
+        return None
+    return Transfer(
+        token=_address(log.get("address")),
+        sender=_address("0x" + _hex(topics[1])[-40:]),
+        recipient=_address("0x" + _hex(topics[2])[-40:]),
+        value=value,
+    )
+
+
+def _hex(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    return str(value).lower()
+
+
+def _address(value: object) -> str:
+    return str(to_checksum_address(str(value)))

@@ -1,0 +1,244 @@
+"""The delivery worker: claims due checks, asks the chain, records the verdict.
+
+Checks are rows (`delivery_checks`), so nothing is lost to a restart. A claim is one
+UPDATE that leases due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so several
+workers, in `onramp worker` processes or inside `onramp serve`, never check one session
+at the same time. A check that cannot decide yet is due again after an exponentially
+growing pause, until `DELIVERY_TIMEOUT_SECONDS` after fulfilment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from service.chain.rpc import ChainRpc, ChainUnavailable
+from service.columns import utcnow
+from service.database import Database
+from service.delivery import chain, rules
+from service.delivery.models import DeliveryCheck
+from service.delivery.tokens import token_for
+from service.onramp.models import OnrampSession
+from service.settings import ChainSettings
+from service.sql import Sql
+
+log = structlog.get_logger("onramp.delivery")
+
+LEASE = timedelta(seconds=60)
+FIRST_PAUSE_SECONDS = 2.0
+LONGEST_PAUSE_SECONDS = 300.0
+FINAL = frozenset({"confirmed", "mismatch", "failed"})
+
+
+@dataclass(frozen=True)
+class Checked:
+    """One check's result, as recorded on the session."""
+
+    status: str
+    detail: str
+    delivered_amount: str | None = None
+    confirmations: int = 0
+    block_number: int | None = None
+    block_hash: str | None = None
+    transaction_hash: str | None = None
+    search_from_block: int | None = None
+
+
+class DeliveryWorker:
+    def __init__(
+        self, database: Database, rpc: ChainRpc, settings: ChainSettings, batch_size: int = 20
+    ) -> None:
+        self.database = database
+        self.rpc = rpc
+        self.settings = settings
+        self.batch_size = batch_size
+
+    async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
+        """Check what is due until `stop` is set; rests while nothing is due."""
+        while not stop.is_set():
+            try:
+                checked = await self.run_once()
+            except Exception:  # a database hiccup must not end the worker
+                log.exception("delivery_round_failed")
+                checked = 0
+            if checked == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), idle_seconds)
+
+    async def run_once(self) -> int:
+        """Claim the due checks and decide each; how many were checked."""
+        now = utcnow()
+        claim = _CLAIM_POSTGRES if self.database.pool is not None else _CLAIM_SQLITE
+        async with self.database.transaction() as sql:
+            session_ids = await sql.column(
+                claim, {"now": now, "lease": now + LEASE, "limit": self.batch_size}
+            )
+        await asyncio.gather(*(self.check(session_id) for session_id in session_ids))
+        return len(session_ids)
+
+    async def check(self, session_id: str) -> Checked:
+        async with self.database.sessions() as db:
+            session = await db.get(OnrampSession, session_id)
+            check = await db.get(DeliveryCheck, session_id)
+        if session is None or check is None:
+            return Checked("failed", "the session no longer exists")
+        now = utcnow()
+        try:
+            result = await self._observe(session, check)
+        except ChainUnavailable as error:
+            result = Checked("pending", error.detail, confirmations=session.delivery_confirmations)
+        timed_out = now - check.created_at > timedelta(
+            seconds=self.settings.delivery_timeout_seconds
+        )
+        if result.status == "pending" and timed_out:
+            result = Checked(
+                "failed",
+                f"not decided within {self.settings.delivery_timeout_seconds} s: {result.detail}",
+                result.delivered_amount,
+                result.confirmations,
+                result.block_number,
+                result.block_hash,
+                result.transaction_hash,
+                result.search_from_block,
+            )
+        await self._record(session_id, check.attempts, result, now)
+        log.info(
+            "delivery_checked", session_id=session_id, status=result.status, detail=result.detail
+        )
+        return result
+
+    async def _observe(self, session: OnrampSession, check: DeliveryCheck) -> Checked:
+        token = token_for(session.destination_network, session.destination_currency, self.settings)
+        if token is None:
+            pair = f"{session.destination_currency} on {session.destination_network}"
+            return Checked("failed", f"no contract for {pair} on chain {self.settings.chain_id}")
+        if session.destination_amount is None:
+            return Checked("pending", "Stripe has not reported the delivered amount yet")
+        try:
+            expected = rules.to_units(session.destination_amount, token.decimals)
+            tolerance = rules.to_units(str(self.settings.delivery_amount_tolerance), token.decimals)
+        except ValueError as error:
+            return Checked("failed", str(error))
+        tx_hash, search_from = session.transaction_hash, check.search_from_block
+        if tx_hash is None:
+            tx_hash, search_from = await self._search(session, token.address, expected, search_from)
+            if tx_hash is None:
+                return Checked(
+                    "pending",
+                    "no matching transfer to the wallet yet",
+                    search_from_block=search_from,
+                )
+        if not _looks_like_hash(tx_hash):
+            return Checked("failed", f"{tx_hash!r} is not a transaction hash")
+        seen = await chain.observe_transaction(self.rpc, tx_hash)
+        if not seen.found:
+            return Checked(
+                "pending",
+                "the transaction is not on the chain (yet)",
+                transaction_hash=tx_hash,
+                search_from_block=search_from,
+            )
+        verdict = rules.judge(
+            reverted=seen.reverted,
+            transfers=seen.transfers,
+            token=token.address,
+            wallet=session.wallet_address,
+            expected_units=expected,
+            tolerance_units=tolerance,
+            decimals=token.decimals,
+            confirmations=seen.confirmations,
+            required_confirmations=token.confirmations,
+        )
+        return Checked(
+            verdict.status,
+            verdict.detail,
+            verdict.delivered_amount,
+            seen.confirmations,
+            seen.block_number,
+            seen.block_hash,
+            tx_hash,
+            search_from,
+        )
+
+    async def _search(
+        self, session: OnrampSession, token: str, expected: int, search_from: int | None
+    ) -> tuple[str | None, int]:
+        """A transfer of exactly the expected amount to the wallet since the session began."""
+        if search_from is None:
+            search_from = await chain.first_block_at(self.rpc, int(session.created_at.timestamp()))
+        for tx_hash, transfer in await chain.transfers_to(
+            self.rpc, token, session.wallet_address, search_from
+        ):
+            if transfer.value == expected:
+                return tx_hash, search_from
+        return None, search_from
+
+    async def _record(self, session_id: str, attempts: int, result: Checked, now: datetime) -> None:
+        pause = min(LONGEST_PAUSE_SECONDS, FIRST_PAUSE_SECONDS * 2 ** max(0, attempts - 1))
+        async with self.database.sessions() as db, db.begin():
+            session = await db.get(OnrampSession, session_id, with_for_update=True)
+            check = await db.get(DeliveryCheck, session_id, with_for_update=True)
+            if session is None or check is None:
+                return
+            session.delivery_status = result.status
+            session.delivery_detail = result.detail
+            session.delivery_checked_at = now
+            session.delivery_confirmations = result.confirmations
+            session.delivery_block_number = result.block_number
+            session.delivery_block_hash = result.block_hash
+            session.delivered_amount = result.delivered_amount
+            session.transaction_hash = session.transaction_hash or result.transaction_hash
+            session.updated_at = now
+            check.claimed_until = None
+            check.search_from_block = result.search_from_block
+            if result.status in FINAL:
+                check.finished_at = now
+            else:
+                check.due_at = now + timedelta(seconds=pause)
+
+
+class InProcessWorker:
+    """The worker as a task of the API process (`serve`), started and stopped with it."""
+
+    def __init__(self, worker: DeliveryWorker) -> None:
+        self.worker = worker
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self.worker.run(self._stop))
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+
+
+def _looks_like_hash(value: str) -> bool:
+    return (
+        len(value) == 66
+        and value.startswith("0x")
+        and all(c in "0123456789abcdefABCDEF" for c in value[2:])
+    )
+
+
+_DUE = (
+    "SELECT onramp_session_id FROM delivery_checks"
+    " WHERE finished_at IS NULL AND due_at <= :now"
+    " AND (claimed_until IS NULL OR claimed_until < :now)"
+    " ORDER BY due_at LIMIT :limit"
+)
+_CLAIM = (
+    "UPDATE delivery_checks SET claimed_until = :lease, attempts = attempts + 1"
+    " WHERE onramp_session_id IN ({due}) RETURNING onramp_session_id"
+)
+# PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
+_CLAIM_POSTGRES = Sql(
+    _CLAIM.format(due=_DUE + " FOR UPDATE SKIP LOCKED"), datetimes=("now", "lease")
+)
+# SQLite has one writer at a time, so the UPDATE itself is the claim.
+_CLAIM_SQLITE = Sql(_CLAIM.format(due=_DUE), datetimes=("now", "lease"))

@@ -1,0 +1,311 @@
+"""The delivery worker on a real anvil node, with the MUSD-like token, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from eth_account import Account
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from service.chain.rpc import ChainRpc
+from service.columns import utcnow
+from service.database import Database
+from service.delivery.models import DeliveryCheck
+from service.delivery.worker import DeliveryWorker
+from service.onramp.models import OnrampSession
+from service.settings import ChainSettings, DatabaseSettings
+from tests.conftest import empty_tables
+from tests.support.anvil import Anvil
+
+UNIT = 10**18
+
+
+@pytest.fixture(scope="module")
+def musd(anvil: Anvil) -> str:
+    address = anvil.deploy("TestMUSD")
+    token = anvil.contract("TestMUSD", address)
+    tx = token.functions.mint(anvil.funder, 10**30).transact({"from": anvil.funder})
+    anvil.w3.eth.wait_for_transaction_receipt(tx)
+    return address
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(DatabaseSettings(DATABASE_URL=database_url))
+    yield db
+    await db.dispose()
+
+
+def chain_settings(anvil: Anvil, musd: str, **env: str) -> ChainSettings:
+    return ChainSettings.model_validate(
+        {"MEZO_RPC_URLS": anvil.url, "MUSD_TOKEN_ADDRESS": musd, **env}
+    )
+
+
+def send(anvil: Anvil, token: str, to: str, units: int) -> str:
+    tx = (
+        anvil.contract("TestMUSD", token)
+        .functions.transfer(to, units)
+        .transact({"from": anvil.funder})
+    )
+    anvil.w3.eth.wait_for_transaction_receipt(tx)
+    return "0x" + bytes(tx).hex()
+
+
+def mine(anvil: Anvil, blocks: int) -> None:
+    anvil.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
+
+
+async def fulfilled(
+    database: Database, amount: str, tx_hash: str | None, wallet: str | None = None
+) -> OnrampSession:
+    session = OnrampSession(
+        wallet_address=wallet or str(Account.create().address),
+        stripe_session_id=f"cos_{secrets.token_hex(8)}",
+        status="fulfillment_complete",
+        source_amount="100.00",
+        source_currency="usd",
+        destination_currency="musd",
+        destination_network="mezo",
+        destination_amount=amount,
+        transaction_hash=tx_hash,
+        delivery_status="pending",
+        created_at=utcnow() - timedelta(seconds=30),
+    )
+    async with database.sessions() as db, db.begin():
+        db.add(session)
+        db.add(DeliveryCheck(onramp_session_id=session.id, created_at=session.created_at))
+    return session
+
+
+async def check(database: Database, settings: ChainSettings, session_id: str) -> OnrampSession:
+    """Make the session's check due now, run one worker round, read the session back."""
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE delivery_checks SET due_at = :t WHERE onramp_session_id = :id"),
+            {"t": utcnow() - timedelta(seconds=1), "id": session_id},
+        )
+    rpc = ChainRpc(settings)
+    try:
+        await DeliveryWorker(database, rpc, settings).run_once()
+    finally:
+        await rpc.close()
+    async with database.sessions() as db:
+        session = await db.get(OnrampSession, session_id)
+        assert session is not None
+        return session
+
+
+async def test_the_right_transfer_is_confirmed(anvil: Anvil, musd: str, database: Database) -> None:
+    wallet = str(Account.create().address)
+    tx = send(anvil, musd, wallet, 98_49 * UNIT // 100)
+    session = await fulfilled(database, "98.49", tx, wallet)
+    checked = await check(database, chain_settings(anvil, musd), session.id)
+    assert checked.delivery_status == "confirmed"
+    assert checked.delivered_amount == "98.49"
+    assert checked.delivery_confirmations >= 1
+    assert checked.delivery_block_number is not None
+    assert checked.delivery_checked_at is not None
+    async with database.sessions() as db:
+        done = await db.get(DeliveryCheck, session.id)
+    assert done is not None
+    assert done.finished_at is not None
+
+
+async def test_pending_until_enough_confirmations_then_confirmed(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    settings = chain_settings(anvil, musd, DELIVERY_CONFIRMATIONS="3")
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "10", send(anvil, musd, wallet, 10 * UNIT), wallet)
+    first = await check(database, settings, session.id)
+    assert (first.delivery_status, first.delivery_detail) == ("pending", "1 of 3 confirmations")
+    mine(anvil, 2)
+    second = await check(database, settings, session.id)
+    assert second.delivery_status == "confirmed"
+    assert second.delivery_confirmations == 3
+
+
+async def test_several_transfers_in_one_transaction_add_up(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    token = anvil.contract("TestMUSD", musd)
+    tx = token.functions.transferInParts(wallet, [6 * UNIT, 4 * UNIT]).transact(
+        {"from": anvil.funder}
+    )
+    anvil.w3.eth.wait_for_transaction_receipt(tx)
+    session = await fulfilled(database, "10", "0x" + bytes(tx).hex(), wallet)
+    checked = await check(database, chain_settings(anvil, musd), session.id)
+    assert (checked.delivery_status, checked.delivered_amount) == ("confirmed", "10")
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "detail"),
+    [
+        ("short", "mismatch", "short by 1"),
+        ("other_wallet", "mismatch", "another address"),
+        ("other_token", "mismatch", "different token"),
+        ("reverted", "failed", "reverted"),
+    ],
+)
+async def test_wrong_deliveries_say_what_went_wrong(
+    anvil: Anvil, musd: str, database: Database, case: str, status: str, detail: str
+) -> None:
+    wallet = str(Account.create().address)
+    if case == "short":
+        tx = send(anvil, musd, wallet, 9 * UNIT)
+    elif case == "other_wallet":
+        tx = send(anvil, musd, str(Account.create().address), 10 * UNIT)
+    elif case == "other_token":
+        other = anvil.deploy("TestMUSD")
+        minted = anvil.contract("TestMUSD", other).functions.mint(wallet, 10 * UNIT)
+        sent = minted.transact({"from": anvil.funder})
+        anvil.w3.eth.wait_for_transaction_receipt(sent)
+        tx = "0x" + bytes(sent).hex()
+    else:
+        poor = list(anvil.w3.eth.accounts)[3]  # holds no tokens: the transfer reverts
+        call = anvil.contract("TestMUSD", musd).functions.transfer(wallet, 10 * UNIT)
+        raw = call.transact({"from": poor, "gas": 100_000})
+        anvil.w3.eth.wait_for_transaction_receipt(raw)
+        tx = "0x" + bytes(raw).hex()
+    session = await fulfilled(database, "10", tx, wallet)
+    checked = await check(database, chain_settings(anvil, musd), session.id)
+    assert checked.delivery_status == status
+    assert detail in (checked.delivery_detail or "")
+
+
+async def test_a_transaction_that_never_appears_fails_at_the_time_out(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    session = await fulfilled(database, "10", "0x" + secrets.token_hex(32))
+    pending = await check(database, chain_settings(anvil, musd), session.id)
+    assert pending.delivery_status == "pending"
+    assert "not on the chain" in (pending.delivery_detail or "")
+    failed = await check(
+        database, chain_settings(anvil, musd, DELIVERY_TIMEOUT_SECONDS="1"), session.id
+    )
+    assert failed.delivery_status == "failed"
+    assert "not decided within 1 s" in (failed.delivery_detail or "")
+
+
+async def test_without_a_transaction_id_the_transfer_is_found_in_the_logs(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "12.5", None, wallet)
+    send(anvil, musd, wallet, 125 * UNIT // 10)
+    checked = await check(database, chain_settings(anvil, musd), session.id)
+    assert checked.delivery_status == "confirmed"
+    assert checked.transaction_hash is not None
+
+
+async def test_the_second_rpc_url_serves_when_the_first_is_down(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "1", send(anvil, musd, wallet, UNIT), wallet)
+    settings = chain_settings(anvil, musd, MEZO_RPC_URLS=f"http://127.0.0.1:9,{anvil.url}")
+    assert (await check(database, settings, session.id)).delivery_status == "confirmed"
+
+
+async def test_with_every_node_down_it_stays_pending_and_confirms_later(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "1", send(anvil, musd, wallet, UNIT), wallet)
+    down = chain_settings(anvil, musd, MEZO_RPC_URLS="http://127.0.0.1:9")
+    pending = await check(database, down, session.id)
+    assert pending.delivery_status == "pending"
+    assert "RPC" in (pending.delivery_detail or "")
+    assert (
+        await check(database, chain_settings(anvil, musd), session.id)
+    ).delivery_status == "confirmed"
+
+
+async def test_a_node_on_another_chain_is_refused(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "1", send(anvil, musd, wallet, UNIT), wallet)
+    wrong_chain = chain_settings(anvil, musd, MEZO_CHAIN_ID="1")
+    checked = await check(database, wrong_chain, session.id)
+    assert checked.delivery_status == "pending"
+
+
+async def test_a_reorganised_block_is_rechecked_and_ends_right(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    settings = chain_settings(anvil, musd, DELIVERY_CONFIRMATIONS="3")
+    wallet = str(Account.create().address)
+    signer = Account.from_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
+    token = anvil.contract("TestMUSD", musd)
+    call = token.functions.transfer(wallet, 5 * UNIT).build_transaction(
+        {
+            "from": signer.address,
+            "nonce": anvil.w3.eth.get_transaction_count(signer.address),
+            "gas": 100_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 10**9,
+            "chainId": anvil.chain_id,
+        }
+    )
+    raw = signer.sign_transaction(call).raw_transaction
+    snapshot = anvil.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    tx = "0x" + bytes(anvil.w3.eth.send_raw_transaction(raw)).hex()
+    session = await fulfilled(database, "5", tx, wallet)
+    first = await check(database, settings, session.id)
+    assert first.delivery_status == "pending"
+    first_block = first.delivery_block_hash
+
+    anvil.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    mine(anvil, 1)  # a different block at the same height, without the transfer
+    gone = await check(database, settings, session.id)
+    assert gone.delivery_status == "pending"
+    assert "not on the chain" in (gone.delivery_detail or "")
+
+    anvil.w3.eth.send_raw_transaction(raw)  # the same transaction, in a new block
+    mine(anvil, 3)
+    final = await check(database, settings, session.id)
+    assert final.delivery_status == "confirmed"
+    assert final.delivery_block_hash != first_block
+
+
+async def test_two_workers_check_each_due_session_once(
+    anvil: Anvil, musd: str, migrated: dict[str, str]
+) -> None:
+    """PostgreSQL's SKIP LOCKED: two workers with their own pools split the due checks."""
+    database_url = migrated["postgresql"]
+    await empty_tables(database_url)
+    database = Database(DatabaseSettings(DATABASE_URL=database_url))
+    sessions = [await fulfilled(database, "1", "0x" + secrets.token_hex(32)) for _ in range(200)]
+    settings = chain_settings(anvil, musd)
+    second_db = Database(DatabaseSettings(DATABASE_URL=database_url))
+    rpcs = [ChainRpc(settings), ChainRpc(settings)]
+    try:
+        workers = [
+            DeliveryWorker(database, rpcs[0], settings, batch_size=150),
+            DeliveryWorker(second_db, rpcs[1], settings, batch_size=150),
+        ]
+        counts = await asyncio.gather(*(w.run_once() for w in workers))
+    finally:
+        for rpc in rpcs:
+            await rpc.close()
+        await second_db.dispose()
+    assert sum(counts) == 200
+    assert all(count > 0 for count in counts)
+    async with database.sessions() as db:
+        attempts = (
+            await db.exec(
+                select(DeliveryCheck.attempts).where(
+                    col(DeliveryCheck.onramp_session_id).in_([s.id for s in sessions])
+                )
+            )
+        ).all()
+    await database.dispose()
+    assert sorted(attempts) == [1] * 200
