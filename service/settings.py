@@ -168,6 +168,16 @@ class StripeSettings(_Group):
             raise ValueError("every secret must be a Stripe signing secret (whsec_…)")
         return secrets
 
+    @model_validator(mode="after")
+    def _attempts_fit_the_claim(self) -> StripeSettings:
+        # A create call holds its Idempotency-Key for 60 s before a retry may take it
+        # over; every attempt at Stripe must be over well before that.
+        if self.timeout_seconds * (self.max_network_retries + 1) > 45:
+            raise ValueError(
+                "STRIPE_TIMEOUT_SECONDS * (STRIPE_MAX_NETWORK_RETRIES + 1) must not exceed 45 s"
+            )
+        return self
+
     @field_validator("api_base")
     @classmethod
     def _http_url(cls, url: str) -> str:

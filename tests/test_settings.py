@@ -142,3 +142,9 @@ def test_placeholder_secrets_are_refused() -> None:
         "STRIPE_WEBHOOK_SECRET",
         "JWT_SECRET",
     ]
+
+
+def test_stripe_attempts_must_end_before_an_idempotency_claim_expires() -> None:
+    problems = problems_for({"STRIPE_TIMEOUT_SECONDS": "30", "STRIPE_MAX_NETWORK_RETRIES": "2"})
+    assert len(problems) == 1
+    assert "must not exceed 45 s" in problems[0]

@@ -71,4 +71,6 @@ class IdempotencyKey(SQLModel, table=True):
     onramp_session_id: str | None = Field(default=None, sa_type=String(32))
     response_status: int | None = Field(default=None, sa_type=Integer)
     response_body: str | None = Field(default=None, sa_type=Text)
+    # The first request's customer IP, sent to Stripe again on every resumed attempt.
+    customer_ip: str | None = Field(default=None, sa_type=String(45))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)

@@ -77,7 +77,7 @@ class IdempotencyRepository:
         )
 
     async def claim_new(
-        self, wallet_address: str, key: str, fingerprint: str, now: datetime
+        self, wallet_address: str, key: str, fingerprint: str, now: datetime, ip: str | None
     ) -> bool:
         """Insert the key as in flight; false when it already exists (one atomic statement)."""
         bind = self.db.get_bind()
@@ -90,6 +90,7 @@ class IdempotencyRepository:
                 fingerprint=fingerprint,
                 locked_at=now,
                 created_at=now,
+                customer_ip=ip,
             )
             .on_conflict_do_nothing(index_elements=["wallet_address", "key"])
             .returning(col(IdempotencyKey.id))

@@ -130,6 +130,10 @@ def stripe_create_params(
 _SESSION_ID = re.compile(r"ors_[0-9A-HJKMNP-TV-Z]{26}")
 
 
+def is_session_id(value: str) -> bool:
+    return bool(_SESSION_ID.fullmatch(value))
+
+
 def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 

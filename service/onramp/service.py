@@ -28,6 +28,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.columns import utcnow
 from service.database import Database
+from service.delivery.repository import recheck
 from service.errors import Conflict, NotFound, Unprocessable
 from service.onramp import schemas, state
 from service.onramp.models import IdempotencyKey, OnrampSession
@@ -43,6 +44,7 @@ from service.onramp.rules import (
     customer_ip,
     decode_cursor,
     encode_cursor,
+    is_session_id,
     stripe_create_params,
 )
 from service.onramp.stripe_client import StripeOnramp, StripeRefused, StripeUnavailable
@@ -65,6 +67,7 @@ class Created:
 class _Claim:
     key: str
     session_id: str | None
+    customer_ip: str | None
 
 
 def stripe_idempotency_key(onramp_session_id: str) -> str:
@@ -82,16 +85,20 @@ class OnrampSessions:
     ) -> Created:
         self.stripe.require_configured()
         claim: _Claim | None = None
+        ip = customer_ip(client_address)
         if idempotency_key is not None:
-            outcome = await self._claim(request, idempotency_key)
+            outcome = await self._claim(request, idempotency_key, ip)
             if isinstance(outcome, Created):
                 return outcome
             claim = outcome
+            # A retry may come from another address; Stripe must see the first one, or
+            # it would refuse the same idempotency key with different parameters.
+            ip = claim.customer_ip
         try:
             session_id = claim.session_id if claim and claim.session_id else None
             if session_id is None:
                 session_id = await self._start(request, claim)
-            return await self._create_at_stripe(session_id, request, claim, client_address)
+            return await self._create_at_stripe(session_id, request, claim, ip)
         except (StripeRefused, StripeUnavailable):
             raise
         except BaseException:
@@ -99,17 +106,18 @@ class OnrampSessions:
                 await self._release(request.wallet_address, claim.key)
             raise
 
-    async def _claim(self, request: SessionRequest, key: str) -> _Claim | Created:
+    async def _claim(self, request: SessionRequest, key: str, ip: str | None) -> _Claim | Created:
         now = utcnow()
         wallet, fingerprint = request.wallet_address, request.fingerprint()
         async with self.database.sessions() as db, db.begin():
             keys = IdempotencyRepository(db)
             await self._clean_up(keys, now)
             await keys.delete_if_expired(wallet, key, now)
-            if await keys.claim_new(wallet, key, fingerprint, now):
-                return _Claim(key, None)
+            if await keys.claim_new(wallet, key, fingerprint, now, ip):
+                return _Claim(key, None, ip)
             if await keys.take_over(wallet, key, fingerprint, now):
-                return _Claim(key, (await keys.get_one(wallet, key)).onramp_session_id)
+                held = await keys.get_one(wallet, key)
+                return _Claim(key, held.onramp_session_id, held.customer_ip)
             held = await keys.get_one(wallet, key)
         return self._answer_from(held, fingerprint)
 
@@ -154,9 +162,9 @@ class OnrampSessions:
         session_id: str,
         request: SessionRequest,
         claim: _Claim | None,
-        client_address: str | None,
+        ip: str | None,
     ) -> Created:
-        params = stripe_create_params(request, session_id, customer_ip(client_address))
+        params = stripe_create_params(request, session_id, ip)
         try:
             stripe_session = await self.stripe.create_session(
                 params, stripe_idempotency_key(session_id)
@@ -231,7 +239,10 @@ class OnrampSessions:
             log.info("idempotency_keys_removed", count=removed)
 
     async def sync(self, session_id: str) -> schemas.SessionSummary:
-        """Re-read the session from Stripe and move it forward by what Stripe says."""
+        """Re-read the session from Stripe, move it forward by what Stripe says, and have
+        its delivery checked again if it is fulfilled."""
+        if not is_session_id(session_id):
+            raise NotFound("No such session.")
         async with self.database.sessions() as db, db.begin():
             session = await SessionRepository(db).get_by_id(session_id)
             if session is None:
@@ -246,7 +257,9 @@ class OnrampSessions:
         update = update_from_stripe(stripe_session)
         if update is not None:
             async with self.database.transaction() as sql:
-                await apply_update(sql, update, utcnow())
+                applied = await apply_update(sql, update, utcnow())
+                if applied.onramp_session_id and update.status == "fulfillment_complete":
+                    await recheck(sql, applied.onramp_session_id, utcnow())
         async with self.database.sessions() as db:
             session = await SessionRepository(db).get_one_or_none(session_id)
             if session is None:  # pragma: no cover - deleted meanwhile
@@ -303,6 +316,8 @@ async def list_sessions(
 
 async def get_session(db: AsyncSession, session_id: str, wallet_address: str) -> OnrampSession:
     """The wallet's own session; another wallet's is as absent as a missing one."""
+    if not is_session_id(session_id):
+        raise NotFound("No such session.")
     session = await SessionRepository(db).get_one_or_none(session_id, wallet_address=wallet_address)
     if session is None:
         raise NotFound("No such session.")

@@ -71,9 +71,10 @@ class StripeOnramp:
             log.error("stripe_refused_our_key", status=error.http_status)
             raise StripeUnavailable("Stripe refused this service's credentials.") from error
         except stripe.IdempotencyError as error:
-            raise StripeRefused(
-                "Stripe refused the request's idempotency key.", stripeCode="idempotency_error"
-            ) from error
+            # Our keys are derived from the local session, so this means the same
+            # session was asked for with other parameters: not final, never abandon it.
+            log.error("stripe_idempotency_conflict", path=path)
+            raise StripeUnavailable("Stripe refused the request's idempotency key.") from error
         except stripe.RateLimitError as error:
             raise StripeUnavailable("Stripe is rate limiting this service.") from error
         except (stripe.InvalidRequestError, stripe.CardError) as error:

@@ -22,6 +22,9 @@ class StripeEvent:
 
 
 def parse_event(payload: bytes) -> StripeEvent:
+    if b"\\u0000" in payload:
+        # A NUL escaped in JSON decodes to a character PostgreSQL text cannot hold.
+        raise InvalidRequest("The event holds NUL characters.", code="invalid_event")
     try:
         raw = msgspec.json.decode(payload)
     except msgspec.DecodeError as error:
@@ -36,13 +39,14 @@ def parse_event(payload: bytes) -> StripeEvent:
     if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created < 2**35:
         raise InvalidRequest("The event has no valid creation time.", code="invalid_event")
     api_version = raw.get("api_version")
+    update = update_from_stripe(
+        data.get("object") if isinstance(data := raw.get("data"), dict) else None
+    )
     return StripeEvent(
         id=event_id,
         type=event_type,
         created=datetime.fromtimestamp(created, UTC),
         livemode=raw.get("livemode") is True,
-        api_version=api_version if isinstance(api_version, str) else None,
-        update=update_from_stripe(
-            data.get("object") if isinstance(data := raw.get("data"), dict) else None
-        ),
+        api_version=api_version[:32] if isinstance(api_version, str) else None,
+        update=update,
     )

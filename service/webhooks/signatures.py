@@ -36,15 +36,20 @@ def verify_signature(
             continue
         except (UnicodeDecodeError, ValueError) as error:
             raise WebhookSignatureInvalid("The body or the signature is malformed.") from error
-        if _timestamp(header) > now + tolerance_seconds:
+        try:
+            timestamp = _timestamp(header)
+        except ValueError as error:
+            raise WebhookSignatureInvalid("The signature header is malformed.") from error
+        if timestamp > now + tolerance_seconds:
             raise WebhookSignatureInvalid("The signature's timestamp is in the future.")
         return
     raise WebhookSignatureInvalid("No valid signature for this body with a known secret.")
 
 
 def _timestamp(header: str) -> int:
+    """The `t` Stripe's own verifier read: the first item whose key is exactly `t`."""
     for item in header.split(","):
         key, _, value = item.partition("=")
-        if key.strip() == "t":
+        if key == "t":
             return int(value)
     raise ValueError("no timestamp")

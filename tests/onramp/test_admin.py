@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 
+from service.database import Database
+from service.delivery.models import DeliveryCheck
+from service.settings import DatabaseSettings
 from tests.onramp.conftest import ADMIN_KEY, Caller, new_wallet
 from tests.support.stripe import RunningStripe
 
@@ -83,3 +87,26 @@ async def test_sync_of_an_unknown_session_is_404_and_stripe_outage_is_502(
     stripe.faults(fail=1)
     down = await caller.client.post(f"/api/v1/admin/sessions/{created['id']}/sync", headers=OPS)
     assert down.status_code == 502
+
+
+async def test_sync_has_a_fulfilled_sessions_delivery_checked_again(
+    caller: Caller, stripe: RunningStripe, database_url: str
+) -> None:
+    created = (await caller.create()).json()
+    stripe.advance(
+        created["stripeSessionId"], "fulfillment_complete", transactionId="0x" + "cd" * 32
+    )
+    path = f"/api/v1/admin/sessions/{created['id']}/sync"
+    await caller.client.post(path, headers=OPS)
+    database = Database(DatabaseSettings(DATABASE_URL=database_url))
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE delivery_checks SET finished_at = due_at WHERE onramp_session_id = :id"),
+            {"id": created["id"]},
+        )
+    await caller.client.post(path, headers=OPS)
+    async with database.sessions() as db:
+        check = await db.get(DeliveryCheck, created["id"])
+    await database.dispose()
+    assert check is not None
+    assert check.finished_at is None

@@ -257,3 +257,12 @@ async def test_session_creation_is_rate_limited_per_wallet(
             (await caller.create(forwarded_for=f"10.9.0.{i}")).status_code for i in range(3)
         ]
     assert statuses == [201, 201, 429]
+
+
+@pytest.mark.parametrize("session_id", ["ors_%00x", "%00", "x" * 300, "ors_" + "Z" * 26 + "%00"])
+async def test_malformed_session_ids_are_404(caller: Caller, session_id: str) -> None:
+    assert (await caller.get(f"/api/v1/onramp/sessions/{session_id}")).status_code == 404
+    synced = await caller.client.post(
+        f"/api/v1/admin/sessions/{session_id}/sync", headers={"X-API-Key": "ops-key-for-tests"}
+    )
+    assert synced.status_code == 404

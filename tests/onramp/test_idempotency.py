@@ -214,3 +214,17 @@ async def test_keys_expire_after_a_day(
 async def test_an_idempotency_key_longer_than_255_characters_is_refused(caller: Caller) -> None:
     response = await caller.create(key="k" * 256)
     assert response.status_code == 400
+
+
+async def test_a_retry_from_another_address_resumes_with_the_first_address(
+    caller: Caller, stripe: RunningStripe, database: Database
+) -> None:
+    stripe.faults(dropAfter=1)
+    first = await caller.create(key="moving", forwarded_for="198.51.100.7")
+    assert first.status_code == 502
+    retried = await caller.create(key="moving", forwarded_for="198.51.100.8")
+    assert retried.status_code == 201, retried.text
+    assert stripe.stats()["sessionsCreated"] == 1
+    sent = stripe.simulator.create_params[retried.json()["stripeSessionId"]]
+    assert sent["customer_ip_address"] == "198.51.100.7"
+    assert await local_sessions(database) == 1

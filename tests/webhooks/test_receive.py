@@ -313,3 +313,17 @@ async def test_any_arrival_order_ends_at_the_furthest_status_and_replay_agrees(
     async with database.sessions() as db:
         rows = (await db.exec(select(OnrampSession))).all()
     assert {row.id: row.status for row in rows} == expected
+
+
+async def test_signed_events_with_nul_characters_or_long_fields_are_clean_answers(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    session = await a_session(database)
+    nul = onramp_event(session.stripe_session_id or "", "requires_payment")
+    nul["type"] = "crypto.onramp_session_updated\x00"
+    response = await deliver(client, nul)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_event"
+    long_version = onramp_event(session.stripe_session_id or "", "requires_payment")
+    long_version["api_version"] = "v" * 200
+    assert (await deliver(client, long_version)).json()["outcome"] == "applied"

@@ -84,3 +84,10 @@ def test_bytes_that_are_not_utf8_are_refused() -> None:
 def test_arbitrary_input_is_refused_cleanly(body: bytes, header: str) -> None:
     with pytest.raises(WebhookSignatureInvalid):
         verify(body, header)
+
+
+def test_the_timestamp_is_read_exactly_as_stripe_reads_it() -> None:
+    valid = sign(BODY, timestamp=NOW)
+    verify(BODY, f" t=abc,{valid}")  # Stripe takes the item keyed exactly `t`
+    with pytest.raises(WebhookSignatureInvalid):
+        verify(BODY, valid.replace(f"t={NOW}", "t=abc"))
