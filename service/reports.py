@@ -28,7 +28,12 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], Non
 
 
 def print_report(
-    rows: Sequence[Any], columns: Sequence[tuple[str, str]], *, as_json: bool, title: str
+    rows: Sequence[Any],
+    columns: Sequence[tuple[str, str]],
+    *,
+    as_json: bool,
+    title: str,
+    outcome_field: str = "outcome",
 ) -> None:
     """Rows are dataclasses; `columns` maps their fields to headings."""
     records = [
@@ -50,6 +55,6 @@ def print_report(
             )
         )
     console.print(table)
-    outcomes = Counter(record.get("outcome") for record in records)
+    outcomes = Counter(record.get(outcome_field) for record in records)
     summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
     console.print(f"{len(records)} in all: {summary or 'nothing to do'}")

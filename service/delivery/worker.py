@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
+from sqlmodel import col, select
 
 from service.chain.rpc import ChainRpc, ChainUnavailable
 from service.columns import utcnow
 from service.database import Database
 from service.delivery import chain, rules
 from service.delivery.models import DeliveryCheck
+from service.delivery.repository import recheck
 from service.delivery.tokens import token_for
 from service.onramp.models import OnrampSession
 from service.settings import ChainSettings
@@ -199,6 +201,39 @@ class DeliveryWorker:
                 check.finished_at = now
             else:
                 check.due_at = now + timedelta(seconds=pause)
+
+
+@dataclass(frozen=True)
+class Rechecked:
+    session_id: str
+    status: str
+    detail: str
+
+
+async def recheck_sessions(
+    database: Database,
+    worker: DeliveryWorker,
+    *,
+    session_ids: list[str] | None = None,
+    delivery_status: str | None = None,
+) -> list[Rechecked]:
+    """Check chosen fulfilled sessions now, decided ones included (`onramp delivery recheck`)."""
+    query = select(OnrampSession.id).where(col(OnrampSession.status) == "fulfillment_complete")
+    if session_ids:
+        query = query.where(col(OnrampSession.id).in_(session_ids))
+    if delivery_status:
+        query = query.where(col(OnrampSession.delivery_status) == delivery_status)
+    async with database.sessions() as db:
+        chosen = list((await db.exec(query)).all())
+    now = utcnow()
+    async with database.transaction() as sql:
+        for session_id in chosen:
+            await recheck(sql, session_id, now)
+    results = []
+    for session_id in chosen:
+        checked = await worker.check(session_id)
+        results.append(Rechecked(session_id, checked.status, checked.detail))
+    return results
 
 
 class InProcessWorker:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import subprocess
 import time
@@ -19,7 +20,7 @@ from service.settings import DatabaseSettings, Settings
 from tests.delivery.test_worker import UNIT, fulfilled, send
 from tests.onramp.conftest import JWT_SECRET, token_for
 from tests.support.anvil import Anvil
-from tests.support.processes import ONRAMP, bare_env
+from tests.support.processes import ONRAMP, bare_env, run_onramp
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 from tests.webhooks.test_receive import a_session
 
@@ -103,3 +104,28 @@ async def test_onramp_worker_confirms_and_stops_on_sigterm(
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
         await database.dispose()
+
+
+async def test_onramp_delivery_recheck_decides_again_and_reports(
+    anvil: Anvil, database_url: str, tmp_path: Path
+) -> None:
+    musd = anvil.deploy("TestMUSD")
+    anvil.contract("TestMUSD", musd).functions.mint(anvil.funder, 10 * UNIT).transact(
+        {"from": anvil.funder}
+    )
+    database = Database(DatabaseSettings(DATABASE_URL=database_url))
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "3", send(anvil, musd, wallet, 3 * UNIT), wallet)
+    await database.dispose()
+    env = {"DATABASE_URL": database_url, "MEZO_RPC_URLS": anvil.url, "MUSD_TOKEN_ADDRESS": musd}
+    result = run_onramp(
+        "delivery", "recheck", "--session", session.id, "--json", cwd=tmp_path, **env
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        {"session_id": session.id, "status": "confirmed", "detail": "1 confirmations"}
+    ]
+    table = run_onramp("delivery", "recheck", "--status", "confirmed", cwd=tmp_path, **env)
+    assert table.returncode == 0, table.stderr
+    assert "Delivery recheck" in table.stdout
+    assert "confirmed" in table.stdout
