@@ -28,10 +28,7 @@ from tests.webhooks.test_receive import a_session
 async def test_a_fulfilled_session_is_confirmed_by_the_in_process_worker(
     make_settings: Callable[..., Settings], anvil: Anvil, database_url: str
 ) -> None:
-    musd = anvil.deploy("TestMUSD")
-    anvil.contract("TestMUSD", musd).functions.mint(anvil.funder, 100 * UNIT).transact(
-        {"from": anvil.funder}
-    )
+    musd = anvil.deploy_token(100 * UNIT)
     settings = make_settings(
         DATABASE_URL=database_url,
         MEZO_RPC_URLS=anvil.url,
@@ -75,10 +72,7 @@ async def test_a_fulfilled_session_is_confirmed_by_the_in_process_worker(
 async def test_onramp_worker_confirms_and_stops_on_sigterm(
     anvil: Anvil, database_url: str, tmp_path: Path
 ) -> None:
-    musd = anvil.deploy("TestMUSD")
-    anvil.contract("TestMUSD", musd).functions.mint(anvil.funder, 10 * UNIT).transact(
-        {"from": anvil.funder}
-    )
+    musd = anvil.deploy_token(10 * UNIT)
     database = Database(DatabaseSettings(DATABASE_URL=database_url))
     wallet = str(Account.create().address)
     session = await fulfilled(database, "2", send(anvil, musd, wallet, 2 * UNIT), wallet)
@@ -109,10 +103,7 @@ async def test_onramp_worker_confirms_and_stops_on_sigterm(
 async def test_onramp_delivery_recheck_decides_again_and_reports(
     anvil: Anvil, database_url: str, tmp_path: Path
 ) -> None:
-    musd = anvil.deploy("TestMUSD")
-    anvil.contract("TestMUSD", musd).functions.mint(anvil.funder, 10 * UNIT).transact(
-        {"from": anvil.funder}
-    )
+    musd = anvil.deploy_token(10 * UNIT)
     database = Database(DatabaseSettings(DATABASE_URL=database_url))
     wallet = str(Account.create().address)
     session = await fulfilled(database, "3", send(anvil, musd, wallet, 3 * UNIT), wallet)

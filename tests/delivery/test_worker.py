@@ -27,11 +27,7 @@ UNIT = 10**18
 
 @pytest.fixture(scope="module")
 def musd(anvil: Anvil) -> str:
-    address = anvil.deploy("TestMUSD")
-    token = anvil.contract("TestMUSD", address)
-    tx = token.functions.mint(anvil.funder, 10**30).transact({"from": anvil.funder})
-    anvil.w3.eth.wait_for_transaction_receipt(tx)
-    return address
+    return anvil.deploy_token(10**30)
 
 
 @pytest.fixture

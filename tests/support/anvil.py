@@ -68,6 +68,13 @@ class Anvil:
         receipt = self.w3.eth.wait_for_transaction_receipt(tx)
         return str(receipt["contractAddress"])
 
+    def deploy_token(self, supply: int) -> str:
+        """A fresh MUSD-like token, with `supply` minted to the funder."""
+        address = self.deploy("TestMUSD")
+        minted = self.contract("TestMUSD", address).functions.mint(self.funder, supply)
+        self.w3.eth.wait_for_transaction_receipt(minted.transact({"from": self.funder}))
+        return address
+
     def contract(self, artifact: str, address: str) -> Any:
         checksummed = Web3.to_checksum_address(address)
         return self.w3.eth.contract(address=checksummed, abi=load_artifact(artifact)["abi"])
