@@ -8,6 +8,7 @@ caller see `ChainUnavailable`.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,15 +20,25 @@ from aiohttp import ClientError
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import Web3Exception
 
+from service.chain import metrics
 from service.columns import utcnow
 from service.errors import NotConfigured
 from service.settings import ChainSettings
 
 T = TypeVar("T")
+RETRY_PASSES = 2
+RETRY_PAUSE_SECONDS = 0.25
+# A node that failed this many calls in a row is left alone for the cool-down.
+BREAKER_FAILURES = 3
+BREAKER_COOLDOWN_SECONDS = 30.0
 log = structlog.get_logger("onramp.chain")
 
 # Failures of a node, not of the request: worth trying the next URL.
 _NODE_FAILURES = (TimeoutError, ClientError, OSError, Web3Exception, ValueError)
+
+
+class _WrongChain(Exception):
+    """The node answers for another chain; it is never used."""
 
 
 class ChainUnavailable(NotConfigured):
@@ -43,6 +54,8 @@ class NodeHealth:
     host: str
     status: str = "unknown"
     chain_checked: bool = False
+    failures: int = 0  # consecutive
+    open_until: float = 0.0  # monotonic time until which the circuit stays open
     checked_at: datetime | None = None
     detail: str | None = None
 
@@ -53,7 +66,7 @@ class ChainRpc:
         self.timeout = settings.rpc_timeout_seconds
         self.chain_id = settings.chain_id
         # Hosted RPC URLs carry API keys in their paths: only the host is ever shown.
-        self.health = [NodeHealth(urlsplit(url).hostname or "?") for url in self.urls]
+        self.health = [NodeHealth(_host(url)) for url in self.urls]
         self._nodes = [
             AsyncWeb3(
                 AsyncHTTPProvider(
@@ -67,28 +80,61 @@ class ChainRpc:
         ]
 
     async def call(self, operation: Callable[[AsyncWeb3[Any]], Awaitable[T]]) -> T:
+        """`operation` on the first healthy node, failing over in order; one more pass
+        after a short pause when every node failed."""
         last_error: BaseException | None = None
-        for health, node in zip(self.health, self._nodes, strict=True):
-            if health.status == "wrong_chain":
-                continue
-            try:
-                async with asyncio.timeout(self.timeout):
-                    if not health.chain_checked:
-                        await self._check_chain(health, node)
-                        if health.status == "wrong_chain":
-                            continue
-                    result = await operation(node)
-            except _NODE_FAILURES as error:
-                last_error = error
-                health.status, health.detail = "unavailable", type(error).__name__
-                health.checked_at = utcnow()
-                log.warning("rpc_failed", host=health.host, error=type(error).__name__)
-                continue
-            health.status, health.detail, health.checked_at = "ok", None, utcnow()
-            return result
+        for attempt in range(RETRY_PASSES):
+            if attempt:
+                await asyncio.sleep(RETRY_PAUSE_SECONDS * attempt)
+            for health, node in self._in_failover_order():
+                try:
+                    return await self._call_node(health, node, operation)
+                except (*_NODE_FAILURES, _WrongChain) as error:
+                    last_error = error
         raise ChainUnavailable(
             f"No chain RPC node answered ({type(last_error).__name__}); try again shortly."
         )
+
+    def _in_failover_order(self) -> list[tuple[NodeHealth, AsyncWeb3[Any]]]:
+        """Nodes in configured order, skipping those on another chain and those whose
+        circuit is open (failed repeatedly, cooling down) unless no other node is left."""
+        usable = [
+            (health, node)
+            for health, node in zip(self.health, self._nodes, strict=True)
+            if health.status != "wrong_chain"
+        ]
+        closed = [(h, n) for h, n in usable if h.open_until <= time.monotonic()]
+        return closed or usable
+
+    async def _call_node(
+        self,
+        health: NodeHealth,
+        node: AsyncWeb3[Any],
+        operation: Callable[[AsyncWeb3[Any]], Awaitable[T]],
+    ) -> T:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.timeout):
+                if not health.chain_checked:
+                    await self._check_chain(health, node)
+                if health.status == "wrong_chain":
+                    raise _WrongChain(health.detail)
+                result = await operation(node)
+        except _NODE_FAILURES as error:
+            health.status, health.detail = "unavailable", type(error).__name__
+            health.checked_at = utcnow()
+            health.failures += 1
+            if health.failures >= BREAKER_FAILURES:
+                health.open_until = time.monotonic() + BREAKER_COOLDOWN_SECONDS
+            metrics.rpc_calls.labels(health.host, "error").inc()
+            log.warning("rpc_failed", host=health.host, error=type(error).__name__)
+            raise
+        finally:
+            metrics.rpc_seconds.labels(health.host).observe(time.perf_counter() - started)
+        health.status, health.detail, health.checked_at = "ok", None, utcnow()
+        health.failures, health.open_until = 0, 0.0
+        metrics.rpc_calls.labels(health.host, "ok").inc()
+        return result
 
     async def _check_chain(self, health: NodeHealth, node: AsyncWeb3[Any]) -> None:
         """A node on another chain is refused for good: the same token address can
@@ -123,3 +169,9 @@ class ChainRpc:
     async def close(self) -> None:
         for node in self._nodes:
             await node.provider.disconnect()
+
+
+def _host(url: str) -> str:
+    """host[:port] of an RPC URL: enough to tell nodes apart, never its key or path."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname or "?"

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import structlog
 from sqlmodel import col, select
 
+from service.chain import metrics
 from service.chain.rpc import ChainRpc, ChainUnavailable
 from service.columns import utcnow
 from service.database import Database
@@ -108,6 +109,7 @@ class DeliveryWorker:
                 result.search_from_block,
             )
         await self._record(session_id, check.attempts, result, now)
+        metrics.delivery_checks.labels(result.status).inc()
         log.info(
             "delivery_checked", session_id=session_id, status=result.status, detail=result.detail
         )

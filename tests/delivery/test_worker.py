@@ -305,3 +305,26 @@ async def test_two_workers_check_each_due_session_once(
         ).all()
     await database.dispose()
     assert sorted(attempts) == [1] * 200
+
+
+async def test_a_failing_node_is_skipped_after_repeated_failures(anvil: Anvil, musd: str) -> None:
+    from prometheus_client import REGISTRY
+
+    rpc = ChainRpc(chain_settings(anvil, musd, MEZO_RPC_URLS=f"http://127.0.0.1:9,{anvil.url}"))
+    try:
+
+        def dead_node_errors() -> float:
+            value = REGISTRY.get_sample_value(
+                "onramp_rpc_calls_total", {"host": "127.0.0.1:9", "outcome": "error"}
+            )
+            return value or 0.0
+
+        for _ in range(3):
+            assert await rpc.call(lambda w3: w3.eth.chain_id) == anvil.chain_id
+        errors = dead_node_errors()
+        assert rpc.health[0].failures == 3
+        assert await rpc.call(lambda w3: w3.eth.chain_id) == anvil.chain_id
+        assert dead_node_errors() == errors  # the open circuit was not tried
+        assert rpc.report()["nodes"][1]["status"] == "ok"
+    finally:
+        await rpc.close()
