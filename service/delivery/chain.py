@@ -124,3 +124,57 @@ async def transfers_to(
 
 def _prefixed(value: str) -> str:
     return value if value.startswith("0x") else "0x" + value
+
+
+async def observe_transactions(rpc: ChainRpc, tx_hashes: list[str]) -> dict[str, Observation]:
+    """`observe_transaction` for many transactions in two JSON-RPC batch requests:
+    every receipt with the chain head, then every block those receipts name."""
+    if not tx_hashes:
+        return {}
+
+    async def read(w3: AsyncWeb3[Any]) -> dict[str, Observation]:
+        provider = w3.provider
+        calls: list[tuple[Any, Any]] = [("eth_blockNumber", [])]
+        calls += [("eth_getTransactionReceipt", [tx]) for tx in tx_hashes]
+        answers = _results(await provider.make_batch_request(calls))
+        head, receipts = int(answers[0], 16), answers[1:]
+        numbers = sorted({int(r["blockNumber"], 16) for r in receipts if r})
+        blocks = (
+            _results(
+                await provider.make_batch_request(
+                    [("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
+                )
+            )
+            if numbers
+            else []
+        )
+        canonical = {n: (b or {}).get("hash") for n, b in zip(numbers, blocks, strict=True)}
+        seen: dict[str, Observation] = {}
+        for tx, receipt in zip(tx_hashes, receipts, strict=True):
+            if (
+                not receipt
+                or canonical.get(int(receipt["blockNumber"], 16)) != receipt["blockHash"]
+            ):
+                seen[tx] = Observation(found=False, head=head)
+                continue
+            seen[tx] = Observation(
+                found=True,
+                reverted=int(receipt["status"], 16) == 0,
+                block_number=int(receipt["blockNumber"], 16),
+                block_hash=receipt["blockHash"],
+                head=head,
+                transfers=[t for log in receipt["logs"] if (t := decode_transfer(log)) is not None],
+            )
+        return seen
+
+    return await rpc.call(read)
+
+
+def _results(responses: Any) -> list[Any]:
+    """The `result` of each batched call; a node error fails the whole batch over."""
+    if not isinstance(responses, list):
+        raise ValueError(f"batch refused: {responses}")
+    for response in responses:
+        if "error" in response:
+            raise ValueError(f"batch call failed: {response['error']}")
+    return [response.get("result") for response in responses]

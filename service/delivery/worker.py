@@ -53,12 +53,19 @@ class Checked:
 
 class DeliveryWorker:
     def __init__(
-        self, database: Database, rpc: ChainRpc, settings: ChainSettings, batch_size: int = 20
+        self,
+        database: Database,
+        rpc: ChainRpc,
+        settings: ChainSettings,
+        batch_size: int = 100,
+        batched_rpc: bool = True,
     ) -> None:
         self.database = database
         self.rpc = rpc
         self.settings = settings
         self.batch_size = batch_size
+        # One JSON-RPC batch for all claimed transactions instead of three calls each.
+        self.batched_rpc = batched_rpc
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Check what is due until `stop` is set; rests while nothing is due."""
@@ -80,10 +87,24 @@ class DeliveryWorker:
             session_ids = await sql.column(
                 claim, {"now": now, "lease": now + LEASE, "limit": self.batch_size}
             )
-        await asyncio.gather(*(self.check(session_id) for session_id in session_ids))
+        seen = await self._observe_together(session_ids) if self.batched_rpc else {}
+        await asyncio.gather(*(self.check(session_id, seen) for session_id in session_ids))
         return len(session_ids)
 
-    async def check(self, session_id: str) -> Checked:
+    async def _observe_together(self, session_ids: list[str]) -> dict[str, chain.Observation]:
+        async with self.database.sessions() as db:
+            query = select(OnrampSession.transaction_hash).where(
+                col(OnrampSession.id).in_(session_ids)
+            )
+            hashes = [h for h in (await db.exec(query)).all() if h and _looks_like_hash(h)]
+        try:
+            return await chain.observe_transactions(self.rpc, hashes)
+        except ChainUnavailable:
+            return {}  # each check then asks on its own, and says so
+
+    async def check(
+        self, session_id: str, seen: dict[str, chain.Observation] | None = None
+    ) -> Checked:
         async with self.database.sessions() as db:
             session = await db.get(OnrampSession, session_id)
             check = await db.get(DeliveryCheck, session_id)
@@ -91,7 +112,7 @@ class DeliveryWorker:
             return Checked("failed", "the session no longer exists")
         now = utcnow()
         try:
-            result = await self._observe(session, check)
+            result = await self._observe(session, check, seen or {})
         except ChainUnavailable as error:
             result = Checked("pending", error.detail, confirmations=session.delivery_confirmations)
         timed_out = now - check.created_at > timedelta(
@@ -115,7 +136,9 @@ class DeliveryWorker:
         )
         return result
 
-    async def _observe(self, session: OnrampSession, check: DeliveryCheck) -> Checked:
+    async def _observe(
+        self, session: OnrampSession, check: DeliveryCheck, seen: dict[str, chain.Observation]
+    ) -> Checked:
         token = token_for(session.destination_network, session.destination_currency, self.settings)
         if token is None:
             pair = f"{session.destination_currency} on {session.destination_network}"
@@ -138,8 +161,8 @@ class DeliveryWorker:
                 )
         if not _looks_like_hash(tx_hash):
             return Checked("failed", f"{tx_hash!r} is not a transaction hash")
-        seen = await chain.observe_transaction(self.rpc, tx_hash)
-        if not seen.found:
+        observed = seen.get(tx_hash) or await chain.observe_transaction(self.rpc, tx_hash)
+        if not observed.found:
             return Checked(
                 "pending",
                 "the transaction is not on the chain (yet)",
@@ -147,23 +170,23 @@ class DeliveryWorker:
                 search_from_block=search_from,
             )
         verdict = rules.judge(
-            reverted=seen.reverted,
-            transfers=seen.transfers,
+            reverted=observed.reverted,
+            transfers=observed.transfers,
             token=token.address,
             wallet=session.wallet_address,
             expected_units=expected,
             tolerance_units=tolerance,
             decimals=token.decimals,
-            confirmations=seen.confirmations,
+            confirmations=observed.confirmations,
             required_confirmations=token.confirmations,
         )
         return Checked(
             verdict.status,
             verdict.detail,
             verdict.delivered_amount,
-            seen.confirmations,
-            seen.block_number,
-            seen.block_hash,
+            observed.confirmations,
+            observed.block_number,
+            observed.block_hash,
             tx_hash,
             search_from,
         )

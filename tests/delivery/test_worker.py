@@ -79,7 +79,9 @@ async def fulfilled(
     return session
 
 
-async def check(database: Database, settings: ChainSettings, session_id: str) -> OnrampSession:
+async def check(
+    database: Database, settings: ChainSettings, session_id: str, batched: bool = True
+) -> OnrampSession:
     """Make the session's check due now, run one worker round, read the session back."""
     async with database.engine.begin() as connection:
         await connection.execute(
@@ -88,7 +90,7 @@ async def check(database: Database, settings: ChainSettings, session_id: str) ->
         )
     rpc = ChainRpc(settings)
     try:
-        await DeliveryWorker(database, rpc, settings).run_once()
+        await DeliveryWorker(database, rpc, settings, batched_rpc=batched).run_once()
     finally:
         await rpc.close()
     async with database.sessions() as db:
@@ -97,11 +99,14 @@ async def check(database: Database, settings: ChainSettings, session_id: str) ->
         return session
 
 
-async def test_the_right_transfer_is_confirmed(anvil: Anvil, musd: str, database: Database) -> None:
+@pytest.mark.parametrize("batched", [True, False])
+async def test_the_right_transfer_is_confirmed(
+    anvil: Anvil, musd: str, database: Database, batched: bool
+) -> None:
     wallet = str(Account.create().address)
     tx = send(anvil, musd, wallet, 98_49 * UNIT // 100)
     session = await fulfilled(database, "98.49", tx, wallet)
-    checked = await check(database, chain_settings(anvil, musd), session.id)
+    checked = await check(database, chain_settings(anvil, musd), session.id, batched)
     assert checked.delivery_status == "confirmed"
     assert checked.delivered_amount == "98.49"
     assert checked.delivery_confirmations >= 1
