@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 import structlog
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.chain import metrics
 from service.chain.rpc import ChainRpc, ChainUnavailable
@@ -30,6 +32,7 @@ from service.settings import ChainSettings
 from service.sql import Sql
 
 log = structlog.get_logger("onramp.delivery")
+M = TypeVar("M", bound=SQLModel)
 
 LEASE = timedelta(seconds=60)
 FIRST_PAUSE_SECONDS = 2.0
@@ -80,39 +83,68 @@ class DeliveryWorker:
                     await asyncio.wait_for(stop.wait(), idle_seconds)
 
     async def run_once(self) -> int:
-        """Claim the due checks and decide each; how many were checked."""
+        """Claim the due checks and decide them together; how many were checked.
+
+        A round costs a handful of queries and two JSON-RPC batch requests whatever its
+        size: the sessions are read together, the chain is asked once for every
+        transaction, and every verdict is written in one transaction.
+        """
         now = utcnow()
         claim = _CLAIM_POSTGRES if self.database.pool is not None else _CLAIM_SQLITE
         async with self.database.transaction() as sql:
             session_ids = await sql.column(
                 claim, {"now": now, "lease": now + LEASE, "limit": self.batch_size}
             )
-        seen = await self._observe_together(session_ids) if self.batched_rpc else {}
-        await asyncio.gather(*(self.check(session_id, seen) for session_id in session_ids))
+        if session_ids:
+            await self._decide_and_record(session_ids)
         return len(session_ids)
 
-    async def _observe_together(self, session_ids: list[str]) -> dict[str, chain.Observation]:
+    async def check(self, session_id: str) -> Checked:
+        """Decide one session now, whether or not its check is due."""
+        decided = await self._decide_and_record([session_id])
+        return decided.get(session_id) or Checked("failed", "the session no longer exists")
+
+    async def _decide_and_record(self, session_ids: list[str]) -> dict[str, Checked]:
         async with self.database.sessions() as db:
-            query = select(OnrampSession.transaction_hash).where(
-                col(OnrampSession.id).in_(session_ids)
+            sessions = await _by_id(db, OnrampSession, col(OnrampSession.id), session_ids)
+            checks = await _by_id(
+                db, DeliveryCheck, col(DeliveryCheck.onramp_session_id), session_ids
             )
-            hashes = [h for h in (await db.exec(query)).all() if h and _looks_like_hash(h)]
+        hashes = [s.transaction_hash for s in sessions.values() if s.transaction_hash]
+        seen = await self._observe_together(hashes) if self.batched_rpc else {}
+        now = utcnow()
+        pairs = [(sessions[i], checks[i]) for i in session_ids if i in sessions and i in checks]
+        decided = await asyncio.gather(*(self._decide(s, c, seen, now) for s, c in pairs))
+        results = {session.id: result for (session, _), result in zip(pairs, decided, strict=True)}
+        await self._record(results, now)
+        for session_id, result in results.items():
+            metrics.delivery_checks.labels(result.status).inc()
+            log.debug("delivery_checked", session_id=session_id, status=result.status)
+        if results:
+            log.info(
+                "delivery_round",
+                checked=len(results),
+                confirmed=sum(r.status == "confirmed" for r in results.values()),
+            )
+        return results
+
+    async def _observe_together(self, hashes: list[str]) -> dict[str, chain.Observation]:
         try:
-            return await chain.observe_transactions(self.rpc, hashes)
+            return await chain.observe_transactions(
+                self.rpc, [h for h in hashes if _looks_like_hash(h)]
+            )
         except ChainUnavailable:
             return {}  # each check then asks on its own, and says so
 
-    async def check(
-        self, session_id: str, seen: dict[str, chain.Observation] | None = None
+    async def _decide(
+        self,
+        session: OnrampSession,
+        check: DeliveryCheck,
+        seen: dict[str, chain.Observation],
+        now: datetime,
     ) -> Checked:
-        async with self.database.sessions() as db:
-            session = await db.get(OnrampSession, session_id)
-            check = await db.get(DeliveryCheck, session_id)
-        if session is None or check is None:
-            return Checked("failed", "the session no longer exists")
-        now = utcnow()
         try:
-            result = await self._observe(session, check, seen or {})
+            result = await self._observe(session, check, seen)
         except ChainUnavailable as error:
             result = Checked("pending", error.detail, confirmations=session.delivery_confirmations)
         timed_out = now - check.created_at > timedelta(
@@ -129,11 +161,6 @@ class DeliveryWorker:
                 result.transaction_hash,
                 result.search_from_block,
             )
-        await self._record(session_id, check.attempts, result, now)
-        metrics.delivery_checks.labels(result.status).inc()
-        log.info(
-            "delivery_checked", session_id=session_id, status=result.status, detail=result.detail
-        )
         return result
 
     async def _observe(
@@ -204,28 +231,37 @@ class DeliveryWorker:
                 return tx_hash, search_from
         return None, search_from
 
-    async def _record(self, session_id: str, attempts: int, result: Checked, now: datetime) -> None:
-        pause = min(LONGEST_PAUSE_SECONDS, FIRST_PAUSE_SECONDS * 2 ** max(0, attempts - 1))
+    async def _record(self, results: dict[str, Checked], now: datetime) -> None:
+        """Every verdict of a round, on its session and its check, in one transaction."""
+        ids = list(results)
         async with self.database.sessions() as db, db.begin():
-            session = await db.get(OnrampSession, session_id, with_for_update=True)
-            check = await db.get(DeliveryCheck, session_id, with_for_update=True)
-            if session is None or check is None:
-                return
-            session.delivery_status = result.status
-            session.delivery_detail = result.detail
-            session.delivery_checked_at = now
-            session.delivery_confirmations = result.confirmations
-            session.delivery_block_number = result.block_number
-            session.delivery_block_hash = result.block_hash
-            session.delivered_amount = result.delivered_amount
-            session.transaction_hash = session.transaction_hash or result.transaction_hash
-            session.updated_at = now
-            check.claimed_until = None
-            check.search_from_block = result.search_from_block
-            if result.status in FINAL:
-                check.finished_at = now
-            else:
-                check.due_at = now + timedelta(seconds=pause)
+            sessions = await _by_id(db, OnrampSession, col(OnrampSession.id), ids)
+            checks = await _by_id(db, DeliveryCheck, col(DeliveryCheck.onramp_session_id), ids)
+            for session_id, result in results.items():
+                session, check = sessions.get(session_id), checks.get(session_id)
+                if session is None or check is None:
+                    continue
+                session.delivery_status = result.status
+                session.delivery_detail = result.detail
+                session.delivery_checked_at = now
+                session.delivery_confirmations = result.confirmations
+                session.delivery_block_number = result.block_number
+                session.delivery_block_hash = result.block_hash
+                session.delivered_amount = result.delivered_amount
+                session.transaction_hash = session.transaction_hash or result.transaction_hash
+                session.updated_at = now
+                check.claimed_until = None
+                check.search_from_block = result.search_from_block
+                if result.status in FINAL:
+                    check.finished_at = now
+                else:
+                    pause = FIRST_PAUSE_SECONDS * 2 ** max(0, check.attempts - 1)
+                    check.due_at = now + timedelta(seconds=min(LONGEST_PAUSE_SECONDS, pause))
+
+
+async def _by_id(db: AsyncSession, model: type[M], key: Any, ids: list[str]) -> dict[str, M]:
+    rows = (await db.exec(select(model).where(key.in_(ids)))).all()
+    return {getattr(row, key.key): row for row in rows}
 
 
 @dataclass(frozen=True)
