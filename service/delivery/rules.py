@@ -7,15 +7,28 @@ decimals, never through floats.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal, InvalidOperation
 
+from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
+
+from service.resources import resource_dir
 
 # uint256 has 78 digits; the default context would round at 28.
 _EXACT = Context(prec=100)
-TRANSFER_TOPIC = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+
+
+def _transfer_topic() -> str:
+    """topic0 of ERC-20 `Transfer`, from the ABI in contracts/abi/erc20.json."""
+    abi = json.loads((resource_dir("contracts") / "abi" / "erc20.json").read_text())
+    [event] = [item for item in abi if item["type"] == "event" and item["name"] == "Transfer"]
+    return "0x" + event_abi_to_log_topic(event).hex()
+
+
+TRANSFER_TOPIC = _transfer_topic()
 
 
 @dataclass(frozen=True)

@@ -110,3 +110,9 @@ def test_transfer_logs_decode_and_others_do_not() -> None:
     assert decode_transfer(log) == Transfer(TOKEN, OTHER, WALLET, 5 * UNIT)
     assert decode_transfer({**log, "topics": log["topics"][:2]}) is None
     assert decode_transfer({**log, "topics": [bytes(32), *log["topics"][1:]]}) is None
+
+
+def test_the_transfer_topic_comes_from_the_erc20_abi() -> None:
+    from service.delivery.rules import TRANSFER_TOPIC
+
+    assert TRANSFER_TOPIC == "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
