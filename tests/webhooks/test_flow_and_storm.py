@@ -147,11 +147,22 @@ def test_a_storm_of_shuffled_duplicated_events_across_two_processes(
             " WHERE stripe_session_id = ANY(%s)",
             ([stripe_id for _, stripe_id in sessions],),
         ).fetchone()
+        fulfilled = dict(
+            connection.execute(
+                "SELECT s.id, s.transaction_hash FROM onramp_sessions s"
+                " JOIN delivery_checks c ON c.onramp_session_id = s.id"
+                " WHERE s.id = ANY(%s)",
+                ([own for own, _ in sessions],),
+            ).fetchall()
+        )
         unprocessed = connection.execute(
             "SELECT count(*) FROM webhook_events WHERE processed_at IS NULL"
             " AND stripe_session_id = ANY(%s)",
             ([stripe_id for _, stripe_id in sessions],),
         ).fetchone()
     assert statuses == expected
+    complete = {own for own, status in expected.items() if status == "fulfillment_complete"}
+    assert set(fulfilled) == complete
+    assert set(fulfilled.values()) == {"0x" + "1" * 64}
     assert stored == (distinct, distinct)
     assert unprocessed == (0,)
