@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from service.demo.local_servers import serve_in_thread
 from service.webhooks.signatures import verify_signature
-from tests.support.stripe import RunningStripe, serve_in_thread
+from tests.support.stripe import RunningStripe
 from tests.support.webhooks import WEBHOOK_SECRET
 
 

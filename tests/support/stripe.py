@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from dataclasses import dataclass
@@ -11,8 +10,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from service.demo.local_servers import serve_in_thread
 from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
-from tests.support.anvil import free_port
 
 
 @dataclass
@@ -65,23 +64,6 @@ class RunningStripe:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
-
-
-def serve_in_thread(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
-    """An ASGI app on a free loopback port, served by uvicorn in a daemon thread."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the server did not start")
-        time.sleep(0.01)
-    return f"http://127.0.0.1:{port}", server, thread
 
 
 def start_stripe() -> RunningStripe:

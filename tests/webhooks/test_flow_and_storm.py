@@ -147,7 +147,7 @@ def test_a_storm_of_shuffled_duplicated_events_across_two_processes(
             " WHERE stripe_session_id = ANY(%s)",
             ([stripe_id for _, stripe_id in sessions],),
         ).fetchone()
-        fulfilled = dict(
+        fulfilled: dict[str, str] = dict(
             connection.execute(
                 "SELECT s.id, s.transaction_hash FROM onramp_sessions s"
                 " JOIN delivery_checks c ON c.onramp_session_id = s.id"
