@@ -21,12 +21,14 @@ import click
 import structlog
 import uvicorn
 from alembic.util import CommandError
+from rich.console import Console
 from sqlalchemy.exc import SQLAlchemyError
 
 from service import migrations
 from service.chain.rpc import ChainRpc
 from service.database import Database
 from service.delivery.worker import DeliveryWorker, Rechecked, recheck_sessions
+from service.demo.flow import printable, run_demo
 from service.logs import configure_logging, scrub
 from service.reports import print_report, progress_bar
 from service.settings import ConfigurationError, Settings
@@ -176,6 +178,26 @@ def worker() -> None:
         log.info("worker_stopped")
 
     asyncio.run(run())
+
+
+@main.command()
+def demo() -> None:
+    """The whole purchase on this machine: sign-in, session, Stripe, chain, delivery proof."""
+    console = Console(stderr=True)
+
+    def step(text: str, seconds: float) -> None:
+        console.print(f"[bold green]{seconds:6.2f}s[/] {text}")
+
+    console.print("[bold]onramp demo[/]: every part runs locally and stops at the end")
+    try:
+        session = run_demo(step)
+    except KeyboardInterrupt:
+        fail("demo interrupted; everything it started was stopped")
+    except Exception as error:  # the demo reports any failure in one line
+        fail(f"demo failed: {error}")
+    click.echo(printable(session))
+    if session["delivery"]["status"] != "confirmed":
+        fail(f"delivery ended {session['delivery']['status']}")
 
 
 @main.group()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import httpx
@@ -96,3 +98,17 @@ def test_an_unknown_revision_is_one_line(tmp_path: Path) -> None:
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1
         assert lines[0].startswith("onramp: migration error: ")
+
+
+def test_onramp_demo_ends_with_a_confirmed_delivery_within_two_minutes(tmp_path: Path) -> None:
+    started = time.monotonic()
+    result = run_onramp("demo", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 120
+    session = json.loads(result.stdout)
+    assert session["status"] == "fulfillment_complete"
+    assert session["delivery"]["status"] == "confirmed"
+    assert session["delivery"]["deliveredAmount"] == session["destinationAmount"]
+    assert "signed in with SIWE" in result.stderr
+    assert "_secret_" not in result.stdout + result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing left behind

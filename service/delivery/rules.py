@@ -104,7 +104,8 @@ def judge(
         return Verdict(
             "pending", amount, f"{confirmations} of {required_confirmations} confirmations"
         )
-    return Verdict("confirmed", amount, f"{confirmations} confirmations")
+    plural = "" if confirmations == 1 else "s"
+    return Verdict("confirmed", amount, f"{confirmations} confirmation{plural}")
 
 
 def _why_nothing_arrived(transfers: list[Transfer], token: str, wallet: str) -> str:

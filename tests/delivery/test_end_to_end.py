@@ -114,7 +114,7 @@ async def test_onramp_delivery_recheck_decides_again_and_reports(
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
-        {"session_id": session.id, "status": "confirmed", "detail": "1 confirmations"}
+        {"session_id": session.id, "status": "confirmed", "detail": "1 confirmation"}
     ]
     table = run_onramp("delivery", "recheck", "--status", "confirmed", cwd=tmp_path, **env)
     assert table.returncode == 0, table.stderr

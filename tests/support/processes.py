@@ -30,7 +30,7 @@ def run_onramp(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess
         cwd=cwd,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=150,
         check=False,
     )
 
