@@ -12,73 +12,30 @@ import secrets
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
-from datetime import UTC, datetime
-from functools import wraps
-from typing import Any, NoReturn, TypeVar
 
 import click
-import msgspec
-import structlog
 import uvicorn
-from alembic.util import CommandError
 from rich.console import Console
-from sqlalchemy.exc import SQLAlchemyError
 
 from service import migrations
-from service.chain.addresses import checksum_wallet
 from service.chain.rpc import ChainRpc
+from service.commands import (
+    EXIT_CONFIGURATION,
+    fail,
+    load_settings,
+    log,
+    reports_database_errors,
+)
 from service.database import Database
-from service.delivery.worker import DeliveryWorker, Rechecked, recheck_sessions
+from service.delivery.commands import delivery
+from service.delivery.worker import DeliveryWorker
 from service.demo.flow import printable, run_demo
-from service.logs import configure_logging, scrub
-from service.onramp.replay import SessionReplayed, replay_sessions
-from service.onramp.schemas import summary
-from service.onramp.service import list_sessions
-from service.onramp.state import STATUSES
-from service.onramp.stripe_client import StripeOnramp
-from service.reports import print_report, progress_bar
-from service.settings import ConfigurationError, Settings
+from service.logs import configure_logging
+from service.onramp.commands import sessions
+from service.settings import Settings
 from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
 from service.stripe_sim.webhooks import WebhookConfig
-from service.webhooks.replay import Replayed, replay_events
-
-F = TypeVar("F", bound=Callable[..., Any])
-log = structlog.get_logger("onramp.cli")
-
-EXIT_CONFIGURATION = 2
-EXIT_FAILURE = 1
-
-
-def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
-    click.echo(f"onramp: {scrub(message)}", err=True)
-    sys.exit(code)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigurationError as error:
-        for problem in error.problems:
-            click.echo(f"onramp: configuration error: {problem}", err=True)
-        sys.exit(EXIT_CONFIGURATION)
-
-
-def reports_database_errors(command: F) -> F:
-    """A database that cannot be reached, or a revision that does not exist, is a
-    one-line operational error, not a crash."""
-
-    @wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except SQLAlchemyError as error:
-            detail = str(getattr(error, "orig", None) or error).strip().splitlines()
-            fail(f"database error: {detail[0] if detail else type(error).__name__}")
-        except CommandError as error:
-            fail(f"migration error: {error}")
-
-    return wrapper  # type: ignore[return-value]
+from service.webhooks.commands import webhooks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -207,222 +164,6 @@ def demo() -> None:
         fail(f"delivery ended {session['delivery']['status']}")
 
 
-@main.group()
-def sessions() -> None:
-    """Onramp sessions as this service holds them, and their reconciliation with Stripe."""
-
-
-@sessions.command("list")
-@click.option("--status", type=click.Choice(list(STATUSES)), help="Only this status.")
-@click.option("--wallet", help="Only this wallet's sessions.")
-@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
-@reports_database_errors
-def list_sessions_command(
-    status: str | None, wallet: str | None, limit: int, as_json: bool
-) -> None:
-    """The newest sessions, with their status and delivery."""
-    settings = load_settings()
-    configure_logging("warning", settings.server.log_format)
-
-    async def run() -> list[dict[str, Any]]:
-        database = Database(settings.database)
-        try:
-            async with database.sessions() as db:
-                page = await list_sessions(
-                    db,
-                    wallet_address=checksum_wallet(wallet) if wallet else None,
-                    status=status,
-                    cursor=None,
-                    limit=limit,
-                )
-            return [msgspec.to_builtins(summary(session)) for session in page.sessions]
-        finally:
-            await database.dispose()
-
-    try:
-        rows = asyncio.run(run())
-    except ValueError as error:
-        fail(f"--wallet: {error}", EXIT_CONFIGURATION)
-    print_report(
-        [
-            {
-                "id": row["id"],
-                "status": row["status"],
-                "walletAddress": row["walletAddress"],
-                "sourceAmount": row["sourceAmount"],
-                "delivery": row["delivery"]["status"],
-                "createdAt": row["createdAt"],
-            }
-            for row in rows
-        ]
-        if not as_json
-        else rows,
-        [
-            ("id", "Session"),
-            ("status", "Status"),
-            ("walletAddress", "Wallet"),
-            ("sourceAmount", "Amount"),
-            ("delivery", "Delivery"),
-            ("createdAt", "Created"),
-        ],
-        as_json=as_json,
-        title="Onramp sessions",
-        outcome_field="status",
-    )
-
-
-@sessions.command("replay")
-@click.option("--id", "session_ids", multiple=True, help="A session id (repeatable).")
-@click.option("--since", type=click.DateTime(), help="Sessions created at or after (UTC).")
-@click.option("--status", type=click.Choice(list(STATUSES)), help="Only this status.")
-@click.option("--all", "every", is_flag=True, help="Every session known to Stripe.")
-@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
-@reports_database_errors
-def replay_sessions_command(
-    session_ids: tuple[str, ...],
-    since: datetime | None,
-    status: str | None,
-    every: bool,
-    dry_run: bool,
-    as_json: bool,
-    concurrency: int,
-) -> None:
-    """Re-read sessions from Stripe and bring them forward (never back); safe to rerun."""
-    if not (session_ids or since or status or every):
-        fail("choose sessions with --id, --since, --status or --all", EXIT_CONFIGURATION)
-    settings = load_settings()
-    configure_logging("warning", settings.server.log_format)
-
-    async def run() -> list[SessionReplayed]:
-        database = Database(settings.database)
-        stripe = StripeOnramp(settings.stripe)
-        try:
-            with progress_bar("Replaying sessions", not as_json) as progress:
-                return await replay_sessions(
-                    database,
-                    stripe,
-                    session_ids=list(session_ids) or None,
-                    since=since.replace(tzinfo=UTC) if since else None,
-                    status=status,
-                    dry_run=dry_run,
-                    concurrency=concurrency,
-                    progress=progress,
-                )
-        finally:
-            await stripe.close()
-            await database.dispose()
-
-    results = asyncio.run(run())
-    print_report(
-        results,
-        [
-            ("session_id", "Session"),
-            ("before", "Before"),
-            ("after", "After"),
-            ("outcome", "Outcome"),
-            ("error", "Error"),
-        ],
-        as_json=as_json,
-        title="Session replay (dry run: nothing changed)" if dry_run else "Session replay",
-    )
-    if any(result.outcome == "failed" for result in results):
-        sys.exit(EXIT_FAILURE)
-
-
-@main.group()
-def delivery() -> None:
-    """Delivery proof on chain."""
-
-
-@delivery.command("recheck")
-@click.option("--session", "session_ids", multiple=True, help="A session id (repeatable).")
-@click.option(
-    "--status",
-    type=click.Choice(["pending", "confirmed", "mismatch", "failed"]),
-    help="Only sessions whose delivery has this status.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@reports_database_errors
-def recheck_delivery(session_ids: tuple[str, ...], status: str | None, as_json: bool) -> None:
-    """Check fulfilled sessions' deliveries on chain again, now."""
-    settings = load_settings()
-    configure_logging("warning", settings.server.log_format)
-
-    async def run() -> list[Rechecked]:
-        database = Database(settings.database)
-        rpc = ChainRpc(settings.chain)
-        try:
-            worker = DeliveryWorker(database, rpc, settings.chain)
-            return await recheck_sessions(
-                database, worker, session_ids=list(session_ids) or None, delivery_status=status
-            )
-        finally:
-            await rpc.close()
-            await database.dispose()
-
-    results = asyncio.run(run())
-    print_report(
-        results,
-        [("session_id", "Session"), ("status", "Delivery"), ("detail", "Detail")],
-        as_json=as_json,
-        title="Delivery recheck",
-        outcome_field="status",
-    )
-
-
-@main.group()
-def webhooks() -> None:
-    """Stripe's events as this service stored them."""
-
-
-@webhooks.command("replay")
-@click.option("--since", type=click.DateTime(), help="Events received at or after (UTC).")
-@click.option("--event", "event_ids", multiple=True, help="An event id (repeatable).")
-@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@reports_database_errors
-def replay_webhooks(
-    since: datetime | None, event_ids: tuple[str, ...], dry_run: bool, as_json: bool
-) -> None:
-    """Re-apply stored events to their sessions (safe to run again)."""
-    settings = load_settings()
-    configure_logging("warning", settings.server.log_format)
-
-    async def run() -> list[Replayed]:
-        database = Database(settings.database)
-        try:
-            with progress_bar("Replaying events", not as_json) as progress:
-                return await replay_events(
-                    database,
-                    since=since.replace(tzinfo=UTC) if since else None,
-                    event_ids=list(event_ids) or None,
-                    dry_run=dry_run,
-                    progress=progress,
-                )
-        finally:
-            await database.dispose()
-
-    results = asyncio.run(run())
-    title = "Webhook replay (dry run: nothing changed)" if dry_run else "Webhook replay"
-    print_report(
-        results,
-        [
-            ("event_id", "Event"),
-            ("type", "Type"),
-            ("onramp_session_id", "Session"),
-            ("outcome", "Outcome"),
-            ("error", "Error"),
-        ],
-        as_json=as_json,
-        title=title,
-    )
-    if any(result.outcome == "failed" for result in results):
-        sys.exit(EXIT_FAILURE)
-
-
 @main.command("stripe-sim")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(1, 65535), default=12111, show_default=True)
@@ -460,6 +201,11 @@ def stripe_sim(
         access_log=False,
         server_header=False,
     )
+
+
+main.add_command(sessions)
+main.add_command(webhooks)
+main.add_command(delivery)
 
 
 if __name__ == "__main__":  # pragma: no cover

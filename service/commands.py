@@ -1,0 +1,53 @@
+"""What every `onramp` command shares: settings, one-line failures, exit codes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, NoReturn, TypeVar
+
+import click
+import structlog
+from alembic.util import CommandError
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.logs import scrub
+from service.settings import ConfigurationError, Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+log = structlog.get_logger("onramp.cli")
+
+EXIT_CONFIGURATION = 2
+EXIT_FAILURE = 1
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    click.echo(f"onramp: {scrub(message)}", err=True)
+    sys.exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigurationError as error:
+        for problem in error.problems:
+            click.echo(f"onramp: configuration error: {problem}", err=True)
+        sys.exit(EXIT_CONFIGURATION)
+
+
+def reports_database_errors(command: F) -> F:
+    """A database that cannot be reached, or a revision that does not exist, is a
+    one-line operational error, not a crash."""
+
+    @wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SQLAlchemyError as error:
+            detail = str(getattr(error, "orig", None) or error).strip().splitlines()
+            fail(f"database error: {detail[0] if detail else type(error).__name__}")
+        except CommandError as error:
+            fail(f"migration error: {error}")
+
+    return wrapper  # type: ignore[return-value]

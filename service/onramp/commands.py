@@ -1,0 +1,153 @@
+"""`onramp sessions …`: sessions as this service holds them, reconciled with Stripe."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+import msgspec
+
+from service.chain.addresses import checksum_wallet
+from service.commands import (
+    EXIT_CONFIGURATION,
+    EXIT_FAILURE,
+    fail,
+    load_settings,
+    reports_database_errors,
+)
+from service.database import Database
+from service.logs import configure_logging
+from service.onramp.replay import SessionReplayed, replay_sessions
+from service.onramp.schemas import summary
+from service.onramp.service import list_sessions
+from service.onramp.state import STATUSES
+from service.onramp.stripe_client import StripeOnramp
+from service.reports import print_report, progress_bar
+
+
+@click.group()
+def sessions() -> None:
+    """Onramp sessions as this service holds them, and their reconciliation with Stripe."""
+
+
+@sessions.command("list")
+@click.option("--status", type=click.Choice(list(STATUSES)), help="Only this status.")
+@click.option("--wallet", help="Only this wallet's sessions.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+@reports_database_errors
+def list_sessions_command(
+    status: str | None, wallet: str | None, limit: int, as_json: bool
+) -> None:
+    """The newest sessions, with their status and delivery."""
+    settings = load_settings()
+    configure_logging("warning", settings.server.log_format)
+
+    async def run() -> list[dict[str, Any]]:
+        database = Database(settings.database)
+        try:
+            async with database.sessions() as db:
+                page = await list_sessions(
+                    db,
+                    wallet_address=checksum_wallet(wallet) if wallet else None,
+                    status=status,
+                    cursor=None,
+                    limit=limit,
+                )
+            return [msgspec.to_builtins(summary(session)) for session in page.sessions]
+        finally:
+            await database.dispose()
+
+    try:
+        rows = asyncio.run(run())
+    except ValueError as error:
+        fail(f"--wallet: {error}", EXIT_CONFIGURATION)
+    print_report(
+        [
+            {
+                "id": row["id"],
+                "status": row["status"],
+                "walletAddress": row["walletAddress"],
+                "sourceAmount": row["sourceAmount"],
+                "delivery": row["delivery"]["status"],
+                "createdAt": row["createdAt"],
+            }
+            for row in rows
+        ]
+        if not as_json
+        else rows,
+        [
+            ("id", "Session"),
+            ("status", "Status"),
+            ("walletAddress", "Wallet"),
+            ("sourceAmount", "Amount"),
+            ("delivery", "Delivery"),
+            ("createdAt", "Created"),
+        ],
+        as_json=as_json,
+        title="Onramp sessions",
+        outcome_field="status",
+    )
+
+
+@sessions.command("replay")
+@click.option("--id", "session_ids", multiple=True, help="A session id (repeatable).")
+@click.option("--since", type=click.DateTime(), help="Sessions created at or after (UTC).")
+@click.option("--status", type=click.Choice(list(STATUSES)), help="Only this status.")
+@click.option("--all", "every", is_flag=True, help="Every session known to Stripe.")
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
+@reports_database_errors
+def replay_sessions_command(
+    session_ids: tuple[str, ...],
+    since: datetime | None,
+    status: str | None,
+    every: bool,
+    dry_run: bool,
+    as_json: bool,
+    concurrency: int,
+) -> None:
+    """Re-read sessions from Stripe and bring them forward (never back); safe to rerun."""
+    if not (session_ids or since or status or every):
+        fail("choose sessions with --id, --since, --status or --all", EXIT_CONFIGURATION)
+    settings = load_settings()
+    configure_logging("warning", settings.server.log_format)
+
+    async def run() -> list[SessionReplayed]:
+        database = Database(settings.database)
+        stripe = StripeOnramp(settings.stripe)
+        try:
+            with progress_bar("Replaying sessions", not as_json) as progress:
+                return await replay_sessions(
+                    database,
+                    stripe,
+                    session_ids=list(session_ids) or None,
+                    since=since.replace(tzinfo=UTC) if since else None,
+                    status=status,
+                    dry_run=dry_run,
+                    concurrency=concurrency,
+                    progress=progress,
+                )
+        finally:
+            await stripe.close()
+            await database.dispose()
+
+    results = asyncio.run(run())
+    print_report(
+        results,
+        [
+            ("session_id", "Session"),
+            ("before", "Before"),
+            ("after", "After"),
+            ("outcome", "Outcome"),
+            ("error", "Error"),
+        ],
+        as_json=as_json,
+        title="Session replay (dry run: nothing changed)" if dry_run else "Session replay",
+    )
+    if any(result.outcome == "failed" for result in results):
+        sys.exit(EXIT_FAILURE)

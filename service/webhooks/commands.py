@@ -1,0 +1,65 @@
+"""`onramp webhooks …`: Stripe's events as this service stored them."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from service.commands import EXIT_FAILURE, load_settings, reports_database_errors
+from service.database import Database
+from service.logs import configure_logging
+from service.reports import print_report, progress_bar
+from service.webhooks.replay import Replayed, replay_events
+
+
+@click.group()
+def webhooks() -> None:
+    """Stripe's events as this service stored them."""
+
+
+@webhooks.command("replay")
+@click.option("--since", type=click.DateTime(), help="Events received at or after (UTC).")
+@click.option("--event", "event_ids", multiple=True, help="An event id (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@reports_database_errors
+def replay_webhooks(
+    since: datetime | None, event_ids: tuple[str, ...], dry_run: bool, as_json: bool
+) -> None:
+    """Re-apply stored events to their sessions (safe to run again)."""
+    settings = load_settings()
+    configure_logging("warning", settings.server.log_format)
+
+    async def run() -> list[Replayed]:
+        database = Database(settings.database)
+        try:
+            with progress_bar("Replaying events", not as_json) as progress:
+                return await replay_events(
+                    database,
+                    since=since.replace(tzinfo=UTC) if since else None,
+                    event_ids=list(event_ids) or None,
+                    dry_run=dry_run,
+                    progress=progress,
+                )
+        finally:
+            await database.dispose()
+
+    results = asyncio.run(run())
+    title = "Webhook replay (dry run: nothing changed)" if dry_run else "Webhook replay"
+    print_report(
+        results,
+        [
+            ("event_id", "Event"),
+            ("type", "Type"),
+            ("onramp_session_id", "Session"),
+            ("outcome", "Outcome"),
+            ("error", "Error"),
+        ],
+        as_json=as_json,
+        title=title,
+    )
+    if any(result.outcome == "failed" for result in results):
+        sys.exit(EXIT_FAILURE)
