@@ -30,6 +30,7 @@ from service.auth.tokens import TokenIssuer
 from service.chain.rpc import ChainRpc
 from service.database import Database
 from service.delivery.worker import DeliveryWorker, InProcessWorker
+from service.demo.page import routes as demo_routes
 from service.errors import exception_handlers, problem_details_plugin
 from service.logs import configure_logging
 from service.middleware import RequestContextMiddleware
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *auth_routes,
             *onramp_routes,
             *webhook_routes,
+            *(demo_routes if settings.server.demo_mode else []),
         ],
         dependencies={
             "settings": _constant(settings),

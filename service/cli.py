@@ -7,11 +7,13 @@ into one line per problem on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
 import sys
 import tempfile
+import time
 
 import click
 import uvicorn
@@ -145,16 +147,25 @@ def worker() -> None:
 
 
 @main.command()
-def demo() -> None:
+@click.option(
+    "--keep-open", is_flag=True, help="Keep everything (and the /demo page) up until Ctrl-C."
+)
+def demo(keep_open: bool) -> None:
     """The whole purchase on this machine: sign-in, session, Stripe, chain, delivery proof."""
     console = Console(stderr=True)
 
     def step(text: str, seconds: float) -> None:
         console.print(f"[bold green]{seconds:6.2f}s[/] {text}")
 
+    def hold() -> None:
+        console.print("everything stays up for the page; Ctrl-C ends the demo")
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(1)
+
     console.print("[bold]onramp demo[/]: every part runs locally and stops at the end")
     try:
-        session = run_demo(step)
+        session = run_demo(step, hold=hold if keep_open else None)
     except KeyboardInterrupt:
         fail("demo interrupted; everything it started was stopped")
     except Exception as error:  # the demo reports any failure in one line

@@ -33,6 +33,10 @@ _DOCS_CSP = (
     b"font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:; "
     b"frame-ancestors 'none'"
 )
+_DEMO_CSP = (
+    b"default-src 'none'; script-src 'self'; connect-src 'self'; "
+    b"style-src 'unsafe-inline'; frame-ancestors 'none'"
+)
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 access_log = structlog.get_logger("onramp.access")
@@ -96,6 +100,9 @@ class RequestContextMiddleware:
         if path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml")):
             headers.extend(h for h in _API_HEADERS if h[0] != b"content-security-policy")
             headers.append((b"content-security-policy", _DOCS_CSP))
+        elif path.startswith("/demo"):
+            headers.extend(h for h in _API_HEADERS if h[0] != b"content-security-policy")
+            headers.append((b"content-security-policy", _DEMO_CSP))
         else:
             headers.extend(_API_HEADERS)
         if self.hsts:

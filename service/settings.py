@@ -132,6 +132,8 @@ class ServerSettings(_Group):
     allowed_origins: CommaList = Field(default_factory=list, alias="ALLOWED_ORIGINS")
     trusted_proxies: CommaList = Field(default_factory=list, alias="TRUSTED_PROXIES")
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
+    # Serves /demo, which lists every session without authentication: local demos only.
+    demo_mode: bool = Field(False, alias="DEMO_MODE")
     log_format: Literal["console", "json"] = Field(
         default_factory=lambda: "console" if sys.stderr.isatty() else "json", alias="LOG_FORMAT"
     )
@@ -292,6 +294,8 @@ class Settings(BaseModel):
             problems.append("DATABASE_URL: must be a PostgreSQL URL when ENVIRONMENT=production")
         if "*" in self.server.allowed_origins:
             problems.append("ALLOWED_ORIGINS: '*' is refused when ENVIRONMENT=production")
+        if self.server.demo_mode:
+            problems.append("DEMO_MODE: refused when ENVIRONMENT=production")
         return problems
 
 

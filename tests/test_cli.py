@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import httpx
 import pytest
 
 from tests.conftest import BASE_ENV, POSTGRES_ADMIN_URL
-from tests.support.processes import run_onramp, serving
+from tests.support.processes import bare_env, run_onramp, serving
 
 
 @pytest.mark.parametrize(
@@ -100,9 +101,21 @@ def test_an_unknown_revision_is_one_line(tmp_path: Path) -> None:
         assert lines[0].startswith("onramp: migration error: ")
 
 
-def test_onramp_demo_ends_with_a_confirmed_delivery_within_two_minutes(tmp_path: Path) -> None:
+def test_the_readme_demo_command_ends_with_a_confirmed_delivery_within_two_minutes(
+    tmp_path: Path, project_root: Path
+) -> None:
+    """`./run demo`, exactly as the README's first line says (its install step is a no-op
+    once `./run test` has installed everything)."""
     started = time.monotonic()
-    result = run_onramp("demo", cwd=tmp_path)
+    result = subprocess.run(
+        [str(project_root / "run"), "demo"],
+        env=bare_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 120
     session = json.loads(result.stdout)
@@ -110,5 +123,6 @@ def test_onramp_demo_ends_with_a_confirmed_delivery_within_two_minutes(tmp_path:
     assert session["delivery"]["status"] == "confirmed"
     assert session["delivery"]["deliveredAmount"] == session["destinationAmount"]
     assert "signed in with SIWE" in result.stderr
+    assert "/demo" in result.stderr
     assert "_secret_" not in result.stdout + result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing left behind

@@ -123,6 +123,7 @@ def test_a_safe_production_environment_is_accepted() -> None:
             "DATABASE_URL: must be a PostgreSQL URL when ENVIRONMENT=production",
         ),
         ({"ALLOWED_ORIGINS": "*"}, "ALLOWED_ORIGINS: '*' is refused when ENVIRONMENT=production"),
+        ({"DEMO_MODE": "true"}, "DEMO_MODE: refused when ENVIRONMENT=production"),
     ],
 )
 def test_production_refuses_unsafe_settings(change: dict[str, str], expected: str) -> None:

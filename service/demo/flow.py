@@ -56,8 +56,13 @@ def _chain() -> Iterator[Anvil]:
         anvil.stop()
 
 
-def run_demo(step: Step, timeout_seconds: float = 90) -> dict[str, Any]:
-    """Run the flow, reporting each step through `step(text, seconds)`; the final session."""
+def run_demo(
+    step: Step, timeout_seconds: float = 90, hold: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Run the flow, reporting each step through `step(text, seconds)`; the final session.
+
+    `hold` runs once the flow is done, before anything is stopped (to keep the page up).
+    """
     started = time.perf_counter()
 
     def done(text: str) -> None:
@@ -84,6 +89,7 @@ def run_demo(step: Step, timeout_seconds: float = 90) -> dict[str, Any]:
                 "JWT_SECRET": secrets.token_urlsafe(48),
                 "LOG_LEVEL": "warning",
                 "LOG_FORMAT": "console",
+                "DEMO_MODE": "true",
             }
         )
         migrations.upgrade(settings.database)
@@ -91,6 +97,7 @@ def run_demo(step: Step, timeout_seconds: float = 90) -> dict[str, Any]:
         simulator.webhooks.config.urls = [f"{base}/api/v1/webhooks/stripe"]
         simulator.webhooks.config.secret = WEBHOOK_SECRET
         done(f"onramp service at {base} (SQLite, delivery worker in process)")
+        done(f"watch it live at {base}/demo")
 
         http = stack.enter_context(httpx.Client(base_url=base, timeout=30))
         wallet = Account.create()
@@ -140,6 +147,8 @@ def run_demo(step: Step, timeout_seconds: float = 90) -> dict[str, Any]:
                 raise RuntimeError(f"delivery still {session['delivery']['status']}")
             time.sleep(0.25)
         done(f"delivery {session['delivery']['status']}: {session['delivery']['detail']}")
+        if hold is not None:
+            hold()
         return dict(session)
 
 
