@@ -21,7 +21,7 @@ async def schedule_check(sql: SqlTransaction, onramp_session_id: str, now: datet
 _RECHECK = Sql(
     "INSERT INTO delivery_checks (onramp_session_id, due_at, attempts, created_at)"
     " VALUES (:session_id, :now, 0, :now) ON CONFLICT (onramp_session_id) DO UPDATE"
-    " SET due_at = :now, finished_at = NULL, claimed_until = NULL, created_at = :now",
+    " SET due_at = :now, finished_at = NULL, created_at = :now",
     datetimes=("now",),
 )
 

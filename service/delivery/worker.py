@@ -20,7 +20,7 @@ from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.chain import metrics
-from service.chain.rpc import ChainRpc, ChainUnavailable
+from service.chain.rpc import RETRY_PASSES, ChainRpc, ChainUnavailable
 from service.columns import utcnow
 from service.database import Database
 from service.delivery import chain, rules
@@ -34,7 +34,7 @@ from service.sql import Sql
 log = structlog.get_logger("onramp.delivery")
 M = TypeVar("M", bound=SQLModel)
 
-LEASE = timedelta(seconds=60)
+MINIMUM_LEASE_SECONDS = 60.0
 FIRST_PAUSE_SECONDS = 2.0
 LONGEST_PAUSE_SECONDS = 300.0
 FINAL = frozenset({"confirmed", "mismatch", "failed"})
@@ -52,6 +52,8 @@ class Checked:
     block_hash: str | None = None
     transaction_hash: str | None = None
     search_from_block: int | None = None
+    # The transaction (or a matching transfer) is not on the chain: only this may time out.
+    unseen: bool = False
 
 
 class DeliveryWorker:
@@ -69,6 +71,10 @@ class DeliveryWorker:
         self.batch_size = batch_size
         # One JSON-RPC batch for all claimed transactions instead of three calls each.
         self.batched_rpc = batched_rpc
+        # A claim outlives the slowest round: every pass over every node timing out, for
+        # the batch and again for the single calls.
+        slowest = 2 * RETRY_PASSES * len(settings.rpc_urls) * settings.rpc_timeout_seconds
+        self.lease = timedelta(seconds=max(MINIMUM_LEASE_SECONDS, slowest + 30))
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Check what is due until `stop` is set; rests while nothing is due."""
@@ -90,21 +96,31 @@ class DeliveryWorker:
         transaction, and every verdict is written in one transaction.
         """
         now = utcnow()
+        lease = now + self.lease
         claim = _CLAIM_POSTGRES if self.database.pool is not None else _CLAIM_SQLITE
         async with self.database.transaction() as sql:
             session_ids = await sql.column(
-                claim, {"now": now, "lease": now + LEASE, "limit": self.batch_size}
+                claim, {"now": now, "lease": lease, "limit": self.batch_size}
             )
         if session_ids:
-            await self._decide_and_record(session_ids)
+            await self._decide_and_record(session_ids, lease)
         return len(session_ids)
 
     async def check(self, session_id: str) -> Checked:
-        """Decide one session now, whether or not its check is due."""
-        decided = await self._decide_and_record([session_id])
+        """Decide one session now, whether or not its check is due, unless a worker is
+        deciding it at this moment."""
+        now = utcnow()
+        lease = now + self.lease
+        async with self.database.transaction() as sql:
+            claimed = await sql.scalar(_CLAIM_ONE, {"id": session_id, "now": now, "lease": lease})
+        if claimed is None:
+            return Checked("pending", "a worker is checking this session right now")
+        decided = await self._decide_and_record([session_id], lease)
         return decided.get(session_id) or Checked("failed", "the session no longer exists")
 
-    async def _decide_and_record(self, session_ids: list[str]) -> dict[str, Checked]:
+    async def _decide_and_record(
+        self, session_ids: list[str], lease: datetime
+    ) -> dict[str, Checked]:
         async with self.database.sessions() as db:
             sessions = await _by_id(db, OnrampSession, col(OnrampSession.id), session_ids)
             checks = await _by_id(
@@ -115,8 +131,11 @@ class DeliveryWorker:
         now = utcnow()
         pairs = [(sessions[i], checks[i]) for i in session_ids if i in sessions and i in checks]
         decided = await asyncio.gather(*(self._decide(s, c, seen, now) for s, c in pairs))
-        results = {session.id: result for (session, _), result in zip(pairs, decided, strict=True)}
-        await self._record(results, now)
+        results = _one_session_per_found_transfer(
+            {session.id: result for (session, _), result in zip(pairs, decided, strict=True)},
+            {session.id: session.transaction_hash for session, _ in pairs},
+        )
+        await self._record(results, now, lease)
         for session_id, result in results.items():
             metrics.delivery_checks.labels(result.status).inc()
             log.debug("delivery_checked", session_id=session_id, status=result.status)
@@ -146,11 +165,21 @@ class DeliveryWorker:
         try:
             result = await self._observe(session, check, seen)
         except ChainUnavailable as error:
-            result = Checked("pending", error.detail, confirmations=session.delivery_confirmations)
+            # Nothing new is known: keep what was, and keep waiting for a node.
+            return Checked(
+                "pending",
+                error.detail,
+                session.delivered_amount,
+                session.delivery_confirmations,
+                session.delivery_block_number,
+                session.delivery_block_hash,
+                session.transaction_hash,
+                check.search_from_block,
+            )
         timed_out = now - check.created_at > timedelta(
             seconds=self.settings.delivery_timeout_seconds
         )
-        if result.status == "pending" and timed_out:
+        if result.status == "pending" and result.unseen and timed_out:
             result = Checked(
                 "failed",
                 f"not decided within {self.settings.delivery_timeout_seconds} s: {result.detail}",
@@ -185,6 +214,7 @@ class DeliveryWorker:
                     "pending",
                     "no matching transfer to the wallet yet",
                     search_from_block=search_from,
+                    unseen=True,
                 )
         if not _looks_like_hash(tx_hash):
             return Checked("failed", f"{tx_hash!r} is not a transaction hash")
@@ -195,6 +225,7 @@ class DeliveryWorker:
                 "the transaction is not on the chain (yet)",
                 transaction_hash=tx_hash,
                 search_from_block=search_from,
+                unseen=True,
             )
         verdict = rules.judge(
             reverted=observed.reverted,
@@ -224,22 +255,36 @@ class DeliveryWorker:
         """A transfer of exactly the expected amount to the wallet since the session began."""
         if search_from is None:
             search_from = await chain.first_block_at(self.rpc, int(session.created_at.timestamp()))
-        for tx_hash, transfer in await chain.transfers_to(
-            self.rpc, token, session.wallet_address, search_from
-        ):
-            if transfer.value == expected:
-                return tx_hash, search_from
-        return None, search_from
+        candidates = [
+            tx_hash
+            for tx_hash, transfer in await chain.transfers_to(
+                self.rpc, token, session.wallet_address, search_from
+            )
+            if transfer.value == expected
+        ]
+        if not candidates:
+            return None, search_from
+        async with self.database.sessions() as db:
+            query = select(OnrampSession.transaction_hash).where(
+                col(OnrampSession.transaction_hash).in_(candidates),
+                col(OnrampSession.id) != session.id,
+            )
+            credited = set((await db.exec(query)).all())
+        # One transfer proves one session: skip those already credited to another.
+        free = [tx_hash for tx_hash in candidates if tx_hash not in credited]
+        return (free[0] if free else None), search_from
 
-    async def _record(self, results: dict[str, Checked], now: datetime) -> None:
-        """Every verdict of a round, on its session and its check, in one transaction."""
+    async def _record(self, results: dict[str, Checked], now: datetime, lease: datetime) -> None:
+        """Every verdict of a round, on its session and its check, in one transaction;
+        only where this round's claim still stands, so a stale result never overwrites
+        a newer one."""
         ids = list(results)
         async with self.database.sessions() as db, db.begin():
             sessions = await _by_id(db, OnrampSession, col(OnrampSession.id), ids)
             checks = await _by_id(db, DeliveryCheck, col(DeliveryCheck.onramp_session_id), ids)
             for session_id, result in results.items():
                 session, check = sessions.get(session_id), checks.get(session_id)
-                if session is None or check is None:
+                if session is None or check is None or check.claimed_until != lease:
                     continue
                 session.delivery_status = result.status
                 session.delivery_detail = result.detail
@@ -257,6 +302,26 @@ class DeliveryWorker:
                 else:
                     pause = FIRST_PAUSE_SECONDS * 2 ** max(0, check.attempts - 1)
                     check.due_at = now + timedelta(seconds=min(LONGEST_PAUSE_SECONDS, pause))
+
+
+def _one_session_per_found_transfer(
+    results: dict[str, Checked], known: dict[str, str | None]
+) -> dict[str, Checked]:
+    """A transfer found by searching proves one session: two sessions of one round that
+    found the same one keep it for the first and search again for the other."""
+    taken: set[str] = set()
+    for session_id, result in results.items():
+        found = result.transaction_hash
+        if known.get(session_id) is None and found is not None:
+            if found in taken:
+                results[session_id] = Checked(
+                    "pending",
+                    "no matching transfer to the wallet yet",
+                    search_from_block=result.search_from_block,
+                    unseen=True,
+                )
+            taken.add(found)
+    return results
 
 
 async def _by_id(db: AsyncSession, model: type[M], key: Any, ids: list[str]) -> dict[str, M]:
@@ -338,3 +403,11 @@ _CLAIM_POSTGRES = Sql(
 )
 # SQLite has one writer at a time, so the UPDATE itself is the claim.
 _CLAIM_SQLITE = Sql(_CLAIM.format(due=_DUE), datetimes=("now", "lease"))
+
+# One session, for a check on an operator's word: taken only if no worker holds it.
+_CLAIM_ONE = Sql(
+    "UPDATE delivery_checks SET claimed_until = :lease, attempts = attempts + 1"
+    " WHERE onramp_session_id = :id AND (claimed_until IS NULL OR claimed_until < :now)"
+    " RETURNING onramp_session_id",
+    datetimes=("now", "lease"),
+)

@@ -333,3 +333,59 @@ async def test_a_failing_node_is_skipped_after_repeated_failures(anvil: Anvil, m
         assert rpc.report()["nodes"][1]["status"] == "ok"
     finally:
         await rpc.close()
+
+
+async def test_a_delivered_transfer_short_of_confirmations_never_times_out_into_failed(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "4", send(anvil, musd, wallet, 4 * UNIT), wallet)
+    settings = chain_settings(
+        anvil, musd, DELIVERY_CONFIRMATIONS="50", DELIVERY_TIMEOUT_SECONDS="1"
+    )
+    checked = await check(database, settings, session.id)
+    assert checked.delivery_status == "pending"
+    assert checked.delivered_amount == "4"
+
+
+async def test_one_transfer_proves_one_session_only(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    first = await fulfilled(database, "6", None, wallet)
+    second = await fulfilled(database, "6", None, wallet)
+    send(anvil, musd, wallet, 6 * UNIT)
+    settings = chain_settings(anvil, musd)
+    statuses = sorted(
+        [
+            (await check(database, settings, first.id)).delivery_status,
+            (await check(database, settings, second.id)).delivery_status,
+        ]
+    )
+    assert statuses == ["confirmed", "pending"]
+
+
+async def test_a_check_held_by_a_worker_is_not_decided_twice(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "1", send(anvil, musd, wallet, UNIT), wallet)
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text("UPDATE delivery_checks SET claimed_until = :t WHERE onramp_session_id = :id"),
+            {"t": utcnow() + timedelta(minutes=5), "id": session.id},
+        )
+    settings = chain_settings(anvil, musd)
+    rpc = ChainRpc(settings)
+    try:
+        result = await DeliveryWorker(database, rpc, settings).check(session.id)
+    finally:
+        await rpc.close()
+    assert (result.status, result.detail) == (
+        "pending",
+        "a worker is checking this session right now",
+    )
+    async with database.sessions() as db:
+        stored = await db.get(OnrampSession, session.id)
+    assert stored is not None
+    assert stored.delivery_checked_at is None
