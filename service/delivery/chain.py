@@ -67,17 +67,6 @@ async def observe_transaction(rpc: ChainRpc, tx_hash: str) -> Observation:
     return await rpc.call(read)
 
 
-async def canonical_hash(rpc: ChainRpc, block_number: int) -> str | None:
-    async def read(w3: AsyncWeb3[Any]) -> str | None:
-        try:
-            block = await w3.eth.get_block(block_number)
-        except BlockNotFound:
-            return None
-        return _prefixed(HexBytes(block["hash"]).hex())
-
-    return await rpc.call(read)
-
-
 async def first_block_at(rpc: ChainRpc, timestamp: int) -> int:
     """The first block at or after `timestamp` (binary search over block times)."""
 

@@ -51,9 +51,6 @@ class EventLog:
     def __init__(self, db: AsyncSession) -> None:
         self.db = db
 
-    async def get_one_or_none(self, event_id: str) -> WebhookEvent | None:
-        return await self.db.get(WebhookEvent, event_id)
-
     async def list(
         self, *, since: datetime | None = None, event_ids: list[str] | None = None
     ) -> list[WebhookEvent]:
