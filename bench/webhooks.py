@@ -28,13 +28,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from service import migrations
+from service.demo.local_servers import wait_until_healthy
 from service.settings import DatabaseSettings
 
 ADMIN_URL = os.environ.get("ONRAMP_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -99,15 +99,8 @@ def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Ite
             stderr=output,
         )
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(log.read_text()) from None
-                time.sleep(0.1)
+        if not wait_until_healthy(base, process):
+            raise RuntimeError(log.read_text())
         try:
             yield base
         finally:

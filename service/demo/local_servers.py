@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import threading
 import time
 from typing import Any
 
+import httpx
 import uvicorn
 
 from service.demo.local_chain import free_port
@@ -27,3 +29,16 @@ def serve_in_thread(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
             raise RuntimeError("the server did not start")
         time.sleep(0.01)
     return f"http://127.0.0.1:{port}", server, thread
+
+
+def wait_until_healthy(base: str, process: subprocess.Popen[Any], seconds: float = 30) -> bool:
+    """True once `base/health` answers; False if the process died or time ran out."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(f"{base}/health", timeout=1)
+            return True
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                return False
+            time.sleep(0.1)

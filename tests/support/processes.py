@@ -6,13 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
+from service.demo.local_servers import wait_until_healthy
 from tests.support.anvil import free_port
 
 ONRAMP = str(Path(sys.executable).parent / "onramp")
@@ -52,17 +50,10 @@ def serving(cwd: Path, *args: str, **env: str) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/health", timeout=1)
-                break
-            except httpx.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    process.kill()
-                    process.wait()
-                    raise AssertionError(log_path.read_text()) from None
-                time.sleep(0.1)
+        if not wait_until_healthy(base, process):
+            process.kill()
+            process.wait()
+            raise AssertionError(log_path.read_text())
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
