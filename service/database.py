@@ -27,6 +27,8 @@ from service.logs import scrub
 from service.settings import DatabaseSettings
 from service.sql import SqlTransaction, psycopg_transaction, sqlalchemy_transaction
 
+RECONNECT_SECONDS = 3.0
+
 # A route parameter `db_session: DbSession` gets the request's unit of work.
 DbSession = NamedDependency[AsyncSession]
 
@@ -76,6 +78,11 @@ class Database:
                 min_size=min(4, settings.pool_size),
                 max_size=settings.pool_size,
                 timeout=settings.pool_timeout_seconds,
+                # psycopg_pool retries a lost connection with a doubling back-off for up to
+                # this long; the default five minutes let a pool wait over a minute after
+                # PostgreSQL came back. Giving up sooner lets the next request start a fresh
+                # attempt, so writes resume within seconds of an outage (tests/reliability).
+                reconnect_timeout=RECONNECT_SECONDS,
                 kwargs={
                     "autocommit": True,
                     "connect_timeout": settings.connect_timeout_seconds,

@@ -9,9 +9,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 from service.demo.local_servers import wait_until_healthy
+from tests.conftest import BASE_ENV
+from tests.onramp.conftest import JWT_SECRET
 from tests.support.anvil import free_port
+from tests.support.stripe import RunningStripe
+from tests.support.webhooks import WEBHOOK_SECRET
 
 ONRAMP = str(Path(sys.executable).parent / "onramp")
 
@@ -33,33 +38,83 @@ def run_onramp(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess
     )
 
 
+class OnrampProcess:
+    """One `onramp …` process on a fixed port that a test can kill and start again, as a
+    platform restarts a crashed replica. Its output goes to a file, not a pipe: a busy
+    server logs more than a pipe buffer holds."""
+
+    def __init__(self, cwd: Path, *args: str, **env: str) -> None:
+        self.cwd = Path(cwd)
+        self.args = args
+        self.port = free_port()
+        self.env = bare_env(PORT=str(self.port), **env)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self.cwd / f"onramp-{self.port}.log"
+        self.process: subprocess.Popen[str] | None = None
+        self._log: IO[str] | None = None
+
+    def start(self, wait: bool = True) -> None:
+        self._log = self.log_path.open("a")
+        self.process = subprocess.Popen(
+            [ONRAMP, *self.args],
+            env=self.env,
+            cwd=self.cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        if wait and not wait_until_healthy(self.url, self.process):
+            self.kill()
+            raise AssertionError(self.output())
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, as in a crash or an out-of-memory kill."""
+        self._end(signal.SIGKILL)
+
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, as a platform stops a replica; the exit status."""
+        return self._end(signal.SIGTERM, timeout)
+
+    def _end(self, signum: int, timeout: float = 30) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        returncode = self.process.wait(timeout=timeout)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return returncode
+
+    def output(self) -> str:
+        return self.log_path.read_text()
+
+
 @contextmanager
 def serving(cwd: Path, *args: str, **env: str) -> Iterator[str]:
     """`onramp serve` on a free port until the block ends; yields its base URL."""
-    port = free_port()
-    # A file, not a pipe: a busy server logs more than a pipe buffer holds.
-    log_path = Path(cwd) / f"serve-{port}.log"
-    log_file = log_path.open("w")
-    process = subprocess.Popen(
-        [ONRAMP, "serve", *args],
-        env=bare_env(PORT=str(port), **env),
-        cwd=cwd,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server = OnrampProcess(cwd, "serve", *args, **env)
+    server.start()
     try:
-        if not wait_until_healthy(base, process):
-            process.kill()
-            process.wait()
-            raise AssertionError(log_path.read_text())
-        yield base
+        yield server.url
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        log_file.close()
-        output = log_path.read_text()
+        returncode = server.stop()
+        output = server.output()
         # uvicorn shuts down gracefully, then re-raises the signal it caught.
-        assert process.returncode in (0, -signal.SIGTERM), output
+        assert returncode in (0, -signal.SIGTERM), output
         assert "Application shutdown complete" in output
+
+
+def service_env(
+    database_url: str, stripe: RunningStripe | None = None, **extra: str
+) -> dict[str, str]:
+    """What a test's `onramp serve` runs with: the suite's secrets, a generous rate limit."""
+    env = {
+        **BASE_ENV,
+        "DATABASE_URL": database_url,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "JWT_SECRET": JWT_SECRET,
+        "RATE_LIMIT_PER_MINUTE": "100000",
+    }
+    if stripe is not None:
+        env |= {"STRIPE_SECRET_KEY": stripe.secret_key, "STRIPE_API_BASE": stripe.url}
+    return env | extra
