@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,22 @@ class Faults:
     fail_status: int = 500
     drop_before: int = 0
     drop_after: int = 0
+    # A steady share of create requests failing or dropped, as on a bad day at Stripe.
+    fail_rate: float = 0.0
+    drop_rate: float = 0.0
+
+    def take(self, counter: str) -> bool:
+        """Whether this request suffers the counted fault; counts it down if so."""
+        left: int = getattr(self, counter)
+        if left:
+            setattr(self, counter, left - 1)
+        return left > 0
+
+    def draw_drop(self) -> str | None:
+        """By chance, drop this create call's connection "before" or "after" the work."""
+        if random.random() >= self.drop_rate:  # noqa: S311 - chaos, not security
+            return None
+        return random.choice(("before", "after"))  # noqa: S311
 
 
 @dataclass
@@ -102,20 +119,20 @@ class StripeSimulator:
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         self._authenticate(headers)
-        if method == "POST" and path == SESSIONS_PATH:
+        creating = method == "POST" and path == SESSIONS_PATH
+        drop = self.faults.draw_drop() if creating else None
+        if creating:
             self.stats.create_requests += 1
-            if self.faults.drop_before:
-                self.faults.drop_before -= 1
+            if self.faults.take("drop_before") or drop == "before":
                 await _drop(send)
-        if self.faults.fail:
-            self.faults.fail -= 1
+        failing = creating and random.random() < self.faults.fail_rate  # noqa: S311
+        if self.faults.take("fail") or failing:
             raise StripeError(
                 self.faults.fail_status, "An error occurred with our API.", type_="api_error"
             )
-        if method == "POST" and path == SESSIONS_PATH:
+        if creating:
             status, payload, extra = self._create(headers, body)
-            if self.faults.drop_after:
-                self.faults.drop_after -= 1
+            if self.faults.take("drop_after") or drop == "after":
                 await _drop(send)
             return status, payload, extra
         if method == "GET" and path == SESSIONS_PATH:
@@ -230,6 +247,8 @@ class StripeSimulator:
                 fail_status=int(data.get("failStatus", 500)),
                 drop_before=int(data.get("dropBefore", 0)),
                 drop_after=int(data.get("dropAfter", 0)),
+                fail_rate=float(data.get("failRate", 0)),
+                drop_rate=float(data.get("dropRate", 0)),
             )
             return 200, {"ok": True}
         if method == "GET" and path == "/_sim/stats":

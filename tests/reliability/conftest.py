@@ -41,7 +41,7 @@ PROFILES = {
         storm_kills=1,
         outage_seconds=4,
         outage_rounds=1,
-        creates=40,
+        creates=50,
         deliveries=20,
     ),
     "long": Profile(

@@ -124,6 +124,27 @@ async def test_injected_faults(sdk: stripe_sdk.StripeClient, stripe: RunningStri
     assert stripe.stats()["sessionsCreated"] == 1
 
 
+async def test_a_share_of_create_calls_fails_or_drops(
+    sdk: stripe_sdk.StripeClient, stripe: RunningStripe
+) -> None:
+    stripe.faults(failRate=1)
+    with pytest.raises(stripe_sdk.APIError):
+        await create(sdk, key="always-failing")
+    stripe.faults(dropRate=1)
+    for attempt in range(4):
+        with pytest.raises(stripe_sdk.APIConnectionError):
+            await create(sdk, key=f"always-dropped-{attempt}")
+    stripe.faults(failRate=0.5)
+    outcomes = []
+    for attempt in range(40):
+        try:
+            await create(sdk, key=f"half-{attempt}")
+            outcomes.append(True)
+        except stripe_sdk.APIError:
+            outcomes.append(False)
+    assert 5 < outcomes.count(True) < 35
+
+
 async def test_listing_newest_first(sdk: stripe_sdk.StripeClient) -> None:
     ids = [(await create(sdk))["id"] for _ in range(3)]
     listed = await sdk.raw_request_async("get", "/v1/crypto/onramp_sessions", limit=2)

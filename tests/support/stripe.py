@@ -33,7 +33,7 @@ class RunningStripe:
     def reset(self) -> None:
         self.control("POST", "reset")
 
-    def faults(self, **faults: int) -> None:
+    def faults(self, **faults: float) -> None:
         self.control("POST", "faults", faults)
 
     def stats(self) -> dict[str, int]:
