@@ -24,6 +24,7 @@ from service.app import create_app
 from service.settings import DatabaseSettings, Settings
 from service.tables import metadata
 from tests.support.anvil import Anvil, start_anvil
+from tests.support.rpc_trouble import TroubledNode, start_troubled_node
 from tests.support.stripe import RunningStripe, start_stripe
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -112,6 +113,16 @@ def project_root() -> Path:
 def anvil() -> Iterator[Anvil]:
     """One local chain for the run, on Mezo testnet's chain id."""
     node = start_anvil()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def troubled_node(anvil: Anvil) -> Iterator[TroubledNode]:
+    """An RPC proxy in front of the run's anvil that a test can make misbehave."""
+    node = start_troubled_node(anvil.url)
     try:
         yield node
     finally:

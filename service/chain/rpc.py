@@ -33,8 +33,19 @@ BREAKER_FAILURES = 3
 BREAKER_COOLDOWN_SECONDS = 30.0
 log = structlog.get_logger("onramp.chain")
 
-# Failures of a node, not of the request: worth trying the next URL.
-_NODE_FAILURES = (TimeoutError, ClientError, OSError, Web3Exception, ValueError)
+# Failures of a node, not of the request: worth trying the next URL. The lookup and
+# type errors are answers of the wrong shape (a receipt that is a number, say), which a
+# broken node or proxy sends with a 200.
+_NODE_FAILURES = (
+    TimeoutError,
+    ClientError,
+    OSError,
+    Web3Exception,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+)
 
 
 class _WrongChain(Exception):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -35,6 +36,11 @@ log = structlog.get_logger("onramp.delivery")
 M = TypeVar("M", bound=SQLModel)
 
 MINIMUM_LEASE_SECONDS = 60.0
+# On SIGTERM a round in progress gets this long to finish before its claims are handed
+# back; platforms allow about 10 s between SIGTERM and SIGKILL.
+SHUTDOWN_GRACE_SECONDS = 5.0
+# A round that failed (a database hiccup, say) leaves its checks alone this long.
+FAILED_ROUND_PAUSE_SECONDS = 10.0
 FIRST_PAUSE_SECONDS = 2.0
 LONGEST_PAUSE_SECONDS = 300.0
 FINAL = frozenset({"confirmed", "mismatch", "failed"})
@@ -77,13 +83,28 @@ class DeliveryWorker:
         self.lease = timedelta(seconds=max(MINIMUM_LEASE_SECONDS, slowest + 30))
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
-        """Check what is due until `stop` is set; rests while nothing is due."""
+        """Check what is due until `stop` is set; rests while nothing is due. A round
+        still running when `stop` is set gets `SHUTDOWN_GRACE_SECONDS`, then is cancelled
+        and hands its checks back, so another worker takes them at once instead of
+        after the lease."""
         while not stop.is_set():
+            round_ = asyncio.ensure_future(self.run_once())
+            stopping = asyncio.ensure_future(stop.wait())
             try:
-                checked = await self.run_once()
+                await asyncio.wait({round_, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not round_.done():
+                    await asyncio.wait({round_}, timeout=SHUTDOWN_GRACE_SECONDS)
+                    round_.cancel()
+                checked = await round_
+            except asyncio.CancelledError:
+                if not stop.is_set():
+                    raise
+                checked = 0
             except Exception:  # a database hiccup must not end the worker
                 log.exception("delivery_round_failed")
                 checked = 0
+            finally:
+                stopping.cancel()
             if checked == 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), idle_seconds)
@@ -103,7 +124,8 @@ class DeliveryWorker:
                 claim, {"now": now, "lease": lease, "limit": self.batch_size}
             )
         if session_ids:
-            await self._decide_and_record(session_ids, lease)
+            async with self._handing_back_on_failure(lease):
+                await self._decide_and_record(session_ids, lease)
         return len(session_ids)
 
     async def check(self, session_id: str) -> Checked:
@@ -115,8 +137,25 @@ class DeliveryWorker:
             claimed = await sql.scalar(_CLAIM_ONE, {"id": session_id, "now": now, "lease": lease})
         if claimed is None:
             return Checked("pending", "a worker is checking this session right now")
-        decided = await self._decide_and_record([session_id], lease)
+        async with self._handing_back_on_failure(lease):
+            decided = await self._decide_and_record([session_id], lease)
         return decided.get(session_id) or Checked("failed", "the session no longer exists")
+
+    @contextlib.asynccontextmanager
+    async def _handing_back_on_failure(self, lease: datetime) -> AsyncIterator[None]:
+        """Claims of a round that was cancelled (shutdown) are due again at once; those
+        of a round that failed, after a pause. Either way not after the whole lease."""
+        try:
+            yield
+        except BaseException as error:
+            cancelled = isinstance(error, asyncio.CancelledError)
+            pause = 0.0 if cancelled else FAILED_ROUND_PAUSE_SECONDS
+            due = utcnow() + timedelta(seconds=pause)
+            with contextlib.suppress(Exception):
+                async with self.database.transaction() as sql:
+                    await sql.execute(_HAND_BACK, {"lease": lease, "due": due})
+                log.info("delivery_claims_handed_back", cancelled=cancelled)
+            raise
 
     async def _decide_and_record(
         self, session_ids: list[str], lease: datetime
@@ -403,6 +442,12 @@ _CLAIM_POSTGRES = Sql(
 )
 # SQLite has one writer at a time, so the UPDATE itself is the claim.
 _CLAIM_SQLITE = Sql(_CLAIM.format(due=_DUE), datetimes=("now", "lease"))
+
+_HAND_BACK = Sql(
+    "UPDATE delivery_checks SET claimed_until = NULL, due_at = :due"
+    " WHERE claimed_until = :lease AND finished_at IS NULL",
+    datetimes=("lease", "due"),
+)
 
 # One session, for a check on an operator's word: taken only if no worker holds it.
 _CLAIM_ONE = Sql(

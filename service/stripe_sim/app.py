@@ -116,13 +116,14 @@ class StripeSimulator:
         body: bytes,
         send: Send,
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        creating = method == "POST" and path == SESSIONS_PATH
+        if creating:
+            self.stats.create_requests += 1
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         self._authenticate(headers)
-        creating = method == "POST" and path == SESSIONS_PATH
         drop = self.faults.draw_drop() if creating else None
         if creating:
-            self.stats.create_requests += 1
             if self.faults.take("drop_before") or drop == "before":
                 await _drop(send)
         failing = creating and random.random() < self.faults.fail_rate  # noqa: S311

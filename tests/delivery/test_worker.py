@@ -21,6 +21,7 @@ from service.onramp.models import OnrampSession
 from service.settings import ChainSettings, DatabaseSettings
 from tests.conftest import empty_tables
 from tests.support.anvil import Anvil
+from tests.support.rpc_trouble import TroubledNode
 
 UNIT = 10**18
 
@@ -389,3 +390,38 @@ async def test_a_check_held_by_a_worker_is_not_decided_twice(
         stored = await db.get(OnrampSession, session.id)
     assert stored is not None
     assert stored.delivery_checked_at is None
+
+
+async def test_a_node_answering_nonsense_is_a_failing_node(
+    anvil: Anvil, musd: str, database: Database, troubled_node: TroubledNode
+) -> None:
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "10", send(anvil, musd, wallet, 10 * UNIT), wallet)
+    troubled_node.mode = "malformed"  # receipts and blocks come back as bare numbers
+    settings = chain_settings(anvil, musd, MEZO_RPC_URLS=troubled_node.url)
+    checked = await check(database, settings, session.id)
+    assert checked.delivery_status == "pending"
+    assert checked.delivery_detail is not None
+    assert "No chain RPC node answered" in checked.delivery_detail
+    troubled_node.mode = "healthy"
+    assert (await check(database, settings, session.id)).delivery_status == "confirmed"
+
+
+async def test_a_failed_round_hands_its_claims_back_after_a_pause(
+    anvil: Anvil, musd: str, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wallet = str(Account.create().address)
+    session = await fulfilled(database, "10", send(anvil, musd, wallet, 10 * UNIT), wallet)
+
+    async def broken(*_: object) -> None:
+        raise RuntimeError("a bug in the round")
+
+    monkeypatch.setattr(DeliveryWorker, "_decide_and_record", broken)
+    with pytest.raises(RuntimeError):
+        await check(database, chain_settings(anvil, musd), session.id)
+    async with database.sessions() as db:
+        held = await db.get(DeliveryCheck, session.id)
+    assert held is not None
+    assert held.claimed_until is None
+    assert held.finished_at is None
+    assert held.due_at > utcnow() + timedelta(seconds=5)
