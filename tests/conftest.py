@@ -23,7 +23,9 @@ from service import migrations
 from service.app import create_app
 from service.settings import DatabaseSettings, Settings
 from service.tables import metadata
+from tests.support import log_scan, processes
 from tests.support.anvil import Anvil, start_anvil
+from tests.support.environment import BASE_ENV
 from tests.support.rpc_trouble import TroubledNode, start_troubled_node
 from tests.support.stripe import RunningStripe, start_stripe
 
@@ -31,8 +33,35 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "ONRAMP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 
-# Nothing in the suite may reach a public RPC node: point the chain at a closed port.
-BASE_ENV = {"MEZO_RPC_URLS": "http://127.0.0.1:9", "LOG_FORMAT": "json", "DELIVERY_WORKER": "false"}
+
+_SECRETS_IN_OUTPUT: list[str] = []
+_PROCESS_LOGS: list[Path] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def process_output_archive(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every `onramp` process's output stays under the run's temporary folder."""
+    _PROCESS_LOGS.append(tmp_path_factory.getbasetemp())
+    processes.OUTPUT_ARCHIVE.append(tmp_path_factory.mktemp("onramp-runs"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    for title, text in report.sections:
+        if title.startswith("Captured"):
+            _SECRETS_IN_OUTPUT.extend(log_scan.scan([(f"{report.nodeid} ({title})", text)]))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """No secret may appear in anything the service logged during the run."""
+    for root in _PROCESS_LOGS:
+        _SECRETS_IN_OUTPUT.extend(log_scan.scan(log_scan.process_logs(root)))
+    if _SECRETS_IN_OUTPUT:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", "secrets found in log output", red=True)
+            for finding in dict.fromkeys(_SECRETS_IN_OUTPUT):
+                reporter.write_line(finding)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

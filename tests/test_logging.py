@@ -9,6 +9,8 @@ import logging
 import structlog
 
 from service.logs import REDACTED, configure_logging
+from tests.onramp.conftest import JWT_SECRET
+from tests.support import log_scan, webhooks
 
 CLIENT_SECRET = "cos_1QabcDEF_secret_k3yMaterial9"
 WEBHOOK_SECRET = "whsec_Zm9vYmFyYmF6cXV4"
@@ -59,3 +61,21 @@ def test_database_passwords_in_urls_are_hidden() -> None:
     structlog.get_logger().info("connecting", url="postgresql://app:hunter2@db:5432/onramp")
     assert "hunter2" not in stream.getvalue()
     assert "db:5432/onramp" in stream.getvalue()
+
+
+def test_the_runs_secret_scan_knows_each_kind_of_secret() -> None:
+    """The suite's own scan of all log output (tests/support/log_scan.py) must see what
+    it looks for, and nothing in ordinary log lines."""
+    leaks = [
+        f"key={JWT_SECRET}",
+        f"signed with {webhooks.WEBHOOK_SECRET}",
+        "Authorization: sk_live_51Habcdefghijklmnop",
+        "client_secret=cos_1Abc_secret_xyz123",
+        "token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIweDEyMyJ9.c2lnbmF0dXJlLXZhbHVl",
+    ]
+    for line in leaks:
+        assert log_scan.find_secrets(line), line
+    ordinary = (
+        '{"event": "session_created", "session_id": "ors_01M8A", "stripe_session_id": "cos_9NEr8"}'
+    )
+    assert log_scan.find_secrets(ordinary) == []

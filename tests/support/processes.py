@@ -12,13 +12,16 @@ from pathlib import Path
 from typing import IO
 
 from service.demo.local_servers import wait_until_healthy
-from tests.conftest import BASE_ENV
 from tests.onramp.conftest import JWT_SECRET
 from tests.support.anvil import free_port
+from tests.support.environment import BASE_ENV
 from tests.support.stripe import RunningStripe
 from tests.support.webhooks import WEBHOOK_SECRET
 
 ONRAMP = str(Path(sys.executable).parent / "onramp")
+# Where `run_onramp` keeps each command's output for the run's secret scan
+# (tests/support/log_scan.py); set by the test session.
+OUTPUT_ARCHIVE: list[Path] = []
 
 
 def bare_env(**extra: str) -> dict[str, str]:
@@ -27,7 +30,7 @@ def bare_env(**extra: str) -> dict[str, str]:
 
 
 def run_onramp(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    completed = subprocess.run(
         [ONRAMP, *args],
         env=bare_env(**env),
         cwd=cwd,
@@ -36,6 +39,10 @@ def run_onramp(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess
         timeout=150,
         check=False,
     )
+    if OUTPUT_ARCHIVE:
+        archive = OUTPUT_ARCHIVE[0] / f"onramp-run-{len(list(OUTPUT_ARCHIVE[0].iterdir()))}.log"
+        archive.write_text(f"$ onramp {' '.join(args)}\n{completed.stdout}{completed.stderr}")
+    return completed
 
 
 class OnrampProcess:
