@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 from litestar.di import NamedDependency
 from psycopg import AsyncConnection
+from psycopg.errors import ReadOnlySqlTransaction
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import event, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -116,8 +117,9 @@ class Database:
                 psycopg_transaction(pg_connection) as transaction,
             ):
                 yield transaction
-        except (PoolTimeout, psycopg.OperationalError) as error:
-            # The same answer as for the ORM's engine: the database is unavailable.
+        except (PoolTimeout, psycopg.OperationalError, ReadOnlySqlTransaction) as error:
+            # The same answer as for the ORM's engine: the database is unavailable (a
+            # read-only one is a standby after a failover).
             raise OperationalError(None, None, error) from error
 
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -20,7 +20,8 @@ from litestar.plugins.problem_details import (
     ProblemDetailsException,
     ProblemDetailsPlugin,
 )
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from psycopg.errors import ReadOnlySqlTransaction
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = structlog.get_logger("onramp.errors")
@@ -178,6 +179,17 @@ def _from_database(error: SQLAlchemyError) -> ProblemDetailsException:
     )
 
 
+def _from_database_state(error: InternalError) -> ProblemDetailsException:
+    """A read-only database is a primary that failed over to a standby: unavailable for
+    writes until the platform promotes one, so retrying is right."""
+    if isinstance(error.orig, ReadOnlySqlTransaction):
+        return _from_database(error)
+    log.error("database_internal_error", exc_info=error)
+    return problem(
+        500, "internal_error", "An unexpected error occurred; quote the request id to support."
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     log.error(
         "unhandled_exception",
@@ -198,6 +210,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 HTTPException: _from_http,
                 OperationalError: _from_database,
                 InterfaceError: _from_database,
+                InternalError: _from_database_state,
                 PoolTimeout: _from_database,
             }
         )

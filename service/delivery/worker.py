@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -100,7 +101,11 @@ class DeliveryWorker:
                 if not stop.is_set():
                     raise
                 checked = 0
-            except Exception:  # a database hiccup must not end the worker
+            except (OperationalError, InterfaceError) as error:
+                # The database is away: say so once a round, without a traceback.
+                log.warning("delivery_round_failed", error=type(error).__name__)
+                checked = 0
+            except Exception:  # nothing may end the worker
                 log.exception("delivery_round_failed")
                 checked = 0
             finally:

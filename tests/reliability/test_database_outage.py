@@ -11,12 +11,15 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.onramp.conftest import token_for
 from tests.reliability.conftest import Profile
 from tests.support.processes import OnrampProcess, service_env
 from tests.support.storm import Delivery, insert_sessions, make_storm, send_storm, stored_outcome
+from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 
@@ -140,3 +143,23 @@ def test_requests_fail_cleanly_while_postgresql_is_down_and_recover_without_a_re
         },
         recovery=windows,
     )
+
+
+async def test_a_read_only_database_after_a_failover_answers_503(
+    own_postgres: str, make_client: Callable[..., AsyncTestClient[Litestar]]
+) -> None:
+    """Writes on a standby fail as `database_unavailable` (retry), not as a 500."""
+    name = own_postgres.rsplit("/", 1)[1]
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+    body = encode(onramp_event("cos_standby", "requires_payment"))
+    async with make_client(
+        DATABASE_URL=own_postgres, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET
+    ) as client:
+        webhook = await client.post(
+            "/api/v1/webhooks/stripe", content=body, headers={"Stripe-Signature": sign(body)}
+        )
+        nonce = await client.post("/api/v1/auth/nonce", json={"walletAddress": WALLET})
+    for response in (webhook, nonce):
+        assert response.status_code == 503, response.text
+        assert response.json()["code"] == "database_unavailable"
