@@ -19,7 +19,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.auth import rules
@@ -27,6 +27,7 @@ from service.auth.guards import operator_guard, provide_wallet
 from service.auth.routes import routes as auth_routes
 from service.auth.service import SignIn
 from service.auth.tokens import TokenIssuer
+from service.bodies import OnrampRequest
 from service.chain.rpc import ChainRpc
 from service.database import Database
 from service.delivery.worker import DeliveryWorker, InProcessWorker
@@ -37,7 +38,7 @@ from service.middleware import RequestContextMiddleware
 from service.onramp.routes import routes as onramp_routes
 from service.onramp.service import OnrampSessions
 from service.onramp.stripe_client import StripeOnramp
-from service.operations.routes import health, ready
+from service.operations.routes import Metrics, health, ready
 from service.ratelimit import RateLimiter
 from service.settings import AuthSettings, Settings
 from service.webhooks.routes import routes as webhook_routes
@@ -77,7 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             health,
             ready,
-            PrometheusController,
+            Metrics,
             *auth_routes,
             *onramp_routes,
             *webhook_routes,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ),
         request_max_body_size=DEFAULT_BODY_LIMIT,
+        request_class=OnrampRequest,
         state=State({"settings": settings, "database": database, "chain": chain}),
         on_startup=[database.open, _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),

@@ -21,6 +21,13 @@ from service.auth.service import SignIn
 from service.chain.addresses import checksum_wallet
 from service.database import DbSession
 from service.errors import InvalidRequest
+from service.openapi import (
+    DATABASE_UNAVAILABLE,
+    NOT_SIGNED_IN,
+    RATE_LIMITED,
+    TOO_LARGE,
+    problems,
+)
 from service.ratelimit import Limiter
 
 BODY_LIMIT = 16 * 1024
@@ -48,6 +55,14 @@ def wallet_from(value: str, field: str) -> str:
     tags=["auth"],
     summary="Start a sign-in: a nonce and the EIP-4361 message to sign",
     request_max_body_size=BODY_LIMIT,
+    responses=problems(
+        {
+            400: "Not a valid request or wallet address (`invalid_wallet_address`).",
+            413: TOO_LARGE,
+            429: RATE_LIMITED,
+            503: DATABASE_UNAVAILABLE,
+        }
+    ),
 )
 async def issue_nonce(
     data: JSONBody[NonceRequest],
@@ -68,6 +83,15 @@ async def issue_nonce(
     tags=["auth"],
     summary="Finish a sign-in: a signed message for a wallet token",
     request_max_body_size=BODY_LIMIT,
+    responses=problems(
+        {
+            400: "Not a valid request, or the message's wallet address is invalid.",
+            401: "The sign-in is refused; `code` says why (`nonce_used`, `domain_mismatch`, …).",
+            413: TOO_LARGE,
+            429: RATE_LIMITED,
+            503: "The database, or for a contract wallet the chain, is not reachable.",
+        }
+    ),
 )
 async def verify_sign_in(
     data: JSONBody[SignInRequest],
@@ -90,6 +114,7 @@ async def verify_sign_in(
     tags=["auth"],
     summary="The wallet the token belongs to",
     security=BEARER_SECURITY,
+    responses=problems({401: NOT_SIGNED_IN}),
 )
 async def signed_in_wallet(wallet_token: Wallet) -> SignedInWallet:
     return SignedInWallet(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
@@ -15,6 +16,15 @@ from service.errors import Forbidden
 from service.onramp import schemas
 from service.onramp.rules import check_create_request
 from service.onramp.service import OnrampSessions, get_session, list_sessions
+from service.openapi import (
+    DATABASE_UNAVAILABLE,
+    NO_API_KEY,
+    NOT_SIGNED_IN,
+    RATE_LIMITED,
+    TOO_LARGE,
+    WRONG_API_KEY,
+    problems,
+)
 from service.ratelimit import Limiter
 from service.settings import Settings
 
@@ -39,6 +49,30 @@ IdempotencyKeyHeader = Annotated[
     summary="Create an onramp session for the signed-in wallet",
     security=BEARER_SECURITY,
     request_max_body_size=BODY_LIMIT,
+    response_headers=[
+        ResponseHeader(
+            name="Idempotent-Replayed",
+            value="true",
+            description="Present on the replay of a finished request with the same key.",
+            documentation_only=True,
+            required=False,
+        )
+    ],
+    responses=problems(
+        {
+            400: "Not a valid request; nothing was sent to Stripe (`invalid_amount`, …).",
+            401: NOT_SIGNED_IN,
+            403: "`walletAddress` is not the signed-in wallet (`wallet_mismatch`).",
+            409: "A request with this Idempotency-Key is still in flight.",
+            413: TOO_LARGE,
+            422: "Stripe refused the session (`stripe_error`, with `stripeCode`), or the "
+            "Idempotency-Key was used with another body (`idempotency_key_reused`).",
+            429: RATE_LIMITED,
+            502: "Stripe is unreachable or failing (`stripe_unavailable`); retry with the key.",
+            503: "Stripe is not configured (`stripe_not_configured`) or the database is "
+            "not reachable.",
+        }
+    ),
 )
 async def create_session(
     data: JSONBody[schemas.SessionCreate],
@@ -72,6 +106,14 @@ async def create_session(
     tags=["onramp"],
     summary="One of the signed-in wallet's sessions",
     security=BEARER_SECURITY,
+    responses=problems(
+        {
+            400: "Not a valid request.",
+            401: NOT_SIGNED_IN,
+            404: "No such session for this wallet; another wallet's is not found either.",
+            503: DATABASE_UNAVAILABLE,
+        }
+    ),
 )
 async def read_session(
     session_id: FromPath[str], wallet_token: Wallet, db_session: DbSession
@@ -84,6 +126,13 @@ async def read_session(
     tags=["onramp"],
     summary="The signed-in wallet's sessions, newest first",
     security=BEARER_SECURITY,
+    responses=problems(
+        {
+            400: "An unknown status, a cursor this service did not hand out, or a bad limit.",
+            401: NOT_SIGNED_IN,
+            503: DATABASE_UNAVAILABLE,
+        }
+    ),
 )
 async def list_wallet_sessions(
     wallet_token: Wallet,
@@ -107,6 +156,14 @@ async def list_wallet_sessions(
     tags=["operations"],
     summary="All sessions, for operators (no client secrets)",
     security=API_KEY_SECURITY,
+    responses=problems(
+        {
+            400: "An unknown status, an invalid wallet, a bad cursor or limit.",
+            401: NO_API_KEY,
+            403: WRONG_API_KEY,
+            503: DATABASE_UNAVAILABLE,
+        }
+    ),
 )
 async def list_all_sessions(
     operator: Operator,
@@ -132,6 +189,18 @@ async def list_all_sessions(
     tags=["operations"],
     summary="Re-read a session from Stripe and reconcile it",
     security=API_KEY_SECURITY,
+    responses=problems(
+        {
+            400: "Not a valid request.",
+            401: NO_API_KEY,
+            403: WRONG_API_KEY,
+            404: "No such session.",
+            409: "The session has no Stripe session yet (`session_incomplete`).",
+            502: "Stripe is unreachable or failing (`stripe_unavailable`).",
+            503: "Stripe is not configured (`stripe_not_configured`) or the database is "
+            "not reachable.",
+        }
+    ),
 )
 async def sync_session(
     session_id: FromPath[str], operator: Operator, sessions: Sessions

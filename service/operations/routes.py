@@ -7,6 +7,8 @@ from typing import Any
 
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.plugins.prometheus import PrometheusController
 
 from service import migrations
 from service.chain.rpc import ChainRpc
@@ -24,7 +26,18 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/ready", tags=["operations"], summary="The service can take traffic")
+@get(
+    "/ready",
+    tags=["operations"],
+    summary="The service can take traffic",
+    responses={
+        503: ResponseSpec(
+            dict[str, Any],
+            description="The database is unreachable or its schema is behind; `checks` says which.",
+            generate_examples=False,
+        )
+    },
+)
 async def ready(state: State) -> Response[dict[str, Any]]:
     """503 while the database is unreachable or its schema is behind this release.
 
@@ -47,3 +60,16 @@ async def ready(state: State) -> Response[dict[str, Any]]:
         {"status": "ok" if healthy else "unavailable", "checks": {**checks, "rpc": chain.report()}},
         status_code=200 if healthy else 503,
     )
+
+
+class Metrics(PrometheusController):
+    """Litestar's Prometheus endpoint, documented as the text it serves, not as JSON."""
+
+    @get(
+        media_type="text/plain",
+        tags=["operations"],
+        summary="Prometheus metrics, in the text exposition format",
+    )
+    async def get(self) -> Response[bytes]:
+        response: Response[bytes] = await PrometheusController.get.fn(self)
+        return response

@@ -123,9 +123,8 @@ class StripeSimulator:
             await asyncio.sleep(self.faults.latency_ms / 1000)
         self._authenticate(headers)
         drop = self.faults.draw_drop() if creating else None
-        if creating:
-            if self.faults.take("drop_before") or drop == "before":
-                await _drop(send)
+        if creating and (self.faults.take("drop_before") or drop == "before"):
+            await _drop(send)
         failing = creating and random.random() < self.faults.fail_rate  # noqa: S311
         if self.faults.take("fail") or failing:
             raise StripeError(

@@ -27,7 +27,8 @@ def parse_event(payload: bytes) -> StripeEvent:
         raise InvalidRequest("The event holds NUL characters.", code="invalid_event")
     try:
         raw = msgspec.json.decode(payload)
-    except msgspec.DecodeError as error:
+    # msgspec gives up on deep nesting with a RecursionError, not a DecodeError.
+    except (msgspec.DecodeError, RecursionError) as error:
         raise InvalidRequest("The event is not JSON.", code="invalid_event") from error
     if not isinstance(raw, dict):
         raise InvalidRequest("The event is not an object.", code="invalid_event")

@@ -70,7 +70,9 @@ def test_verify_refuses_arbitrary_text(
 @fuzz
 @given(
     edits=st.lists(
-        st.tuples(st.integers(0, len(VALID_MESSAGE) - 1), st.characters()), min_size=1, max_size=4
+        st.tuples(st.integers(0, len(VALID_MESSAGE) - 1), st.characters(codec="utf-8")),
+        min_size=1,
+        max_size=4,
     ),
     signature=st.binary(min_size=0, max_size=140),
 )

@@ -1,0 +1,55 @@
+"""What the OpenAPI document promises about refusals.
+
+Every refusal is an RFC 9457 problem (`application/problem+json`, see errors.py), and
+each route lists the statuses it can refuse with, so that a generated client, or a
+contract test such as schemathesis, knows every answer it may get. Litestar would
+otherwise document only a 400 in its own (different) error shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+from litestar.openapi.datastructures import ResponseSpec
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# The refusals most routes share, worded once.
+DATABASE_UNAVAILABLE = "The database is not reachable right now (`database_unavailable`)."
+TOO_LARGE = "The body is over this route's limit (`payload_too_large`)."
+RATE_LIMITED = "Over the per-minute budget of this client IP or wallet (`rate_limited`)."
+NOT_SIGNED_IN = "No valid wallet token (`unauthorized`)."
+NO_API_KEY = "No `X-API-Key` (`unauthorized`)."
+WRONG_API_KEY = "An unknown API key, or a wallet token instead of a key (`forbidden`)."
+
+
+class FieldError(msgspec.Struct):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, kw_only=True, rename="camel"):
+    """RFC 9457 problem details; `code` is the stable machine-readable reason."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | msgspec.UnsetType = msgspec.UNSET
+    # Stripe's own error code, on `stripe_error` only.
+    stripe_code: str | msgspec.UnsetType = msgspec.UNSET
+
+
+def problems(descriptions: Mapping[int, str]) -> dict[int, ResponseSpec]:
+    """The `responses=` of a route handler: a problem for each status it may refuse with."""
+    return {
+        status: ResponseSpec(
+            Problem,
+            description=description,
+            media_type=PROBLEM_MEDIA_TYPE,
+            generate_examples=False,
+        )
+        for status, description in descriptions.items()
+    }
