@@ -7,10 +7,12 @@ directory. The schema is made by the real migrations, once per database and run.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -26,6 +28,7 @@ from service.tables import metadata
 from tests.support import log_scan, processes
 from tests.support.anvil import Anvil, start_anvil
 from tests.support.environment import BASE_ENV
+from tests.support.profile import Profile, current_profile
 from tests.support.rpc_trouble import TroubledNode, start_troubled_node
 from tests.support.stripe import RunningStripe, start_stripe
 
@@ -62,6 +65,34 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             for finding in dict.fromkeys(_SECRETS_IN_OUTPUT):
                 reporter.write_line(finding)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def profile() -> Profile:
+    return current_profile()
+
+
+Figures = dict[str, dict[str, Any]]
+
+
+@pytest.fixture(scope="session")
+def figures_by_test(profile: Profile) -> Iterator[Figures]:
+    by_test: Figures = {}
+    yield by_test
+    target = os.environ.get("ONRAMP_RELIABILITY_REPORT")
+    if target:
+        report = {"profile": profile.name, "tests": by_test}
+        Path(target).write_text(json.dumps(report, indent=2) + "\n")
+
+
+@pytest.fixture
+def record_figures(figures_by_test: Figures, request: pytest.FixtureRequest) -> Callable[..., None]:
+    """`record_figures(name=value, ...)` files measurements under the running test."""
+
+    def record(**values: Any) -> None:
+        figures_by_test.setdefault(request.node.name, {}).update(values)
+
+    return record
 
 
 @pytest.fixture(scope="session")

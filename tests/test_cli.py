@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import BASE_ENV, POSTGRES_ADMIN_URL
+from tests.conftest import POSTGRES_ADMIN_URL
+from tests.support.environment import BASE_ENV
 from tests.support.processes import bare_env, run_onramp, serving
 
 

@@ -16,8 +16,8 @@ from litestar.testing import TestClient
 from service.app import create_app
 from service.auth import rules
 from service.settings import Settings
-from tests.conftest import BASE_ENV
 from tests.support.anvil import Anvil
+from tests.support.environment import BASE_ENV
 
 SIGNER = Account.from_key("0x" + "22" * 32)
 NOW = datetime.now(UTC)

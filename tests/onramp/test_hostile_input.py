@@ -14,8 +14,8 @@ from litestar.testing import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import BASE_ENV
 from tests.onramp.conftest import JWT_SECRET, token_for
+from tests.support.environment import BASE_ENV
 from tests.support.stripe import RunningStripe
 
 WALLET = str(Account.create().address)

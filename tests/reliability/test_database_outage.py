@@ -16,8 +16,8 @@ from litestar.testing import AsyncTestClient
 
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.onramp.conftest import token_for
-from tests.reliability.conftest import Profile
 from tests.support.processes import OnrampProcess, service_env
+from tests.support.profile import Profile
 from tests.support.storm import Delivery, insert_sessions, make_storm, send_storm, stored_outcome
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 

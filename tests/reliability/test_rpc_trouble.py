@@ -7,10 +7,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.reliability.conftest import Profile
 from tests.support.anvil import Anvil
 from tests.support.deliveries import delivered_sessions, delivery_statuses
 from tests.support.processes import OnrampProcess, service_env
+from tests.support.profile import Profile
 from tests.support.rpc_trouble import MODES, TroubledNode
 
 

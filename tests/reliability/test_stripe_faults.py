@@ -15,8 +15,8 @@ import httpx
 import psycopg
 
 from tests.onramp.conftest import new_wallet, token_for
-from tests.reliability.conftest import Profile
 from tests.support.processes import OnrampProcess, service_env
+from tests.support.profile import Profile
 from tests.support.stripe import RunningStripe
 
 # A steady share of failed and dropped create calls, and now and then a slow spell.

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.reliability.conftest import Profile
 from tests.support.processes import OnrampProcess, service_env
+from tests.support.profile import Profile
 from tests.support.storm import (
     TRANSACTION,
     Delivery,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -25,12 +26,13 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from tests.onramp.conftest import ADMIN_KEY, JWT_SECRET, new_wallet, token_for
 from tests.security.conftest import ALLOWED_ORIGIN, FOREIGN_ORIGIN
 from tests.support.processes import OnrampProcess
+from tests.support.profile import current_profile
 from tests.support.webhooks import WEBHOOK_SECRET, sign
 
 WALLET = new_wallet()
 BEARER = token_for(WALLET)
 WEBHOOK = "POST /api/v1/webhooks/stripe"
-EXAMPLES_PER_OPERATION = 50
+EXAMPLES_PER_OPERATION = current_profile().fuzz_examples
 REFUSALS = [400, 401, 403, 404, 405, 406, 409, 413, 415, 422, 428, 429]
 
 SECURITY_HEADERS = {
@@ -170,7 +172,9 @@ def test_every_operation_signed_in(case: Case[Any]) -> None:
     call_and_validate(case, "signed_in")
 
 
-def test_every_documented_operation_was_called_both_ways(served: str) -> None:
+def test_every_documented_operation_was_called_both_ways(
+    served: str, record_figures: Callable[..., None]
+) -> None:
     if not exercised:
         pytest.skip("the schemathesis tests above did not run")
     document = httpx.get(f"{served}/schema/openapi.json").json()
@@ -180,6 +184,11 @@ def test_every_documented_operation_was_called_both_ways(served: str) -> None:
     for mode in ("anonymous", "signed_in"):
         called = {label for (called_mode, label) in exercised if called_mode == mode}
         assert called == documented, mode
+    record_figures(
+        operations=len(documented),
+        cases_without_credentials=sum(n for (m, _), n in exercised.items() if m == "anonymous"),
+        cases_signed_in=sum(n for (m, _), n in exercised.items() if m == "signed_in"),
+    )
 
 
 def test_the_server_log_holds_none_of_the_credentials_it_was_sent(server: OnrampProcess) -> None:
