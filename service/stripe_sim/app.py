@@ -48,6 +48,7 @@ class Faults:
     # A steady share of create requests failing or dropped, as on a bad day at Stripe.
     fail_rate: float = 0.0
     drop_rate: float = 0.0
+    chance: random.Random = field(default_factory=random.Random)
 
     def take(self, counter: str) -> bool:
         """Whether this request suffers the counted fault; counts it down if so."""
@@ -58,9 +59,9 @@ class Faults:
 
     def draw_drop(self) -> str | None:
         """By chance, drop this create call's connection "before" or "after" the work."""
-        if random.random() >= self.drop_rate:  # noqa: S311 - chaos, not security
+        if not self.drop_rate or self.chance.random() >= self.drop_rate:
             return None
-        return random.choice(("before", "after"))  # noqa: S311
+        return self.chance.choice(("before", "after"))
 
 
 @dataclass
@@ -125,7 +126,7 @@ class StripeSimulator:
         drop = self.faults.draw_drop() if creating else None
         if creating and (self.faults.take("drop_before") or drop == "before"):
             await _drop(send)
-        failing = creating and random.random() < self.faults.fail_rate  # noqa: S311
+        failing = creating and self.faults.chance.random() < self.faults.fail_rate
         if self.faults.take("fail") or failing:
             raise StripeError(
                 self.faults.fail_status, "An error occurred with our API.", type_="api_error"
