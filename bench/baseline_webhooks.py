@@ -1,8 +1,8 @@
 """The baseline for webhook ingestion: the irreducible work, with nothing else.
 
-A minimal Litestar app that verifies the HMAC, inserts the event row (ON CONFLICT DO
-NOTHING), moves the session with one conditional UPDATE, in one transaction through a
-psycopg pool, no ORM. Served by the same server with the same workers as the service.
+Verifies the HMAC, inserts the event row (ON CONFLICT DO NOTHING), moves the session
+with one conditional UPDATE, in one transaction through a psycopg pool, no ORM. Served
+by bench/baseline.py on the same server with the same workers as the service.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import os
 import time
 from datetime import UTC, datetime
 
-from litestar import Litestar, Request, post
+from litestar import Request, post
 from litestar.exceptions import HTTPException
-from psycopg_pool import AsyncConnectionPool
+
+from bench.baseline_pool import pool
 
 SECRET = os.environ["STRIPE_WEBHOOK_SECRET"].encode()
-pool = AsyncConnectionPool(os.environ["BASELINE_DATABASE_URL"], min_size=4, max_size=10, open=False)
 
 
 @post("/api/v1/webhooks/stripe", status_code=200)
@@ -57,4 +57,4 @@ EARLIER = {
     "requires_payment": ["initialized"],
     "fulfillment_processing": ["initialized", "requires_payment"],
 }
-app = Litestar([receive], on_startup=[pool.open], on_shutdown=[pool.close])
+routes = [receive]

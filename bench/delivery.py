@@ -28,6 +28,7 @@ from bench.webhooks import bench_database
 from service.chain.rpc import ChainRpc
 from service.database import Database
 from service.delivery.worker import DeliveryWorker
+from service.logs import configure_logging
 from service.settings import ChainSettings, DatabaseSettings
 from tests.support.anvil import start_anvil
 
@@ -60,8 +61,27 @@ def make_transfers(anvil: Any, token: str, count: int) -> list[tuple[str, str]]:
             [("eth_sendRawTransaction", [r]) for r in raw[start : start + 200]]
         )
         hashes += [answer["result"] for answer in answers]
+    wait_for_receipts(anvil, hashes)
     anvil.w3.provider.make_request("anvil_mine", ["0x2"])
     return list(zip(wallets, hashes, strict=True))
+
+
+def wait_for_receipts(anvil: Any, hashes: list[str], seconds: float = 120) -> None:
+    """Until anvil has mined every transfer: on a busy machine it can still be taking
+    them in when the worker starts, which then finds no receipt and checks again later,
+    after the timed run."""
+    deadline = time.monotonic() + seconds
+    waiting = list(hashes)
+    while waiting:
+        answers = []
+        for start in range(0, len(waiting), 200):
+            batch = [("eth_getTransactionReceipt", [tx]) for tx in waiting[start : start + 200]]
+            answers += anvil.w3.provider.make_batch_request(batch)
+        waiting = [tx for tx, answer in zip(waiting, answers, strict=True) if not answer["result"]]
+        if waiting and time.monotonic() > deadline:
+            raise RuntimeError(f"{len(waiting)} transfers were never mined")
+        if waiting:
+            time.sleep(0.2)
 
 
 def store_sessions(url: str, transfers: list[tuple[str, str]]) -> None:
@@ -133,15 +153,13 @@ async def decide_all(url: str, settings: ChainSettings, batched: bool) -> dict[s
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sessions", type=int, default=2000)
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "delivery.json")
-    args = parser.parse_args()
+def measure(sessions: int) -> dict[str, Any]:
+    """Both modes on the same transfers and sessions; the figures and the speed-up."""
+    configure_logging("warning", "json")  # not a debug line per decided session
     anvil = start_anvil()
     try:
-        token = anvil.deploy_token(10 * args.sessions * UNIT)
-        transfers = make_transfers(anvil, token, args.sessions)
+        token = anvil.deploy_token(10 * sessions * UNIT)
+        transfers = make_transfers(anvil, token, sessions)
         settings = ChainSettings.model_validate(
             {"MEZO_RPC_URLS": anvil.url, "MUSD_TOKEN_ADDRESS": token}
         )
@@ -152,14 +170,28 @@ def main() -> None:
             single = asyncio.run(decide_all(url, settings, batched=False))
     finally:
         anvil.stop()
-    summary = {
+    speed_up = single["seconds"] / batched["seconds"]
+    return {
         "benchmark": "delivery verification",
-        "sessions": args.sessions,
+        "sessions": sessions,
         "batched": batched,
         "one_call_at_a_time": single,
-        "speed_up": single["seconds"] / batched["seconds"],
+        "speed_up": speed_up,
         "goal": {"all_within_seconds": 60, "speed_up_at_least": 5},
+        "met": {
+            "all_within_seconds": batched["seconds"] <= 60 and batched["confirmed"] == sessions,
+            "speed_up": speed_up >= 5,
+        },
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sessions", type=int, default=2000)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "delivery.json")
+    args = parser.parse_args()
+    summary = measure(args.sessions)
+    batched, single = summary["batched"], summary["one_call_at_a_time"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2))
     print("| mode | sessions decided | confirmed | seconds | sessions/s |")

@@ -23,7 +23,7 @@ from litestar.plugins.prometheus import PrometheusConfig
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.auth import rules
-from service.auth.guards import operator_guard, provide_wallet
+from service.auth.guards import operator_guard, wallet_provider
 from service.auth.routes import routes as auth_routes
 from service.auth.service import SignIn
 from service.auth.tokens import TokenIssuer
@@ -34,7 +34,7 @@ from service.delivery.worker import DeliveryWorker, InProcessWorker
 from service.demo.page import routes as demo_routes
 from service.errors import exception_handlers, problem_details_plugin
 from service.logs import configure_logging
-from service.middleware import RequestContextMiddleware
+from service.middleware import RequestContextMiddleware, RequestMetrics
 from service.onramp.routes import routes as onramp_routes
 from service.onramp.service import OnrampSessions
 from service.onramp.stripe_client import StripeOnramp
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "webhooks": _constant(webhooks),
             "tokens": _constant(tokens),
             "rate_limiter": _constant(rate_limiter),
-            "wallet_token": Provide(provide_wallet),
+            "wallet_token": Provide(wallet_provider(tokens), sync_to_thread=False),
             "operator": Provide(operator_guard(settings.auth.admin_api_keys)),
         },
         plugins=[problem_details_plugin()],
@@ -117,7 +117,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=DEFAULT_BODY_LIMIT,
         request_class=OnrampRequest,
-        state=State({"settings": settings, "database": database, "chain": chain}),
+        # The hot routes take their services from here rather than as dependencies:
+        # Litestar resolves two dependencies of the same depth in an anyio task group,
+        # which cost 50 µs a request (bench/README.md).
+        state=State(
+            {
+                "settings": settings,
+                "database": database,
+                "chain": chain,
+                "sessions": sessions,
+                "rate_limiter": rate_limiter,
+            }
+        ),
         on_startup=[database.open, _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),
         on_shutdown=[worker.stop, database.dispose, chain.close, stripe.close],
@@ -136,7 +147,8 @@ def _freeze_startup_objects() -> None:
     """Move everything loaded so far (web3, SQLAlchemy, eth libraries: hundreds of
     thousands of objects) out of the garbage collector's reach. Full collections then
     scan only what requests allocate, instead of pausing the event loop for tens of
-    milliseconds (seen as the webhook benchmark's p99; bench/README.md)."""
+    milliseconds (seen as the webhook benchmark's p99; bench/README.md).
+    """
     gc.collect()
     gc.freeze()
 
@@ -156,7 +168,11 @@ def _token_issuer(settings: AuthSettings) -> TokenIssuer:
 
 def _prometheus() -> PrometheusConfig:
     return PrometheusConfig(
-        app_name="onramp", prefix="onramp", group_path=True, exclude=["/metrics"]
+        app_name="onramp",
+        prefix="onramp",
+        group_path=True,
+        exclude=["/metrics"],
+        middleware_class=RequestMetrics,
     )
 
 

@@ -1,4 +1,5 @@
-"""The outermost layer every request passes through: request id, access line, headers.
+"""The outermost layer every request passes through: request id, access line, headers;
+and the request metrics each route records.
 
 Litestar applies its own middleware per route handler, so a 404 or 405 from the router
 would never see it. This wrapper sits around the whole ASGI handler instead, so every
@@ -8,13 +9,16 @@ headers and is logged once.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import structlog
 from litestar.enums import ScopeType
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -38,6 +42,7 @@ _DEMO_CSP = (
     b"style-src 'unsafe-inline'; frame-ancestors 'none'"
 )
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+_CSP = {"api": dict(_API_HEADERS)[b"content-security-policy"], "docs": _DOCS_CSP, "demo": _DEMO_CSP}
 
 access_log = structlog.get_logger("onramp.access")
 
@@ -50,13 +55,18 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
             if _VALID_REQUEST_ID.fullmatch(candidate):
                 return candidate
             break
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 class RequestContextMiddleware:
+    """Every request passes here, so what can be is prepared once: the header sets of
+    each kind of page. (The access logger is looked up on each call, so that logging
+    reconfigured later, as tests do, is followed.)"""
+
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
         self.hsts = hsts
+        self._headers = {kind: self._static_headers(kind) for kind in ("api", "docs", "demo")}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -65,10 +75,9 @@ class RequestContextMiddleware:
         method = scope["method"]
         request_id = request_id_from(scope["headers"])
         scope.setdefault("state", {})["request_id"] = request_id
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         path = scope["path"]
-        extra = self._headers_for(path, request_id)
+        extra = [(b"x-request-id", request_id.encode()), *self._headers[_kind_of(path)]]
         started = time.perf_counter()
         status = 500
 
@@ -93,18 +102,86 @@ class RequestContextMiddleware:
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
             )
-            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.reset_contextvars(**bound)
 
-    def _headers_for(self, path: str, request_id: str) -> list[tuple[bytes, bytes]]:
-        headers = [(b"x-request-id", request_id.encode())]
-        if path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml")):
-            headers.extend(h for h in _API_HEADERS if h[0] != b"content-security-policy")
-            headers.append((b"content-security-policy", _DOCS_CSP))
-        elif path.startswith("/demo"):
-            headers.extend(h for h in _API_HEADERS if h[0] != b"content-security-policy")
-            headers.append((b"content-security-policy", _DEMO_CSP))
-        else:
-            headers.extend(_API_HEADERS)
+    def _static_headers(self, kind: str) -> tuple[tuple[bytes, bytes], ...]:
+        headers = [h for h in _API_HEADERS if h[0] != b"content-security-policy"]
+        headers.append((b"content-security-policy", _CSP[kind]))
         if self.hsts:
             headers.append(_HSTS)
-        return headers
+        return tuple(headers)
+
+
+def _kind_of(path: str) -> str:
+    """The interactive API docs and the demo page load scripts; everything else is data."""
+    if path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml")):
+        return "docs"
+    if path.startswith("/demo"):
+        return "demo"
+    return "api"
+
+
+class RequestMetrics(PrometheusMiddleware):
+    """Litestar's Prometheus middleware, recording the same metrics for less.
+
+    The same metric objects (names, labels, buckets, multiprocess modes) as the
+    class it extends, but the labels are read from the scope rather than from a Request
+    and its URL built for every call, and each label set's children are looked up once:
+    this cut the middleware's cost per request by about two thirds, 5% of a session read
+    (bench/README.md). Configurations it does not cover (extra labels, exemplars,
+    excluded methods, paths not grouped) take the original path.
+    """
+
+    def __init__(self, app: ASGIApp, config: PrometheusConfig) -> None:
+        super().__init__(app=app, config=config)
+        self._lean = config.group_path and not (
+            config.labels or config.exemplars or config.excluded_http_methods
+        )
+        self._in_progress: dict[tuple[str, str], Any] = {}
+        self._finished: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self._lean or scope["type"] != ScopeType.HTTP:
+            await super().__call__(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path_template"]
+        labels: dict[str, str | int | float] = {
+            "method": method,
+            "path": path,
+            "status_code": 200,
+            "app_name": self._config.app_name,
+        }
+        in_progress = self._in_progress.get((method, path))
+        if in_progress is None:
+            gauge = self.requests_in_progress(labels)
+            in_progress = self._in_progress[(method, path)] = gauge.labels(*labels.values())
+        started = time.perf_counter()
+        status, duration = 200, 0.0
+
+        async def send_timed(message: Message) -> None:
+            nonlocal status, duration
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                duration = time.perf_counter() - started
+            await send(message)
+
+        in_progress.inc()
+        try:
+            await self.app(scope, receive, send_timed)
+        finally:
+            in_progress.dec()
+            finished = self._finished.get((method, path, status))
+            if finished is None:
+                labels["status_code"] = status
+                values = list(labels.values())
+                finished = self._finished[(method, path, status)] = (
+                    self.request_count(labels).labels(*values),
+                    self.request_time(labels).labels(*values),
+                    self.requests_error_count(labels).labels(*values),
+                )
+            count, timing, errors = finished
+            if status >= HTTP_500_INTERNAL_SERVER_ERROR:
+                errors.inc()
+            count.inc()
+            timing.observe(duration)

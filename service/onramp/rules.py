@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from service.chain import registry
 from service.chain.addresses import checksum_wallet
@@ -18,6 +19,9 @@ from service.onramp.state import STATUSES, is_status
 from service.settings import OnrampSettings
 
 SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
+# A wallet creates many sessions; its checksum (a Keccak hash, a tenth of a millisecond)
+# is computed once per process. Refusals raise, and are not kept.
+_checksummed = lru_cache(maxsize=4096)(checksum_wallet)
 _AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?")
 
 
@@ -69,7 +73,7 @@ def check_create_request(
     settings: OnrampSettings,
 ) -> SessionRequest:
     try:
-        wallet = checksum_wallet(wallet_address)
+        wallet = _checksummed(wallet_address)
     except ValueError as error:
         raise _invalid("invalid_wallet_address", "walletAddress", str(error)) from error
     amount = parse_amount(source_amount, settings)

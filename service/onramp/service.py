@@ -12,6 +12,11 @@ Creating a session spans two systems, so it runs as committed steps, Stripe-styl
 
 A retry resumes at the first step not committed. Requests without a key run the same
 steps; a failed one leaves nothing behind.
+
+The usual call (a new key, or none, and no webhook for the session before Stripe has
+answered) runs in hand-written SQL on the connection pool: claim and start commit
+together in one transaction, finish in another. Everything unusual (an existing key, a
+resumed session, a webhook that came first) takes the ORM path, which locks and merges.
 """
 
 from __future__ import annotations
@@ -31,12 +36,19 @@ from service.database import Database
 from service.delivery.repository import recheck
 from service.errors import Conflict, NotFound, Unprocessable
 from service.onramp import schemas, state
-from service.onramp.models import IdempotencyKey, OnrampSession
+from service.onramp.models import IdempotencyKey, NewSession, OnrampSession
 from service.onramp.repository import (
     IN_FLIGHT_TIMEOUT,
     KEY_LIFETIME,
     IdempotencyRepository,
     SessionRepository,
+    claim_and_start,
+    delete_expired_keys,
+    finish_as_started,
+    insert_session,
+    insert_session_for_key,
+    read_page_rows,
+    read_session_row,
 )
 from service.onramp.rules import (
     SessionRequest,
@@ -68,6 +80,8 @@ class _Claim:
     key: str
     session_id: str | None
     customer_ip: str | None
+    # The session this very claim stored, exactly as stored (the fast path).
+    started: NewSession | None = None
 
 
 def stripe_idempotency_key(onramp_session_id: str) -> str:
@@ -95,10 +109,12 @@ class OnrampSessions:
             # it would refuse the same idempotency key with different parameters.
             ip = claim.customer_ip
         try:
-            session_id = claim.session_id if claim and claim.session_id else None
-            if session_id is None:
-                session_id = await self._start(request, claim)
-            return await self._create_at_stripe(session_id, request, claim, ip)
+            started = claim.started if claim else None
+            if started is None and (claim is None or claim.session_id is None):
+                started = await self._start(request, claim)
+            session_id = started.id if started else claim.session_id if claim else None
+            assert session_id is not None
+            return await self._create_at_stripe(session_id, request, claim, ip, started)
         except (StripeRefused, StripeUnavailable):
             raise
         except BaseException:
@@ -107,11 +123,22 @@ class OnrampSessions:
             raise
 
     async def _claim(self, request: SessionRequest, key: str, ip: str | None) -> _Claim | Created:
+        """A new key is claimed and its session stored in one transaction; a key that
+        exists already (a retry, or an expired key) goes through `_claim_existing`."""
+        now = utcnow()
+        session = _new_session(request)
+        await self._clean_up(now)
+        if await claim_and_start(self.database, key, request.fingerprint(), now, ip, session):
+            return _Claim(key, session.id, ip, started=session)
+        return await self._claim_existing(request, key, ip)
+
+    async def _claim_existing(
+        self, request: SessionRequest, key: str, ip: str | None
+    ) -> _Claim | Created:
         now = utcnow()
         wallet, fingerprint = request.wallet_address, request.fingerprint()
         async with self.database.sessions() as db, db.begin():
             keys = IdempotencyRepository(db)
-            await self._clean_up(keys, now)
             await keys.delete_if_expired(wallet, key, now)
             if await keys.claim_new(wallet, key, fingerprint, now, ip):
                 return _Claim(key, None, ip)
@@ -141,21 +168,13 @@ class OnrampSessions:
             headers={"Idempotent-Replayed": "true"},
         )
 
-    async def _start(self, request: SessionRequest, claim: _Claim | None) -> str:
-        session = OnrampSession(
-            wallet_address=request.wallet_address,
-            source_amount=request.source_amount,
-            source_currency=request.source_currency,
-            destination_currency=request.destination_currency,
-            destination_network=request.destination_network,
-        )
-        async with self.database.sessions() as db, db.begin():
-            await SessionRepository(db).add(session)
-            if claim is not None:
-                await IdempotencyRepository(db).update(
-                    request.wallet_address, claim.key, onramp_session_id=session.id
-                )
-        return session.id
+    async def _start(self, request: SessionRequest, claim: _Claim | None) -> NewSession:
+        session = _new_session(request)
+        if claim is None:
+            await insert_session(self.database, session)
+        else:
+            await insert_session_for_key(self.database, session, request.wallet_address, claim.key)
+        return session
 
     async def _create_at_stripe(
         self,
@@ -163,6 +182,7 @@ class OnrampSessions:
         request: SessionRequest,
         claim: _Claim | None,
         ip: str | None,
+        started: NewSession | None = None,
     ) -> Created:
         params = stripe_create_params(request, session_id, ip)
         try:
@@ -175,6 +195,10 @@ class OnrampSessions:
         except StripeUnavailable:
             await self._abandon(session_id, request, claim, None)
             raise
+        if started is not None and (
+            created := await self._finish_started(started, stripe_session, request, claim)
+        ):
+            return created
         async with self.database.sessions() as db, db.begin():
             # The row lock keeps a webhook for this session waiting until Stripe's answer
             # is stored, so neither overwrites the other.
@@ -192,6 +216,26 @@ class OnrampSessions:
                     locked_at=None,
                 )
         log.info("session_created", session_id=session_id, stripe_session_id=body.stripe_session_id)
+        return Created(body)
+
+    async def _finish_started(
+        self,
+        session: NewSession,
+        stripe_session: dict[str, Any],
+        request: SessionRequest,
+        claim: _Claim | None,
+    ) -> Created | None:
+        """Stripe's answer on a session this call stored and nothing has touched since:
+        one guarded UPDATE (with the key's answer) instead of a locked read. None when a
+        webhook got there first; the caller then merges under the row's lock."""
+        apply_stripe_session(session, stripe_session)
+        body = schemas.public(session)
+        answer = None
+        if claim is not None:
+            answer = (request.wallet_address, claim.key, msgspec.json.encode(body).decode())
+        if not await finish_as_started(self.database, session, answer):
+            return None
+        log.info("session_created", session_id=session.id, stripe_session_id=body.stripe_session_id)
         return Created(body)
 
     async def _abandon(
@@ -230,13 +274,41 @@ class OnrampSessions:
         except Exception:  # the original failure matters more than this clean-up
             log.exception("idempotency_release_failed")
 
-    async def _clean_up(self, keys: IdempotencyRepository, now: datetime) -> None:
+    async def _clean_up(self, now: datetime) -> None:
+        """Expired keys go at most once a minute per process, with a claim."""
         if time.monotonic() - self._last_cleanup < CLEANUP_INTERVAL_SECONDS:
             return
         self._last_cleanup = time.monotonic()
-        removed = await keys.delete_expired(now)
+        removed = await delete_expired_keys(self.database, now)
         if removed:
             log.info("idempotency_keys_removed", count=removed)
+
+    async def read(self, session_id: str, wallet_address: str) -> schemas.SessionPublic:
+        """The wallet's own session; another wallet's is as absent as a missing one."""
+        if not is_session_id(session_id):
+            raise NotFound("No such session.")
+        row = await read_session_row(self.database, session_id, wallet_address)
+        if row is None:
+            raise NotFound("No such session.")
+        return schemas.public_from_row(row)
+
+    async def page(
+        self, wallet_address: str, *, status: str | None, cursor: str | None, limit: int
+    ) -> schemas.SessionPage:
+        """One page of the wallet's sessions, newest first; no cursor on the last page."""
+        rows = await read_page_rows(
+            self.database,
+            wallet_address=wallet_address,
+            status=check_status_filter(status),
+            before_id=decode_cursor(cursor),
+            limit=limit + 1,
+        )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return schemas.SessionPage(
+            [schemas.public_from_row(row) for row in rows],
+            encode_cursor(rows[-1][0]) if more else None,
+        )
 
     async def sync(self, session_id: str) -> schemas.SessionSummary:
         """Re-read the session from Stripe, move it forward by what Stripe says, and have
@@ -267,7 +339,19 @@ class OnrampSessions:
             return schemas.summary(session)
 
 
-def apply_stripe_session(session: OnrampSession, stripe_session: dict[str, Any]) -> bool:
+def _new_session(request: SessionRequest) -> NewSession:
+    return NewSession(
+        wallet_address=request.wallet_address,
+        source_amount=request.source_amount,
+        source_currency=request.source_currency,
+        destination_currency=request.destination_currency,
+        destination_network=request.destination_network,
+    )
+
+
+def apply_stripe_session(
+    session: OnrampSession | NewSession, stripe_session: dict[str, Any]
+) -> bool:
     """Bring `session` forward to what Stripe's object says; true if anything changed.
 
     The status only moves forward (state.advance_status); fulfilment details are taken
@@ -312,13 +396,3 @@ async def list_sessions(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, encode_cursor(rows[-1].id) if more else None)
-
-
-async def get_session(db: AsyncSession, session_id: str, wallet_address: str) -> OnrampSession:
-    """The wallet's own session; another wallet's is as absent as a missing one."""
-    if not is_session_id(session_id):
-        raise NotFound("No such session.")
-    session = await SessionRepository(db).get_one_or_none(session_id, wallet_address=wallet_address)
-    if session is None:
-        raise NotFound("No such session.")
-    return session
