@@ -34,6 +34,7 @@ from tests.support.anvil import start_anvil
 
 FUNDER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # anvil's own
 UNIT = 10**18
+BATCH = 50
 
 
 def make_transfers(anvil: Any, token: str, count: int) -> list[tuple[str, str]]:
@@ -56,9 +57,11 @@ def make_transfers(anvil: Any, token: str, count: int) -> list[tuple[str, str]]:
         )
         raw.append("0x" + bytes(funder.sign_transaction(tx).raw_transaction).hex())
     hashes = []
-    for start in range(0, count, 200):
+    # Batches small enough that anvil answers each well within the provider's time-out
+    # (5 s) on a busy machine.
+    for start in range(0, count, BATCH):
         answers = anvil.w3.provider.make_batch_request(
-            [("eth_sendRawTransaction", [r]) for r in raw[start : start + 200]]
+            [("eth_sendRawTransaction", [r]) for r in raw[start : start + BATCH]]
         )
         hashes += [answer["result"] for answer in answers]
     wait_for_receipts(anvil, hashes)
@@ -74,8 +77,8 @@ def wait_for_receipts(anvil: Any, hashes: list[str], seconds: float = 120) -> No
     waiting = list(hashes)
     while waiting:
         answers = []
-        for start in range(0, len(waiting), 200):
-            batch = [("eth_getTransactionReceipt", [tx]) for tx in waiting[start : start + 200]]
+        for start in range(0, len(waiting), BATCH):
+            batch = [("eth_getTransactionReceipt", [tx]) for tx in waiting[start : start + BATCH]]
             answers += anvil.w3.provider.make_batch_request(batch)
         waiting = [tx for tx, answer in zip(waiting, answers, strict=True) if not answer["result"]]
         if waiting and time.monotonic() > deadline:

@@ -61,6 +61,8 @@ def markdown(result: dict[str, Any]) -> str:
             )
     lines += ["", "| figure | value | goal | met |", "|---|---|---|---|"]
     lines += [f"| {row[0]} | {row[1]} | {row[2]} | {row[3]} |" for row in _other_rows(result)]
+    for name, error in result.get("failed", {}).items():
+        lines.append(f"| {name} | **failed**: {error.splitlines()[0][:200]} | | **no** |")
     settings = result["settings"]
     machine = result["machine"]
     lines += [

@@ -25,6 +25,8 @@ import shutil
 import sys
 import tempfile
 import time
+import traceback
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,71 +51,89 @@ def load_generator_ceiling(stack: Stack, seconds: float) -> dict[str, Any]:
 
 
 def measure_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    """Every chosen benchmark in turn. One that fails is recorded under `failed` with
+    its error and the run goes on, so that one broken part costs only its own figures."""
     chosen = set(args.only.split(",")) if args.only else set(BENCHMARKS)
     unknown = chosen - set(BENCHMARKS)
     if unknown:
         raise SystemExit(f"unknown benchmarks: {', '.join(sorted(unknown))}")
     common = {"rounds": args.rounds, "seconds": args.seconds, "concurrency": args.concurrency}
     comparisons: list[Comparison] = []
-    result: dict[str, Any] = {}
-
-    def step(name: str) -> None:
-        print(f"[{time.monotonic() - started:5.0f} s] {name}", file=sys.stderr, flush=True)
-
+    result: dict[str, Any] = {"failed": {}}
     started = time.monotonic()
-    with running_stack(work, args.workers) as stack:
-        step("load generator ceiling")
-        result["load_generator_ceiling"] = load_generator_ceiling(stack, 3)
-        if "create" in chosen:
-            step("session creation")
-            created = sessions.measure(stack, **common)
-            comparisons.extend(created)
-            create = created[0]
-            step("Stripe stand-in alone")
-            stand_in = sessions.measure_stand_in(stack, seconds=4, concurrency=args.concurrency)
-            stand_in["times_service_create"] = stand_in["throughput"] / create.median(
-                "service", "throughput"
-            )
-            result["stripe_stand_in"] = stand_in
-        if "reads" in chosen:
-            step("session reads")
-            comparisons.extend(reads.measure(stack, **common))
-        if "webhooks" in chosen:
-            step("webhook ingestion")
-            comparisons.append(webhooks.measure(stack, **common))
-        if "sign-in" in chosen:
-            step("sign-in")
-            comparisons.append(
+
+    def step(name: str, measure: Callable[[], None]) -> None:
+        print(f"[{time.monotonic() - started:5.0f} s] {name}", file=sys.stderr, flush=True)
+        try:
+            measure()
+        except Exception as error:  # the other benchmarks' figures still count
+            traceback.print_exc()
+            result["failed"][name] = f"{type(error).__name__}: {error}"[:2000]
+
+    def create() -> None:
+        created = sessions.measure(stack, **common)
+        comparisons.extend(created)
+        stand_in = sessions.measure_stand_in(stack, seconds=4, concurrency=args.concurrency)
+        service = created[0].median("service", "throughput")
+        stand_in["times_service_create"] = stand_in["throughput"] / service
+        result["stripe_stand_in"] = stand_in
+
+    def concurrency_sweep() -> None:
+        owned = reads.seed(stack.database_url)
+        files = {
+            "session creation": {
+                side: sessions.create_requests(work, side) for side in ("service", "baseline")
+            },
+            "session read": {
+                side: reads.read_one_requests(work, owned, side) for side in ("service", "baseline")
+            },
+        }
+        expected = {"session creation": {201}, "session read": {200}}
+        result["sweep"] = sweep.measure(stack, files, expected, seconds=args.sweep_seconds)
+
+    steps: list[tuple[str, str, Callable[[], None]]] = [
+        ("create", "session creation and the Stripe stand-in", create),
+        ("reads", "session reads", lambda: comparisons.extend(reads.measure(stack, **common))),
+        (
+            "webhooks",
+            "webhook ingestion",
+            lambda: comparisons.append(webhooks.measure(stack, **common)),
+        ),
+        (
+            "sign-in",
+            "sign-in",
+            lambda: comparisons.append(
                 sign_in.measure(
                     stack, rounds=args.rounds, count=args.sign_ins, concurrency=args.concurrency
                 )
-            )
-        if "sweep" in chosen:
-            step("throughput against concurrency")
-            owned = reads.seed(stack.database_url)
-            files = {
-                "session creation": {
-                    side: sessions.create_requests(work, side) for side in ("service", "baseline")
-                },
-                "session read": {
-                    side: reads.read_one_requests(work, owned, side)
-                    for side in ("service", "baseline")
-                },
-            }
-            expected = {"session creation": {201}, "session read": {200}}
-            result["sweep"] = sweep.measure(stack, files, expected, seconds=args.sweep_seconds)
-        if "memory" in chosen:
-            step(f"memory: {args.memory_requests:,} requests, {args.soak_seconds:.0f} s soak")
-            result["memory"] = memory.measure(
-                stack, requests=args.memory_requests, soak_seconds=args.soak_seconds
-            )
+            ),
+        ),
+        ("sweep", "throughput against concurrency", concurrency_sweep),
+        (
+            "memory",
+            f"memory: {args.memory_requests:,} requests, {args.soak_seconds:.0f} s soak",
+            lambda: result.__setitem__(
+                "memory",
+                memory.measure(
+                    stack, requests=args.memory_requests, soak_seconds=args.soak_seconds
+                ),
+            ),
+        ),
+    ]
+    with running_stack(work, args.workers) as stack:
+        step(
+            "load generator ceiling",
+            lambda: result.__setitem__("load_generator_ceiling", load_generator_ceiling(stack, 3)),
+        )
+        for key, name, measure in steps:
+            if key in chosen:
+                step(name, measure)
     if "delivery" in chosen:
-        step(f"delivery verification: {args.delivery_sessions:,} sessions")
-        try:
-            result["delivery"] = delivery.measure(args.delivery_sessions)
-        except (FileNotFoundError, RuntimeError) as error:  # anvil missing: say so, go on
-            result["delivery_skipped"] = str(error)
-    step("done")
+        step(
+            f"delivery verification: {args.delivery_sessions:,} sessions",
+            lambda: result.__setitem__("delivery", delivery.measure(args.delivery_sessions)),
+        )
+    print(f"[{time.monotonic() - started:5.0f} s] done", file=sys.stderr, flush=True)
     result["comparisons"] = [comparison.as_json() for comparison in comparisons]
     return result
 
@@ -126,11 +146,9 @@ def goals_missed(result: dict[str, Any]) -> list[str]:
         if not met
     ]
     for name in ("memory", "delivery"):
-        missed += [
-            f"{name}: {goal}"
-            for goal, met in result.get(name, {}).get("met", {}).items()
-            if not met
-        ]
+        verdicts = result.get(name, {}).get("met", {})
+        missed += [f"{name}: {goal}" for goal, met in verdicts.items() if not met]
+    missed += [f"{name} failed" for name in result["failed"]]
     return missed
 
 
