@@ -110,16 +110,23 @@ class Database:
             ):
                 yield transaction
             return
+        async with (
+            self.pool_connection() as pg_connection,
+            psycopg_transaction(pg_connection) as transaction,
+        ):
+            yield transaction
+
+    @asynccontextmanager
+    async def pool_connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection of the hot paths' psycopg pool (PostgreSQL only). A database
+        that cannot be reached, or is read-only (a standby after a failover), raises the
+        ORM's OperationalError, so every path answers `database_unavailable`."""
+        assert self.pool is not None
         await self.open()
         try:
-            async with (
-                self.pool.connection() as pg_connection,
-                psycopg_transaction(pg_connection) as transaction,
-            ):
-                yield transaction
+            async with self.pool.connection() as connection:
+                yield connection
         except (PoolTimeout, psycopg.OperationalError, ReadOnlySqlTransaction) as error:
-            # The same answer as for the ORM's engine: the database is unavailable (a
-            # read-only one is a standby after a failover).
             raise OperationalError(None, None, error) from error
 
     async def session(self) -> AsyncIterator[AsyncSession]:

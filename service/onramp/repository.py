@@ -5,12 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-import psycopg
-from psycopg.errors import ReadOnlySqlTransaction
-from psycopg_pool import PoolTimeout
 from sqlalchemy import delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -225,13 +221,9 @@ async def run_alone(
             rows = [tuple(row) for row in (await connection.execute(clause, params)).all()]
             await connection.commit()
             return rows
-    await database.open()
-    try:
-        async with database.pool.connection() as connection:
-            cursor = await connection.execute(statement.psycopg_query, params)
-            return await cursor.fetchall()
-    except (PoolTimeout, psycopg.OperationalError, ReadOnlySqlTransaction) as error:
-        raise OperationalError(None, None, error) from error
+    async with database.pool_connection() as connection:
+        cursor = await connection.execute(statement.psycopg_query, params)
+        return await cursor.fetchall()
 
 
 def _new_session_values(session: NewSession) -> dict[str, Any]:
