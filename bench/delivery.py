@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.webhooks import bench_database
-from service.chain.rpc import ChainRpc
+from service.chain.rpc import Chains
 from service.database import Database
 from service.delivery.worker import DeliveryWorker
 from service.logs import configure_logging
@@ -130,18 +130,19 @@ def reset_checks(url: str) -> None:
             " due_at = now() - interval '1 second'"
         )
         connection.execute("UPDATE onramp_sessions SET delivery_status = 'pending'")
+        connection.execute("DELETE FROM delivery_credits")
 
 
 async def decide_all(url: str, settings: ChainSettings, batched: bool) -> dict[str, Any]:
     database = Database(DatabaseSettings(DATABASE_URL=url))
-    rpc = ChainRpc(settings)
-    worker = DeliveryWorker(database, rpc, settings, batch_size=100, batched_rpc=batched)
+    chains = Chains(settings)
+    worker = DeliveryWorker(database, chains, settings, batch_size=100, batched_rpc=batched)
     started = time.perf_counter()
     checked = 0
     while (count := await worker.run_once()) > 0:
         checked += count
     elapsed = time.perf_counter() - started
-    await rpc.close()
+    await chains.close()
     await database.dispose()
     with psycopg.connect(url) as connection:
         confirmed = connection.execute(

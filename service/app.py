@@ -28,7 +28,8 @@ from service.auth.routes import routes as auth_routes
 from service.auth.service import SignIn
 from service.auth.tokens import TokenIssuer
 from service.bodies import OnrampRequest
-from service.chain.rpc import ChainRpc
+from service.chain.destinations import accepted_destinations
+from service.chain.rpc import Chains
 from service.database import Database
 from service.delivery.worker import DeliveryWorker, InProcessWorker
 from service.demo.page import routes as demo_routes
@@ -57,17 +58,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings.server.log_level, settings.server.log_format)
     database = Database(settings.database)
-    chain = ChainRpc(settings.chain)
+    chains = Chains(settings.chain)
+    destinations = accepted_destinations(settings.chain)
     tokens = _token_issuer(settings.auth)
     sign_in = SignIn(
         rules.Audience(settings.auth.domain, settings.auth.uri, settings.chain.chain_id),
         tokens,
-        chain,
+        chains.mezo,
     )
     stripe = StripeOnramp(settings.stripe)
-    sessions = OnrampSessions(database, stripe)
+    sessions = OnrampSessions(database, stripe, destinations)
     webhooks = WebhookIngestion(database, settings.stripe)
-    worker = InProcessWorker(DeliveryWorker(database, chain, settings.chain))
+    worker = InProcessWorker(DeliveryWorker(database, chains, settings.chain))
     redis_url = settings.auth.redis_url
     rate_limiter = RateLimiter(
         settings.auth.rate_limit_per_minute,
@@ -124,14 +126,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             {
                 "settings": settings,
                 "database": database,
-                "chain": chain,
+                "chains": chains,
+                "destinations": destinations,
                 "sessions": sessions,
                 "rate_limiter": rate_limiter,
             }
         ),
         on_startup=[database.open, _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),
-        on_shutdown=[worker.stop, database.dispose, chain.close, stripe.close],
+        on_shutdown=[worker.stop, database.dispose, chains.close, stripe.close],
         logging_config=None,
         debug=False,
     )

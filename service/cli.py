@@ -20,7 +20,7 @@ import uvicorn
 from rich.console import Console
 
 from service import migrations
-from service.chain.rpc import ChainRpc
+from service.chain.rpc import Chains
 from service.commands import (
     EXIT_CONFIGURATION,
     fail,
@@ -130,16 +130,16 @@ def worker() -> None:
 
     async def run() -> None:
         database = Database(settings.database)
-        rpc = ChainRpc(settings.chain)
+        chains = Chains(settings.chain)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         log.info("worker_started")
         try:
-            await DeliveryWorker(database, rpc, settings.chain).run(stop)
+            await DeliveryWorker(database, chains, settings.chain).run(stop)
         finally:
-            await rpc.close()
+            await chains.close()
             await database.dispose()
         log.info("worker_stopped")
 

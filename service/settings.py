@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from service.chain import registry
+
 MEZO_TESTNET_CHAIN_ID = 31611
 MEZO_TESTNET_RPC_URL = "https://rpc.test.mezo.org"
 STRIPE_API_BASE = "https://api.stripe.com"
@@ -37,9 +39,10 @@ _SECRET_NAMES = frozenset(
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
         "ADMIN_API_KEYS",
-        "MEZO_RPC_URLS",  # hosted RPC URLs carry API keys in their paths
     }
 )
+# Hosted RPC URLs carry API keys in their paths: no `<NETWORK>_RPC_URLS` is ever echoed.
+_SECRET_SUFFIXES = ("_RPC_URLS",)
 
 
 class ConfigurationError(Exception):
@@ -188,6 +191,16 @@ class StripeSettings(_Group):
         return url.rstrip("/")
 
 
+class NetworkRpc(BaseModel):
+    """Where to read one network's chain: `<NETWORK>_RPC_URLS` and `<NETWORK>_CHAIN_ID`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    network: str
+    rpc_urls: tuple[str, ...]
+    chain_id: int
+
+
 class ChainSettings(_Group):
     rpc_urls: CommaList = Field(
         default_factory=lambda: [MEZO_TESTNET_RPC_URL], alias="MEZO_RPC_URLS", min_length=1
@@ -200,6 +213,15 @@ class ChainSettings(_Group):
     rpc_timeout_seconds: float = Field(10.0, alias="RPC_TIMEOUT_SECONDS", gt=0, le=120)
     # Whether `serve` runs the delivery worker in its own processes too.
     delivery_worker: bool = Field(True, alias="DELIVERY_WORKER")
+    # Networks besides Mezo, each configured by its `<NETWORK>_RPC_URLS`.
+    other_networks: tuple[NetworkRpc, ...] = Field((), alias="_OTHER_NETWORKS")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_other_networks(cls, env: Any) -> Any:
+        if not isinstance(env, Mapping):
+            return env
+        return {**env, "_OTHER_NETWORKS": _other_networks(env)}
 
     @field_validator("rpc_urls")
     @classmethod
@@ -207,6 +229,41 @@ class ChainSettings(_Group):
         if any(not url.startswith(("http://", "https://")) for url in urls):
             raise ValueError("every URL must be http(s)")
         return urls
+
+    @property
+    def networks(self) -> dict[str, NetworkRpc]:
+        """Every network whose chain this deployment can read, Mezo first."""
+        mezo = NetworkRpc(network="mezo", rpc_urls=tuple(self.rpc_urls), chain_id=self.chain_id)
+        return {"mezo": mezo, **{n.network: n for n in self.other_networks}}
+
+
+def _other_networks(env: Mapping[str, Any]) -> tuple[NetworkRpc, ...]:
+    """`BASE_RPC_URLS`, `ETHEREUM_RPC_URLS`, …: one entry per network of the token
+    registry; its chain is `<NETWORK>_CHAIN_ID`, else the registry's mainnet for it."""
+    found = []
+    for name in sorted(env):
+        if not name.endswith("_RPC_URLS") or name == "MEZO_RPC_URLS":
+            continue
+        network = name.removesuffix("_RPC_URLS").lower()
+        urls = tuple(_split_commas(str(env[name])))
+        if not urls:
+            continue
+        if network not in registry.networks():
+            known = ", ".join(sorted(registry.networks() - {"mezo"}))
+            raise ValueError(f"{name}: {network} is not in the token registry (known: {known})")
+        if any(not url.startswith(("http://", "https://")) for url in urls):
+            raise ValueError(f"{name}: every URL must be http(s)")
+        chain_name = f"{network.upper()}_CHAIN_ID"
+        chain_text = str(env.get(chain_name) or "").strip()
+        chain_id = int(chain_text) if chain_text.isdigit() else registry.default_chain_id(network)
+        if chain_text and not chain_text.isdigit():
+            raise ValueError(f"{chain_name}: must be a chain id (got {chain_text!r})")
+        if chain_id is None:
+            raise ValueError(
+                f"{chain_name}: required, {network} has several chains in the registry"
+            )
+        found.append(NetworkRpc(network=network, rpc_urls=urls, chain_id=chain_id))
+    return tuple(found)
 
 
 class OnrampSettings(_Group):
@@ -304,7 +361,8 @@ def _describe(error: ValidationError, env: Mapping[str, str]) -> list[str]:
     for problem in error.errors():
         name = str(problem["loc"][0]) if problem["loc"] else ""
         message = problem["msg"].removeprefix("Value error, ")
-        if name in env and name not in _SECRET_NAMES:
+        secret = name in _SECRET_NAMES or name.endswith(_SECRET_SUFFIXES)
+        if name in env and not secret:
             message += f" (got {env[name]!r})"
         lines.append(f"{name}: {message}" if name else message)
     return lines

@@ -11,12 +11,14 @@ keeps using the ORM.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 from psycopg import AsyncConnection as PsycopgConnection
+from psycopg.rows import dict_row
 from sqlalchemy import TextClause, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -41,14 +43,38 @@ class Sql:
         object.__setattr__(self, "psycopg_query", _NAMED_PARAMETER.sub(r"%(\1)s", escaped))
 
 
+@lru_cache(maxsize=512)
+def _expanded(template: str, name: str, count: int, datetimes: tuple[str, ...]) -> Sql:
+    placeholders = ", ".join(f":{name}_{i}" for i in range(count))
+    return Sql(template.replace(f"({name})", f"({placeholders})"), datetimes)
+
+
+def with_list(
+    template: str, name: str, values: Sequence[Any], datetimes: tuple[str, ...] = ()
+) -> tuple[Sql, dict[str, Any]]:
+    """`... IN (ids)` with one parameter per value, the same on both databases; the
+    statement is made once per list length."""
+    params = {f"{name}_{i}": value for i, value in enumerate(values)}
+    return _expanded(template, name, len(values), datetimes), params
+
+
 class SqlTransaction(Protocol):
+    # PostgreSQL takes row locks (`FOR UPDATE`); SQLite has one writer at a time.
+    is_postgres: bool
+
     async def scalar(self, sql: Sql, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
 
     async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None: ...
 
+    async def execute_many(self, sql: Sql, params: Sequence[Mapping[str, Any]]) -> None:
+        """One statement for each set of parameters (pipelined on PostgreSQL)."""
+
     async def column(self, sql: Sql, params: Mapping[str, Any]) -> list[Any]:
         """The first column of every row."""
+
+    async def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Every row, by column name."""
 
 
 class RollBack(Exception):
@@ -56,6 +82,8 @@ class RollBack(Exception):
 
 
 class _OnPsycopg:
+    is_postgres = True
+
     def __init__(self, connection: PsycopgConnection[Any]) -> None:
         self.connection = connection
 
@@ -67,14 +95,26 @@ class _OnPsycopg:
     async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None:
         await self.connection.execute(sql.psycopg_query, params)
 
+    async def execute_many(self, sql: Sql, params: Sequence[Mapping[str, Any]]) -> None:
+        if params:
+            await self.connection.cursor().executemany(sql.psycopg_query, params)
+
     async def column(self, sql: Sql, params: Mapping[str, Any]) -> list[Any]:
         cursor = await self.connection.execute(sql.psycopg_query, params)
         return [row[0] for row in await cursor.fetchall()]
 
+    async def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        cursor = self.connection.cursor(row_factory=dict_row)
+        await cursor.execute(sql.psycopg_query, params)
+        return await cursor.fetchall()
+
 
 class _OnSqlAlchemy:
+    is_postgres = False
+
     def __init__(self, connection: AsyncConnection) -> None:
         self.connection = connection
+        self.is_postgres = connection.dialect.name == "postgresql"
 
     async def scalar(self, sql: Sql, params: Mapping[str, Any]) -> Any:
         result = await self.connection.execute(sql.clause, dict(params))
@@ -84,9 +124,17 @@ class _OnSqlAlchemy:
     async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None:
         await self.connection.execute(sql.clause, dict(params))
 
+    async def execute_many(self, sql: Sql, params: Sequence[Mapping[str, Any]]) -> None:
+        if params:
+            await self.connection.execute(sql.clause, [dict(p) for p in params])
+
     async def column(self, sql: Sql, params: Mapping[str, Any]) -> list[Any]:
         result = await self.connection.execute(sql.clause, dict(params))
         return [row[0] for row in result.all()]
+
+    async def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        result = await self.connection.execute(sql.clause, dict(params))
+        return [dict(row) for row in result.mappings().all()]
 
 
 @asynccontextmanager

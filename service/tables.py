@@ -6,7 +6,7 @@ Alembic's autogenerate and the test fixtures read `metadata` from here.
 from sqlmodel import SQLModel
 
 from service.auth.models import AuthNonce
-from service.delivery.models import DeliveryCheck
+from service.delivery.models import DeliveryCheck, DeliveryCredit
 from service.onramp.models import IdempotencyKey, OnrampSession
 from service.webhooks.models import WebhookEvent
 
@@ -15,6 +15,7 @@ metadata = SQLModel.metadata
 __all__ = [
     "AuthNonce",
     "DeliveryCheck",
+    "DeliveryCredit",
     "IdempotencyKey",
     "OnrampSession",
     "WebhookEvent",

@@ -21,6 +21,10 @@ class Token:
     address: str
     decimals: int
     confirmations: int
+    # Blocks before a delivery can no longer be reorganised away (1: final at once).
+    finality_depth: int
+    # Stripe's own name for the network in `wallet_addresses[...]` (`base_network` for Base).
+    stripe_wallet_key: str
     rpc_urls: tuple[str, ...]
     verified: bool
 
@@ -37,6 +41,8 @@ def tokens() -> tuple[Token, ...]:
             address=entry["address"],
             decimals=int(entry["decimals"]),
             confirmations=int(entry["confirmations"]),
+            finality_depth=int(entry["finalityDepth"]),
+            stripe_wallet_key=entry["stripeWalletKey"],
             rpc_urls=tuple(entry["rpcUrls"]),
             verified=bool(entry["verified"]),
         )
@@ -48,12 +54,15 @@ def networks() -> frozenset[str]:
     return frozenset(token.network for token in tokens())
 
 
-def currencies_on(network: str) -> frozenset[str]:
-    return frozenset(token.currency for token in tokens() if token.network == network)
+def default_chain_id(network: str) -> int | None:
+    """The chain a network means when no `<NETWORK>_CHAIN_ID` says otherwise: its
+    mainnet, or its only chain."""
+    chains = {token.chain_id: token.environment for token in tokens() if token.network == network}
+    mainnets = [chain_id for chain_id, environment in chains.items() if environment == "mainnet"]
+    if len(mainnets) == 1:
+        return mainnets[0]
+    return next(iter(chains)) if len(chains) == 1 else None
 
 
-def find_token(network: str, currency: str, chain_id: int) -> Token | None:
-    for token in tokens():
-        if (token.network, token.currency, token.chain_id) == (network, currency, chain_id):
-            return token
-    return None
+def tokens_on(network: str, chain_id: int) -> tuple[Token, ...]:
+    return tuple(t for t in tokens() if (t.network, t.chain_id) == (network, chain_id))

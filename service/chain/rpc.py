@@ -1,8 +1,8 @@
 """JSON-RPC access to the chain through web3.py's async API, in failover order.
 
-Each call goes to the first URL of `MEZO_RPC_URLS` and moves on to the next when one
-times out or fails at the transport level; only when every URL has failed does the
-caller see `ChainUnavailable`.
+One client per network (`MEZO_RPC_URLS`, `BASE_RPC_URLS`, …). Each call goes to the
+first URL of its network and moves on to the next when one times out or fails at the
+transport level; only when every URL has failed does the caller see `ChainUnavailable`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from web3.exceptions import Web3Exception
 from service.chain import metrics
 from service.columns import utcnow
 from service.errors import NotConfigured
-from service.settings import ChainSettings
+from service.settings import ChainSettings, NetworkRpc
 
 T = TypeVar("T")
 RETRY_PASSES = 2
@@ -72,10 +72,11 @@ class NodeHealth:
 
 
 class ChainRpc:
-    def __init__(self, settings: ChainSettings) -> None:
-        self.urls = list(settings.rpc_urls)
-        self.timeout = settings.rpc_timeout_seconds
-        self.chain_id = settings.chain_id
+    def __init__(self, network: NetworkRpc, timeout_seconds: float) -> None:
+        self.network = network.network
+        self.urls = list(network.rpc_urls)
+        self.timeout = timeout_seconds
+        self.chain_id = network.chain_id
         # Hosted RPC URLs carry API keys in their paths: only the host is ever shown.
         self.health = [NodeHealth(_host(url)) for url in self.urls]
         self._nodes = [
@@ -160,26 +161,61 @@ class ChainRpc:
 
     def report(self) -> dict[str, Any]:
         """Reachability as last seen: ok if any node answered its last call."""
-        statuses = {health.status for health in self.health}
-        overall = (
-            "ok" if "ok" in statuses else "unknown" if statuses == {"unknown"} else "unavailable"
-        )
-        return {
-            "status": overall,
-            "nodes": [
-                {
-                    "host": health.host,
-                    "status": health.status,
-                    "checkedAt": health.checked_at.isoformat() if health.checked_at else None,
-                    "detail": health.detail,
-                }
-                for health in self.health
-            ],
-        }
+        return {"status": _overall(self.health), "nodes": self._nodes_report()}
+
+    def _nodes_report(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "network": self.network,
+                "host": health.host,
+                "status": health.status,
+                "checkedAt": health.checked_at.isoformat() if health.checked_at else None,
+                "detail": health.detail,
+            }
+            for health in self.health
+        ]
 
     async def close(self) -> None:
         for node in self._nodes:
             await node.provider.disconnect()
+
+
+class Chains:
+    """One `ChainRpc` per configured network, made once per process."""
+
+    def __init__(self, settings: ChainSettings) -> None:
+        self.by_network = {
+            name: ChainRpc(network, settings.rpc_timeout_seconds)
+            for name, network in settings.networks.items()
+        }
+
+    @property
+    def mezo(self) -> ChainRpc:
+        """Mezo's chain: where sign-in checks contract wallets."""
+        return self.by_network["mezo"]
+
+    def report(self) -> dict[str, Any]:
+        """Every network's nodes as last seen; ok when every network has a node that
+        answered (so a dead Base node shows even while Mezo is fine)."""
+        statuses = [_overall(rpc.health) for rpc in self.by_network.values()]
+        overall = (
+            "ok"
+            if all(s == "ok" for s in statuses)
+            else "unknown"
+            if all(s == "unknown" for s in statuses)
+            else "unavailable"
+        )
+        nodes = [node for rpc in self.by_network.values() for node in rpc._nodes_report()]
+        return {"status": overall, "nodes": nodes}
+
+    async def close(self) -> None:
+        for rpc in self.by_network.values():
+            await rpc.close()
+
+
+def _overall(health: list[NodeHealth]) -> str:
+    statuses = {h.status for h in health}
+    return "ok" if "ok" in statuses else "unknown" if statuses == {"unknown"} else "unavailable"
 
 
 def _host(url: str) -> str:

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import click
 
-from service.chain.rpc import ChainRpc
+from service.chain.rpc import Chains
 from service.commands import load_settings, reports_database_errors
 from service.database import Database
-from service.delivery.worker import DeliveryWorker, Rechecked, recheck_sessions
+from service.delivery.worker import DeliveryWorker, recheck_sessions
 from service.logs import configure_logging
 from service.reports import print_report
+
+
+@dataclass(frozen=True)
+class Rechecked:
+    session_id: str
+    status: str
+    detail: str
 
 
 @click.group()
@@ -35,15 +43,16 @@ def recheck_delivery(session_ids: tuple[str, ...], status: str | None, as_json: 
 
     async def run() -> list[Rechecked]:
         database = Database(settings.database)
-        rpc = ChainRpc(settings.chain)
+        chains = Chains(settings.chain)
         try:
-            worker = DeliveryWorker(database, rpc, settings.chain)
-            return await recheck_sessions(
+            worker = DeliveryWorker(database, chains, settings.chain)
+            checked = await recheck_sessions(
                 database, worker, session_ids=list(session_ids) or None, delivery_status=status
             )
         finally:
-            await rpc.close()
+            await chains.close()
             await database.dispose()
+        return [Rechecked(session_id, c.status, c.detail) for session_id, c in checked]
 
     results = asyncio.run(run())
     print_report(

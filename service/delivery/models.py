@@ -1,4 +1,4 @@
-"""Durable delivery checks: one row per fulfilled session, due for the worker."""
+"""Delivery's own tables: the checks still to decide, and the ledger of credited transfers."""
 
 from __future__ import annotations
 
@@ -27,4 +27,21 @@ class DeliveryCheck(SQLModel, table=True):
     # Where a search for an unknown transaction starts: the first block after the
     # session was created, found once and kept.
     search_from_block: int | None = Field(default=None, sa_type=BigInteger)
+    # When the time-out starts: fulfilment, or the arrival of a late transaction id.
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class DeliveryCredit(SQLModel, table=True):
+    """One on-chain transfer (a `Transfer` log) counted as one session's delivery.
+
+    The primary key is the transfer itself, so the database, not only the code, keeps a
+    transfer from proving two sessions, whichever workers or replicas race for it.
+    """
+
+    __tablename__ = "delivery_credits"
+
+    chain_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    transaction_hash: str = Field(sa_type=String(66), primary_key=True)
+    log_index: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    onramp_session_id: str = Field(sa_type=String(32), index=True)
+    credited_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -37,15 +37,18 @@ class Transfer:
     sender: str
     recipient: str
     value: int  # in the token's smallest unit
+    log_index: int = -1  # the log's position in its block, as the node numbers it
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """`confirmed`, `pending`, `mismatch` or `failed`, with what was seen."""
+    """`confirmed`, `pending`, `mismatch` or `failed`, with what was seen; `counted` are
+    the transfers that make up the delivery when its amount is right."""
 
     status: str
     delivered_amount: str
     detail: str
+    counted: tuple[Transfer, ...] = ()
 
 
 def to_units(amount: str, decimals: int) -> int:
@@ -80,10 +83,12 @@ def judge(
     confirmations: int,
     required_confirmations: int,
 ) -> Verdict:
-    """The verdict on one transaction's receipt, given how deep it is in the chain."""
+    """The verdict on one transaction's receipt, given how deep it is in the chain.
+
+    Tokens the wallet sent to itself are no delivery: they count for nothing."""
     if reverted:
         return Verdict("failed", "0", "the transaction reverted")
-    received = [t for t in transfers if t.token == token and t.recipient == wallet]
+    received = tuple(delivered_to(transfers, token, wallet))
     delivered = sum(t.value for t in received)
     amount = from_units(delivered, decimals)
     if not received:
@@ -102,13 +107,29 @@ def judge(
         )
     if confirmations < required_confirmations:
         return Verdict(
-            "pending", amount, f"{confirmations} of {required_confirmations} confirmations"
+            "pending",
+            amount,
+            f"{confirmations} of {required_confirmations} confirmations",
+            received,
         )
     plural = "" if confirmations == 1 else "s"
-    return Verdict("confirmed", amount, f"{confirmations} confirmation{plural}")
+    return Verdict("confirmed", amount, f"{confirmations} confirmation{plural}", received)
+
+
+def delivered_to(transfers: list[Transfer], token: str, wallet: str) -> list[Transfer]:
+    """The transfers of `token` that reached `wallet` from somebody else."""
+    return [
+        t for t in transfers if t.token == token and t.recipient == wallet and t.sender != wallet
+    ]
+
+
+def within_tolerance(delivered: int, expected: int, tolerance: int) -> bool:
+    return expected - tolerance <= delivered <= expected + tolerance
 
 
 def _why_nothing_arrived(transfers: list[Transfer], token: str, wallet: str) -> str:
+    if any(t.token == token and t.recipient == wallet for t in transfers):
+        return "the wallet sent the tokens to itself"
     if any(t.recipient == wallet for t in transfers):
         return "the wallet received a different token"
     if any(t.token == token for t in transfers):
@@ -128,12 +149,19 @@ def decode_transfer(log: Mapping[str, object]) -> Transfer | None:
         value = int(data, 16) if data not in ("0x", "") else 0
     except ValueError:
         return None
+    index = log.get("logIndex")
     return Transfer(
         token=_address(log.get("address")),
         sender=_address("0x" + _hex(topics[1])[-40:]),
         recipient=_address("0x" + _hex(topics[2])[-40:]),
         value=value,
+        log_index=_integer(index) if index is not None else -1,
     )
+
+
+def _integer(value: object) -> int:
+    """A quantity as web3 gives it (int) or as raw JSON-RPC does (hex string)."""
+    return value if isinstance(value, int) else int(str(value), 16)
 
 
 def _hex(value: object) -> str:

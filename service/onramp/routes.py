@@ -99,6 +99,7 @@ async def create_session(
         data.destination_currency,
         data.destination_network,
         settings.onramp,
+        state.destinations,
     )
     if session_request.wallet_address != wallet_token.wallet_address:
         raise Forbidden(

@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from functools import lru_cache
 
-from service.chain import registry
 from service.chain.addresses import checksum_wallet
+from service.chain.destinations import Destinations
 from service.errors import InvalidRequest
 from service.onramp.state import STATUSES, is_status
 from service.settings import OnrampSettings
@@ -71,6 +71,7 @@ def check_create_request(
     destination_currency: str | None,
     destination_network: str | None,
     settings: OnrampSettings,
+    destinations: Destinations,
 ) -> SessionRequest:
     try:
         wallet = _checksummed(wallet_address)
@@ -85,20 +86,25 @@ def check_create_request(
             f"must be one of {', '.join(sorted(SOURCE_CURRENCIES))}",
         )
     network = (destination_network or settings.destination_network).lower()
-    if network not in registry.networks():
-        raise _invalid(
-            "unsupported_network",
-            "destinationNetwork",
-            f"must be one of {', '.join(sorted(registry.networks()))}",
-        )
     currency = (destination_currency or settings.destination_currency).lower()
-    if currency not in registry.currencies_on(network):
-        raise _invalid(
-            "unsupported_destination_currency",
-            "destinationCurrency",
-            f"{network} supports {', '.join(sorted(registry.currencies_on(network)))}",
-        )
+    if (network, currency) not in destinations:
+        raise _unsupported_destination(network, currency, destinations)
     return SessionRequest(wallet, amount, source, currency, network)
+
+
+def _unsupported_destination(
+    network: str, currency: str, destinations: Destinations
+) -> InvalidRequest:
+    """Only what this deployment can verify on chain is sold: a (network, currency) in
+    the token registry whose network has RPC URLs."""
+    accepted = ", ".join(f"{c} on {n}" for n, c in sorted(destinations)) or "nothing"
+    networks = {n for n, _ in destinations}
+    field = "destinationCurrency" if network in networks else "destinationNetwork"
+    return _invalid(
+        "unsupported_destination",
+        field,
+        f"{currency} on {network} is not sold by this service; it sells {accepted}",
+    )
 
 
 def customer_ip(address: str | None) -> str | None:
@@ -112,11 +118,12 @@ def customer_ip(address: str | None) -> str | None:
 
 
 def stripe_create_params(
-    request: SessionRequest, onramp_session_id: str, ip: str | None
+    request: SessionRequest, onramp_session_id: str, ip: str | None, wallet_key: str
 ) -> dict[str, object]:
-    """The create parameters the contract lists, in stripe-python's nested form."""
+    """The create parameters the contract lists, in stripe-python's nested form;
+    `wallet_key` is Stripe's name for the network (`base_network` for Base)."""
     params: dict[str, object] = {
-        "wallet_addresses": {request.destination_network: request.wallet_address},
+        "wallet_addresses": {wallet_key: request.wallet_address},
         "lock_wallet_address": True,
         "destination_currency": request.destination_currency,
         "destination_network": request.destination_network,

@@ -31,9 +31,10 @@ import msgspec
 import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.chain.destinations import Destinations
 from service.columns import utcnow
 from service.database import Database
-from service.delivery.repository import recheck
+from service.delivery.checks import reopen_check
 from service.errors import Conflict, NotFound, Unprocessable
 from service.onramp import schemas, state
 from service.onramp.models import IdempotencyKey, NewSession, OnrampSession
@@ -60,7 +61,7 @@ from service.onramp.rules import (
     stripe_create_params,
 )
 from service.onramp.stripe_client import StripeOnramp, StripeRefused, StripeUnavailable
-from service.onramp.updates import apply_update, update_from_stripe
+from service.onramp.updates import apply_update, transaction_id, update_from_stripe
 
 log = structlog.get_logger("onramp.sessions")
 CLEANUP_INTERVAL_SECONDS = 60.0
@@ -89,9 +90,12 @@ def stripe_idempotency_key(onramp_session_id: str) -> str:
 
 
 class OnrampSessions:
-    def __init__(self, database: Database, stripe: StripeOnramp) -> None:
+    def __init__(
+        self, database: Database, stripe: StripeOnramp, destinations: Destinations
+    ) -> None:
         self.database = database
         self.stripe = stripe
+        self.destinations = destinations
         self._last_cleanup = 0.0
 
     async def create_session(
@@ -184,7 +188,7 @@ class OnrampSessions:
         ip: str | None,
         started: NewSession | None = None,
     ) -> Created:
-        params = stripe_create_params(request, session_id, ip)
+        params = stripe_create_params(request, session_id, ip, self._wallet_key(request))
         try:
             stripe_session = await self.stripe.create_session(
                 params, stripe_idempotency_key(session_id)
@@ -217,6 +221,12 @@ class OnrampSessions:
                 )
         log.info("session_created", session_id=session_id, stripe_session_id=body.stripe_session_id)
         return Created(body)
+
+    def _wallet_key(self, request: SessionRequest) -> str:
+        """Stripe's name for the network in `wallet_addresses` (`base_network` for Base)."""
+        pair = (request.destination_network, request.destination_currency)
+        destination = self.destinations.get(pair)
+        return destination.stripe_wallet_key if destination else request.destination_network
 
     async def _finish_started(
         self,
@@ -331,7 +341,7 @@ class OnrampSessions:
             async with self.database.transaction() as sql:
                 applied = await apply_update(sql, update, utcnow())
                 if applied.onramp_session_id and update.status == "fulfillment_complete":
-                    await recheck(sql, applied.onramp_session_id, utcnow())
+                    await reopen_check(sql, applied.onramp_session_id, utcnow())
         async with self.database.sessions() as db:
             session = await SessionRepository(db).get_one_or_none(session_id)
             if session is None:  # pragma: no cover - deleted meanwhile
@@ -364,7 +374,9 @@ def apply_stripe_session(
     session.status = state.advance_status(session.status, str(stripe_session.get("status")))
     details = stripe_session.get("transaction_details") or {}
     if session.status == "fulfillment_complete":
-        session.transaction_hash = session.transaction_hash or details.get("transaction_id")
+        session.transaction_hash = session.transaction_hash or transaction_id(
+            details.get("transaction_id")
+        )
         session.destination_amount = session.destination_amount or details.get("destination_amount")
     changed = before != (session.stripe_session_id, session.status, session.transaction_hash)
     if changed:

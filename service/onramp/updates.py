@@ -8,15 +8,17 @@ processes, serialise on its row; each either moves it forward or changes nothing
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from service.delivery.repository import schedule_check
+from service.delivery.checks import reopen_check, schedule_check
 from service.onramp import state
 from service.sql import Sql, SqlTransaction
 
 ONRAMP_OBJECT = "crypto.onramp_session"
+_EVM_TRANSACTION = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,18 @@ def update_from_stripe(obj: Any) -> OnrampUpdate | None:
         stripe_session_id=session_id[:255],
         onramp_session_id=_short_text(metadata.get("onramp_session_id"), 32),
         status=status,
-        transaction_id=_short_text(details.get("transaction_id"), 66),
+        transaction_id=transaction_id(details.get("transaction_id")),
         destination_amount=_short_text(details.get("destination_amount"), 80),
     )
+
+
+def transaction_id(value: Any) -> str | None:
+    """Stripe's `transaction_id` as stored: an EVM hash in lower case, whatever case it
+    came in, so that one transaction is one value everywhere."""
+    text = _short_text(value, 66)
+    if text is not None and _EVM_TRANSACTION.fullmatch(text):
+        return text.lower()
+    return text
 
 
 def _short_text(value: Any, limit: int) -> str | None:
@@ -65,19 +76,23 @@ def _short_text(value: Any, limit: int) -> str | None:
 
 async def apply_update(sql: SqlTransaction, update: OnrampUpdate, now: datetime) -> Applied:
     """Move the session forward by `update`, and schedule its delivery check once
-    fulfilled, in the caller's transaction."""
+    fulfilled, in the caller's transaction. News for a fulfilled session (a late
+    transaction id or amount) makes its check start again at once, even if it ended."""
     advance = _ADVANCE.get(update.status)
     if advance is None:
         return Applied("ignored", None)
     found = {"sid": update.stripe_session_id, "oid": update.onramp_session_id}
     fulfilment = {"tx": update.transaction_id, "amount": update.destination_amount}
     moved = await sql.scalar(advance, {**found, **fulfilment, "status": update.status, "now": now})
-    if moved is None and update.status == "fulfillment_complete" and any(fulfilment.values()):
-        moved = await sql.scalar(_FILL_FULFILMENT, {**found, **fulfilment, "now": now})
     if moved is not None:
         if update.status == "fulfillment_complete":
             await schedule_check(sql, moved, now)
         return Applied("applied", moved)
+    if update.status == "fulfillment_complete" and any(fulfilment.values()):
+        filled = await sql.scalar(_FILL_FULFILMENT, {**found, **fulfilment, "now": now})
+        if filled is not None:
+            await reopen_check(sql, filled, now)
+            return Applied("applied", filled)
     existing = await sql.scalar(_FIND, found)
     return Applied("superseded" if existing else "unknown_session", existing)
 

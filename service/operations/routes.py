@@ -11,7 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 
 from service import migrations
-from service.chain.rpc import ChainRpc
+from service.chain.rpc import Chains
 from service.database import Database
 
 
@@ -55,9 +55,12 @@ async def ready(state: State) -> Response[dict[str, Any]]:
             "head": head,
         }
     healthy = all(check["status"] == "ok" for check in checks.values())
-    chain: ChainRpc = state.chain
+    chains: Chains = state.chains
     return Response(
-        {"status": "ok" if healthy else "unavailable", "checks": {**checks, "rpc": chain.report()}},
+        {
+            "status": "ok" if healthy else "unavailable",
+            "checks": {**checks, "rpc": chains.report()},
+        },
         status_code=200 if healthy else 503,
     )
 

@@ -30,6 +30,17 @@ DESTINATIONS: dict[str, frozenset[str]] = {
     "bitcoin": frozenset({"btc"}),
     "mezo": frozenset({"musd", "btc"}),
 }
+# Stripe's key for each network in `wallet_addresses[...]`: its own names, which are not
+# always the network's (`base_network` for Base; `wallet_addresses[base]` is refused).
+WALLET_KEYS: dict[str, str] = {
+    "ethereum": "ethereum",
+    "base": "base_network",
+    "polygon": "polygon",
+    "avalanche": "avalanche",
+    "solana": "solana",
+    "bitcoin": "bitcoin",
+    "mezo": "mezo",
+}
 MAX_SOURCE_AMOUNT = Decimal("25000")
 # Like Stripe's test-mode magic values: customers from TEST-NET-3 are refused.
 UNSUPPORTED_CUSTOMERS = ipaddress.ip_network("203.0.113.0/24")
@@ -183,7 +194,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
     if not isinstance(wallets, dict):
         raise StripeError(400, "Invalid hash: wallet_addresses", code="parameter_invalid_hash")
     for net, address in wallets.items():
-        if net not in DESTINATIONS:
+        if net not in WALLET_KEYS.values():
             raise StripeError(
                 400, f"Unsupported network in wallet_addresses: {net}", param="wallet_addresses"
             )
@@ -238,8 +249,8 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
             "source_amount": f"{source_amount:.2f}" if source_amount is not None else None,
             "source_currency": source_currency,
             "transaction_id": None,
-            "wallet_address": wallets.get(network) if network else None,
-            "wallet_addresses": dict(wallets) or None,
+            "wallet_address": wallets.get(WALLET_KEYS[network]) if network else None,
+            "wallet_addresses": {key: wallets.get(key) for key in WALLET_KEYS.values()},
         },
     }
 

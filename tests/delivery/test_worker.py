@@ -12,7 +12,7 @@ from eth_account import Account
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from service.chain.rpc import ChainRpc
+from service.chain.rpc import Chains
 from service.columns import utcnow
 from service.database import Database
 from service.delivery.models import DeliveryCheck
@@ -89,11 +89,11 @@ async def check(
             text("UPDATE delivery_checks SET due_at = :t WHERE onramp_session_id = :id"),
             {"t": utcnow() - timedelta(seconds=1), "id": session_id},
         )
-    rpc = ChainRpc(settings)
+    chains = Chains(settings)
     try:
-        await DeliveryWorker(database, rpc, settings, batched_rpc=batched).run_once()
+        await DeliveryWorker(database, chains, settings, batched_rpc=batched).run_once()
     finally:
-        await rpc.close()
+        await chains.close()
     async with database.sessions() as db:
         session = await db.get(OnrampSession, session_id)
         assert session is not None
@@ -288,7 +288,7 @@ async def test_two_workers_check_each_due_session_once(
     sessions = [await fulfilled(database, "1", "0x" + secrets.token_hex(32)) for _ in range(200)]
     settings = chain_settings(anvil, musd)
     second_db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    rpcs = [ChainRpc(settings), ChainRpc(settings)]
+    rpcs = [Chains(settings), Chains(settings)]
     try:
         workers = [
             DeliveryWorker(database, rpcs[0], settings, batch_size=150),
@@ -316,7 +316,7 @@ async def test_two_workers_check_each_due_session_once(
 async def test_a_failing_node_is_skipped_after_repeated_failures(anvil: Anvil, musd: str) -> None:
     from prometheus_client import REGISTRY
 
-    rpc = ChainRpc(chain_settings(anvil, musd, MEZO_RPC_URLS=f"http://127.0.0.1:9,{anvil.url}"))
+    rpc = Chains(chain_settings(anvil, musd, MEZO_RPC_URLS=f"http://127.0.0.1:9,{anvil.url}")).mezo
     try:
 
         def dead_node_errors() -> float:
@@ -377,11 +377,11 @@ async def test_a_check_held_by_a_worker_is_not_decided_twice(
             {"t": utcnow() + timedelta(minutes=5), "id": session.id},
         )
     settings = chain_settings(anvil, musd)
-    rpc = ChainRpc(settings)
+    chains = Chains(settings)
     try:
-        result = await DeliveryWorker(database, rpc, settings).check(session.id)
+        result = await DeliveryWorker(database, chains, settings).check(session.id)
     finally:
-        await rpc.close()
+        await chains.close()
     assert (result.status, result.detail) == (
         "pending",
         "a worker is checking this session right now",

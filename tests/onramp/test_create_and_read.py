@@ -50,7 +50,8 @@ async def test_a_session_is_created_at_stripe_locked_to_the_wallet(
     assert body["clientSecret"] == at_stripe["client_secret"]
     assert body["clientSecret"].startswith(f"{body['stripeSessionId']}_secret_")
     details = at_stripe["transaction_details"]
-    assert details["wallet_addresses"] == {"mezo": caller.wallet}
+    assert details["wallet_addresses"]["mezo"] == caller.wallet
+    assert {k for k, v in details["wallet_addresses"].items() if v} == {"mezo"}
     assert details["lock_wallet_address"] is True
     assert details["destination_networks"] == ["mezo"]
     assert details["destination_currencies"] == ["musd"]
@@ -116,8 +117,13 @@ async def test_creating_needs_a_wallet_token(client: AsyncTestClient[Litestar]) 
         ({"sourceAmount": "0.99"}, "amount_out_of_range"),
         ({"sourceAmount": "10000.01"}, "amount_out_of_range"),
         ({"sourceCurrency": "jpy"}, "unsupported_currency"),
-        ({"destinationNetwork": "tron"}, "unsupported_network"),
-        ({"destinationCurrency": "usdc"}, "unsupported_destination_currency"),
+        ({"destinationNetwork": "tron"}, "unsupported_destination"),
+        ({"destinationCurrency": "usdc"}, "unsupported_destination"),
+        ({"destinationCurrency": "usdc", "destinationNetwork": "base"}, "unsupported_destination"),
+        (
+            {"destinationCurrency": "usdc", "destinationNetwork": "ethereum"},
+            "unsupported_destination",
+        ),
         ({"promoCode": "FREE"}, "invalid_request"),
         ({"sourceAmount": None}, "invalid_request"),
     ],

@@ -18,6 +18,7 @@ import msgspec
 from sqlalchemy import inspect
 from sqlmodel import select
 
+from service.chain.destinations import accepted_destinations
 from service.columns import utcnow
 from service.database import Database
 from service.onramp import schemas
@@ -26,9 +27,10 @@ from service.onramp.rules import SessionRequest
 from service.onramp.service import OnrampSessions
 from service.onramp.stripe_client import StripeOnramp
 from service.onramp.updates import OnrampUpdate, apply_update
-from service.settings import DatabaseSettings, StripeSettings
+from service.settings import ChainSettings, DatabaseSettings, StripeSettings
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
+DESTINATIONS = accepted_destinations(ChainSettings())
 REQUEST = SessionRequest(WALLET, "100.00", "usd", "musd", "mezo")
 
 
@@ -84,7 +86,7 @@ async def test_a_read_row_is_the_orm_objects_response(database_url: str) -> None
             delivery_checked_at=utcnow() - timedelta(minutes=1),
             delivery_detail="ok",
         )
-        service = OnrampSessions(database, StripeOnramp(StripeSettings()))
+        service = OnrampSessions(database, StripeOnramp(StripeSettings()), DESTINATIONS)
         read = await service.read(session.id, WALLET)
         assert msgspec.json.encode(read) == msgspec.json.encode(schemas.public(session))
         page = await service.page(WALLET, status=None, cursor=None, limit=20)
@@ -99,7 +101,7 @@ async def test_pages_follow_the_cursor_newest_first(database_url: str) -> None:
     database = Database(DatabaseSettings(DATABASE_URL=database_url))
     try:
         ids = [(await stored_session(database, suffix=str(n))).id for n in range(5)]
-        service = OnrampSessions(database, StripeOnramp(StripeSettings()))
+        service = OnrampSessions(database, StripeOnramp(StripeSettings()), DESTINATIONS)
         first = await service.page(WALLET, status=None, cursor=None, limit=3)
         assert [item.id for item in first.items] == ids[::-1][:3]
         rest = await service.page(WALLET, status="initialized", cursor=first.next_cursor, limit=3)
@@ -139,7 +141,7 @@ async def test_a_webhook_before_stripes_answer_is_kept(database_url: str) -> Non
     answer, the stored row and the key's stored answer all keep the webhook's status."""
     database = Database(DatabaseSettings(DATABASE_URL=database_url))
     try:
-        service = OnrampSessions(database, RacingStripe(database))  # type: ignore[arg-type]
+        service = OnrampSessions(database, RacingStripe(database), DESTINATIONS)  # type: ignore[arg-type]
         created = await service.create_session(REQUEST, "race-key", "198.51.100.7")
         assert created.session.status == "requires_payment"
         assert created.session.stripe_session_id == "cos_race"

@@ -1,0 +1,160 @@
+"""Persistence of delivery checks: scheduling, claims, and the end of a round.
+
+Other capabilities schedule checks through `schedule_check` and `reopen_check` only,
+inside their own transactions; everything else here belongs to the worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.columns import as_utc
+from service.sql import Sql, SqlTransaction, with_list
+
+_SCHEDULE = Sql(
+    "INSERT INTO delivery_checks (onramp_session_id, due_at, attempts, created_at)"
+    " VALUES (:session_id, :now, 0, :now) ON CONFLICT (onramp_session_id) DO NOTHING",
+    datetimes=("now",),
+)
+
+
+async def schedule_check(sql: SqlTransaction, onramp_session_id: str, now: datetime) -> None:
+    """Make sure a check is due for the session; scheduling twice changes nothing."""
+    await sql.execute(_SCHEDULE, {"session_id": onramp_session_id, "now": now})
+
+
+_REOPEN = Sql(
+    "INSERT INTO delivery_checks (onramp_session_id, due_at, attempts, created_at)"
+    " VALUES (:session_id, :now, 0, :now) ON CONFLICT (onramp_session_id) DO UPDATE"
+    " SET due_at = :now, finished_at = NULL, claimed_until = NULL, attempts = 0,"
+    " created_at = :now",
+    datetimes=("now",),
+)
+
+
+async def reopen_check(sql: SqlTransaction, onramp_session_id: str, now: datetime) -> None:
+    """Check the session again now, decided or not, with a fresh time-out: for news (a
+    late transaction id) or an operator's word. A round already holding the check loses
+    its claim, so it cannot record what it decided without the news."""
+    await sql.execute(_REOPEN, {"session_id": onramp_session_id, "now": now})
+
+
+_DUE = (
+    "SELECT onramp_session_id FROM delivery_checks"
+    " WHERE finished_at IS NULL AND due_at <= :now"
+    " AND (claimed_until IS NULL OR claimed_until < :now)"
+    " ORDER BY due_at LIMIT :limit"
+)
+_CLAIM = (
+    "UPDATE delivery_checks SET claimed_until = :lease, attempts = attempts + 1"
+    " WHERE onramp_session_id IN ({due}) RETURNING onramp_session_id"
+)
+# PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
+_CLAIM_POSTGRES = Sql(
+    _CLAIM.format(due=_DUE + " FOR UPDATE SKIP LOCKED"), datetimes=("now", "lease")
+)
+# SQLite has one writer at a time, so the UPDATE itself is the claim.
+_CLAIM_SQLITE = Sql(_CLAIM.format(due=_DUE), datetimes=("now", "lease"))
+
+
+async def claim_due(sql: SqlTransaction, now: datetime, lease: datetime, limit: int) -> list[str]:
+    """Lease up to `limit` due checks to this round until `lease`."""
+    claim = _CLAIM_POSTGRES if sql.is_postgres else _CLAIM_SQLITE
+    return await sql.column(claim, {"now": now, "lease": lease, "limit": limit})
+
+
+# One session, for a check on an operator's word: taken only if no worker holds it.
+_CLAIM_ONE = Sql(
+    "UPDATE delivery_checks SET claimed_until = :lease, attempts = attempts + 1"
+    " WHERE onramp_session_id = :id AND (claimed_until IS NULL OR claimed_until < :now)"
+    " RETURNING onramp_session_id",
+    datetimes=("now", "lease"),
+)
+
+
+async def claim_one(sql: SqlTransaction, session_id: str, now: datetime, lease: datetime) -> bool:
+    found = await sql.scalar(_CLAIM_ONE, {"id": session_id, "now": now, "lease": lease})
+    return found is not None
+
+
+_HAND_BACK = Sql(
+    "UPDATE delivery_checks SET claimed_until = NULL, due_at = :due"
+    " WHERE claimed_until = :lease AND finished_at IS NULL",
+    datetimes=("lease", "due"),
+)
+
+
+async def hand_back(sql: SqlTransaction, lease: datetime, due: datetime) -> None:
+    """Give up a round's claims: the checks are due again at `due`."""
+    await sql.execute(_HAND_BACK, {"lease": lease, "due": due})
+
+
+@dataclass(frozen=True)
+class ClaimedCheck:
+    session_id: str
+    started: datetime  # when the time-out began
+    attempts: int
+    search_from_block: int | None
+
+
+_READ = (
+    "SELECT onramp_session_id, created_at, attempts, search_from_block"
+    " FROM delivery_checks WHERE onramp_session_id IN (ids)"
+)
+
+
+async def read_checks(sql: SqlTransaction, session_ids: list[str]) -> dict[str, ClaimedCheck]:
+    statement, params = with_list(_READ, "ids", session_ids)
+    return {
+        row["onramp_session_id"]: ClaimedCheck(
+            row["onramp_session_id"],
+            as_utc(row["created_at"]),
+            row["attempts"],
+            row["search_from_block"],
+        )
+        for row in await sql.rows(statement, params)
+    }
+
+
+_END_CLAIMS = (
+    "UPDATE delivery_checks SET claimed_until = NULL"
+    " WHERE onramp_session_id IN (ids) AND claimed_until = :lease RETURNING onramp_session_id"
+)
+
+
+async def end_claims(sql: SqlTransaction, session_ids: list[str], lease: datetime) -> set[str]:
+    """The checks this round still holds, no longer claimed once the transaction commits.
+    A check reopened meanwhile, or taken over after the lease, is not among them."""
+    statement, params = with_list(_END_CLAIMS, "ids", session_ids, datetimes=("lease",))
+    return set(await sql.column(statement, {**params, "lease": lease}))
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    session_id: str
+    finished_at: datetime | None
+    due_at: datetime
+    search_from_block: int | None
+
+
+_SETTLE = Sql(
+    "UPDATE delivery_checks SET finished_at = :finished_at, due_at = :due_at,"
+    " search_from_block = :search_from_block WHERE onramp_session_id = :session_id",
+    datetimes=("finished_at", "due_at"),
+)
+
+
+async def settle_checks(sql: SqlTransaction, outcomes: list[CheckOutcome]) -> None:
+    await sql.execute_many(
+        _SETTLE,
+        [
+            {
+                "session_id": o.session_id,
+                "finished_at": o.finished_at,
+                "due_at": o.due_at,
+                "search_from_block": o.search_from_block,
+            }
+            for o in outcomes
+        ],
+    )

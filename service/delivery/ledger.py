@@ -1,0 +1,70 @@
+"""The credit ledger: which session each on-chain transfer proves, at most one, ever.
+
+Credits are written in the transaction that records the verdict. The insert is
+`ON CONFLICT DO NOTHING` in a fixed order, and the holders are read back afterwards: on
+PostgreSQL a second writer of the same transfer waits for the first to commit and then
+sees it, so two workers, replicas or an operator's re-check racing for one transfer
+cannot both win.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from service.delivery.decisions import Credit
+from service.sql import Sql, SqlTransaction, with_list
+
+_CREDIT = Sql(
+    "INSERT INTO delivery_credits"
+    " (chain_id, transaction_hash, log_index, onramp_session_id, credited_at)"
+    " VALUES (:chain_id, :transaction_hash, :log_index, :session_id, :now)"
+    " ON CONFLICT (chain_id, transaction_hash, log_index) DO NOTHING",
+    datetimes=("now",),
+)
+_HOLDERS = (
+    "SELECT chain_id, transaction_hash, log_index, onramp_session_id FROM delivery_credits"
+    " WHERE transaction_hash IN (hashes)"
+)
+_RELEASE = "DELETE FROM delivery_credits WHERE onramp_session_id IN (ids)"
+
+
+async def credit(
+    sql: SqlTransaction, proposals: list[tuple[Credit, str]], now: datetime
+) -> dict[Credit, str]:
+    """Credit each transfer to its session unless another holds it already; returns
+    who holds each proposed transfer afterwards."""
+    await sql.execute_many(
+        _CREDIT,
+        [
+            {
+                "chain_id": c.chain_id,
+                "transaction_hash": c.transaction_hash,
+                "log_index": c.log_index,
+                "session_id": session_id,
+                "now": now,
+            }
+            for c, session_id in proposals
+        ],
+    )
+    return await holders(sql, [c for c, _ in proposals])
+
+
+async def holders(sql: SqlTransaction, credits: list[Credit]) -> dict[Credit, str]:
+    """The session holding each of `credits` that is held."""
+    wanted = set(credits)
+    if not wanted:
+        return {}
+    statement, params = with_list(_HOLDERS, "hashes", sorted({c.transaction_hash for c in wanted}))
+    held = {}
+    for row in await sql.rows(statement, params):
+        key = Credit(row["chain_id"], row["transaction_hash"], row["log_index"])
+        if key in wanted:
+            held[key] = row["onramp_session_id"]
+    return held
+
+
+async def release(sql: SqlTransaction, session_ids: list[str]) -> None:
+    """Whatever these sessions held is free again."""
+    if session_ids:
+        statement, params = with_list(_RELEASE, "ids", sorted(session_ids))
+        await sql.execute(statement, params)
