@@ -10,10 +10,11 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 from service import migrations
+from service.columns import utcnow
 from service.settings import DatabaseSettings
 from service.tables import metadata
 from tests.conftest import POSTGRES_ADMIN_URL
@@ -78,3 +79,44 @@ def test_onramp_migrate_upgrades_and_downgrades_postgres_from_any_directory(
     assert downgraded.returncode == 0, downgraded.stderr
     assert "database schema at base" in downgraded.stdout
     assert tables_in(empty_database) <= {"alembic_version"}
+
+
+def test_the_ledger_migration_lowers_hashes_and_rechecks_confirmed_deliveries(
+    empty_database: DatabaseSettings,
+) -> None:
+    migrations.upgrade(empty_database, "0006")
+    engine = create_engine(empty_database.sync_url, poolclass=NullPool)
+    mixed = "0x" + "AbCd" * 16
+    try:
+        with engine.begin() as connection:
+            for session_id, status in (("ors_confirmed", "confirmed"), ("ors_failed", "failed")):
+                connection.execute(
+                    text(
+                        "INSERT INTO onramp_sessions (id, wallet_address, livemode, status,"
+                        " source_amount, source_currency, destination_currency,"
+                        " destination_network, transaction_hash, delivery_status,"
+                        " delivery_confirmations, created_at, updated_at) VALUES (:id,"
+                        " '0x52908400098527886E0F7030069857D2E4169EE7', false,"
+                        " 'fulfillment_complete', '10.00', 'usd', 'musd', 'mezo', :tx, :status,"
+                        " 1, :now, :now)"
+                    ),
+                    {"id": session_id, "tx": mixed, "status": status, "now": utcnow()},
+                )
+                connection.execute(
+                    text(
+                        "INSERT INTO delivery_checks (onramp_session_id, due_at, attempts,"
+                        " finished_at, created_at) VALUES (:id, :now, 3, :now, :now)"
+                    ),
+                    {"id": session_id, "now": utcnow()},
+                )
+        migrations.upgrade(empty_database)
+        with engine.connect() as connection:
+            hashes = connection.execute(text("SELECT transaction_hash FROM onramp_sessions"))
+            assert {row[0] for row in hashes} == {mixed.lower()}
+            open_checks = connection.execute(
+                text("SELECT onramp_session_id FROM delivery_checks WHERE finished_at IS NULL")
+            )
+            assert [row[0] for row in open_checks] == ["ors_confirmed"]
+        assert "delivery_credits" in tables_in(empty_database)
+    finally:
+        engine.dispose()

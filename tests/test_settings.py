@@ -6,6 +6,9 @@ from decimal import Decimal
 
 import pytest
 
+from service.chain import registry
+from service.chain.addresses import checksum_wallet
+from service.chain.destinations import accepted_destinations
 from service.settings import ConfigurationError, Settings
 
 PRODUCTION = {
@@ -149,3 +152,39 @@ def test_stripe_attempts_must_end_before_an_idempotency_claim_expires() -> None:
     problems = problems_for({"STRIPE_TIMEOUT_SECONDS": "30", "STRIPE_MAX_NETWORK_RETRIES": "2"})
     assert len(problems) == 1
     assert "must not exceed 45 s" in problems[0]
+
+
+def test_each_networks_rpc_urls_configure_it_on_the_registrys_chain() -> None:
+    chain = Settings.from_env(
+        {
+            "BASE_RPC_URLS": "http://base-a:1, http://base-b:2",
+            "ETHEREUM_RPC_URLS": "http://sepolia:1",
+            "ETHEREUM_CHAIN_ID": "11155111",
+        }
+    ).chain
+    networks = chain.networks
+    assert list(networks) == ["mezo", "base", "ethereum"]
+    assert networks["base"].rpc_urls == ("http://base-a:1", "http://base-b:2")
+    assert networks["base"].chain_id == 8453  # the registry's mainnet for Base
+    assert networks["ethereum"].chain_id == 11155111
+    destinations = accepted_destinations(chain)
+    assert destinations[("base", "usdc")].stripe_wallet_key == "base_network"
+    assert destinations[("ethereum", "usdc")].token_address == (
+        "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"
+    )
+    assert ("polygon", "usdc") not in destinations  # no POLYGON_RPC_URLS
+
+
+def test_a_network_outside_the_registry_is_refused_without_echoing_its_urls() -> None:
+    problems = problems_for({"TRON_RPC_URLS": "https://tron.example/key-in-path"})
+    assert len(problems) == 1
+    assert problems[0].startswith("TRON_RPC_URLS: tron is not in the token registry")
+    assert "key-in-path" not in problems[0]
+    [bad_url] = problems_for({"BASE_RPC_URLS": "ws://base.example/secret-key"})
+    assert bad_url == "BASE_RPC_URLS: every URL must be http(s)"
+
+
+def test_every_registry_address_carries_a_valid_checksum() -> None:
+    for token in registry.tokens():
+        assert checksum_wallet(token.address) == token.address, token
+        assert token.finality_depth >= token.confirmations >= 1

@@ -81,6 +81,14 @@ class Anvil:
         self.w3.eth.wait_for_transaction_receipt(minted.transact({"from": self.funder}))
         return address
 
+    def deploy_at(self, artifact: str, address: str) -> str:
+        """The contract's code placed at `address` (a token registry's, say), as if
+        deployed there; its storage starts empty."""
+        deployed = self.deploy(artifact)
+        code = self.w3.eth.get_code(Web3.to_checksum_address(deployed))
+        self.w3.provider.make_request("anvil_setCode", [address, "0x" + bytes(code).hex()])  # type: ignore[arg-type]
+        return Web3.to_checksum_address(address)
+
     def contract(self, artifact: str, address: str) -> Any:
         checksummed = Web3.to_checksum_address(address)
         return self.w3.eth.contract(address=checksummed, abi=load_artifact(artifact)["abi"])

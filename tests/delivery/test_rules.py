@@ -116,3 +116,38 @@ def test_the_transfer_topic_comes_from_the_erc20_abi() -> None:
     from service.delivery.rules import TRANSFER_TOPIC
 
     assert TRANSFER_TOPIC == "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+
+
+def test_tokens_the_wallet_sent_itself_are_no_delivery() -> None:
+    status, amount, detail = verdict([Transfer(TOKEN, WALLET, WALLET, 98 * UNIT)])
+    assert (status, amount, detail) == ("mismatch", "0", "the wallet sent the tokens to itself")
+    mixed = judge(
+        reverted=False,
+        transfers=[
+            Transfer(TOKEN, WALLET, WALLET, 50 * UNIT, log_index=3),
+            Transfer(TOKEN, OTHER, WALLET, 98 * UNIT, log_index=4),
+        ],
+        token=TOKEN,
+        wallet=WALLET,
+        expected_units=98 * UNIT,
+        tolerance_units=0,
+        decimals=18,
+        confirmations=1,
+        required_confirmations=1,
+    )
+    assert (mixed.status, mixed.delivered_amount) == ("confirmed", "98")
+    assert [t.log_index for t in mixed.counted] == [4]
+
+
+def test_a_log_index_is_read_from_web3_and_from_raw_json_rpc() -> None:
+    log = {
+        "address": TOKEN.lower(),
+        "topics": [
+            "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef",
+            "0x" + "0" * 24 + OTHER[2:].lower(),
+            "0x" + "0" * 24 + WALLET[2:].lower(),
+        ],
+        "data": hex(5),
+    }
+    assert decode_transfer({**log, "logIndex": "0x1a"}) == Transfer(TOKEN, OTHER, WALLET, 5, 26)
+    assert decode_transfer({**log, "logIndex": 7}) == Transfer(TOKEN, OTHER, WALLET, 5, 7)

@@ -196,3 +196,22 @@ def test_onramp_stripe_sim_serves_the_stand_in(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+async def test_wallet_addresses_use_stripes_own_network_keys(sdk: stripe_sdk.StripeClient) -> None:
+    wallet = PARAMS["wallet_addresses"]["mezo"]
+    base: dict[str, Any] = {
+        "destination_network": "base",
+        "destination_currency": "usdc",
+        "destination_networks": ["base"],
+        "destination_currencies": ["usdc"],
+    }
+    session = await create(sdk, wallet_addresses={"base_network": wallet}, **base)
+    details = session["transaction_details"]
+    assert details["wallet_address"] == wallet
+    assert details["wallet_addresses"]["base_network"] == wallet
+    assert details["wallet_addresses"]["ethereum"] is None  # every key, null where unset
+    with pytest.raises(stripe_sdk.InvalidRequestError) as refused:
+        await create(sdk, wallet_addresses={"base": wallet}, **base)
+    assert refused.value.http_status == 400
+    assert "wallet_addresses" in str(refused.value.user_message)
