@@ -161,9 +161,9 @@ class ChainRpc:
 
     def report(self) -> dict[str, Any]:
         """Reachability as last seen: ok if any node answered its last call."""
-        return {"status": _overall(self.health), "nodes": self._nodes_report()}
+        return {"status": _overall(self.health), "nodes": self.nodes_report()}
 
-    def _nodes_report(self) -> list[dict[str, Any]]:
+    def nodes_report(self) -> list[dict[str, Any]]:
         return [
             {
                 "network": self.network,
@@ -205,7 +205,7 @@ class Chains:
             if all(s == "unknown" for s in statuses)
             else "unavailable"
         )
-        nodes = [node for rpc in self.by_network.values() for node in rpc._nodes_report()]
+        nodes = [node for rpc in self.by_network.values() for node in rpc.nodes_report()]
         return {"status": overall, "nodes": nodes}
 
     async def close(self) -> None:

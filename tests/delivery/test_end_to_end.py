@@ -17,7 +17,8 @@ from service.app import create_app
 from service.database import Database
 from service.onramp.models import OnrampSession
 from service.settings import DatabaseSettings, Settings
-from tests.delivery.test_worker import UNIT, fulfilled, send
+from tests.delivery.conftest import send
+from tests.delivery.test_worker import UNIT, fulfilled
 from tests.onramp.conftest import JWT_SECRET, token_for
 from tests.support.anvil import Anvil
 from tests.support.processes import ONRAMP, bare_env, run_onramp

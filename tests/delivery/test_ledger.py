@@ -39,21 +39,9 @@ from tests.support.stripe import RunningStripe
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 
 
-@pytest.fixture(scope="module")
-def musd(anvil: Anvil) -> str:
-    return anvil.deploy_token(10**30)
-
-
 @pytest.fixture
 def chain_env(anvil: Anvil, musd: str) -> dict[str, str]:
     return {"MEZO_RPC_URLS": anvil.url, "MUSD_TOKEN_ADDRESS": musd}
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ each on its own chain, and finality watched where a confirmed block can still go
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.database import Database
-from service.settings import ChainSettings, DatabaseSettings
+from service.settings import ChainSettings
 from tests.delivery.conftest import (
     BASE_USDC,
     MUSD_UNIT,
@@ -31,18 +31,6 @@ from tests.support.stripe import RunningStripe
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 
 BASE_PURCHASE = {"destinationNetwork": "base", "destinationCurrency": "usdc"}
-
-
-@pytest.fixture(scope="module")
-def musd(anvil: Anvil) -> str:
-    return anvil.deploy_token(10**30)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
 
 
 def two_networks(anvil: Anvil, musd: str, base_chain: Anvil) -> dict[str, str]:

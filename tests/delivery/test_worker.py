@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -20,22 +19,11 @@ from service.delivery.worker import DeliveryWorker
 from service.onramp.models import OnrampSession
 from service.settings import ChainSettings, DatabaseSettings
 from tests.conftest import empty_tables
+from tests.delivery.conftest import MUSD_UNIT, fulfilled_session, mine, send
 from tests.support.anvil import Anvil
 from tests.support.rpc_trouble import TroubledNode
 
-UNIT = 10**18
-
-
-@pytest.fixture(scope="module")
-def musd(anvil: Anvil) -> str:
-    return anvil.deploy_token(10**30)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
+UNIT = MUSD_UNIT
 
 
 def chain_settings(anvil: Anvil, musd: str, **env: str) -> ChainSettings:
@@ -44,40 +32,10 @@ def chain_settings(anvil: Anvil, musd: str, **env: str) -> ChainSettings:
     )
 
 
-def send(anvil: Anvil, token: str, to: str, units: int) -> str:
-    tx = (
-        anvil.contract("TestMUSD", token)
-        .functions.transfer(to, units)
-        .transact({"from": anvil.funder})
-    )
-    anvil.w3.eth.wait_for_transaction_receipt(tx)
-    return "0x" + bytes(tx).hex()
-
-
-def mine(anvil: Anvil, blocks: int) -> None:
-    anvil.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
-
-
 async def fulfilled(
     database: Database, amount: str, tx_hash: str | None, wallet: str | None = None
 ) -> OnrampSession:
-    session = OnrampSession(
-        wallet_address=wallet or str(Account.create().address),
-        stripe_session_id=f"cos_{secrets.token_hex(8)}",
-        status="fulfillment_complete",
-        source_amount="100.00",
-        source_currency="usd",
-        destination_currency="musd",
-        destination_network="mezo",
-        destination_amount=amount,
-        transaction_hash=tx_hash,
-        delivery_status="pending",
-        created_at=utcnow() - timedelta(seconds=30),
-    )
-    async with database.sessions() as db, db.begin():
-        db.add(session)
-        db.add(DeliveryCheck(onramp_session_id=session.id, created_at=session.created_at))
-    return session
+    return await fulfilled_session(database, amount, tx_hash, wallet)
 
 
 async def check(
