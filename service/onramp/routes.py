@@ -68,7 +68,8 @@ def _sessions(state: State) -> OnrampSessions:
     ],
     responses=problems(
         {
-            400: "Not a valid request; nothing was sent to Stripe (`invalid_amount`, …).",
+            400: "Not a valid request, or a destination this service cannot verify on "
+            "chain; nothing was sent to Stripe (`invalid_amount`, `unsupported_destination`, …).",
             401: NOT_SIGNED_IN,
             403: "`walletAddress` is not the signed-in wallet (`wallet_mismatch`).",
             409: "A request with this Idempotency-Key is still in flight.",
