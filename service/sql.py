@@ -45,7 +45,8 @@ class Sql:
 
 @lru_cache(maxsize=512)
 def _expanded(template: str, name: str, count: int, datetimes: tuple[str, ...]) -> Sql:
-    placeholders = ", ".join(f":{name}_{i}" for i in range(count))
+    # An empty list matches nothing (`IN ()` is not SQL on PostgreSQL).
+    placeholders = ", ".join(f":{name}_{i}" for i in range(count)) or "NULL"
     return Sql(template.replace(f"({name})", f"({placeholders})"), datetimes)
 
 

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("transaction_hash", sa.String(length=66), nullable=False),
         sa.Column("log_index", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("onramp_session_id", sa.String(length=32), nullable=False),
+        sa.Column("found_by_search", sa.Boolean(), nullable=False),
         sa.Column("credited_at", service.columns.UtcDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("chain_id", "transaction_hash", "log_index"),
     )
@@ -38,19 +39,29 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_delivery_credits_onramp_session_id"), ["onramp_session_id"], unique=False
         )
+    with op.batch_alter_table("delivery_checks", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("found_transaction_hash", sa.String(length=66), nullable=True)
+        )
     op.execute(
         "UPDATE onramp_sessions SET transaction_hash = lower(transaction_hash),"
         " delivery_block_hash = lower(delivery_block_hash)"
         " WHERE transaction_hash LIKE '0x%' AND length(transaction_hash) = 66"
     )
+    # Due in the order the sessions were made, so that the older of two sessions
+    # confirmed by one transfer is credited first; the time-out starts afresh.
     op.execute(
-        "UPDATE delivery_checks SET finished_at = NULL, claimed_until = NULL,"
-        " due_at = CURRENT_TIMESTAMP, attempts = 0 WHERE onramp_session_id IN"
+        "UPDATE delivery_checks SET finished_at = NULL, claimed_until = NULL, attempts = 0,"
+        " created_at = CURRENT_TIMESTAMP, due_at = (SELECT created_at FROM onramp_sessions"
+        " WHERE onramp_sessions.id = delivery_checks.onramp_session_id)"
+        " WHERE onramp_session_id IN"
         " (SELECT id FROM onramp_sessions WHERE delivery_status = 'confirmed')"
     )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("delivery_checks", schema=None) as batch_op:
+        batch_op.drop_column("found_transaction_hash")
     with op.batch_alter_table("delivery_credits", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_delivery_credits_onramp_session_id"))
     op.drop_table("delivery_credits")

@@ -10,7 +10,7 @@ from web3 import AsyncWeb3
 from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from service.chain.rpc import ChainRpc
-from service.delivery.rules import TRANSFER_TOPIC, Transfer, decode_transfer
+from service.delivery.rules import TRANSFER_TOPIC, Transfer, decode_transfer, receipt_transfers
 
 LOG_PAGE_BLOCKS = 10_000  # Mezo's nodes cap eth_getLogs ranges at 10,000 blocks
 
@@ -50,11 +50,7 @@ async def observe_transaction(rpc: ChainRpc, tx_hash: str) -> Observation:
         if canonical is None or HexBytes(canonical["hash"]).hex() != block_hash:
             # The receipt names a block that is no longer on the chain: not final.
             return Observation(found=False, head=head)
-        transfers = [
-            transfer
-            for log in receipt["logs"]
-            if (transfer := decode_transfer(dict(log))) is not None
-        ]
+        transfers = receipt_transfers([dict(log) for log in receipt["logs"]])
         return Observation(
             found=True,
             reverted=int(receipt["status"]) == 0,
@@ -86,7 +82,8 @@ async def first_block_at(rpc: ChainRpc, timestamp: int) -> int:
 async def transfers_to(
     rpc: ChainRpc, token: str, wallet: str, from_block: int
 ) -> list[tuple[str, Transfer]]:
-    """Every transfer of `token` to `wallet` since `from_block`, with its transaction."""
+    """Every transfer of `token` to `wallet` since `from_block`, with its transaction
+    (the transfers' positions in their transactions are unknown here: -1)."""
 
     async def search(w3: AsyncWeb3[Any]) -> list[tuple[str, Transfer]]:
         head = await w3.eth.block_number
@@ -152,7 +149,7 @@ async def observe_transactions(rpc: ChainRpc, tx_hashes: list[str]) -> dict[str,
                 block_number=int(receipt["blockNumber"], 16),
                 block_hash=receipt["blockHash"],
                 head=head,
-                transfers=[t for log in receipt["logs"] if (t := decode_transfer(log)) is not None],
+                transfers=receipt_transfers(receipt["logs"]),
             )
         return seen
 

@@ -96,11 +96,12 @@ class ClaimedCheck:
     started: datetime  # when the time-out began
     attempts: int
     search_from_block: int | None
+    found_transaction_hash: str | None
 
 
 _READ = (
-    "SELECT onramp_session_id, created_at, attempts, search_from_block"
-    " FROM delivery_checks WHERE onramp_session_id IN (ids)"
+    "SELECT onramp_session_id, created_at, attempts, search_from_block,"
+    " found_transaction_hash FROM delivery_checks WHERE onramp_session_id IN (ids)"
 )
 
 
@@ -112,6 +113,7 @@ async def read_checks(sql: SqlTransaction, session_ids: list[str]) -> dict[str, 
             as_utc(row["created_at"]),
             row["attempts"],
             row["search_from_block"],
+            row["found_transaction_hash"],
         )
         for row in await sql.rows(statement, params)
     }
@@ -136,11 +138,13 @@ class CheckOutcome:
     finished_at: datetime | None
     due_at: datetime
     search_from_block: int | None
+    found_transaction_hash: str | None
 
 
 _SETTLE = Sql(
     "UPDATE delivery_checks SET finished_at = :finished_at, due_at = :due_at,"
-    " search_from_block = :search_from_block WHERE onramp_session_id = :session_id",
+    " search_from_block = :search_from_block, found_transaction_hash = :found"
+    " WHERE onramp_session_id = :session_id",
     datetimes=("finished_at", "due_at"),
 )
 
@@ -154,7 +158,23 @@ async def settle_checks(sql: SqlTransaction, outcomes: list[CheckOutcome]) -> No
                 "finished_at": o.finished_at,
                 "due_at": o.due_at,
                 "search_from_block": o.search_from_block,
+                "found": o.found_transaction_hash,
             }
             for o in outcomes
         ],
     )
+
+
+_SEARCH_AGAIN = (
+    "UPDATE delivery_checks SET due_at = :now, finished_at = NULL, claimed_until = NULL,"
+    " attempts = 0, created_at = :now, found_transaction_hash = NULL"
+    " WHERE onramp_session_id IN (ids)"
+)
+
+
+async def search_again(sql: SqlTransaction, session_ids: list[str], now: datetime) -> None:
+    """Sessions whose found transfer went to the session Stripe named for it look for
+    another one, now; a round holding one of them loses its claim."""
+    if session_ids:
+        statement, params = with_list(_SEARCH_AGAIN, "ids", sorted(session_ids), ("now",))
+        await sql.execute(statement, {**params, "now": now})

@@ -61,10 +61,13 @@ def next_due(now: datetime, attempts: int) -> datetime:
     return now + timedelta(seconds=min(LONGEST_PAUSE_SECONDS, pause))
 
 
-def apply_time_out(result: Checked, started: datetime, now: datetime, seconds: int) -> Checked:
+def apply_time_out(
+    result: Checked, started: datetime, now: datetime, seconds: int, *, seen_before: bool
+) -> Checked:
     """A transaction (or transfer) still unseen `seconds` after the check started has
-    failed; anything seen on chain waits as long as it takes."""
-    if result.status != "pending" or not result.unseen:
+    failed. One that was on chain before and went away (a reorganisation, a lagging
+    node) waits to come back however long it takes, as does anything seen on chain."""
+    if result.status != "pending" or not result.unseen or seen_before:
         return result
     if now - started <= timedelta(seconds=seconds):
         return result
@@ -77,8 +80,10 @@ def apply_time_out(result: Checked, started: datetime, now: datetime, seconds: i
 
 
 def with_finality(result: Checked, finality_depth: int) -> Checked:
-    """A confirmed delivery stays under watch until its block is final for its network."""
-    if result.status != "confirmed" or result.confirmations >= finality_depth:
+    """A verdict read from a receipt stays under watch until its block is final for its
+    network: a reorganisation can still remove the transfer, or re-run the transaction
+    to another end."""
+    if result.status == "pending" or result.confirmations >= finality_depth:
         return result
     return replace(
         result,
@@ -87,21 +92,62 @@ def with_finality(result: Checked, finality_depth: int) -> Checked:
     )
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Who the ledger credits a transfer to, and whether that session only found it."""
+
+    session_id: str
+    found_by_search: bool
+
+
 def credit_order(
-    results: dict[str, Checked], created: dict[str, datetime]
+    results: dict[str, Checked], created: dict[str, datetime], incumbents: dict[Credit, Holder]
 ) -> list[tuple[Credit, str]]:
     """Every (transfer, session) this round would credit, in the order the ledger takes
     them: by transfer, so that concurrent rounds lock rows in one order; for one
-    transfer, a session that named it before one that found it, then the older session."""
+    transfer, a session that named it before one that found it, then the session that
+    held it already, then the older session."""
     proposals = [
         (credit, session_id)
         for session_id, result in results.items()
         for credit in result.credits or ()
     ]
-    return sorted(
-        proposals,
-        key=lambda p: (p[0], results[p[1]].found_by_search, created[p[1]], p[1]),
-    )
+
+    def precedence(proposal: tuple[Credit, str]) -> tuple[Credit, bool, bool, datetime, str]:
+        credit, session_id = proposal
+        incumbent = incumbents.get(credit)
+        held = incumbent is not None and incumbent.session_id == session_id
+        return (
+            credit,
+            results[session_id].found_by_search,
+            not held,
+            created[session_id],
+            session_id,
+        )
+
+    return sorted(proposals, key=precedence)
+
+
+def taken_from_searches(
+    results: dict[str, Checked], incumbents: dict[Credit, Holder]
+) -> dict[Credit, tuple[str, str]]:
+    """Transfers that a session of this round names (Stripe's word) while another
+    session, outside the round, holds them only because it found them: credit -> (the
+    naming session, the finder). The naming session takes them over."""
+    taken: dict[Credit, tuple[str, str]] = {}
+    for session_id, result in sorted(results.items()):
+        if result.found_by_search:
+            continue
+        for credit in result.credits or ():
+            holder = incumbents.get(credit)
+            if (
+                holder is not None
+                and holder.found_by_search
+                and holder.session_id != session_id
+                and holder.session_id not in results
+            ):
+                taken.setdefault(credit, (session_id, holder.session_id))
+    return taken
 
 
 def one_session_per_transfer(
@@ -121,13 +167,7 @@ def one_session_per_transfer(
             continue
         credit, holder = taken[0]
         if result.found_by_search:
-            settled[session_id] = Checked(
-                "pending",
-                SEARCH_AGAIN,
-                search_from_block=result.search_from_block,
-                unseen=True,
-                credits=(),
-            )
+            settled[session_id] = search_again(result.search_from_block)
         else:
             settled[session_id] = Checked(
                 "mismatch",
@@ -139,5 +179,18 @@ def one_session_per_transfer(
                 transaction_hash=result.transaction_hash,
                 search_from_block=result.search_from_block,
                 credits=(),
+                check_again=result.check_again,
             )
     return settled
+
+
+def search_again(search_from_block: int | None, detail: str = SEARCH_AGAIN) -> Checked:
+    """A session that found a transfer another session holds looks for another one."""
+    return Checked(
+        "pending",
+        detail,
+        search_from_block=search_from_block,
+        unseen=True,
+        credits=(),
+        found_by_search=True,
+    )

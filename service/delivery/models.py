@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Integer, String
+from sqlalchemy import BigInteger, Boolean, Column, Integer, String
 from sqlmodel import Field, SQLModel
 
 from service.columns import UtcDateTime, utcnow
@@ -27,6 +27,9 @@ class DeliveryCheck(SQLModel, table=True):
     # Where a search for an unknown transaction starts: the first block after the
     # session was created, found once and kept.
     search_from_block: int | None = Field(default=None, sa_type=BigInteger)
+    # A transaction the worker found for a session that Stripe has named none for; a
+    # transaction id from Stripe replaces it.
+    found_transaction_hash: str | None = Field(default=None, sa_type=String(66))
     # When the time-out starts: fulfilment, or the arrival of a late transaction id.
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
@@ -42,6 +45,11 @@ class DeliveryCredit(SQLModel, table=True):
 
     chain_id: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     transaction_hash: str = Field(sa_type=String(66), primary_key=True)
+    # The log's position among its transaction's logs, which a reorganisation that
+    # moves the transaction to another block leaves as it was.
     log_index: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     onramp_session_id: str = Field(sa_type=String(32), index=True)
+    # Credited because the worker found it, not because the session named it: a
+    # session that Stripe says it paid with this transfer takes it over.
+    found_by_search: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     credited_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

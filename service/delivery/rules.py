@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Context, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, Context, Decimal, InvalidOperation
 
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
@@ -37,7 +37,9 @@ class Transfer:
     sender: str
     recipient: str
     value: int  # in the token's smallest unit
-    log_index: int = -1  # the log's position in its block, as the node numbers it
+    # The log's position among its transaction's logs: unlike the block-wide index, a
+    # reorganisation that puts the transaction in another block does not change it.
+    log_index: int = -1
 
 
 @dataclass(frozen=True)
@@ -137,8 +139,9 @@ def _why_nothing_arrived(transfers: list[Transfer], token: str, wallet: str) -> 
     return "the transaction holds no token transfer"
 
 
-def decode_transfer(log: Mapping[str, object]) -> Transfer | None:
-    """An ERC-20 `Transfer(from, to, value)` log, or None for any other log."""
+def decode_transfer(log: Mapping[str, object], position: int = -1) -> Transfer | None:
+    """An ERC-20 `Transfer(from, to, value)` log, or None for any other log;
+    `position` is the log's place among its transaction's logs."""
     topics = log.get("topics")
     if not isinstance(topics, list | tuple) or len(topics) != 3:
         return None
@@ -149,19 +152,25 @@ def decode_transfer(log: Mapping[str, object]) -> Transfer | None:
         value = int(data, 16) if data not in ("0x", "") else 0
     except ValueError:
         return None
-    index = log.get("logIndex")
     return Transfer(
         token=_address(log.get("address")),
         sender=_address("0x" + _hex(topics[1])[-40:]),
         recipient=_address("0x" + _hex(topics[2])[-40:]),
         value=value,
-        log_index=_integer(index) if index is not None else -1,
+        log_index=position,
     )
 
 
-def _integer(value: object) -> int:
-    """A quantity as web3 gives it (int) or as raw JSON-RPC does (hex string)."""
-    return value if isinstance(value, int) else int(str(value), 16)
+def receipt_transfers(logs: list[Mapping[str, object]]) -> list[Transfer]:
+    """The token transfers among a receipt's logs, each with its position."""
+    return [t for i, log in enumerate(logs) if (t := decode_transfer(log, i)) is not None]
+
+
+def floor_units(amount: str, decimals: int) -> int:
+    """`amount` in the token's smallest unit, finer digits dropped: a tolerance set for
+    an 18-decimal token still means something for a 6-decimal one."""
+    value = Decimal(amount).scaleb(decimals, context=_EXACT)
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
 
 
 def _hex(value: object) -> str:

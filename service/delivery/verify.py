@@ -6,6 +6,7 @@ the token's `Transfer` logs to the wallet for a delivery no other session holds.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from service.chain.rpc import ChainRpc
 from service.database import Database
 from service.delivery import chain, ledger, rules
 from service.delivery.checks import ClaimedCheck
-from service.delivery.decisions import SEARCH_AGAIN, Checked, Credit, with_finality
+from service.delivery.decisions import Checked, Credit, search_again, with_finality
 from service.onramp.deliveries import SessionToDeliver
 
 Seen = dict[str, chain.Observation]
@@ -28,6 +29,9 @@ class Verifier:
     rpc: ChainRpc
     database: Database
     tolerance: Decimal
+    # A round searches for many sessions at once; their ledger reads share a few
+    # connections instead of taking the pool.
+    ledger_reads: asyncio.Semaphore
 
 
 async def verify_delivery(
@@ -38,24 +42,30 @@ async def verify_delivery(
         return Checked("pending", "Stripe has not reported the delivered amount yet")
     try:
         expected = rules.to_units(session.destination_amount, destination.decimals)
-        tolerance = rules.to_units(str(verifier.tolerance), destination.decimals)
     except ValueError as error:
         return Checked("failed", str(error), credits=())
-    tx_hash, search_from = session.transaction_hash, check.search_from_block
-    found_by_search = tx_hash is None
+    tolerance = rules.floor_units(str(verifier.tolerance), destination.decimals)
+    found_by_search = session.transaction_hash is None
+    tx_hash = session.transaction_hash or check.found_transaction_hash
+    search_from = check.search_from_block
     if tx_hash is None:
-        tx_hash, search_from = await _search(verifier, session, expected, tolerance, search_from)
+        tx_hash, search_from, seen = await _search(
+            verifier, session, expected, tolerance, search_from
+        )
         if tx_hash is None:
-            return Checked("pending", SEARCH_AGAIN, search_from_block=search_from, unseen=True)
+            return search_again(search_from)
     if not looks_like_hash(tx_hash):
         return Checked("failed", f"{tx_hash!r} is not a transaction hash", credits=())
     observed = seen.get(tx_hash) or await chain.observe_transaction(verifier.rpc, tx_hash)
+    found = tx_hash if found_by_search else None
     if not observed.found:
         return Checked(
             "pending",
             "the transaction is not on the chain (yet)",
+            transaction_hash=found,
             search_from_block=search_from,
             unseen=True,
+            found_by_search=found_by_search,
         )
     verdict = rules.judge(
         reverted=observed.reverted,
@@ -69,14 +79,15 @@ async def verify_delivery(
         required_confirmations=destination.confirmations,
     )
     credits = tuple(Credit(destination.chain_id, tx_hash, t.log_index) for t in verdict.counted)
+    detail = f"{verdict.detail}; found transaction {tx_hash}" if found else verdict.detail
     result = Checked(
         verdict.status,
-        verdict.detail,
+        detail,
         verdict.delivered_amount,
         observed.confirmations,
         observed.block_number,
         observed.block_hash,
-        tx_hash if found_by_search else None,
+        found,
         search_from,
         credits=credits,
         found_by_search=found_by_search,
@@ -90,33 +101,44 @@ async def _search(
     expected: int,
     tolerance: int,
     search_from: int | None,
-) -> tuple[str | None, int]:
+) -> tuple[str | None, int, Seen]:
     """The oldest transaction since the session began that delivers the expected amount
     (within the tolerance) to the wallet from somebody else, and whose transfers no
-    other session holds."""
-    rpc, token = verifier.rpc, verifier.destination.token_address
+    other session holds; with the receipts read on the way."""
+    rpc, token, wallet = verifier.rpc, verifier.destination.token_address, session.wallet_address
     if search_from is None:
         search_from = await chain.first_block_at(rpc, int(session.created_at.timestamp()))
     by_transaction: dict[str, list[rules.Transfer]] = {}
-    for tx_hash, transfer in await chain.transfers_to(
-        rpc, token, session.wallet_address, search_from
-    ):
+    for tx_hash, transfer in await chain.transfers_to(rpc, token, wallet, search_from):
         by_transaction.setdefault(tx_hash, []).append(transfer)
-    candidates = {}
-    for tx_hash, transfers in by_transaction.items():
-        delivered = rules.delivered_to(transfers, token, session.wallet_address)
-        amount = sum(t.value for t in delivered)
-        if delivered and rules.within_tolerance(amount, expected, tolerance):
-            chain_id = verifier.destination.chain_id
-            candidates[tx_hash] = [Credit(chain_id, tx_hash, t.log_index) for t in delivered]
+    candidates = [
+        tx_hash
+        for tx_hash, transfers in by_transaction.items()
+        if _matches(rules.delivered_to(transfers, token, wallet), expected, tolerance)
+    ]
     if not candidates:
-        return None, search_from
-    async with verifier.database.transaction() as sql:
-        held = await ledger.holders(sql, [c for credits in candidates.values() for c in credits])
-    for tx_hash, credits in candidates.items():
-        if all(held.get(c, session.id) == session.id for c in credits):
-            return tx_hash, search_from
-    return None, search_from
+        return None, search_from, {}
+    # The ledger knows transfers by their place in the transaction: read the receipts.
+    seen = await chain.observe_transactions(rpc, candidates)
+    credits = {
+        tx_hash: [
+            Credit(verifier.destination.chain_id, tx_hash, t.log_index)
+            for t in rules.delivered_to(seen[tx_hash].transfers, token, wallet)
+        ]
+        for tx_hash in candidates
+        if seen[tx_hash].found
+    }
+    async with verifier.ledger_reads, verifier.database.transaction() as sql:
+        held = await ledger.holders(sql, [c for found in credits.values() for c in found])
+    for tx_hash, found in credits.items():
+        if found and all(held[c].session_id == session.id for c in found if c in held):
+            return tx_hash, search_from, seen
+    return None, search_from, seen
+
+
+def _matches(delivered: list[rules.Transfer], expected: int, tolerance: int) -> bool:
+    amount = sum(t.value for t in delivered)
+    return bool(delivered) and rules.within_tolerance(amount, expected, tolerance)
 
 
 def looks_like_hash(value: str) -> bool:

@@ -45,6 +45,8 @@ MINIMUM_LEASE_SECONDS = 60.0
 SHUTDOWN_GRACE_SECONDS = 5.0
 # A round that failed (a database hiccup, say) leaves its checks alone this long.
 FAILED_ROUND_PAUSE_SECONDS = 10.0
+# Searching sessions of one round read the ledger through this many connections at most.
+LEDGER_READS = 2
 
 
 class DeliveryWorker:
@@ -150,7 +152,10 @@ class DeliveryWorker:
         pairs = [(sessions[i], claimed[i]) for i in session_ids if i in sessions and i in claimed]
         seen = await self._observe_together([s for s, _ in pairs]) if self.batched_rpc else {}
         now = utcnow()
-        decided = await asyncio.gather(*(self._decide(s, c, seen, now) for s, c in pairs))
+        ledger_reads = asyncio.Semaphore(LEDGER_READS)
+        decided = await asyncio.gather(
+            *(self._decide(s, c, seen, now, ledger_reads) for s, c in pairs)
+        )
         results = {session.id: result for (session, _), result in zip(pairs, decided, strict=True)}
         recorded = await self._record(results, sessions, claimed, now, lease)
         for result in recorded.values():
@@ -189,22 +194,27 @@ class DeliveryWorker:
         check: ClaimedCheck,
         seen: dict[str, Seen],
         now: datetime,
+        ledger_reads: asyncio.Semaphore,
     ) -> Checked:
         network, currency = session.destination_network, session.destination_currency
         destination = self.destinations.get((network, currency))
         rpc = self.chains.by_network.get(network)
         if destination is None or rpc is None:
             # Configuration, not the chain, is missing: wait for an operator.
-            return _kept(session, f"{currency} on {network} is not configured on this service")
-        verifier = Verifier(
-            destination, rpc, self.database, self.settings.delivery_amount_tolerance
-        )
+            detail = f"{currency} on {network} is not configured on this service"
+            return _kept(session, check, detail)
+        tolerance = self.settings.delivery_amount_tolerance
+        verifier = Verifier(destination, rpc, self.database, tolerance, ledger_reads)
         try:
             result = await verify_delivery(verifier, session, check, seen.get(network, {}))
         except ChainUnavailable as error:
-            return _kept(session, error.detail, check.search_from_block)
+            return _kept(session, check, error.detail)
         return decisions.apply_time_out(
-            result, check.started, now, self.settings.delivery_timeout_seconds
+            result,
+            check.started,
+            now,
+            self.settings.delivery_timeout_seconds,
+            seen_before=session.delivery_block_hash is not None,
         )
 
     async def _record(
@@ -217,28 +227,50 @@ class DeliveryWorker:
     ) -> dict[str, Checked]:
         """Every verdict of a round, its credits and its checks, in one transaction; only
         where this round's claim still stands, so a stale result never overwrites a newer
-        one. The ledger has the last word on which session a transfer proves."""
-        ids = sorted(results)
+        one. The ledger has the last word on which session a transfer proves.
+
+        Locks are taken sessions first, then checks, then credits, as a webhook takes
+        them, so the two never wait on each other in a circle.
+        """
+        proposed = [c for r in results.values() for c in r.credits or ()]
+        # Sessions outside the round that may lose a found transfer to it: their rows
+        # are locked with the round's. (Read apart: on SQLite a transaction that reads
+        # first cannot always start writing.)
         async with self.database.transaction() as sql:
-            await lock_sessions(sql, ids)
-            held = await checks.end_claims(sql, ids, lease)
+            finders = {h.session_id for h in (await ledger.holders(sql, proposed)).values()}
+        finders -= set(results)
+        async with self.database.transaction() as sql:
+            await lock_sessions(sql, sorted({*results, *finders}))
+            held = await checks.end_claims(sql, sorted(results), lease)
             results = {i: r for i, r in results.items() if i in held}
+            if not results:
+                return {}
+            incumbents = await ledger.holders(sql, proposed)
+            taken = decisions.taken_from_searches(results, incumbents)
+            taken = {c: pair for c, pair in taken.items() if pair[1] in finders}
+            await checks.search_again(sql, sorted({finder for _, finder in taken.values()}), now)
             await ledger.release(sql, [i for i, r in results.items() if r.credits is not None])
             created = {i: sessions[i].created_at for i in results}
-            proposals = decisions.credit_order(results, created)
-            holders = await ledger.credit(sql, proposals, now) if proposals else {}
-            settled = decisions.one_session_per_transfer(results, holders)
+            order = decisions.credit_order(results, created, incumbents)
+            await ledger.credit(sql, [(c, i, results[i].found_by_search) for c, i in order], now)
+            await ledger.take_over(sql, taken, now)
+            holders = await ledger.holders(sql, proposed)
+            settled = decisions.one_session_per_transfer(
+                results, {c: h.session_id for c, h in holders.items()}
+            )
             await ledger.release(
                 sql, [i for i, r in settled.items() if r.credits == () and results[i].credits]
             )
-            await record_verdicts(sql, [_verdict(i, r) for i, r in settled.items()], now)
+            verdicts = [_verdict(i, r) for i, r in settled.items()]
+            verdicts += [_taken_over(finder, naming) for naming, finder in set(taken.values())]
+            await record_verdicts(sql, verdicts, now)
             await checks.settle_checks(
                 sql, [_outcome(i, r, claimed[i], now) for i, r in settled.items()]
             )
         return settled
 
 
-def _kept(session: SessionToDeliver, detail: str, search_from: int | None = None) -> Checked:
+def _kept(session: SessionToDeliver, check: ClaimedCheck, detail: str) -> Checked:
     """Nothing new is known: keep what was decided, and look again later."""
     status = session.delivery_status if session.delivery_status != "not_started" else "pending"
     return Checked(
@@ -248,13 +280,14 @@ def _kept(session: SessionToDeliver, detail: str, search_from: int | None = None
         session.delivery_confirmations,
         session.delivery_block_number,
         session.delivery_block_hash,
-        search_from_block=search_from,
+        check.found_transaction_hash,
+        check.search_from_block,
+        found_by_search=session.transaction_hash is None,
         check_again=True,
     )
 
 
 def _verdict(session_id: str, result: Checked) -> DeliveryVerdict:
-    found = result.transaction_hash if result.found_by_search and result.credits else None
     return DeliveryVerdict(
         session_id,
         result.status,
@@ -263,16 +296,21 @@ def _verdict(session_id: str, result: Checked) -> DeliveryVerdict:
         result.confirmations,
         result.block_number,
         result.block_hash,
-        found,
     )
+
+
+def _taken_over(finder: str, naming: str) -> DeliveryVerdict:
+    """The verdict of a session whose found transfer went to the session it paid."""
+    detail = f"the transfer it found pays session {naming} (Stripe's word); searching again"
+    return DeliveryVerdict(finder, "pending", detail, "0", 0, None, None)
 
 
 def _outcome(session_id: str, result: Checked, check: ClaimedCheck, now: datetime) -> CheckOutcome:
+    found = result.transaction_hash if result.found_by_search else None
     if result.finished:
-        return CheckOutcome(session_id, now, now, result.search_from_block)
-    return CheckOutcome(
-        session_id, None, decisions.next_due(now, check.attempts), result.search_from_block
-    )
+        return CheckOutcome(session_id, now, now, result.search_from_block, found)
+    due = decisions.next_due(now, check.attempts)
+    return CheckOutcome(session_id, None, due, result.search_from_block, found)
 
 
 async def recheck_sessions(
@@ -286,6 +324,7 @@ async def recheck_sessions(
     now = utcnow()
     async with database.transaction() as sql:
         chosen = await fulfilled_sessions(sql, session_ids, delivery_status)
+        await lock_sessions(sql, chosen)  # sessions before checks, as a round takes them
         for session_id in chosen:
             await checks.reopen_check(sql, session_id, now)
     return [(session_id, await worker.check(session_id)) for session_id in chosen]

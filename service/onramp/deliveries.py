@@ -68,16 +68,13 @@ class DeliveryVerdict:
     confirmations: int
     block_number: int | None
     block_hash: str | None
-    # A transaction the worker found for a session that named none.
-    found_transaction_hash: str | None
 
 
 _RECORD = Sql(
     "UPDATE onramp_sessions SET delivery_status = :status, delivery_detail = :detail,"
     " delivery_checked_at = :now, delivery_confirmations = :confirmations,"
     " delivery_block_number = :block_number, delivery_block_hash = :block_hash,"
-    " delivered_amount = :delivered_amount,"
-    " transaction_hash = COALESCE(transaction_hash, :found), updated_at = :now"
+    " delivered_amount = :delivered_amount, updated_at = :now"
     " WHERE id = :session_id",
     datetimes=("now",),
 )
@@ -97,7 +94,6 @@ async def record_verdicts(
                 "confirmations": v.confirmations,
                 "block_number": v.block_number,
                 "block_hash": v.block_hash,
-                "found": v.found_transaction_hash,
                 "now": now,
             }
             for v in verdicts

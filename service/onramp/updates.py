@@ -130,9 +130,11 @@ _ADVANCE: dict[str, Sql] = {
     for status in state.STATUSES
     if (statement := _advance_statement(status)) is not None
 }
+# News for a fulfilled session: its delivery is undecided again until checked anew.
 _FILL_FULFILMENT = Sql(
     "UPDATE onramp_sessions SET transaction_hash = COALESCE(transaction_hash, :tx),"
-    " destination_amount = COALESCE(destination_amount, :amount), updated_at = :now"
+    " destination_amount = COALESCE(destination_amount, :amount),"
+    " delivery_status = 'pending', delivery_detail = NULL, updated_at = :now"
     f" WHERE {_FOUND} AND status = 'fulfillment_complete'"
     " AND ((transaction_hash IS NULL AND CAST(:tx AS VARCHAR) IS NOT NULL)"
     " OR (destination_amount IS NULL AND CAST(:amount AS VARCHAR) IS NOT NULL))"

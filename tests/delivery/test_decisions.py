@@ -8,10 +8,12 @@ from service.delivery.decisions import (
     SEARCH_AGAIN,
     Checked,
     Credit,
+    Holder,
     apply_time_out,
     credit_order,
     next_due,
     one_session_per_transfer,
+    taken_from_searches,
     with_finality,
 )
 
@@ -42,12 +44,21 @@ def test_the_pause_doubles_from_two_seconds_up_to_five_minutes() -> None:
 def test_only_an_unseen_transaction_times_out_and_then_gives_up_its_credits() -> None:
     started = NOW - timedelta(seconds=61)
     unseen = Checked("pending", "the transaction is not on the chain (yet)", unseen=True)
-    failed = apply_time_out(unseen, started, NOW, 60)
+    failed = apply_time_out(unseen, started, NOW, 60, seen_before=False)
     assert (failed.status, failed.credits, failed.finished) == ("failed", (), True)
     assert failed.detail.startswith("not decided within 60 s:")
-    assert apply_time_out(unseen, NOW - timedelta(seconds=59), NOW, 60) == unseen
+    assert apply_time_out(unseen, NOW - timedelta(seconds=59), NOW, 60, seen_before=False) == unseen
     short_of_confirmations = Checked("pending", "1 of 3 confirmations", "99", 1)
-    assert apply_time_out(short_of_confirmations, started, NOW, 60) == short_of_confirmations
+    assert (
+        apply_time_out(short_of_confirmations, started, NOW, 60, seen_before=False)
+        == short_of_confirmations
+    )
+
+
+def test_a_transfer_seen_before_and_gone_waits_to_come_back_however_long() -> None:
+    gone = Checked("pending", "the transaction is not on the chain (yet)", unseen=True)
+    long_ago = NOW - timedelta(days=3)
+    assert apply_time_out(gone, long_ago, NOW, 60, seen_before=True) == gone
 
 
 def test_a_confirmed_delivery_is_watched_until_its_network_calls_it_final() -> None:
@@ -57,6 +68,13 @@ def test_a_confirmed_delivery_is_watched_until_its_network_calls_it_final() -> N
     deep = with_finality(confirmed(TRANSFER, confirmations=600), 600)
     assert (deep.finished, deep.detail) == (True, "600 confirmations")
     assert with_finality(confirmed(TRANSFER, confirmations=1), 1).finished
+
+
+def test_refusals_read_from_a_shallow_block_are_watched_too() -> None:
+    reverted = Checked("failed", "the transaction reverted", "0", 2, credits=())
+    watched = with_finality(reverted, 64)
+    assert (watched.status, watched.finished) == ("failed", False)
+    assert with_finality(reverted, 2).finished
 
 
 def test_a_transfer_goes_to_the_session_that_named_it_then_to_the_older_one() -> None:
@@ -70,15 +88,28 @@ def test_a_transfer_goes_to_the_session_that_named_it_then_to_the_older_one() ->
         "ors_younger": NOW - timedelta(minutes=1),
         "ors_older": NOW - timedelta(hours=1),
     }
-    order = credit_order(results, created)
+    order = credit_order(results, created, {})
     assert [session for _, session in order] == ["ors_older", "ors_younger", "ors_found"]
+    incumbent = {TRANSFER: Holder("ors_younger", found_by_search=False)}
+    order = credit_order(results, created, incumbent)
+    assert [session for _, session in order] == ["ors_younger", "ors_older", "ors_found"]
+
+
+def test_a_named_transfer_is_taken_from_a_session_that_only_found_it() -> None:
+    results = {"ors_named": confirmed(TRANSFER), "ors_searching": confirmed(TRANSFER, search=True)}
+    found_elsewhere = {TRANSFER: Holder("ors_finder", found_by_search=True)}
+    assert taken_from_searches(results, found_elsewhere) == {TRANSFER: ("ors_named", "ors_finder")}
+    named_elsewhere = {TRANSFER: Holder("ors_finder", found_by_search=False)}
+    assert taken_from_searches(results, named_elsewhere) == {}
+    only_searching = {"ors_searching": confirmed(TRANSFER, search=True)}
+    assert taken_from_searches(only_searching, found_elsewhere) == {}
 
 
 def test_proposals_are_ordered_by_transfer_so_rounds_lock_in_one_order() -> None:
     later = Credit(31611, "0x" + "ff" * 32, 0)
     earlier = Credit(31611, TX, 1)
     results = {"ors_a": confirmed(later), "ors_b": confirmed(earlier, TRANSFER)}
-    order = credit_order(results, {"ors_a": NOW, "ors_b": NOW})
+    order = credit_order(results, {"ors_a": NOW, "ors_b": NOW}, {})
     assert [credit for credit, _ in order] == [TRANSFER, earlier, later]
 
 

@@ -214,8 +214,8 @@ async def test_the_search_never_takes_a_transfer_the_wallet_sent_itself(
 
     delivered = send(anvil, musd, wallet, 5 * MUSD_UNIT)
     await run_rounds(database, chain_settings(chain_env))
-    confirmed = await session_row(database, session.id)
-    assert (confirmed.delivery_status, confirmed.transaction_hash) == ("confirmed", delivered)
+    assert (await session_row(database, session.id)).delivery_status == "confirmed"
+    assert (await check_row(database, session.id)).found_transaction_hash == delivered
 
 
 async def test_the_search_skips_credited_transfers_and_applies_the_tolerance(
@@ -235,8 +235,68 @@ async def test_the_search_skips_credited_transfers_and_applies_the_tolerance(
     lenient = chain_settings(chain_env, DELIVERY_AMOUNT_TOLERANCE="0.01")
     await run_rounds(database, lenient)
     found = await session_row(database, searching.id)
-    assert (found.delivery_status, found.transaction_hash) == ("confirmed", close)
-    assert found.delivered_amount == "9.995"
+    assert (found.delivery_status, found.delivered_amount) == ("confirmed", "9.995")
+    assert (await check_row(database, searching.id)).found_transaction_hash == close
+
+
+async def test_stripes_late_transaction_id_replaces_a_found_one(
+    app_client: AsyncTestClient[Litestar],
+    anvil: Anvil,
+    musd: str,
+    chain_env: dict[str, str],
+    database: Database,
+) -> None:
+    caller = Caller(app_client, str(Account.create().address))
+    created = (await caller.create()).json()
+    fulfilment = onramp_event(
+        created["stripeSessionId"], "fulfillment_complete", destination_amount="3"
+    )
+    assert await post_event(app_client, fulfilment) == "applied"
+    someone_elses = send(anvil, musd, caller.wallet, 3 * MUSD_UNIT)
+    await run_rounds(database, chain_settings(chain_env))
+    assert (await check_row(database, created["id"])).found_transaction_hash == someone_elses
+
+    stripes = send(anvil, musd, caller.wallet, 3 * MUSD_UNIT)
+    late = onramp_event(
+        created["stripeSessionId"],
+        "fulfillment_complete",
+        transaction_id=stripes,
+        destination_amount="3",
+    )
+    assert await post_event(app_client, late) == "applied"
+    [reopened] = await deliveries(caller, created["id"])
+    assert (reopened["transactionHash"], reopened["delivery"]["status"]) == (stripes, "pending")
+    await run_rounds(database, chain_settings(chain_env))
+    [confirmed] = await deliveries(caller, created["id"])
+    assert confirmed["delivery"]["status"] == "confirmed"
+    assert [c.transaction_hash for c in await credits_of(database, created["id"])] == [stripes]
+    assert (await check_row(database, created["id"])).found_transaction_hash is None
+
+
+async def test_a_session_stripe_paid_with_a_transfer_takes_it_from_one_that_found_it(
+    anvil: Anvil, musd: str, chain_env: dict[str, str], database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    finder = await fulfilled_session(database, "4", None, wallet)
+    paid = send(anvil, musd, wallet, 4 * MUSD_UNIT)
+    await run_rounds(database, chain_settings(chain_env))
+    assert (await session_row(database, finder.id)).delivery_status == "confirmed"
+
+    named = await fulfilled_session(database, "4", paid, wallet)
+    await run_rounds(database, chain_settings(chain_env))
+    assert (await session_row(database, named.id)).delivery_status == "confirmed"
+    [credit] = await credits_of(database, named.id)
+    assert (credit.transaction_hash, credit.found_by_search) == (paid, False)
+    searching = await session_row(database, finder.id)
+    assert searching.delivery_status == "pending"
+    assert f"pays session {named.id}" in (searching.delivery_detail or "")
+    assert await credits_of(database, finder.id) == []
+
+    its_own = send(anvil, musd, wallet, 4 * MUSD_UNIT)
+    await run_rounds(database, chain_settings(chain_env))
+    assert (await session_row(database, finder.id)).delivery_status == "confirmed"
+    assert (await check_row(database, finder.id)).found_transaction_hash == its_own
+    assert (await session_row(database, named.id)).delivery_status == "confirmed"
 
 
 async def test_a_late_transaction_id_starts_the_check_again_and_confirms(

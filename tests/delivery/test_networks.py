@@ -114,6 +114,18 @@ async def test_a_usdc_transfer_on_mezo_does_not_prove_a_base_session(
     assert "not on the chain" in (checked.delivery_detail or "")
 
 
+async def test_a_tolerance_finer_than_usdcs_decimals_still_confirms_usdc(
+    anvil: Anvil, musd: str, base_chain: Anvil, database: Database
+) -> None:
+    wallet = str(Account.create().address)
+    tx = send(base_chain, BASE_USDC.address, wallet, 2 * USDC_UNIT, "TestUSDC")
+    mine(base_chain, BASE_USDC.confirmations)
+    session = await fulfilled_session(database, "2", tx, wallet, network="base", currency="usdc")
+    env = {**two_networks(anvil, musd, base_chain), "DELIVERY_AMOUNT_TOLERANCE": "0.0000001"}
+    await run_rounds(database, ChainSettings.model_validate(env))
+    assert (await session_row(database, session.id)).delivery_status == "confirmed"
+
+
 @pytest.mark.parametrize(
     "purchase",
     [BASE_PURCHASE, {"destinationNetwork": "ethereum", "destinationCurrency": "usdc"}],
@@ -143,7 +155,11 @@ async def test_a_reorganised_confirmed_delivery_goes_back_to_pending_until_final
 ) -> None:
     """Base's registry entry says a block is final at depth 600: until then a confirmed
     delivery is watched, and a reorg that removes its transfer un-confirms it."""
-    settings = ChainSettings.model_validate(two_networks(anvil, musd, base_chain))
+    # A time-out far shorter than the session's age: a transfer that was seen and went
+    # away is waited for, not failed.
+    settings = ChainSettings.model_validate(
+        {**two_networks(anvil, musd, base_chain), "DELIVERY_TIMEOUT_SECONDS": "1"}
+    )
     wallet = str(Account.create().address)
     funder = Account.from_key("0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80")
     call = base_chain.contract("TestUSDC", BASE_USDC.address).functions.transfer(

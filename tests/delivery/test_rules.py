@@ -7,7 +7,15 @@ from eth_utils.address import to_checksum_address
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.delivery.rules import Transfer, decode_transfer, from_units, judge, to_units
+from service.delivery.rules import (
+    Transfer,
+    decode_transfer,
+    floor_units,
+    from_units,
+    judge,
+    receipt_transfers,
+    to_units,
+)
 
 TOKEN = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
@@ -139,8 +147,8 @@ def test_tokens_the_wallet_sent_itself_are_no_delivery() -> None:
     assert [t.log_index for t in mixed.counted] == [4]
 
 
-def test_a_log_index_is_read_from_web3_and_from_raw_json_rpc() -> None:
-    log = {
+def test_transfers_keep_their_place_among_their_transactions_logs() -> None:
+    transfer_log = {
         "address": TOKEN.lower(),
         "topics": [
             "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef",
@@ -148,6 +156,16 @@ def test_a_log_index_is_read_from_web3_and_from_raw_json_rpc() -> None:
             "0x" + "0" * 24 + WALLET[2:].lower(),
         ],
         "data": hex(5),
+        "logIndex": "0x1a",  # the block-wide index, which a reorg can change: not used
     }
-    assert decode_transfer({**log, "logIndex": "0x1a"}) == Transfer(TOKEN, OTHER, WALLET, 5, 26)
-    assert decode_transfer({**log, "logIndex": 7}) == Transfer(TOKEN, OTHER, WALLET, 5, 7)
+    other_event = {"address": TOKEN.lower(), "topics": ["0x" + "11" * 32], "data": "0x"}
+    assert receipt_transfers([other_event, transfer_log, transfer_log]) == [
+        Transfer(TOKEN, OTHER, WALLET, 5, 1),
+        Transfer(TOKEN, OTHER, WALLET, 5, 2),
+    ]
+
+
+def test_a_tolerance_finer_than_the_token_is_cut_to_its_units() -> None:
+    assert floor_units("0.0000001", 6) == 0
+    assert floor_units("0.01", 6) == 10_000
+    assert floor_units("0.0100009", 6) == 10_000

@@ -19,7 +19,7 @@ from service.delivery.worker import DeliveryWorker
 from service.onramp.models import OnrampSession
 from service.settings import ChainSettings, DatabaseSettings
 from tests.conftest import empty_tables
-from tests.delivery.conftest import MUSD_UNIT, fulfilled_session, mine, send
+from tests.delivery.conftest import MUSD_UNIT, check_row, fulfilled_session, mine, send
 from tests.support.anvil import Anvil
 from tests.support.rpc_trouble import TroubledNode
 
@@ -159,10 +159,12 @@ async def test_without_a_transaction_id_the_transfer_is_found_in_the_logs(
 ) -> None:
     wallet = str(Account.create().address)
     session = await fulfilled(database, "12.5", None, wallet)
-    send(anvil, musd, wallet, 125 * UNIT // 10)
+    tx = send(anvil, musd, wallet, 125 * UNIT // 10)
     checked = await check(database, chain_settings(anvil, musd), session.id)
     assert checked.delivery_status == "confirmed"
-    assert checked.transaction_hash is not None
+    assert checked.delivery_detail == f"1 confirmation; found transaction {tx}"
+    assert checked.transaction_hash is None  # Stripe's word only
+    assert (await check_row(database, session.id)).found_transaction_hash == tx
 
 
 async def test_the_second_rpc_url_serves_when_the_first_is_down(
