@@ -7,6 +7,7 @@ handler (in the body, or in the token), and `limits` counts atomically in Redis.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 
@@ -40,6 +41,8 @@ class RateLimiter:
         failure is logged.
         """
         for kind, identity in identities.items():
+            if kind == "ip":
+                identity = client_network(identity)
             try:
                 allowed = await self.limiter.hit(self.limit, action, kind, identity)
             except Exception as error:  # any storage failure: fail open, loudly
@@ -52,6 +55,20 @@ class RateLimiter:
                     f"Too many {action} requests from this {kind}; retry in {retry_after} s.",
                     headers={"Retry-After": str(retry_after)},
                 )
+
+
+def client_network(address: str) -> str:
+    """What one client controls: an IPv4 address, or the /64 an IPv6 address is in
+    (one host is routinely given a whole /64, so its addresses are one budget)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 Limiter = NamedDependency[RateLimiter]

@@ -45,6 +45,9 @@ def test_production_without_its_secrets_refuses_to_start(tmp_path: Path) -> None
         "STRIPE_WEBHOOK_SECRET",
         "DATABASE_URL",
         "ALLOWED_ORIGINS",
+        "AUTH_DOMAIN",
+        "AUTH_URI",
+        "ADMIN_API_KEYS",
     }
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "onramp.db").exists()

@@ -18,6 +18,9 @@ PRODUCTION = {
     "STRIPE_WEBHOOK_SECRET": "whsec_abc",
     "DATABASE_URL": "postgres://u:p@db:5432/onramp",
     "ALLOWED_ORIGINS": "https://app.example",
+    "AUTH_DOMAIN": "app.example",
+    "AUTH_URI": "https://app.example",
+    "ADMIN_API_KEYS": "ops-key",
 }
 
 
@@ -134,7 +137,7 @@ def test_production_refuses_unsafe_settings(change: dict[str, str], expected: st
 
 
 def test_production_reports_all_missing_secrets_together() -> None:
-    assert len(problems_for({"ENVIRONMENT": "production"})) == 4
+    assert len(problems_for({"ENVIRONMENT": "production"})) == 7
 
 
 def test_placeholder_secrets_are_refused() -> None:

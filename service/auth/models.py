@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlmodel import Field, SQLModel
 
 from service.columns import UtcDateTime
@@ -14,6 +14,8 @@ class AuthNonce(SQLModel, table=True):
     """A single-use challenge: `used_at` is set by the one verify call that wins it."""
 
     __tablename__ = "auth_nonces"
+    # A wallet's live nonces, oldest first, for keeping only the newest few.
+    __table_args__ = (Index("ix_auth_nonces_wallet_issued", "wallet_address", "issued_at"),)
 
     nonce: str = Field(sa_type=String(64), primary_key=True)
     wallet_address: str = Field(sa_type=String(42))

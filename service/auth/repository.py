@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.auth.models import AuthNonce
@@ -37,6 +38,20 @@ class NonceRepository:
             .values(used_at=now)
         )
         return bool(result.rowcount == 1)
+
+    async def keep_newest(self, wallet_address: str, keep: int) -> int:
+        """Delete the wallet's unused nonces but the newest `keep`; how many went."""
+        unused = (col(AuthNonce.wallet_address) == wallet_address, col(AuthNonce.used_at).is_(None))
+        newest = (
+            select(col(AuthNonce.nonce))
+            .where(*unused)
+            .order_by(col(AuthNonce.issued_at).desc(), col(AuthNonce.nonce).desc())
+            .limit(keep)
+        )
+        result = await self.db.exec(
+            delete(AuthNonce).where(*unused, col(AuthNonce.nonce).not_in(newest.scalar_subquery()))
+        )
+        return int(result.rowcount)
 
     async def delete_expired(self, before: datetime) -> int:
         result = await self.db.exec(

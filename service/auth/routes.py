@@ -72,7 +72,9 @@ async def issue_nonce(
     rate_limiter: Limiter,
 ) -> NonceIssued:
     wallet = wallet_from(data.wallet_address, "walletAddress")
-    await rate_limiter.spend("nonce", ip=client_ip(request), wallet=wallet)
+    # Charged to the client only: naming a wallet proves nothing about its key, so a
+    # budget per wallet would let anyone lock its owner out.
+    await rate_limiter.spend("nonce", ip=client_ip(request))
     issued = await sign_in.issue_nonce(db_session, wallet)
     return NonceIssued(nonce=issued.nonce, message=issued.message, expires_at=issued.expires_at)
 
@@ -102,7 +104,7 @@ async def verify_sign_in(
 ) -> TokenIssued:
     await rate_limiter.spend("verify", ip=client_ip(request))
     message = parse_message(data.message)
-    await rate_limiter.spend("verify", wallet=wallet_from(message.address, "message"))
+    wallet_from(message.address, "message")
     token = await sign_in.verify(db_session, message, data.message, data.signature)
     return TokenIssued(
         token=token.encoded, wallet_address=token.wallet_address, expires_at=token.expires_at

@@ -23,6 +23,9 @@ from service.errors import Unauthorized
 log = structlog.get_logger("onramp.auth")
 
 NONCE_TTL = timedelta(minutes=5)
+# Unused nonces a wallet may hold at once; asking for more evicts the oldest, so that
+# nobody can exhaust a wallet's nonces by asking in its name.
+LIVE_NONCES_PER_WALLET = 5
 # Used and expired nonces are kept a while for audit, then deleted.
 NONCE_RETENTION = timedelta(hours=1)
 CLEANUP_INTERVAL_SECONDS = 60.0
@@ -43,7 +46,7 @@ class SignIn:
         self._last_cleanup = 0.0
 
     async def issue_nonce(self, db: AsyncSession, wallet_address: str) -> IssuedNonce:
-        now = utcnow().replace(microsecond=0)
+        now = utcnow()
         nonce = AuthNonce(
             nonce=rules.new_nonce(),
             wallet_address=wallet_address,
@@ -52,6 +55,7 @@ class SignIn:
         )
         nonces = NonceRepository(db)
         await nonces.add(nonce)
+        await nonces.keep_newest(wallet_address, LIVE_NONCES_PER_WALLET)
         await self._clean_up(nonces, now)
         message = rules.build_message(
             wallet_address, nonce.nonce, now, nonce.expires_at, self.audience

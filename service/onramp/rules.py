@@ -78,15 +78,22 @@ def check_create_request(
     except ValueError as error:
         raise _invalid("invalid_wallet_address", "walletAddress", str(error)) from error
     amount = parse_amount(source_amount, settings)
-    source = (source_currency or settings.default_source_currency).lower()
+    # Absent means the default; an empty string is a value, and not a currency.
+    source = (
+        settings.default_source_currency if source_currency is None else source_currency
+    ).lower()
     if source not in SOURCE_CURRENCIES:
         raise _invalid(
             "unsupported_currency",
             "sourceCurrency",
             f"must be one of {', '.join(sorted(SOURCE_CURRENCIES))}",
         )
-    network = (destination_network or settings.destination_network).lower()
-    currency = (destination_currency or settings.destination_currency).lower()
+    network = (
+        settings.destination_network if destination_network is None else destination_network
+    ).lower()
+    currency = (
+        settings.destination_currency if destination_currency is None else destination_currency
+    ).lower()
     if (network, currency) not in destinations:
         raise _unsupported_destination(network, currency, destinations)
     return SessionRequest(wallet, amount, source, currency, network)

@@ -130,7 +130,7 @@ class OnrampSessions:
         """A new key is claimed and its session stored in one transaction; a key that
         exists already (a retry, or an expired key) goes through `_claim_existing`."""
         now = utcnow()
-        session = _new_session(request)
+        session = _new_session(request, self.stripe.livemode)
         await self._clean_up(now)
         if await claim_and_start(self.database, key, request.fingerprint(), now, ip, session):
             return _Claim(key, session.id, ip, started=session)
@@ -173,7 +173,7 @@ class OnrampSessions:
         )
 
     async def _start(self, request: SessionRequest, claim: _Claim | None) -> NewSession:
-        session = _new_session(request)
+        session = _new_session(request, self.stripe.livemode)
         if claim is None:
             await insert_session(self.database, session)
         else:
@@ -349,8 +349,9 @@ class OnrampSessions:
             return schemas.summary(session)
 
 
-def _new_session(request: SessionRequest) -> NewSession:
+def _new_session(request: SessionRequest, livemode: bool) -> NewSession:
     return NewSession(
+        livemode=livemode,
         wallet_address=request.wallet_address,
         source_amount=request.source_amount,
         source_currency=request.source_currency,

@@ -81,6 +81,9 @@ class StripeHttp(stripe.AIOHTTPClient):
 class StripeOnramp:
     def __init__(self, settings: StripeSettings) -> None:
         self.client: stripe.StripeClient | None = None
+        # A live key makes live sessions; a session's mode is known before Stripe answers.
+        key = settings.secret_key.get_secret_value() if settings.secret_key else ""
+        self.livemode = key.startswith(("sk_live_", "rk_live_"))
         self.http = StripeHttp(settings.timeout_seconds)
         if settings.secret_key is not None:
             self.client = stripe.StripeClient(

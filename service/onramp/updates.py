@@ -30,15 +30,18 @@ class OnrampUpdate:
     status: str
     transaction_id: str | None
     destination_amount: str | None
+    livemode: bool = False
 
 
 @dataclass(frozen=True)
 class Applied:
     """`applied` (something changed), `superseded` (older or repeated news),
-    `unknown_session`, or `ignored` (a status this service does not know)."""
+    `unknown_session`, or `ignored` (a status this service does not know, or news from
+    the other mode, live or test). `conflict` says what did not add up, for the log."""
 
     outcome: str
     onramp_session_id: str | None
+    conflict: str | None = None
 
 
 def update_from_stripe(obj: Any) -> OnrampUpdate | None:
@@ -58,6 +61,7 @@ def update_from_stripe(obj: Any) -> OnrampUpdate | None:
         status=status,
         transaction_id=transaction_id(details.get("transaction_id")),
         destination_amount=_short_text(details.get("destination_amount"), 80),
+        livemode=obj.get("livemode") is True,
     )
 
 
@@ -81,28 +85,50 @@ async def apply_update(sql: SqlTransaction, update: OnrampUpdate, now: datetime)
     advance = _ADVANCE.get(update.status)
     if advance is None:
         return Applied("ignored", None)
-    found = {"sid": update.stripe_session_id, "oid": update.onramp_session_id}
+    found = {
+        "sid": update.stripe_session_id,
+        "oid": update.onramp_session_id,
+        "livemode": update.livemode,
+    }
     fulfilment = {"tx": update.transaction_id, "amount": update.destination_amount}
     moved = await sql.scalar(advance, {**found, **fulfilment, "status": update.status, "now": now})
+    if moved is None and update.status == "fulfillment_complete" and any(fulfilment.values()):
+        moved = await sql.scalar(_FILL_FULFILMENT, {**found, **fulfilment, "now": now})
+        if moved is not None:
+            await reopen_check(sql, moved, now)
+    elif moved is not None and update.status == "fulfillment_complete":
+        await schedule_check(sql, moved, now)
     if moved is not None:
-        if update.status == "fulfillment_complete":
-            await schedule_check(sql, moved, now)
-        return Applied("applied", moved)
-    if update.status == "fulfillment_complete" and any(fulfilment.values()):
-        filled = await sql.scalar(_FILL_FULFILMENT, {**found, **fulfilment, "now": now})
-        if filled is not None:
-            await reopen_check(sql, filled, now)
-            return Applied("applied", filled)
-    existing = await sql.scalar(_FIND, found)
-    return Applied("superseded" if existing else "unknown_session", existing)
+        return Applied("applied", moved, _conflict(update, moved))
+    rows = await sql.rows(_FIND, found)
+    if not rows:
+        return Applied("unknown_session", None)
+    existing = rows[0]
+    if bool(existing["livemode"]) != update.livemode:
+        mode = "live" if update.livemode else "test"
+        other_mode = f"a {mode}-mode update for a session of the other mode"
+        return Applied("ignored", existing["id"], other_mode)
+    return Applied("superseded", existing["id"], _conflict(update, existing["id"]))
+
+
+def _conflict(update: OnrampUpdate, session_id: str) -> str | None:
+    """Stripe's id and the metadata naming different sessions: Stripe's id wins."""
+    named = update.onramp_session_id
+    if named is None or named == session_id:
+        return None
+    return f"metadata names session {named}; Stripe's id is session {session_id}'s"
 
 
 # A session is found by Stripe's id, or by our own id (from the Stripe session's
-# metadata) while the create call has not stored Stripe's id yet.
-_FOUND = (
+# metadata) while the create call has not stored Stripe's id yet and no other session
+# has it: a Stripe id, once on a session, is never moved to another.
+_FOUND_ANY_MODE = (
     "(stripe_session_id = :sid OR (CAST(:oid AS VARCHAR) IS NOT NULL"
-    " AND id = :oid AND stripe_session_id IS NULL))"
+    " AND id = :oid AND stripe_session_id IS NULL AND NOT EXISTS"
+    " (SELECT 1 FROM onramp_sessions AS holder WHERE holder.stripe_session_id = :sid)))"
 )
+# News moves only a session of its own mode (live or test).
+_FOUND = f"({_FOUND_ANY_MODE} AND livemode = :livemode)"
 
 
 def _advance_statement(status: str) -> Sql | None:
@@ -141,4 +167,4 @@ _FILL_FULFILMENT = Sql(
     " RETURNING id",
     datetimes=("now",),
 )
-_FIND = Sql(f"SELECT id FROM onramp_sessions WHERE {_FOUND}")
+_FIND = Sql(f"SELECT id, livemode FROM onramp_sessions WHERE {_FOUND_ANY_MODE}")

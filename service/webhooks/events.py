@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import msgspec
 
 from service.errors import InvalidRequest
 from service.onramp.updates import OnrampUpdate, update_from_stripe
+
+# Stripe's documented name, and the spelling some integrations use.
+ONRAMP_EVENT_TYPES = frozenset({"crypto.onramp_session_updated", "crypto.onramp_session.updated"})
 
 
 @dataclass(frozen=True)
@@ -40,14 +43,18 @@ def parse_event(payload: bytes) -> StripeEvent:
     if not isinstance(created, int) or isinstance(created, bool) or not 0 <= created < 2**35:
         raise InvalidRequest("The event has no valid creation time.", code="invalid_event")
     api_version = raw.get("api_version")
-    update = update_from_stripe(
-        data.get("object") if isinstance(data := raw.get("data"), dict) else None
-    )
+    livemode = raw.get("livemode") is True
+    update = None
+    # Only an onramp session's update moves a session, whatever object another event
+    # carries; the event's own mode is the one that counts.
+    if event_type in ONRAMP_EVENT_TYPES and isinstance(data := raw.get("data"), dict):
+        update = update_from_stripe(data.get("object"))
+        update = replace(update, livemode=livemode) if update else None
     return StripeEvent(
         id=event_id,
         type=event_type,
         created=datetime.fromtimestamp(created, UTC),
-        livemode=raw.get("livemode") is True,
+        livemode=livemode,
         api_version=api_version[:32] if isinstance(api_version, str) else None,
         update=update,
     )

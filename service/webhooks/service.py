@@ -71,12 +71,20 @@ class WebhookIngestion:
         async with self.database.transaction() as sql:
             applied = await apply_event(sql, event, now)
             recorded = await record_event(
-                sql, event, payload, now, applied.outcome, applied.onramp_session_id
+                sql,
+                event,
+                payload,
+                now,
+                applied.outcome,
+                applied.onramp_session_id,
+                applied.conflict,
             )
             if not recorded:
                 raise RollBack
         if not recorded:
             return "duplicate"
+        if applied.conflict is not None:
+            log.warning("webhook_conflict", event_id=event.id, conflict=applied.conflict)
         if applied.outcome != "ignored":
             # The access line already records every delivery; this one is for debugging.
             log.debug(

@@ -8,11 +8,14 @@ from collections.abc import Callable
 
 import httpx
 from eth_account import Account
+from eth_account.messages import encode_defunct
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
+from service.auth.service import LIVE_NONCES_PER_WALLET
 from service.settings import Settings
+from tests.support.anvil import Anvil
 
 Client = Callable[..., AsyncTestClient[Litestar]]
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -46,13 +49,73 @@ async def test_one_ip_is_limited_across_wallets(make_client: Client) -> None:
         assert_limited(await ask_nonce(client, a_wallet()))
 
 
-async def test_one_wallet_is_limited_across_ips(make_client: Client) -> None:
-    wallet = a_wallet()
+async def test_nobody_can_lock_a_wallet_out_of_asking_for_a_nonce(make_client: Client) -> None:
+    """Requests naming a wallet prove nothing about its key: they are charged to the
+    client's address only, so the victim, elsewhere, still signs in."""
+    victim = a_wallet()
+    attacker_ip = random_ip()
+    async with make_client(RATE_LIMIT_PER_MINUTE="5", TRUSTED_PROXIES="*") as client:
+        for _ in range(5):
+            assert (await ask_nonce(client, victim, attacker_ip)).status_code == 200
+        assert_limited(await ask_nonce(client, victim, attacker_ip))
+        assert (await ask_nonce(client, victim, random_ip())).status_code == 200
+
+
+async def test_junk_signatures_naming_a_wallet_do_not_block_its_sign_in(
+    make_client: Client, anvil: Anvil
+) -> None:
+    victim = Account.create()
+    attacker_ip, victim_ip = random_ip(), random_ip()
+    env = {"RATE_LIMIT_PER_MINUTE": "5", "TRUSTED_PROXIES": "*", "MEZO_RPC_URLS": anvil.url}
+    async with make_client(**env) as client:
+        for _ in range(5):
+            issued = (await ask_nonce(client, victim.address, attacker_ip)).json()
+            junk = await client.post(
+                "/api/v1/auth/verify",
+                json={"message": issued["message"], "signature": "0x" + "11" * 65},
+                headers={"X-Forwarded-For": attacker_ip},
+            )
+            assert junk.status_code == 401
+        issued = (await ask_nonce(client, victim.address, victim_ip)).json()
+        signature = victim.sign_message(encode_defunct(text=issued["message"])).signature
+        signed_in = await client.post(
+            "/api/v1/auth/verify",
+            json={"message": issued["message"], "signature": "0x" + bytes(signature).hex()},
+            headers={"X-Forwarded-For": victim_ip},
+        )
+    assert signed_in.status_code == 200, signed_in.text
+
+
+async def test_one_ipv6_slash_64_shares_one_budget(make_client: Client) -> None:
+    prefix = f"2001:db8:{secrets.randbits(16):x}:{secrets.randbits(16):x}"
     async with make_client(RATE_LIMIT_PER_MINUTE="3", TRUSTED_PROXIES="*") as client:
-        for _ in range(3):
-            assert (await ask_nonce(client, wallet, random_ip())).status_code == 200
-        assert_limited(await ask_nonce(client, wallet, random_ip()))
-        assert (await ask_nonce(client, a_wallet(), random_ip())).status_code == 200
+        for host in range(3):
+            answer = await ask_nonce(client, a_wallet(), f"{prefix}::{host + 1:x}")
+            assert answer.status_code == 200
+        assert_limited(await ask_nonce(client, a_wallet(), f"{prefix}:ffff:ffff:ffff:ffff"))
+        elsewhere = f"2001:db8:{secrets.randbits(16):x}:{secrets.randbits(16):x}::1"
+        assert (await ask_nonce(client, a_wallet(), elsewhere)).status_code == 200
+
+
+async def test_a_wallet_keeps_its_newest_nonces_and_loses_the_oldest(make_client: Client) -> None:
+    wallet = Account.create()
+    async with make_client(RATE_LIMIT_PER_MINUTE="1000", TRUSTED_PROXIES="*") as client:
+        issued = [
+            (await ask_nonce(client, wallet.address, random_ip())).json()
+            for _ in range(LIVE_NONCES_PER_WALLET + 1)
+        ]
+
+        async def verify(message: str) -> httpx.Response:
+            signature = wallet.sign_message(encode_defunct(text=message)).signature
+            return await client.post(
+                "/api/v1/auth/verify",
+                json={"message": message, "signature": "0x" + bytes(signature).hex()},
+            )
+
+        oldest = await verify(issued[0]["message"])
+        newest = await verify(issued[-1]["message"])
+    assert (oldest.status_code, oldest.json()["code"]) == (401, "nonce_invalid")
+    assert newest.status_code == 200
 
 
 async def test_forwarded_addresses_count_only_behind_a_trusted_proxy(make_client: Client) -> None:

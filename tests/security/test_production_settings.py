@@ -23,6 +23,9 @@ SAFE = {
     "STRIPE_SECRET_KEY": "sk_live_onramp",
     "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
     "ALLOWED_ORIGINS": "https://app.example",
+    "AUTH_DOMAIN": "app.example",
+    "AUTH_URI": "https://app.example",
+    "ADMIN_API_KEYS": "ops-key-in-production",
 }
 
 
@@ -62,6 +65,37 @@ def test_unsafe_settings_in_other_spellings_are_refused(
     change: dict[str, str], variable: str
 ) -> None:
     assert [problem.split(":")[0] for problem in problems({**SAFE, **change})] == [variable]
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"AUTH_DOMAIN": ""}, "AUTH_DOMAIN"),
+        ({"AUTH_DOMAIN": "localhost:8000"}, "AUTH_DOMAIN"),
+        ({"AUTH_DOMAIN": "127.0.0.1:8000"}, "AUTH_DOMAIN"),
+        ({"AUTH_URI": ""}, "AUTH_URI"),
+        ({"AUTH_URI": "http://localhost:8000"}, "AUTH_URI"),
+        ({"AUTH_URI": "http://[::1]:8000"}, "AUTH_URI"),
+        ({"ADMIN_API_KEYS": " "}, "ADMIN_API_KEYS"),
+        ({"RAILWAY_PROJECT_ID": "0b5e"}, "TRUSTED_PROXIES"),
+    ],
+)
+def test_production_refuses_local_sign_in_no_operator_keys_and_an_unseen_proxy(
+    change: dict[str, str], variable: str
+) -> None:
+    [problem] = problems({**SAFE, **change})
+    assert problem.startswith(f"{variable}: ")
+
+
+def test_unset_sign_in_audience_is_refused_not_defaulted_to_localhost() -> None:
+    unset = {k: v for k, v in SAFE.items() if k not in {"AUTH_DOMAIN", "AUTH_URI"}}
+    assert [p.split(":")[0] for p in problems(unset)] == ["AUTH_DOMAIN", "AUTH_URI"]
+
+
+def test_railway_with_its_proxy_trusted_is_accepted() -> None:
+    env = {**BASE_ENV, **SAFE, "DATABASE_URL": "postgresql://db/onramp"}
+    settings = Settings.from_env({**env, "RAILWAY_PROJECT_ID": "0b5e", "TRUSTED_PROXIES": "*"})
+    assert settings.server.trusted_proxies == ["*"]
 
 
 @pytest.fixture

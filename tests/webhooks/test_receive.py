@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import secrets
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -13,37 +12,15 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlmodel import select
 
-from service.app import create_app
 from service.database import Database
 from service.delivery.models import DeliveryCheck
 from service.onramp import updates
 from service.onramp.models import OnrampSession
-from service.settings import DatabaseSettings, Settings
 from service.webhooks.models import WebhookEvent
 from service.webhooks.replay import replay_events
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 
 PATH = "/api/v1/webhooks/stripe"
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture
-def webhook_app(make_settings: Callable[..., Settings], database_url: str) -> Litestar:
-    return create_app(
-        make_settings(DATABASE_URL=database_url, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
-    )
-
-
-@pytest.fixture
-async def client(webhook_app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=webhook_app) as test_client:
-        yield test_client
 
 
 async def a_session(database: Database, stripe_id: str | None = None) -> OnrampSession:
