@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from siwe import SiweMessage
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.auth import rules
+from service.auth.message import SignInMessage
 from service.auth.models import AuthNonce
 from service.auth.repository import NonceRepository
 from service.auth.signatures import verify_wallet_signature
@@ -51,7 +51,7 @@ class SignIn:
             nonce=rules.new_nonce(),
             wallet_address=wallet_address,
             issued_at=now,
-            expires_at=now + NONCE_TTL,
+            expires_at=now.replace(microsecond=0) + NONCE_TTL,
         )
         nonces = NonceRepository(db)
         await nonces.add(nonce)
@@ -63,7 +63,7 @@ class SignIn:
         return IssuedNonce(nonce.nonce, message, nonce.expires_at)
 
     async def verify(
-        self, db: AsyncSession, message: SiweMessage, message_text: str, signature_hex: str
+        self, db: AsyncSession, message: SignInMessage, message_text: str, signature_hex: str
     ) -> WalletToken:
         """Every check that needs no I/O runs first; the nonce is spent last.
 
