@@ -38,7 +38,9 @@ from bench.harness import (
 )
 from bench.stack import Stack, running_stack
 
-WALLETS = 16
+# A wallet keeps only its newest five unused nonces, so a round's nonce calls go to
+# at least as many wallets as the round has sign-ins.
+WALLETS = 512
 
 
 @cache

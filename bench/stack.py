@@ -21,7 +21,9 @@ from service.stripe_sim.app import DEFAULT_SECRET_KEY
 
 WEBHOOK_SECRET = "whsec_bench_" + "b" * 24
 JWT_SECRET = "bench-jwt-secret-" + "j" * 32
-AUTH_URI = "http://localhost:8000"
+# Production refuses a local sign-in audience.
+AUTH_DOMAIN = "onramp.bench.example"
+AUTH_URI = "https://onramp.bench.example"
 # Every request of a run comes from one address and a few wallets; the limits would
 # otherwise be what is measured.
 RATE_LIMIT_PER_MINUTE = "100000000"
@@ -39,7 +41,9 @@ def service_env(database_url: str, stripe_url: str) -> dict[str, str]:
         "HOST": "127.0.0.1",
         "DATABASE_URL": database_url,
         "JWT_SECRET": JWT_SECRET,
+        "AUTH_DOMAIN": AUTH_DOMAIN,
         "AUTH_URI": AUTH_URI,
+        "ADMIN_API_KEYS": "bench-operator-key",
         "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
         "STRIPE_API_BASE": stripe_url,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,

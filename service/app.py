@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         rules.Audience(settings.auth.domain, settings.auth.uri, settings.chain.chain_id),
         tokens,
         chains.mezo,
+        database,
     )
     stripe = StripeOnramp(settings.stripe)
     sessions = OnrampSessions(database, stripe, destinations)
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "settings": settings,
                 "database": database,
                 "chains": chains,
+                "sign_in": sign_in,
                 "destinations": destinations,
                 "sessions": sessions,
                 "rate_limiter": rate_limiter,

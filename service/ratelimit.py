@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+from functools import lru_cache
 
 import structlog
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -57,6 +58,7 @@ class RateLimiter:
                 )
 
 
+@lru_cache(maxsize=16384)
 def client_network(address: str) -> str:
     """What one client controls: an IPv4 address, or the /64 an IPv6 address is in
     (one host is routinely given a whole /64, so its addresses are one budget)."""

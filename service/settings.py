@@ -7,11 +7,13 @@ set-ups, so a bad deploy fails at start-up with one readable line per problem.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -140,6 +142,17 @@ class ServerSettings(_Group):
     log_format: Literal["console", "json"] = Field(
         default_factory=lambda: "console" if sys.stderr.isatty() else "json", alias="LOG_FORMAT"
     )
+    # A platform whose own proxy is the only way in (read from its variables), so that
+    # without TRUSTED_PROXIES every customer would look like that proxy.
+    platform_proxy: str | None = Field(None, alias="_PLATFORM_PROXY")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_platform(cls, env: Any) -> Any:
+        if not isinstance(env, Mapping):
+            return env
+        railway = any(name in env for name in _RAILWAY_VARIABLES)
+        return {**env, "_PLATFORM_PROXY": "Railway" if railway else None}
 
     @field_validator("log_level", "log_format", "environment", mode="before")
     @classmethod
@@ -353,7 +366,40 @@ class Settings(BaseModel):
             problems.append("ALLOWED_ORIGINS: '*' is refused when ENVIRONMENT=production")
         if self.server.demo_mode:
             problems.append("DEMO_MODE: refused when ENVIRONMENT=production")
+        if _is_local_host(urlsplit(f"//{self.auth.domain}").hostname or ""):
+            problems.append(
+                "AUTH_DOMAIN: set it to the dApp's own domain (sign-in messages name it)"
+                " when ENVIRONMENT=production"
+            )
+        if _is_local_host(urlsplit(self.auth.uri).hostname or ""):
+            problems.append(
+                "AUTH_URI: set it to the dApp's own https URI when ENVIRONMENT=production"
+            )
+        if not self.auth.admin_api_keys:
+            problems.append(
+                "ADMIN_API_KEYS: required when ENVIRONMENT=production (operators' routes)"
+            )
+        if self.server.platform_proxy and not self.server.trusted_proxies:
+            problems.append(
+                f"TRUSTED_PROXIES: required behind {self.server.platform_proxy}'s proxy, or"
+                " every customer looks like the proxy (on Railway: TRUSTED_PROXIES=*)"
+            )
         return problems
+
+
+_RAILWAY_VARIABLES = ("RAILWAY_PROJECT_ID", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_SERVICE_ID")
+
+
+def _is_local_host(host: str) -> bool:
+    """Unset, or a name or address that only reaches this machine."""
+    host = host.strip().strip("[]").lower()
+    if host in ("", "localhost") or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
 
 
 def _describe(error: ValidationError, env: Mapping[str, str]) -> list[str]:

@@ -1,60 +1,101 @@
-"""Persistence of nonces. The single-use guarantee lives in `consume`'s one UPDATE."""
+"""Persistence of nonces, as hand-written SQL of one statement per call where the
+database allows it: sign-in is a hot path, and the ORM's unit of work and transaction
+round trips cost more than the statements themselves (bench/README.md).
+
+The single-use guarantee lives in `consume`'s one conditional UPDATE.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
-from sqlmodel import col
-from sqlmodel.ext.asyncio.session import AsyncSession
+from service.auth.rules import NonceRecord
+from service.columns import UtcDateTime, as_utc
+from service.database import Database
+from service.sql import Sql
 
-from service.auth.models import AuthNonce
+_INSERT = (
+    "INSERT INTO auth_nonces (nonce, wallet_address, issued_at, expires_at)"
+    " VALUES (:nonce, :wallet, :issued_at, :expires_at)"
+)
+_EVICT = (
+    "DELETE FROM auth_nonces WHERE wallet_address = :wallet AND used_at IS NULL"
+    " AND nonce NOT IN (SELECT nonce FROM auth_nonces WHERE wallet_address = :wallet"
+    " AND used_at IS NULL ORDER BY issued_at DESC, nonce DESC LIMIT :keep)"
+)
+# PostgreSQL: both in one statement. The DELETE does not see the row the INSERT adds,
+# so it keeps the newest `keep - 1` of the others.
+_ADD_POSTGRES = Sql(
+    f"WITH added AS ({_INSERT} RETURNING nonce) {_EVICT} RETURNING nonce",
+    datetimes=("issued_at", "expires_at"),
+)
+_ADD_SQLITE = Sql(_INSERT, datetimes=("issued_at", "expires_at"))
+_EVICT_SQLITE = Sql(_EVICT)
+_READ = Sql(
+    "SELECT wallet_address, issued_at, expires_at, used_at FROM auth_nonces WHERE nonce = :nonce"
+)
+_READ_TYPES = {name: UtcDateTime() for name in ("issued_at", "expires_at", "used_at")}
+_CONSUME = Sql(
+    "UPDATE auth_nonces SET used_at = :now"
+    " WHERE nonce = :nonce AND wallet_address = :wallet AND used_at IS NULL"
+    " AND expires_at > :now AND issued_at <= :issued_by RETURNING nonce",
+    datetimes=("now", "issued_by"),
+)
+_DELETE_EXPIRED = Sql(
+    "DELETE FROM auth_nonces WHERE expires_at < :before RETURNING nonce",
+    datetimes=("before",),
+)
 
 
-class NonceRepository:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
+async def add_nonce(
+    database: Database,
+    nonce: str,
+    wallet_address: str,
+    issued_at: datetime,
+    expires_at: datetime,
+    *,
+    keep: int,
+) -> None:
+    """Store a new nonce; of the wallet's unused nonces only the newest `keep` remain."""
+    values = {
+        "nonce": nonce,
+        "wallet": wallet_address,
+        "issued_at": issued_at,
+        "expires_at": expires_at,
+    }
+    if database.pool is not None:
+        await database.run_alone(_ADD_POSTGRES, {**values, "keep": keep - 1})
+        return
+    async with database.transaction() as sql:
+        await sql.execute(_ADD_SQLITE, values)
+        await sql.execute(_EVICT_SQLITE, {"wallet": wallet_address, "keep": keep})
 
-    async def add(self, nonce: AuthNonce) -> None:
-        self.db.add(nonce)
-        await self.db.flush()
 
-    async def get_one_or_none(self, nonce: str) -> AuthNonce | None:
-        return await self.db.get(AuthNonce, nonce)
+async def read_nonce(database: Database, nonce: str) -> NonceRecord | None:
+    rows = await database.run_alone(_READ, {"nonce": nonce}, _READ_TYPES)
+    if not rows:
+        return None
+    wallet, issued_at, expires_at, used_at = rows[0]
+    return NonceRecord(
+        wallet,
+        as_utc(issued_at),
+        as_utc(expires_at),
+        None if used_at is None else as_utc(used_at),
+    )
 
-    async def consume(self, nonce: str, now: datetime) -> bool:
-        """Mark the nonce used; true only for the one caller whose UPDATE changed the row.
 
-        A concurrent second caller waits on the row lock (PostgreSQL) or the write lock
-        (SQLite), then finds `used_at` set and changes nothing.
-        """
-        result = await self.db.exec(
-            update(AuthNonce)
-            .where(
-                AuthNonce.nonce == nonce,  # type: ignore[arg-type]
-                AuthNonce.used_at.is_(None),  # type: ignore[union-attr]
-                AuthNonce.expires_at > now,  # type: ignore[arg-type]
-            )
-            .values(used_at=now)
-        )
-        return bool(result.rowcount == 1)
+async def consume(
+    database: Database, nonce: str, wallet_address: str, issued_by: datetime, now: datetime
+) -> bool:
+    """Mark the nonce used if it is the wallet's, unused, unexpired and issued by
+    `issued_by`; true only for the one caller whose UPDATE changed the row.
 
-    async def keep_newest(self, wallet_address: str, keep: int) -> int:
-        """Delete the wallet's unused nonces but the newest `keep`; how many went."""
-        unused = (col(AuthNonce.wallet_address) == wallet_address, col(AuthNonce.used_at).is_(None))
-        newest = (
-            select(col(AuthNonce.nonce))
-            .where(*unused)
-            .order_by(col(AuthNonce.issued_at).desc(), col(AuthNonce.nonce).desc())
-            .limit(keep)
-        )
-        result = await self.db.exec(
-            delete(AuthNonce).where(*unused, col(AuthNonce.nonce).not_in(newest.scalar_subquery()))
-        )
-        return int(result.rowcount)
+    A concurrent second caller waits on the row lock (PostgreSQL) or the write lock
+    (SQLite), then finds `used_at` set and changes nothing.
+    """
+    values = {"nonce": nonce, "wallet": wallet_address, "issued_by": issued_by, "now": now}
+    return bool(await database.run_alone(_CONSUME, values))
 
-    async def delete_expired(self, before: datetime) -> int:
-        result = await self.db.exec(
-            delete(AuthNonce).where(AuthNonce.expires_at < before)  # type: ignore[arg-type]
-        )
-        return int(result.rowcount)
+
+async def delete_expired(database: Database, before: datetime) -> int:
+    return len(await database.run_alone(_DELETE_EXPIRED, {"before": before}))

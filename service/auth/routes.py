@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.di import NamedDependency
+from litestar.datastructures import State
 from litestar.params import JSONBody
 
 from service.auth.guards import BEARER_SECURITY, Wallet
@@ -19,7 +19,6 @@ from service.auth.schemas import (
 )
 from service.auth.service import SignIn
 from service.chain.addresses import checksum_wallet
-from service.database import DbSession
 from service.errors import InvalidRequest
 from service.openapi import (
     DATABASE_UNAVAILABLE,
@@ -28,7 +27,7 @@ from service.openapi import (
     TOO_LARGE,
     problems,
 )
-from service.ratelimit import Limiter
+from service.ratelimit import RateLimiter
 
 BODY_LIMIT = 16 * 1024
 
@@ -67,15 +66,15 @@ def wallet_from(value: str, field: str) -> str:
 async def issue_nonce(
     data: JSONBody[NonceRequest],
     request: Request[Any, Any, Any],
-    db_session: DbSession,
-    sign_in: NamedDependency[SignIn],
-    rate_limiter: Limiter,
+    state: State,
 ) -> NonceIssued:
+    sign_in: SignIn = state.sign_in
+    rate_limiter: RateLimiter = state.rate_limiter
     wallet = wallet_from(data.wallet_address, "walletAddress")
     # Charged to the client only: naming a wallet proves nothing about its key, so a
     # budget per wallet would let anyone lock its owner out.
     await rate_limiter.spend("nonce", ip=client_ip(request))
-    issued = await sign_in.issue_nonce(db_session, wallet)
+    issued = await sign_in.issue_nonce(wallet)
     return NonceIssued(nonce=issued.nonce, message=issued.message, expires_at=issued.expires_at)
 
 
@@ -98,14 +97,14 @@ async def issue_nonce(
 async def verify_sign_in(
     data: JSONBody[SignInRequest],
     request: Request[Any, Any, Any],
-    db_session: DbSession,
-    sign_in: NamedDependency[SignIn],
-    rate_limiter: Limiter,
+    state: State,
 ) -> TokenIssued:
+    sign_in: SignIn = state.sign_in
+    rate_limiter: RateLimiter = state.rate_limiter
     await rate_limiter.spend("verify", ip=client_ip(request))
     message = parse_message(data.message)
     wallet_from(message.address, "message")
-    token = await sign_in.verify(db_session, message, data.message, data.signature)
+    token = await sign_in.verify(message, data.message, data.signature)
     return TokenIssued(
         token=token.encoded, wallet_address=token.wallet_address, expires_at=token.expires_at
     )

@@ -7,17 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.auth import rules
+from service.auth import repository, rules
 from service.auth.message import SignInMessage
-from service.auth.models import AuthNonce
-from service.auth.repository import NonceRepository
 from service.auth.signatures import verify_wallet_signature
 from service.auth.tokens import TokenIssuer, WalletToken
 from service.chain.addresses import checksum_wallet
 from service.chain.rpc import ChainRpc
 from service.columns import utcnow
+from service.database import Database
 from service.errors import Unauthorized
 
 log = structlog.get_logger("onramp.auth")
@@ -39,66 +37,60 @@ class IssuedNonce:
 
 
 class SignIn:
-    def __init__(self, audience: rules.Audience, tokens: TokenIssuer, chain: ChainRpc) -> None:
+    def __init__(
+        self, audience: rules.Audience, tokens: TokenIssuer, chain: ChainRpc, database: Database
+    ) -> None:
         self.audience = audience
         self.tokens = tokens
         self.chain = chain
+        self.database = database
         self._last_cleanup = 0.0
 
-    async def issue_nonce(self, db: AsyncSession, wallet_address: str) -> IssuedNonce:
+    async def issue_nonce(self, wallet_address: str) -> IssuedNonce:
         now = utcnow()
-        nonce = AuthNonce(
-            nonce=rules.new_nonce(),
-            wallet_address=wallet_address,
-            issued_at=now,
-            expires_at=now.replace(microsecond=0) + NONCE_TTL,
+        nonce = rules.new_nonce()
+        expires_at = now.replace(microsecond=0) + NONCE_TTL
+        await repository.add_nonce(
+            self.database, nonce, wallet_address, now, expires_at, keep=LIVE_NONCES_PER_WALLET
         )
-        nonces = NonceRepository(db)
-        await nonces.add(nonce)
-        await nonces.keep_newest(wallet_address, LIVE_NONCES_PER_WALLET)
-        await self._clean_up(nonces, now)
-        message = rules.build_message(
-            wallet_address, nonce.nonce, now, nonce.expires_at, self.audience
-        )
-        return IssuedNonce(nonce.nonce, message, nonce.expires_at)
+        await self._clean_up(now)
+        message = rules.build_message(wallet_address, nonce, now, expires_at, self.audience)
+        return IssuedNonce(nonce, message, expires_at)
 
     async def verify(
-        self, db: AsyncSession, message: SignInMessage, message_text: str, signature_hex: str
+        self, message: SignInMessage, message_text: str, signature_hex: str
     ) -> WalletToken:
         """Every check that needs no I/O runs first; the nonce is spent last.
 
         `message` is `message_text` parsed (`rules.parse_message`); the signature is
-        checked over the text exactly as the wallet signed it.
+        checked over the text exactly as the wallet signed it. No database connection
+        is held while a slow RPC node answers for a contract wallet.
         """
         now = utcnow()
         rules.check_message(message, self.audience, now)
         signature = rules.parse_signature(signature_hex)
         wallet = checksum_wallet(message.address)
-        nonces = NonceRepository(db)
-        record = await nonces.get_one_or_none(message.nonce)
-        rules.check_nonce(
-            None
-            if record is None
-            else rules.NonceRecord(
-                record.wallet_address, record.issued_at, record.expires_at, record.used_at
-            ),
-            message,
-            now,
-            self.audience.clock_skew,
-        )
-        # Nothing is written yet: end the read so that no database connection is held
-        # while a slow RPC node answers for a contract wallet.
-        await db.commit()
-        await verify_wallet_signature(message_text, signature, wallet, self.chain)
-        if not await nonces.consume(message.nonce, now):
+        # The message may predate its nonce by no more than the clock skew.
+        issued_by = message.issued_at + self.audience.clock_skew
+        if rules.recover_signer(message_text, signature) != wallet:
+            # Not the wallet's own key: perhaps a contract wallet, which the chain must
+            # answer for, so the nonce is checked first and nothing is held meanwhile.
+            await self._check_nonce(message, now)
+            await verify_wallet_signature(message_text, signature, wallet, self.chain)
+        if not await repository.consume(self.database, message.nonce, wallet, issued_by, now):
+            await self._check_nonce(message, now)  # which rule refused it
             raise Unauthorized("The nonce has already been used.", code="nonce_used")
         log.info("signed_in", wallet=wallet)
         return self.tokens.issue(wallet, now)
 
-    async def _clean_up(self, nonces: NonceRepository, now: datetime) -> None:
+    async def _check_nonce(self, message: SignInMessage, now: datetime) -> None:
+        record = await repository.read_nonce(self.database, message.nonce)
+        rules.check_nonce(record, message, now, self.audience.clock_skew)
+
+    async def _clean_up(self, now: datetime) -> None:
         if time.monotonic() - self._last_cleanup < CLEANUP_INTERVAL_SECONDS:
             return
         self._last_cleanup = time.monotonic()
-        removed = await nonces.delete_expired(now - NONCE_RETENTION)
+        removed = await repository.delete_expired(self.database, now - NONCE_RETENTION)
         if removed:
             log.info("nonces_removed", count=removed)

@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import jwt
 from litestar.exceptions import NotAuthorizedException
 from litestar.security.jwt import Token
 
@@ -37,15 +38,18 @@ class TokenIssuer:
     def issue(self, wallet_address: str, now: datetime) -> WalletToken:
         # JWT times are whole seconds; round down so expiresAt never outlives the token.
         expires_at = (now + self.ttl).replace(microsecond=0)
-        token = Token(
-            exp=expires_at,
-            sub=wallet_address,
-            iat=now,
-            iss=self.issuer,
-            aud=AUDIENCE,
-            jti=secrets.token_hex(16),
-        )
-        return WalletToken(token.encode(self.secret, ALGORITHM), wallet_address, expires_at)
+        # PyJWT directly: the same token Litestar's `Token` would write, for a fraction of
+        # the cost of building and validating that object on every sign-in.
+        claims = {
+            "exp": int(expires_at.timestamp()),
+            "iat": int(now.timestamp()),
+            "sub": wallet_address,
+            "iss": self.issuer,
+            "aud": AUDIENCE,
+            "jti": secrets.token_hex(16),
+        }
+        encoded = jwt.encode(claims, self.secret, algorithm=ALGORITHM)
+        return WalletToken(encoded, wallet_address, expires_at)
 
     def read(self, encoded: str) -> WalletToken:
         """The wallet token `encoded` carries; 401 unless it is valid now.

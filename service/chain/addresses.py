@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from eth_utils.address import to_checksum_address
 
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
+@lru_cache(maxsize=8192)
 def checksum_wallet(value: str) -> str:
     """The EIP-55 form of `value`; a mixed-case address must already carry a valid checksum.
 
-    All-lower and all-upper hex carry no checksum and are accepted as they are.
+    All-lower and all-upper hex carry no checksum and are accepted as they are. A
+    checksum is a Keccak hash (a tenth of a millisecond) and a request needs the same
+    wallet's several times, so results are kept per process; refusals raise and are not.
     """
     if not isinstance(value, str) or not _HEX_ADDRESS.fullmatch(value):
         raise ValueError("must be a 0x-prefixed, 40 hex digit address")

@@ -205,34 +205,13 @@ _DELETE_EXPIRED_KEYS = Sql(
 )
 
 
-async def run_alone(
-    database: Database, statement: Sql, params: dict[str, Any], types: dict[str, Any] | None = None
-) -> list[Row]:
-    """The rows of one statement run on its own (no BEGIN, no COMMIT: it is atomic by
-    itself): on psycopg's pool for PostgreSQL, on SQLAlchemy's engine for SQLite, where
-    `types` names the result columns to convert (timestamps). Every statement run here
-    returns rows (writes say RETURNING): asking psycopg whether there are any builds a
-    description of every column, a fifth of a read's database cost. An unreachable or
-    read-only database is the ORM's OperationalError, as from `Database.transaction`
-    (whose error mapping this repeats: it would belong beside it, in service/database.py)."""
-    if database.pool is None:
-        clause: Any = statement.clause.columns(**types) if types else statement.clause
-        async with database.engine.connect() as connection:
-            rows = [tuple(row) for row in (await connection.execute(clause, params)).all()]
-            await connection.commit()
-            return rows
-    async with database.pool_connection() as connection:
-        cursor = await connection.execute(statement.psycopg_query, params)
-        return await cursor.fetchall()
-
-
 def _new_session_values(session: NewSession) -> dict[str, Any]:
     return {name: getattr(session, name) for name in _NEW_SESSION_COLUMNS}
 
 
 async def insert_session(database: Database, session: NewSession) -> None:
     """Store a new session (every column not in `_NEW_SESSION_COLUMNS` is NULL)."""
-    await run_alone(database, _INSERT_SESSION, _new_session_values(session))
+    await database.run_alone(_INSERT_SESSION, _new_session_values(session))
 
 
 async def insert_session_for_key(
@@ -264,7 +243,7 @@ async def claim_and_start(
         "ip": ip,
     }
     if database.pool is not None:
-        return bool(await run_alone(database, _CLAIM_AND_START_POSTGRES, values))
+        return bool(await database.run_alone(_CLAIM_AND_START_POSTGRES, values))
     async with database.transaction() as sql:
         if await sql.scalar(_CLAIM_KEY, values) is None:
             return False
@@ -290,11 +269,11 @@ async def finish_as_started(
         "updated_at": session.updated_at,
     }
     if answer is None:
-        return bool(await run_alone(database, _FINISH_AS_STARTED, values))
+        return bool(await database.run_alone(_FINISH_AS_STARTED, values))
     wallet, key, body = answer
     values |= {"wallet": wallet, "key": key, "response_status": 201, "response_body": body}
     if database.pool is not None:
-        return bool(await run_alone(database, _FINISH_AND_ANSWER_POSTGRES, values))
+        return bool(await database.run_alone(_FINISH_AND_ANSWER_POSTGRES, values))
     finished = False
     async with database.transaction() as sql:
         finished = await sql.scalar(_FINISH_AS_STARTED, values) is not None
@@ -306,7 +285,7 @@ async def finish_as_started(
 
 async def delete_expired_keys(database: Database, now: datetime) -> int:
     """Keys past their lifetime, all wallets'; how many went."""
-    return len(await run_alone(database, _DELETE_EXPIRED_KEYS, {"cutoff": now - KEY_LIFETIME}))
+    return len(await database.run_alone(_DELETE_EXPIRED_KEYS, {"cutoff": now - KEY_LIFETIME}))
 
 
 # Reads.
@@ -337,7 +316,7 @@ def _page_statement(wallet: bool, status: bool, before: bool) -> Sql:
 
 async def read_session_row(database: Database, session_id: str, wallet_address: str) -> Row | None:
     params = {"id": session_id, "wallet": wallet_address}
-    rows = await run_alone(database, _READ_ONE, params, _READ_TYPES)
+    rows = await database.run_alone(_READ_ONE, params, _READ_TYPES)
     return rows[0] if rows else None
 
 
@@ -356,4 +335,4 @@ async def read_page_rows(
     for name, value in (("wallet", wallet_address), ("status", status), ("before", before_id)):
         if value is not None:
             params[name] = value
-    return await run_alone(database, statement, params, _READ_TYPES)
+    return await database.run_alone(statement, params, _READ_TYPES)

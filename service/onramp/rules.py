@@ -10,7 +10,6 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from functools import lru_cache
 
 from service.chain.addresses import checksum_wallet
 from service.chain.destinations import Destinations
@@ -19,9 +18,6 @@ from service.onramp.state import STATUSES, is_status
 from service.settings import OnrampSettings
 
 SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
-# A wallet creates many sessions; its checksum (a Keccak hash, a tenth of a millisecond)
-# is computed once per process. Refusals raise, and are not kept.
-_checksummed = lru_cache(maxsize=4096)(checksum_wallet)
 _AMOUNT = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,2})?")
 
 
@@ -74,7 +70,7 @@ def check_create_request(
     destinations: Destinations,
 ) -> SessionRequest:
     try:
-        wallet = _checksummed(wallet_address)
+        wallet = checksum_wallet(wallet_address)
     except ValueError as error:
         raise _invalid("invalid_wallet_address", "walletAddress", str(error)) from error
     amount = parse_amount(source_amount, settings)

@@ -46,7 +46,7 @@ async def test_hostile_verify_calls_leave_health_answering_fast(
 
             async def attacker(n: int) -> list[int]:
                 statuses = []
-                for round_ in range(3):
+                for round_ in range(15):
                     message = HOSTILE[(n + round_) % len(HOSTILE)]
                     answer = await client.post(
                         "/api/v1/auth/verify", json={"message": message, "signature": "0x00"}
