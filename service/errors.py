@@ -149,13 +149,21 @@ def _from_http(error: HTTPException) -> ProblemDetailsException:
     status = error.status_code
     code = _HTTP_CODES.get(status, f"http_{status}")
     if isinstance(error, ValidationException):
-        return problem(status, code, "The request is not valid.", errors=_field_errors(error.extra))
+        errors = _field_errors(error.extra)
+        fields = {e["field"] for e in errors}
+        if len(fields) == 1 and (field_code := _FIELD_CODES.get(fields.pop())):
+            code = field_code
+        return problem(status, code, "The request is not valid.", errors=errors)
     detail = error.detail
     if status == 413:
         detail = "The request body is larger than this route accepts."
     elif status >= 500:
         detail = HTTPStatus(status).phrase
     return problem(status, code, detail, headers=error.headers)
+
+
+# Fields whose shape is checked by the document's own schema, with the domain's code.
+_FIELD_CODES = {"sourceAmount": "invalid_amount"}
 
 
 def _field_errors(extra: Any) -> list[dict[str, str]]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 import msgspec
 
 from service.onramp.models import NewSession, OnrampSession
+from service.onramp.state import Status
 
 Text = Annotated[str, msgspec.Meta(max_length=64)]
 S = TypeVar("S", bound="SessionSummary")
@@ -17,18 +18,29 @@ class _Schema(msgspec.Struct, rename="camel", forbid_unknown_fields=True):
     pass
 
 
+# Published with its pattern, so that generated clients type it as a string; anything
+# else is refused as `invalid_amount` (service/errors.py), like an amount out of shape.
+SourceAmount = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9]{1,12}(\.[0-9]{1,2})?$",
+        description="A positive decimal string with at most two fraction digits.",
+        examples=["100.00"],
+    ),
+]
+DeliveryStatus = Literal["not_started", "pending", "confirmed", "mismatch", "failed"]
+
+
 class SessionCreate(_Schema):
     wallet_address: Text
-    # A string by contract; other JSON types are accepted here so that the domain check
-    # can answer them with `invalid_amount` rather than a generic type error.
-    source_amount: str | int | float
+    source_amount: SourceAmount
     source_currency: Text | None = None
     destination_currency: Text | None = None
     destination_network: Text | None = None
 
 
 class Delivery(_Schema):
-    status: str
+    status: DeliveryStatus
     confirmations: int
     block_number: int | None
     delivered_amount: str | None
@@ -41,7 +53,7 @@ class SessionSummary(_Schema):
 
     id: str
     stripe_session_id: str | None
-    status: str
+    status: Status
     wallet_address: str
     source_amount: str
     source_currency: str
@@ -72,7 +84,7 @@ class SessionSummaryPage(_Schema):
 
 def _delivery(session: OnrampSession | NewSession) -> Delivery:
     return Delivery(
-        status=session.delivery_status,
+        status=cast(DeliveryStatus, session.delivery_status),
         confirmations=session.delivery_confirmations,
         block_number=session.delivery_block_number,
         delivered_amount=session.delivered_amount,
@@ -95,7 +107,7 @@ def _build(shape: type[S], session: OnrampSession | NewSession) -> S:
     return shape(
         id=session.id,
         stripe_session_id=session.stripe_session_id,
-        status=session.status,
+        status=cast(Status, session.status),
         wallet_address=session.wallet_address,
         source_amount=session.source_amount,
         source_currency=session.source_currency,

@@ -128,7 +128,7 @@ async def test_creating_needs_a_wallet_token(client: AsyncTestClient[Litestar]) 
             "unsupported_destination",
         ),
         ({"promoCode": "FREE"}, "invalid_request"),
-        ({"sourceAmount": None}, "invalid_request"),
+        ({"sourceAmount": None}, "invalid_amount"),
     ],
 )
 async def test_invalid_requests_are_400_and_never_reach_stripe(
