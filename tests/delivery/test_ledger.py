@@ -72,6 +72,19 @@ async def post_event(client: AsyncTestClient[Litestar], event: dict[str, Any]) -
     return str(answer.json()["outcome"])
 
 
+async def fulfilled_without_an_id(
+    client: AsyncTestClient[Litestar], amount: str
+) -> tuple[Caller, dict[str, Any]]:
+    """A new session that Stripe reports fulfilled, without naming the transaction."""
+    caller = Caller(client, str(Account.create().address))
+    created = (await caller.create()).json()
+    fulfilment = onramp_event(
+        created["stripeSessionId"], "fulfillment_complete", destination_amount=amount
+    )
+    assert await post_event(client, fulfilment) == "applied"
+    return caller, created
+
+
 async def deliveries(caller: Caller, *ids: str) -> list[dict[str, Any]]:
     return [(await caller.get(f"/api/v1/onramp/sessions/{i}")).json() for i in ids]
 
@@ -246,12 +259,7 @@ async def test_stripes_late_transaction_id_replaces_a_found_one(
     chain_env: dict[str, str],
     database: Database,
 ) -> None:
-    caller = Caller(app_client, str(Account.create().address))
-    created = (await caller.create()).json()
-    fulfilment = onramp_event(
-        created["stripeSessionId"], "fulfillment_complete", destination_amount="3"
-    )
-    assert await post_event(app_client, fulfilment) == "applied"
+    caller, created = await fulfilled_without_an_id(app_client, "3")
     someone_elses = send(anvil, musd, caller.wallet, 3 * MUSD_UNIT)
     await run_rounds(database, chain_settings(chain_env))
     assert (await check_row(database, created["id"])).found_transaction_hash == someone_elses
@@ -306,12 +314,7 @@ async def test_a_late_transaction_id_starts_the_check_again_and_confirms(
     chain_env: dict[str, str],
     database: Database,
 ) -> None:
-    caller = Caller(app_client, str(Account.create().address))
-    created = (await caller.create()).json()
-    fulfilment = onramp_event(
-        created["stripeSessionId"], "fulfillment_complete", destination_amount="12"
-    )
-    assert await post_event(app_client, fulfilment) == "applied"
+    caller, created = await fulfilled_without_an_id(app_client, "12")
     impatient = chain_settings(chain_env, DELIVERY_TIMEOUT_SECONDS="1")
     await asyncio.sleep(1.1)
     await run_rounds(database, impatient)

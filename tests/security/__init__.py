@@ -41,7 +41,11 @@ listed here by name.
 7. Rate limits across two processes through Redis.
    - test_rate_limits_across_processes.py::test_one_client_ip_gets_one_budget_across_replicas
    - test_rate_limits_across_processes.py::test_one_wallet_gets_one_budget_across_replicas
-   - tests/auth/test_rate_limits.py (per IP, per wallet, proxies, Redis down)
+   - tests/auth/test_rate_limits.py (per client network, proxies, Redis down)
+   - tests/auth/test_rate_limits.py::test_nobody_can_lock_a_wallet_out_of_asking_for_a_nonce,
+     ::test_junk_signatures_naming_a_wallet_do_not_block_its_sign_in,
+     ::test_one_ipv6_slash_64_shares_one_budget,
+     ::test_a_wallet_keeps_its_newest_nonces_and_loses_the_oldest
 8. Oversized and deeply nested bodies: a clean 4xx, nothing changes.
    - test_hostile_bodies.py::test_a_body_over_the_limit_is_a_413
    - test_hostile_bodies.py::test_deeply_nested_json_is_a_400
@@ -53,6 +57,14 @@ listed here by name.
    - test_production_settings.py::test_a_misspelt_environment_is_refused
    - test_production_settings.py::test_production_in_any_case_is_production
    - test_production_settings.py::test_unsafe_settings_in_other_spellings_are_refused
+   - test_production_settings.py::test_production_refuses_local_sign_in_no_operator_keys_and_an_unseen_proxy
+10. Hostile edges: a sign-in message crafted to be slow cannot stall the process, only
+    onramp session updates of the session's own mode move it, and the document's types
+    are what validation accepts.
+   - tests/auth/test_event_loop.py::test_hostile_verify_calls_leave_health_answering_fast
+   - tests/auth/test_message.py (the linear parser against the ABNF grammar)
+   - tests/webhooks/test_hostile_events.py
+   - tests/test_typescript_client.py
 
 Secrets stay out of the logs: tests/test_logging.py, and
 test_openapi_fuzz.py::test_the_server_log_holds_none_of_the_credentials_it_was_sent for
