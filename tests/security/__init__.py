@@ -57,7 +57,8 @@ listed here by name.
    - test_production_settings.py::test_a_misspelt_environment_is_refused
    - test_production_settings.py::test_production_in_any_case_is_production
    - test_production_settings.py::test_unsafe_settings_in_other_spellings_are_refused
-   - test_production_settings.py::test_production_refuses_local_sign_in_no_operator_keys_and_an_unseen_proxy
+   - test_production_settings.py::
+     test_production_refuses_local_sign_in_no_operator_keys_and_an_unseen_proxy
 10. Hostile edges: a sign-in message crafted to be slow cannot stall the process, only
     onramp session updates of the session's own mode move it, and the document's types
     are what validation accepts.
