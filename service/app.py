@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import gc
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Response
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.enums import MediaType
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
+from litestar.routes import HTTPRoute
+from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.auth import rules
@@ -140,12 +145,41 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,
         debug=False,
     )
+    _answer_options_with_every_method(app)
     handler: Any = app.asgi_handler
     if settings.server.trusted_proxies:
         # The client address behind a trusted proxy, from X-Forwarded-For (uvicorn's parser).
         handler = ProxyHeadersMiddleware(handler, settings.server.trusted_proxies)
     app.asgi_handler = RequestContextMiddleware(handler, hsts=settings.server.is_production)
     return app
+
+
+def _answer_options_with_every_method(app: Litestar) -> None:
+    """OPTIONS answers `Allow` with every method of its path.
+
+    Written here because Litestar 2.25 builds a path's automatic OPTIONS handler when
+    it registers the path's first handler and keeps it when more come, so
+    `/api/v1/onramp/sessions` answered `Allow: OPTIONS, POST` without its GET.
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        allowed = ", ".join(sorted(route.methods))
+        for route_handler in route.route_handlers:
+            if route_handler.handler_name == "options_handler":
+                route_handler._fn = _options_answer(allowed)  # type: ignore[assignment]
+
+
+def _options_answer(allowed: str) -> Callable[[Scope], Response[None]]:
+    def options_handler(scope: Scope) -> Response[None]:
+        return Response(
+            content=None,
+            status_code=HTTP_204_NO_CONTENT,
+            headers={"Allow": allowed},
+            media_type=MediaType.TEXT,
+        )
+
+    return options_handler
 
 
 def _freeze_startup_objects() -> None:

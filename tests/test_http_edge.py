@@ -60,6 +60,22 @@ async def test_wrong_method_is_a_405_problem(make_client: Client) -> None:
         assert "GET" in response.headers["allow"]
 
 
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [
+        ("/api/v1/onramp/sessions", "GET, OPTIONS, POST"),
+        ("/api/v1/auth/nonce", "OPTIONS, POST"),
+        ("/health", "GET, OPTIONS"),
+    ],
+)
+async def test_options_names_every_method_of_its_path(
+    make_client: Client, path: str, allowed: str
+) -> None:
+    async with make_client() as client:
+        response = await client.options(path)
+    assert (response.status_code, response.headers["allow"]) == (204, allowed)
+
+
 async def test_invalid_body_is_a_400_problem_with_field_errors(
     make_settings: Callable[..., Settings],
 ) -> None:

@@ -116,6 +116,8 @@ class RacingStripe:
     """A Stripe whose webhook for the new session arrives before its create call
     answers, as happens when Stripe is quick and the network is not."""
 
+    livemode = False
+
     def __init__(self, database: Database) -> None:
         self.database = database
 
