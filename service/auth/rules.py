@@ -27,6 +27,7 @@ from service.errors import Unauthorized
 NONCE_BYTES = 16  # EIP-4361 asks for at least 8 alphanumerics
 STATEMENT = "Sign in to buy MUSD with onramp."
 EOA_SIGNATURE_LENGTH = 65
+COMPACT_SIGNATURE_LENGTH = 64  # EIP-2098: r, then yParity in the top bit of s
 _HEX_SIGNATURE = re.compile(r"0x(?:[0-9a-fA-F]{2})+")
 
 
@@ -129,8 +130,18 @@ def parse_signature(text: str) -> bytes:
     return bytes.fromhex(text[2:])
 
 
+def expand_compact(signature: bytes) -> bytes:
+    """An EIP-2098 compact signature (r, yParity|s) as the 65 bytes r, s, v."""
+    y_parity_and_s = int.from_bytes(signature[32:], "big")
+    s = y_parity_and_s & ((1 << 255) - 1)
+    return signature[:32] + s.to_bytes(32, "big") + bytes([27 + (y_parity_and_s >> 255)])
+
+
 def recover_signer(message_text: str, signature: bytes) -> str | None:
-    """The EOA that signed `message_text` with EIP-191 personal_sign, if any."""
+    """The EOA that signed `message_text` with EIP-191 personal_sign, if any; the
+    signature may be 65 bytes or EIP-2098's compact 64."""
+    if len(signature) == COMPACT_SIGNATURE_LENGTH:
+        signature = expand_compact(signature)
     if len(signature) != EOA_SIGNATURE_LENGTH:
         return None
     try:

@@ -8,7 +8,7 @@ from eth_account.messages import defunct_hash_message
 from web3 import AsyncWeb3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
-from service.auth.rules import EOA_SIGNATURE_LENGTH, recover_signer
+from service.auth.rules import COMPACT_SIGNATURE_LENGTH, EOA_SIGNATURE_LENGTH, recover_signer
 from service.chain.rpc import ChainRpc
 from service.errors import Unauthorized
 
@@ -36,9 +36,11 @@ async def verify_wallet_signature(
         return
     code = await chain.call(lambda w3: w3.eth.get_code(AsyncWeb3.to_checksum_address(wallet)))
     if not code:
-        if len(signature) != EOA_SIGNATURE_LENGTH:
+        if len(signature) not in (EOA_SIGNATURE_LENGTH, COMPACT_SIGNATURE_LENGTH):
             raise Unauthorized(
-                f"An EOA signature is {EOA_SIGNATURE_LENGTH} bytes.", code="signature_malformed"
+                f"An EOA signature is {EOA_SIGNATURE_LENGTH} bytes, or"
+                f" {COMPACT_SIGNATURE_LENGTH} in EIP-2098's compact form.",
+                code="signature_malformed",
             )
         raise Unauthorized("The signature is not the wallet's.", code="signature_invalid")
     digest = defunct_hash_message(text=message_text)

@@ -200,3 +200,18 @@ def test_signatures_are_recovered_through_libsecp256k1() -> None:
     from eth_keys.backends.coincurve import CoinCurveECCBackend
 
     assert isinstance(get_backend(), CoinCurveECCBackend)
+
+
+def test_compact_signatures_of_either_y_parity_recover_the_signer() -> None:
+    seen = set()
+    for n in range(64):
+        text = f"message {n}"
+        signed = SIGNER.sign_message(encode_defunct(text=text))
+        parity = signed.v - 27
+        y_parity_and_s = signed.s | (parity << 255)
+        compact = signed.r.to_bytes(32, "big") + y_parity_and_s.to_bytes(32, "big")
+        assert rules.recover_signer(text, compact) == SIGNER.address
+        seen.add(parity)
+        if seen == {0, 1}:
+            break
+    assert seen == {0, 1}

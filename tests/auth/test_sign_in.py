@@ -232,7 +232,8 @@ async def test_a_malformed_message_is_refused(chain_client: Client, account: Loc
 @pytest.mark.parametrize(
     ("signature", "code"),
     [
-        ("0x" + "ab" * 64, "signature_malformed"),
+        ("0x" + "ab" * 63, "signature_malformed"),
+        ("0x" + "ab" * 64, "signature_invalid"),  # a compact signature, of someone else
         ("0x" + "ab" * 66, "signature_malformed"),
         ("not hex", "signature_malformed"),
         ("0xabc", "signature_malformed"),
@@ -244,6 +245,25 @@ async def test_signatures_of_the_wrong_shape_are_refused(
     async with chain_client() as client:
         issued = await nonce_for(client, account.address)
         assert_refused(await verify(client, issued["message"], signature), code)
+
+
+def compact(signature: str) -> str:
+    """EIP-2098: r, then s with yParity in its top bit."""
+    raw = bytes.fromhex(signature[2:])
+    y_parity_and_s = int.from_bytes(raw[32:64], "big") | ((raw[64] - 27) << 255)
+    return "0x" + raw[:32].hex() + y_parity_and_s.to_bytes(32, "big").hex()
+
+
+async def test_an_eip_2098_compact_signature_signs_in(
+    chain_client: Client, account: LocalAccount
+) -> None:
+    async with chain_client() as client:
+        issued = await nonce_for(client, account.address)
+        signature = compact(signature_of(account, issued["message"]))
+        assert len(signature) == 2 + 128
+        response = await verify(client, issued["message"], signature)
+    assert response.status_code == 200, response.text
+    assert response.json()["walletAddress"] == account.address
 
 
 async def test_a_contract_wallet_signs_in_through_its_owner(
