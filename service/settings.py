@@ -366,12 +366,12 @@ class Settings(BaseModel):
             problems.append("ALLOWED_ORIGINS: '*' is refused when ENVIRONMENT=production")
         if self.server.demo_mode:
             problems.append("DEMO_MODE: refused when ENVIRONMENT=production")
-        if _is_local_host(urlsplit(f"//{self.auth.domain}").hostname or ""):
+        if _is_local_host(_hostname(f"//{self.auth.domain}")):
             problems.append(
                 "AUTH_DOMAIN: set it to the dApp's own domain (sign-in messages name it)"
                 " when ENVIRONMENT=production"
             )
-        if _is_local_host(urlsplit(self.auth.uri).hostname or ""):
+        if _is_local_host(_hostname(self.auth.uri)) or not self.auth.uri.startswith("https://"):
             problems.append(
                 "AUTH_URI: set it to the dApp's own https URI when ENVIRONMENT=production"
             )
@@ -388,6 +388,13 @@ class Settings(BaseModel):
 
 
 _RAILWAY_VARIABLES = ("RAILWAY_PROJECT_ID", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_SERVICE_ID")
+
+
+def _hostname(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # not a URL at all: as good as unset
+        return ""
 
 
 def _is_local_host(host: str) -> bool:

@@ -77,6 +77,8 @@ def parse_sign_in_message(text: str) -> SignInMessage:
     if _take(lines, 3) != "":
         statement = _matching(_STATEMENT, lines[3], "statement")
         at = 4
+    elif _take(lines, 4) == "":  # an empty statement line, as siwe-js writes `""`
+        statement, at = "", 4
     _expect_blank(lines, at)
     uri = _uri(_field(lines, at + 1, "URI"))
     version = _field(lines, at + 2, "Version")
@@ -242,9 +244,11 @@ def _date_time(value: str) -> datetime:
     if _DATE_TIME.fullmatch(value) is None:
         raise MalformedMessage("invalid date-time")
     try:
-        return datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError as error:  # a date the pattern allows but the calendar lacks
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        moment.astimezone(UTC)
+    except (ValueError, OverflowError) as error:  # no such day, or no such moment in UTC
         raise MalformedMessage("invalid date-time") from error
+    return moment
 
 
 def _optional_date_time(value: str | None) -> datetime | None:

@@ -14,11 +14,15 @@ class AuthNonce(SQLModel, table=True):
     """A single-use challenge: `used_at` is set by the one verify call that wins it."""
 
     __tablename__ = "auth_nonces"
-    # A wallet's live nonces, oldest first, for keeping only the newest few.
-    __table_args__ = (Index("ix_auth_nonces_wallet_issued", "wallet_address", "issued_at"),)
+    # The nonces one client asked for one wallet, for keeping only the newest few.
+    __table_args__ = (
+        Index("ix_auth_nonces_wallet_asker_issued", "wallet_address", "requested_by", "issued_at"),
+    )
 
     nonce: str = Field(sa_type=String(64), primary_key=True)
     wallet_address: str = Field(sa_type=String(42))
     issued_at: datetime = Field(sa_type=UtcDateTime)
     expires_at: datetime = Field(sa_type=UtcDateTime, index=True)
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The client network that asked (an IPv4 address, an IPv6 /64).
+    requested_by: str | None = Field(default=None, sa_type=String(64))

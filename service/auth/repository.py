@@ -15,13 +15,16 @@ from service.database import Database
 from service.sql import Sql
 
 _INSERT = (
-    "INSERT INTO auth_nonces (nonce, wallet_address, issued_at, expires_at)"
-    " VALUES (:nonce, :wallet, :issued_at, :expires_at)"
+    "INSERT INTO auth_nonces (nonce, wallet_address, issued_at, expires_at, requested_by)"
+    " VALUES (:nonce, :wallet, :issued_at, :expires_at, :asker)"
 )
+# Only among the nonces the same client asked for: one client's requests naming a wallet
+# never evict the nonce its owner, elsewhere, is about to sign.
 _EVICT = (
-    "DELETE FROM auth_nonces WHERE wallet_address = :wallet AND used_at IS NULL"
-    " AND nonce NOT IN (SELECT nonce FROM auth_nonces WHERE wallet_address = :wallet"
-    " AND used_at IS NULL ORDER BY issued_at DESC, nonce DESC LIMIT :keep)"
+    "DELETE FROM auth_nonces WHERE wallet_address = :wallet AND requested_by = :asker"
+    " AND used_at IS NULL AND nonce NOT IN (SELECT nonce FROM auth_nonces"
+    " WHERE wallet_address = :wallet AND requested_by = :asker AND used_at IS NULL"
+    " ORDER BY issued_at DESC, nonce DESC LIMIT :keep)"
 )
 # PostgreSQL: both in one statement. The DELETE does not see the row the INSERT adds,
 # so it keeps the newest `keep - 1` of the others.
@@ -54,21 +57,24 @@ async def add_nonce(
     issued_at: datetime,
     expires_at: datetime,
     *,
+    asker: str,
     keep: int,
 ) -> None:
-    """Store a new nonce; of the wallet's unused nonces only the newest `keep` remain."""
+    """Store a new nonce; of the unused nonces `asker` holds for the wallet only the
+    newest `keep` remain."""
     values = {
         "nonce": nonce,
         "wallet": wallet_address,
         "issued_at": issued_at,
         "expires_at": expires_at,
+        "asker": asker,
     }
     if database.pool is not None:
         await database.run_alone(_ADD_POSTGRES, {**values, "keep": keep - 1})
         return
     async with database.transaction() as sql:
         await sql.execute(_ADD_SQLITE, values)
-        await sql.execute(_EVICT_SQLITE, {"wallet": wallet_address, "keep": keep})
+        await sql.execute(_EVICT_SQLITE, {"wallet": wallet_address, "asker": asker, "keep": keep})
 
 
 async def read_nonce(database: Database, nonce: str) -> NonceRecord | None:

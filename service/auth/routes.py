@@ -27,7 +27,7 @@ from service.openapi import (
     TOO_LARGE,
     problems,
 )
-from service.ratelimit import RateLimiter
+from service.ratelimit import RateLimiter, client_network
 
 BODY_LIMIT = 16 * 1024
 
@@ -74,7 +74,7 @@ async def issue_nonce(
     # Charged to the client only: naming a wallet proves nothing about its key, so a
     # budget per wallet would let anyone lock its owner out.
     await rate_limiter.spend("nonce", ip=client_ip(request))
-    issued = await sign_in.issue_nonce(wallet)
+    issued = await sign_in.issue_nonce(wallet, client_network(client_ip(request)))
     return NonceIssued(nonce=issued.nonce, message=issued.message, expires_at=issued.expires_at)
 
 

@@ -21,8 +21,9 @@ from service.errors import Unauthorized
 log = structlog.get_logger("onramp.auth")
 
 NONCE_TTL = timedelta(minutes=5)
-# Unused nonces a wallet may hold at once; asking for more evicts the oldest, so that
-# nobody can exhaust a wallet's nonces by asking in its name.
+# Unused nonces one client may hold for one wallet; asking for more evicts that
+# client's oldest. Clients never evict each other's, so nobody can exhaust or push out
+# a wallet's nonce by asking in its name.
 LIVE_NONCES_PER_WALLET = 5
 # Used and expired nonces are kept a while for audit, then deleted.
 NONCE_RETENTION = timedelta(hours=1)
@@ -46,12 +47,18 @@ class SignIn:
         self.database = database
         self._last_cleanup = 0.0
 
-    async def issue_nonce(self, wallet_address: str) -> IssuedNonce:
+    async def issue_nonce(self, wallet_address: str, asker: str) -> IssuedNonce:
         now = utcnow()
         nonce = rules.new_nonce()
         expires_at = now.replace(microsecond=0) + NONCE_TTL
         await repository.add_nonce(
-            self.database, nonce, wallet_address, now, expires_at, keep=LIVE_NONCES_PER_WALLET
+            self.database,
+            nonce,
+            wallet_address,
+            now,
+            expires_at,
+            asker=asker,
+            keep=LIVE_NONCES_PER_WALLET,
         )
         await self._clean_up(now)
         message = rules.build_message(wallet_address, nonce, now, expires_at, self.audience)

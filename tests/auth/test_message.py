@@ -99,6 +99,17 @@ def test_every_message_the_siwe_package_writes_is_read_alike(text: str) -> None:
     assert parsed.issued_at == reference.issued_at._datetime
 
 
+def test_an_empty_statement_and_an_impossible_moment_read_as_the_grammar_says() -> None:
+    text = (
+        "localhost:8000 wants you to sign in with your Ethereum account:\n"
+        f"{ADDRESS}\n\n\n\nURI: http://localhost:8000\nVersion: 1\nChain ID: 1\n"
+        "Nonce: abcdefgh1234\nIssued At: 2026-12-02T05:00:00Z"
+    )
+    assert parse_sign_in_message(text).statement == SiweMessage.from_message(text).statement == ""
+    with pytest.raises(MalformedMessage):  # a moment before year 1 in UTC
+        parse_sign_in_message(text.replace("2026-12-02T05:00:00Z", "0001-01-01T00:00:00+23:59"))
+
+
 def test_the_services_own_message_is_written_as_the_siwe_package_writes_it() -> None:
     message = SignInMessage(
         domain="app.example",

@@ -97,11 +97,31 @@ async def test_one_ipv6_slash_64_shares_one_budget(make_client: Client) -> None:
         assert (await ask_nonce(client, a_wallet(), elsewhere)).status_code == 200
 
 
-async def test_a_wallet_keeps_its_newest_nonces_and_loses_the_oldest(make_client: Client) -> None:
+async def test_nonces_asked_in_a_wallets_name_never_push_out_its_owners(
+    make_client: Client,
+) -> None:
+    """The owner asks for a nonce; before it has signed, others ask for many in its
+    name from elsewhere. The owner's nonce still signs it in."""
+    owner = Account.create()
+    async with make_client(RATE_LIMIT_PER_MINUTE="1000", TRUSTED_PROXIES="*") as client:
+        mine = (await ask_nonce(client, owner.address, random_ip())).json()
+        for ip in (random_ip(), random_ip()):
+            for _ in range(LIVE_NONCES_PER_WALLET + 2):
+                assert (await ask_nonce(client, owner.address, ip)).status_code == 200
+        signature = owner.sign_message(encode_defunct(text=mine["message"])).signature
+        signed_in = await client.post(
+            "/api/v1/auth/verify",
+            json={"message": mine["message"], "signature": "0x" + bytes(signature).hex()},
+        )
+    assert signed_in.status_code == 200, signed_in.text
+
+
+async def test_one_client_keeps_its_newest_nonces_for_a_wallet(make_client: Client) -> None:
     wallet = Account.create()
+    ip = random_ip()
     async with make_client(RATE_LIMIT_PER_MINUTE="1000", TRUSTED_PROXIES="*") as client:
         issued = [
-            (await ask_nonce(client, wallet.address, random_ip())).json()
+            (await ask_nonce(client, wallet.address, ip)).json()
             for _ in range(LIVE_NONCES_PER_WALLET + 1)
         ]
 

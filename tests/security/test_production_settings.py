@@ -76,6 +76,8 @@ def test_unsafe_settings_in_other_spellings_are_refused(
         ({"AUTH_URI": ""}, "AUTH_URI"),
         ({"AUTH_URI": "http://localhost:8000"}, "AUTH_URI"),
         ({"AUTH_URI": "http://[::1]:8000"}, "AUTH_URI"),
+        ({"AUTH_URI": "http://app.example"}, "AUTH_URI"),
+        ({"AUTH_URI": "https://[::1"}, "AUTH_URI"),
         ({"ADMIN_API_KEYS": " "}, "ADMIN_API_KEYS"),
         ({"RAILWAY_PROJECT_ID": "0b5e"}, "TRUSTED_PROXIES"),
     ],
