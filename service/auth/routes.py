@@ -102,8 +102,7 @@ async def verify_sign_in(
     sign_in: SignIn = state.sign_in
     rate_limiter: RateLimiter = state.rate_limiter
     await rate_limiter.spend("verify", ip=client_ip(request))
-    message = parse_message(data.message)
-    wallet_from(message.address, "message")
+    message = parse_message(data.message)  # its address checksum included
     token = await sign_in.verify(message, data.message, data.signature)
     return TokenIssued(
         token=token.encoded, wallet_address=token.wallet_address, expires_at=token.expires_at

@@ -107,6 +107,9 @@ _FULFILLED = (
 )
 
 
+_EVERY_FULFILLED = Sql(_FULFILLED + " ORDER BY id")
+
+
 async def fulfilled_sessions(
     sql: SqlTransaction, session_ids: list[str] | None, delivery_status: str | None
 ) -> list[str]:
@@ -116,5 +119,5 @@ async def fulfilled_sessions(
             _FULFILLED + " AND id IN (ids) ORDER BY id", "ids", session_ids
         )
     else:
-        statement, params = Sql(_FULFILLED + " ORDER BY id"), {}
+        statement, params = _EVERY_FULFILLED, {}
     return await sql.column(statement, {**params, "delivery_status": delivery_status})
