@@ -27,7 +27,7 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from service.auth import rules
+from service.auth import passport, rules
 from service.auth.guards import operator_guard, wallet_provider
 from service.auth.routes import routes as auth_routes
 from service.auth.service import SignIn
@@ -67,7 +67,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     destinations = accepted_destinations(settings.chain)
     tokens = _token_issuer(settings.auth)
     sign_in = SignIn(
-        rules.Audience(settings.auth.domain, settings.auth.uri, settings.chain.chain_id),
+        rules.Audience(
+            settings.auth.domain,
+            settings.auth.uri,
+            settings.chain.chain_id,
+            passport=passport.deployments().get(settings.chain.chain_id),
+        ),
         tokens,
         chains.mezo,
         database,

@@ -1,4 +1,5 @@
-"""EIP-4361 sign-in messages, parsed strictly and in time linear in their length.
+"""Sign-in messages (EIP-4361, and Mezo's Bitcoin variant of it), parsed strictly and in
+time linear in their length.
 
 Hand-written because no maintained Python library is both strict and linear: the
 `siwe` package parses with a general ABNF engine (about 7 ms a message, and crafted
@@ -15,8 +16,16 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
-HEADER = " wants you to sign in with your Ethereum account:"
+Family = Literal["ethereum", "bitcoin"]
+
+# Mezo's "Sign In With Wallet" is EIP-4361 with a Bitcoin address and no Chain ID line
+# (the address's prefix names its network), so one parser reads both families.
+HEADERS: dict[str, Family] = {
+    " wants you to sign in with your Ethereum account:": "ethereum",
+    " wants you to sign in with your Bitcoin account:": "bitcoin",
+}
 
 # RFC 3986 character classes, each followed by pct-encoded alternatives only where the
 # grammar allows them; '%' is in no class, so the alternation never overlaps.
@@ -31,7 +40,11 @@ _PORT = re.compile(r"[0-9]*")
 _SEGMENT = re.compile(rf"{_PCHAR}*")
 _QUERY = re.compile(rf"(?:{_PCHAR}|[/?])*")
 _IP_FUTURE = re.compile(rf"[vV][0-9A-Fa-f]+\.[{_UNRESERVED}{_SUB_DELIMS}:]+")
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
+_ADDRESSES: dict[Family, re.Pattern[str]] = {
+    "ethereum": re.compile(r"0x[0-9a-fA-F]{40}"),
+    # Base58 or bech32 characters; the address itself is checked by the Bitcoin rules.
+    "bitcoin": re.compile(r"[0-9A-Za-z]{25,90}"),
+}
 _STATEMENT = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;= ]*")
 _NONCE = re.compile(r"[A-Za-z0-9]{8,}")
 _CHAIN_ID = re.compile(r"[0-9]+")
@@ -51,9 +64,10 @@ class SignInMessage:
     address: str
     uri: str
     version: str
-    chain_id: int
+    chain_id: int | None  # None in, and only in, a Bitcoin message
     nonce: str
     issued_at: datetime
+    family: Family = "ethereum"
     scheme: str | None = None
     statement: str | None = None
     expiration_time: datetime | None = None
@@ -68,9 +82,9 @@ class MalformedMessage(ValueError):
 
 def parse_sign_in_message(text: str) -> SignInMessage:
     lines = text.split("\n")
-    origin = _strip_suffix(_take(lines, 0), HEADER)
+    origin, family = _header(_take(lines, 0))
     scheme, domain = _origin(origin)
-    address = _matching(_ADDRESS, _take(lines, 1), "address")
+    address = _matching(_ADDRESSES[family], _take(lines, 1), "address")
     _expect_blank(lines, 2)
     statement = None
     at = 3
@@ -84,10 +98,14 @@ def parse_sign_in_message(text: str) -> SignInMessage:
     version = _field(lines, at + 2, "Version")
     if version != "1":
         raise MalformedMessage("version must be 1")
-    chain_id = int(_matching(_CHAIN_ID, _field(lines, at + 3, "Chain ID"), "chain id"))
-    nonce = _matching(_NONCE, _field(lines, at + 4, "Nonce"), "nonce")
-    issued_at = _date_time(_field(lines, at + 5, "Issued At"))
-    at += 6
+    chain_id = None
+    at += 3
+    if family == "ethereum":
+        chain_id = int(_matching(_CHAIN_ID, _field(lines, at, "Chain ID"), "chain id"))
+        at += 1
+    nonce = _matching(_NONCE, _field(lines, at, "Nonce"), "nonce")
+    issued_at = _date_time(_field(lines, at + 1, "Issued At"))
+    at += 2
     optional: dict[str, str] = {}
     for name in ("Expiration Time", "Not Before", "Request ID"):
         if at < len(lines) and lines[at].startswith(f"{name}: "):
@@ -108,6 +126,7 @@ def parse_sign_in_message(text: str) -> SignInMessage:
         chain_id=chain_id,
         nonce=nonce,
         issued_at=issued_at,
+        family=family,
         scheme=scheme,
         statement=statement,
         expiration_time=_optional_date_time(optional.get("Expiration Time")),
@@ -120,17 +139,14 @@ def parse_sign_in_message(text: str) -> SignInMessage:
 def format_sign_in_message(message: SignInMessage) -> str:
     """The text a wallet signs for `message` (timestamps to the second, in UTC)."""
     origin = f"{message.scheme}://{message.domain}" if message.scheme else message.domain
-    lines = [origin + HEADER, message.address, ""]
+    header = next(text for text, family in HEADERS.items() if family == message.family)
+    lines = [origin + header, message.address, ""]
     if message.statement is not None:
         lines.append(message.statement)
-    lines += [
-        "",
-        f"URI: {message.uri}",
-        f"Version: {message.version}",
-        f"Chain ID: {message.chain_id}",
-        f"Nonce: {message.nonce}",
-        f"Issued At: {iso(message.issued_at)}",
-    ]
+    lines += ["", f"URI: {message.uri}", f"Version: {message.version}"]
+    if message.chain_id is not None:
+        lines.append(f"Chain ID: {message.chain_id}")
+    lines += [f"Nonce: {message.nonce}", f"Issued At: {iso(message.issued_at)}"]
     if message.expiration_time is not None:
         lines.append(f"Expiration Time: {iso(message.expiration_time)}")
     if message.not_before is not None:
@@ -164,10 +180,12 @@ def _field(lines: list[str], index: int, name: str) -> str:
     return line[len(name) + 2 :]
 
 
-def _strip_suffix(line: str, suffix: str) -> str:
-    if not line.endswith(suffix):
-        raise MalformedMessage("the first line is not an Ethereum sign-in request")
-    return line[: -len(suffix)]
+def _header(line: str) -> tuple[str, Family]:
+    """The origin the first line names, and the family of account it asks for."""
+    for suffix, family in HEADERS.items():
+        if line.endswith(suffix):
+            return line[: -len(suffix)], family
+    raise MalformedMessage("the first line is not a sign-in request")
 
 
 def _matching(pattern: re.Pattern[str], value: str, what: str) -> str:

@@ -8,8 +8,8 @@ from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import JSONBody
 
+from service.auth import rules
 from service.auth.guards import BEARER_SECURITY, Wallet
-from service.auth.rules import parse_message
 from service.auth.schemas import (
     NonceIssued,
     NonceRequest,
@@ -52,11 +52,17 @@ def wallet_from(value: str, field: str) -> str:
     "/api/v1/auth/nonce",
     status_code=200,
     tags=["auth"],
-    summary="Start a sign-in: a nonce and the EIP-4361 message to sign",
+    summary="Start a sign-in: a nonce and the message to sign",
+    description=(
+        "An Ethereum address gets an EIP-4361 message; a Bitcoin address (P2PKH,"
+        " P2SH-P2WPKH or P2WPKH) gets Mezo's Sign-In With Wallet message, and signs in"
+        " to its Mezo Passport account."
+    ),
     request_max_body_size=BODY_LIMIT,
     responses=problems(
         {
-            400: "Not a valid request or wallet address (`invalid_wallet_address`).",
+            400: "Not a valid request or wallet address (`invalid_wallet_address`), or a"
+            " Bitcoin address of a kind that cannot sign in (`unsupported_address_type`).",
             413: TOO_LARGE,
             429: RATE_LIMITED,
             503: DATABASE_UNAVAILABLE,
@@ -70,7 +76,7 @@ async def issue_nonce(
 ) -> NonceIssued:
     sign_in: SignIn = state.sign_in
     rate_limiter: RateLimiter = state.rate_limiter
-    wallet = wallet_from(data.wallet_address, "walletAddress")
+    wallet = rules.signing_wallet(data.wallet_address, sign_in.audience)
     # Charged to the client only: naming a wallet proves nothing about its key, so a
     # budget per wallet would let anyone lock its owner out.
     await rate_limiter.spend("nonce", ip=client_ip(request))
@@ -86,7 +92,8 @@ async def issue_nonce(
     request_max_body_size=BODY_LIMIT,
     responses=problems(
         {
-            400: "Not a valid request, or the message's wallet address is invalid.",
+            400: "Not a valid request, or the message's Bitcoin address is of a kind that"
+            " cannot sign in (`unsupported_address_type`).",
             401: "The sign-in is refused; `code` says why (`nonce_used`, `domain_mismatch`, …).",
             413: TOO_LARGE,
             429: RATE_LIMITED,
@@ -102,10 +109,13 @@ async def verify_sign_in(
     sign_in: SignIn = state.sign_in
     rate_limiter: RateLimiter = state.rate_limiter
     await rate_limiter.spend("verify", ip=client_ip(request))
-    message = parse_message(data.message)  # its address checksum included
+    message = rules.parse_message(data.message)  # and its address checked
     token = await sign_in.verify(message, data.message, data.signature)
     return TokenIssued(
-        token=token.encoded, wallet_address=token.wallet_address, expires_at=token.expires_at
+        token=token.encoded,
+        wallet_address=token.wallet_address,
+        expires_at=token.expires_at,
+        bitcoin_address=token.bitcoin_address,
     )
 
 
@@ -118,7 +128,9 @@ async def verify_sign_in(
 )
 async def signed_in_wallet(wallet_token: Wallet) -> SignedInWallet:
     return SignedInWallet(
-        wallet_address=wallet_token.wallet_address, expires_at=wallet_token.expires_at
+        wallet_address=wallet_token.wallet_address,
+        expires_at=wallet_token.expires_at,
+        bitcoin_address=wallet_token.bitcoin_address,
     )
 
 

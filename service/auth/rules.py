@@ -1,4 +1,5 @@
-"""The pure rules of Sign-In with Ethereum: what makes a message and a signature acceptable.
+"""The pure rules of sign-in (EIP-4361, and Mezo's variant for Bitcoin wallets): what
+makes a message and a signature acceptable.
 
 No I/O here: the nonce's stored record and the clock are passed in, so every rule is
 tested without a server. Each rejection carries its own stable `code`.
@@ -15,14 +16,17 @@ from urllib.parse import urlsplit
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from service.auth import bitcoin
 from service.auth.message import (
+    Family,
     MalformedMessage,
     SignInMessage,
     format_sign_in_message,
     parse_sign_in_message,
 )
+from service.auth.passport import PassportDeployment, mezo_account
 from service.chain.addresses import checksum_wallet
-from service.errors import Unauthorized
+from service.errors import InvalidRequest, Unauthorized
 
 NONCE_BYTES = 16  # EIP-4361 asks for at least 8 alphanumerics
 STATEMENT = "Sign in to buy MUSD with onramp."
@@ -39,6 +43,8 @@ class Audience:
     uri: str
     chain_id: int
     clock_skew: timedelta = timedelta(seconds=60)
+    # Where the chain's Bitcoin wallets have their Mezo accounts; None: no Bitcoin sign-in.
+    passport: PassportDeployment | None = None
 
 
 @dataclass(frozen=True)
@@ -54,10 +60,45 @@ def new_nonce() -> str:
     return secrets.token_hex(NONCE_BYTES)
 
 
+def signing_wallet(text: str, audience: Audience) -> str:
+    """The wallet a nonce is asked for, as it is stored and signed: an EIP-55 address,
+    or a Bitcoin address of a kind that has a Mezo account on this chain."""
+    if not bitcoin.looks_like_bitcoin(text):
+        try:
+            return checksum_wallet(text)
+        except ValueError as error:
+            raise _invalid_address(str(error)) from error
+    try:
+        address = bitcoin.parse_bitcoin_address(text)
+    except bitcoin.UnsupportedBitcoinAddress as error:
+        raise InvalidRequest(
+            f"This kind of Bitcoin address cannot sign in: {error}.",
+            code="unsupported_address_type",
+        ) from error
+    except bitcoin.InvalidBitcoinAddress as error:
+        raise _invalid_address(str(error)) from error
+    if audience.passport is None:
+        raise InvalidRequest(
+            f"Chain {audience.chain_id} has no Mezo Passport accounts for Bitcoin wallets.",
+            code="unsupported_address_type",
+        )
+    return address.text
+
+
+def _invalid_address(why: str) -> InvalidRequest:
+    return InvalidRequest(
+        "The wallet address is not valid.",
+        code="invalid_wallet_address",
+        errors=[{"field": "walletAddress", "message": why}],
+    )
+
+
 def build_message(
     wallet: str, nonce: str, issued_at: datetime, expires_at: datetime, audience: Audience
 ) -> str:
-    """A complete EIP-4361 message a wallet can sign as it is."""
+    """A complete message a wallet can sign as it is: EIP-4361 for an Ethereum address,
+    Mezo's Sign-In With Wallet (no chain id) for a Bitcoin one."""
+    family: Family = "bitcoin" if bitcoin.looks_like_bitcoin(wallet) else "ethereum"
     return format_sign_in_message(
         SignInMessage(
             domain=audience.domain,
@@ -65,10 +106,11 @@ def build_message(
             statement=STATEMENT,
             uri=audience.uri,
             version="1",
-            chain_id=audience.chain_id,
+            chain_id=audience.chain_id if family == "ethereum" else None,
             nonce=nonce,
             issued_at=issued_at,
             expiration_time=expires_at,
+            family=family,
         )
     )
 
@@ -77,12 +119,27 @@ def parse_message(text: str) -> SignInMessage:
     """Strict EIP-4361 parsing in linear time; anything else is `message_malformed`."""
     try:
         message = parse_sign_in_message(text)
-        checksum_wallet(message.address)
+        if message.family == "ethereum":
+            checksum_wallet(message.address)
+        else:
+            bitcoin.parse_bitcoin_address(message.address)
+    except bitcoin.UnsupportedBitcoinAddress as error:
+        raise InvalidRequest(
+            f"This kind of Bitcoin address cannot sign in: {error}.",
+            code="unsupported_address_type",
+        ) from error
     except (MalformedMessage, ValueError) as error:
         raise Unauthorized(
             "The message is not a valid EIP-4361 sign-in message.", code="message_malformed"
         ) from error
     return message
+
+
+def nonce_wallet(message: SignInMessage) -> str:
+    """The wallet as its nonce was stored (`signing_wallet`)."""
+    if message.family == "bitcoin":
+        return bitcoin.parse_bitcoin_address(message.address).text
+    return checksum_wallet(message.address)
 
 
 def check_message(message: SignInMessage, audience: Audience, now: datetime) -> None:
@@ -95,8 +152,15 @@ def check_message(message: SignInMessage, audience: Audience, now: datetime) -> 
         raise Unauthorized("The message is for another URI.", code="uri_mismatch")
     if message.scheme is not None and message.scheme != expected.scheme:
         raise Unauthorized("The message is for another scheme.", code="uri_mismatch")
-    if message.chain_id != audience.chain_id:
+    if message.family == "ethereum" and message.chain_id != audience.chain_id:
         raise Unauthorized("The message is for another chain.", code="chain_id_mismatch")
+    if message.family == "bitcoin":
+        network = bitcoin.parse_bitcoin_address(message.address).network
+        if audience.passport is None or audience.passport.bitcoin_network != network:
+            raise Unauthorized(
+                f"A Bitcoin {network} address cannot sign in on chain {audience.chain_id}.",
+                code="chain_id_mismatch",
+            )
     if message.issued_at > now + audience.clock_skew:
         raise Unauthorized("The message is issued in the future.", code="message_not_yet_valid")
     if message.not_before is not None and message.not_before > now + audience.clock_skew:
@@ -112,7 +176,7 @@ def check_nonce(
     clock_skew: timedelta = timedelta(seconds=60),
 ) -> None:
     """The nonce must be ours, for this wallet, unused, unexpired, and not predated."""
-    if record is None or record.wallet_address != checksum_wallet(message.address):
+    if record is None or record.wallet_address != nonce_wallet(message):
         raise Unauthorized("The nonce was not issued by this service.", code="nonce_invalid")
     if message.issued_at < record.issued_at - clock_skew:
         raise Unauthorized(
@@ -151,3 +215,20 @@ def recover_signer(message_text: str, signature: bytes) -> str | None:
     except Exception:  # bad v, r or s: not an EOA signature at all
         return None
     return signer
+
+
+def bitcoin_account(
+    message: SignInMessage, message_text: str, signature_text: str, passport: PassportDeployment
+) -> str:
+    """The Mezo account of the Bitcoin wallet that signed `message_text` (BIP-137); the
+    signature must come from the key of the message's address, of the header's kind."""
+    address = bitcoin.parse_bitcoin_address(message.address)
+    try:
+        signature = bitcoin.parse_signature(signature_text)
+    except bitcoin.InvalidBitcoinSignature as error:
+        raise Unauthorized(
+            f"Not a Bitcoin message signature: {error}.", code="signature_malformed"
+        ) from error
+    if bitcoin.signing_address(message_text, signature, address.network) != address.text:
+        raise Unauthorized("The signature is not the wallet's.", code="signature_invalid")
+    return mezo_account(address.payload, passport)

@@ -37,8 +37,11 @@ class TokenIssued(_Schema):
     token: str
     wallet_address: str
     expires_at: datetime
+    # Set when a Bitcoin wallet signed in; `wallet_address` is then its Mezo account.
+    bitcoin_address: str | None = None
 
 
 class SignedInWallet(_Schema):
     wallet_address: str
     expires_at: datetime
+    bitcoin_address: str | None = None

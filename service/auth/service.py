@@ -65,30 +65,45 @@ class SignIn:
         return IssuedNonce(nonce, message, expires_at)
 
     async def verify(
-        self, message: SignInMessage, message_text: str, signature_hex: str
+        self, message: SignInMessage, message_text: str, signature_text: str
     ) -> WalletToken:
         """Every check that needs no I/O runs first; the nonce is spent last.
 
         `message` is `message_text` parsed (`rules.parse_message`); the signature is
-        checked over the text exactly as the wallet signed it. No database connection
-        is held while a slow RPC node answers for a contract wallet.
+        checked over the text exactly as the wallet signed it, by the message's family:
+        BIP-137 for a Bitcoin wallet, else EIP-191 from an EOA (65 or 64 bytes), EIP-1271
+        from a deployed contract wallet or ERC-6492 from one not deployed yet. No
+        database connection is held while a slow RPC node answers for a contract wallet.
         """
         now = utcnow()
         rules.check_message(message, self.audience, now)
-        signature = rules.parse_signature(signature_hex)
+        if message.family == "bitcoin" and self.audience.passport is not None:
+            # The Bitcoin wallet's key signed; the token names its Mezo account.
+            account = rules.bitcoin_account(
+                message, message_text, signature_text, self.audience.passport
+            )
+            bitcoin_address = rules.nonce_wallet(message)
+            await self._consume_nonce(message, bitcoin_address, now)
+            log.info("signed_in", wallet=account, bitcoin_address=bitcoin_address)
+            return self.tokens.issue(account, now, bitcoin_address=bitcoin_address)
+        signature = rules.parse_signature(signature_text)
         wallet = checksum_wallet(message.address)
-        # The message may predate its nonce by no more than the clock skew.
-        issued_by = message.issued_at + self.audience.clock_skew
         if rules.recover_signer(message_text, signature) != wallet:
-            # Not the wallet's own key: perhaps a contract wallet, which the chain must
-            # answer for, so the nonce is checked first and nothing is held meanwhile.
+            # Not the wallet's own key: perhaps a contract wallet, deployed or not, which
+            # the chain must answer for, so the nonce is checked first and nothing is
+            # held meanwhile.
             await self._check_nonce(message, now)
             await verify_wallet_signature(message_text, signature, wallet, self.chain)
+        await self._consume_nonce(message, wallet, now)
+        log.info("signed_in", wallet=wallet)
+        return self.tokens.issue(wallet, now)
+
+    async def _consume_nonce(self, message: SignInMessage, wallet: str, now: datetime) -> None:
+        # The message may predate its nonce by no more than the clock skew.
+        issued_by = message.issued_at + self.audience.clock_skew
         if not await repository.consume(self.database, message.nonce, wallet, issued_by, now):
             await self._check_nonce(message, now)  # which rule refused it
             raise Unauthorized("The nonce has already been used.", code="nonce_used")
-        log.info("signed_in", wallet=wallet)
-        return self.tokens.issue(wallet, now)
 
     async def _check_nonce(self, message: SignInMessage, now: datetime) -> None:
         record = await repository.read_nonce(self.database, message.nonce)

@@ -14,6 +14,7 @@ from service.errors import Unauthorized
 
 ALGORITHM = "HS256"
 AUDIENCE = "onramp"
+BITCOIN_CLAIM = "btc"
 # Tokens verified recently, per process: a dApp sends the same token with every call.
 VERIFIED_TOKENS_KEPT = 4096
 
@@ -23,6 +24,8 @@ class WalletToken:
     encoded: str
     wallet_address: str
     expires_at: datetime
+    # The Bitcoin wallet whose key signed in, when `wallet_address` is its Mezo account.
+    bitcoin_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,9 @@ class TokenIssuer:
         default_factory=dict, init=False, repr=False, compare=False
     )
 
-    def issue(self, wallet_address: str, now: datetime) -> WalletToken:
+    def issue(
+        self, wallet_address: str, now: datetime, bitcoin_address: str | None = None
+    ) -> WalletToken:
         # JWT times are whole seconds; round down so expiresAt never outlives the token.
         expires_at = (now + self.ttl).replace(microsecond=0)
         # PyJWT directly: the same token Litestar's `Token` would write, for a fraction of
@@ -48,8 +53,10 @@ class TokenIssuer:
             "aud": AUDIENCE,
             "jti": secrets.token_hex(16),
         }
+        if bitcoin_address is not None:
+            claims[BITCOIN_CLAIM] = bitcoin_address
         encoded = jwt.encode(claims, self.secret, algorithm=ALGORITHM)
-        return WalletToken(encoded, wallet_address, expires_at)
+        return WalletToken(encoded, wallet_address, expires_at, bitcoin_address)
 
     def read(self, encoded: str) -> WalletToken:
         """The wallet token `encoded` carries; 401 unless it is valid now.
@@ -73,7 +80,13 @@ class TokenIssuer:
             )
         except NotAuthorizedException as error:
             raise Unauthorized("The token is invalid or has expired.") from error
-        verified = WalletToken(encoded, token.sub, token.exp.astimezone(UTC))
+        bitcoin_address = token.extras.get(BITCOIN_CLAIM)
+        verified = WalletToken(
+            encoded,
+            token.sub,
+            token.exp.astimezone(UTC),
+            bitcoin_address if isinstance(bitcoin_address, str) else None,
+        )
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             del self._verified[next(iter(self._verified))]  # the oldest
         self._verified[encoded] = verified

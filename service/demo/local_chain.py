@@ -81,10 +81,10 @@ class Anvil:
         self.w3.eth.wait_for_transaction_receipt(minted.transact({"from": self.funder}))
         return address
 
-    def deploy_at(self, artifact: str, address: str) -> str:
-        """The contract's code placed at `address` (a token registry's, say), as if
-        deployed there; its storage starts empty."""
-        deployed = self.deploy(artifact)
+    def deploy_at(self, artifact: str, address: str, *args: Any) -> str:
+        """The contract's code placed at `address` (a registry's, say), as if deployed
+        there; its storage starts empty (immutables are part of the code)."""
+        deployed = self.deploy(artifact, *args)
         code = self.w3.eth.get_code(Web3.to_checksum_address(deployed))
         self.w3.provider.make_request("anvil_setCode", [address, "0x" + bytes(code).hex()])  # type: ignore[arg-type]
         return Web3.to_checksum_address(address)

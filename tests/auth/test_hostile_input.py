@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ from litestar.testing import TestClient
 
 from service.app import create_app
 from service.auth import rules
+from service.auth.signatures import ERC6492_SUFFIX
 from service.settings import Settings
 from tests.support.anvil import Anvil
 from tests.support.environment import BASE_ENV
@@ -135,3 +137,42 @@ def test_verify_refuses_arbitrary_signatures_over_an_issued_nonce(
     )
     assert response.status_code == 401, response.text
     assert response.json()["code"] in {"signature_invalid", "signature_malformed"}
+
+
+BITCOIN_ADDRESS = "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx"
+
+
+@fuzz
+@given(
+    signature=st.binary(min_size=65, max_size=65).map(
+        lambda raw: bytes([27 + raw[0] % 16]) + raw[1:]
+    )
+    | st.binary(min_size=1, max_size=100),
+    as_base64=st.booleans(),
+)
+def test_verify_refuses_arbitrary_bitcoin_signatures_over_an_issued_nonce(
+    chain_client: TestClient[Litestar], signature: bytes, as_base64: bool
+) -> None:
+    """Recovery on the curve, and the address of each header's kind, see every input."""
+    issued = chain_client.post("/api/v1/auth/nonce", json={"walletAddress": BITCOIN_ADDRESS})
+    text = base64.b64encode(signature).decode() if as_base64 else "0x" + signature.hex()
+    response = chain_client.post(
+        "/api/v1/auth/verify", json={"message": issued.json()["message"], "signature": text}
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] in {"signature_invalid", "signature_malformed"}
+
+
+@fuzz
+@given(wrapped=st.binary(max_size=300))
+def test_verify_refuses_arbitrary_erc6492_wrappers(
+    chain_client: TestClient[Litestar], wrapped: bytes
+) -> None:
+    """Whatever a wrapper holds, the validator's deployless call answers no, not an error."""
+    issued = chain_client.post("/api/v1/auth/nonce", json={"walletAddress": SIGNER.address}).json()
+    signature = "0x" + wrapped.hex() + ERC6492_SUFFIX.hex()
+    response = chain_client.post(
+        "/api/v1/auth/verify", json={"message": issued["message"], "signature": signature}
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["code"] == "signature_invalid"
