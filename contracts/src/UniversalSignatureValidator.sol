@@ -64,11 +64,12 @@ contract UniversalSignatureValidator {
         view
         returns (bool)
     {
-        try IERC1271(wallet).isValidSignature(hash, signature) returns (bytes4 answer) {
-            return answer == IERC1271.isValidSignature.selector;
-        } catch {
-            return false;
-        }
+        // A low-level call: a wallet that reverts, or answers in another shape, says no
+        // instead of reverting the whole validation.
+        (bool answered, bytes memory answer) =
+            wallet.staticcall(abi.encodeCall(IERC1271.isValidSignature, (hash, signature)));
+        return answered && answer.length >= 32
+            && bytes4(answer) == IERC1271.isValidSignature.selector;
     }
 
     function recoveredSigner(bytes32 hash, bytes memory signature)

@@ -35,6 +35,8 @@ _BASE58_VERSIONS: dict[int, tuple[AddressKind, BitcoinNetwork]] = {
 }
 _SEGWIT_PREFIXES: dict[str, BitcoinNetwork] = {"bc": "mainnet", "tb": "testnet"}
 _HEX = re.compile(r"0x[0-9a-fA-F]{130}")
+# Checked before decoding: the decoder would forgive surrounding whitespace.
+_BASE58_ADDRESS = re.compile(r"[1-9A-HJ-NP-Za-km-z]{25,35}")
 
 
 class InvalidBitcoinAddress(ValueError):
@@ -67,7 +69,11 @@ def looks_like_bitcoin(text: str) -> bool:
 def parse_bitcoin_address(text: str) -> BitcoinAddress:
     lowered = text.lower()
     if lowered[:3] in ("bc1", "tb1"):
+        if text not in (lowered, text.upper()):
+            raise InvalidBitcoinAddress("a bech32 address is all lower or all upper case")
         return _segwit_address(lowered)
+    if not _BASE58_ADDRESS.fullmatch(text):
+        raise InvalidBitcoinAddress("not a valid Bitcoin address")
     try:
         raw = base58.b58decode_check(text)
     except ValueError as error:

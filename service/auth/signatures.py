@@ -17,6 +17,9 @@ from service.errors import Unauthorized
 
 EIP1271_MAGIC_VALUE = bytes.fromhex("1626ba7e")
 ERC6492_SUFFIX = bytes.fromhex("6492" * 16)
+# Enough to deploy a smart account and ask it once; the wrapper's factory and calldata
+# come from whoever signs in, so their code runs under this cap, not the node's.
+VALIDATION_GAS = 5_000_000
 EIP1271_ABI = [
     {
         "name": "isValidSignature",
@@ -81,7 +84,8 @@ async def verify_counterfactual_signature(
 
     async def validate(w3: AsyncWeb3[Any]) -> bytes:
         try:
-            return bytes(await w3.eth.call({"data": creation_code + arguments}))
+            call = {"data": creation_code + arguments, "gas": VALIDATION_GAS}
+            return bytes(await w3.eth.call(call))  # type: ignore[arg-type]
         except (ContractLogicError, BadFunctionCallOutput):
             return b""  # the validator reverted: a wrapper that does not decode
 

@@ -110,6 +110,9 @@ def test_addresses_passport_has_no_account_for_are_unsupported(text: str) -> Non
         "bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",  # bech32m checksum
         "ltc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
         "LVg2kJoFNg45Nbpy53h7Fe1wKyeXVRhMH9",  # Litecoin
+        "mv4rnyY3Su5gjcDNzbMLKBQkBicCtHUtFB \n",  # the decoder alone would forgive this
+        " mv4rnyY3Su5gjcDNzbMLKBQkBicCtHUtFB",
+        "tb1qW508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx",  # mixed case (BIP-173)
         "hello",
         "",
     ],

@@ -189,9 +189,11 @@ async def test_bitcoin_sign_ins_that_must_fail_are_refused_with_their_codes(
         assert taproot.status_code == 400
         assert taproot.json()["code"] == "unsupported_address_type"
 
-        bad = await client.post("/api/v1/auth/nonce", json={"walletAddress": address[:-1] + "q"})
-        assert bad.status_code == 400
-        assert bad.json()["code"] == "invalid_wallet_address"
+        legacy = addresses_of(key)["p2pkh"]
+        for bad_address in (address[:-1] + "q", legacy + "\t" * 20, legacy + " \n"):
+            bad = await client.post("/api/v1/auth/nonce", json={"walletAddress": bad_address})
+            assert bad.status_code == 400, bad.text
+            assert bad.json()["code"] == "invalid_wallet_address"
 
 
 async def test_a_bitcoin_message_with_a_chain_id_line_is_refused_by_both_verifiers(

@@ -158,3 +158,21 @@ async def test_a_smart_wallet_signature_by_a_stranger_is_refused(
             client, issued["message"], wallet.sign(issued["message"])["signature"]
         )
         assert response.status_code == 200, response.text
+
+
+async def test_a_wrapper_deploying_someone_elses_wallet_proves_nothing(
+    make_client: Client, anvil: Anvil, factory: Any
+) -> None:
+    """An attacker wraps their own signature with a factory call that deploys their own
+    wallet: the wallet the message names stays undeployed, so nothing vouches for it."""
+    victim = Counterfactual(anvil, factory, Account.create())
+    attacker = Counterfactual(anvil, factory, Account.create())
+    attacker.address = victim.address  # the message and the validator name the victim
+    async with make_client(MEZO_RPC_URLS=anvil.url) as client:
+        issued = await nonce_for(client, victim.address)
+        signed = attacker.sign(issued["message"])
+        assert signed["viemAccepts"] is False
+        assert_refused(
+            await verify(client, issued["message"], signed["signature"]), "signature_invalid"
+        )
+    assert not victim.deployed
