@@ -41,11 +41,12 @@ from service.demo.page import routes as demo_routes
 from service.errors import exception_handlers, problem_details_plugin
 from service.logs import configure_logging
 from service.middleware import RequestContextMiddleware, RequestMetrics
+from service.onramp.creation import SessionCreation
 from service.onramp.routes import routes as onramp_routes
-from service.onramp.service import OnrampSessions
 from service.onramp.stripe_client import StripeOnramp
 from service.operations.routes import Metrics, health, ready
 from service.ratelimit import RateLimiter
+from service.services import Services
 from service.settings import AuthSettings, Settings
 from service.webhooks.routes import routes as webhook_routes
 from service.webhooks.service import WebhookIngestion
@@ -78,7 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         database,
     )
     stripe = StripeOnramp(settings.stripe)
-    sessions = OnrampSessions(database, stripe, destinations)
+    creation = SessionCreation(database, stripe, destinations)
     webhooks = WebhookIngestion(database, settings.stripe)
     worker = InProcessWorker(DeliveryWorker(database, chains, settings.chain))
     redis_url = settings.auth.redis_url
@@ -97,14 +98,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *webhook_routes,
             *(demo_routes if settings.server.demo_mode else []),
         ],
+        # Who is calling; the services themselves are in the state (service/services.py).
         dependencies={
-            "settings": _constant(settings),
-            "db_session": Provide(database.session),
-            "sign_in": _constant(sign_in),
-            "sessions": _constant(sessions),
-            "webhooks": _constant(webhooks),
-            "tokens": _constant(tokens),
-            "rate_limiter": _constant(rate_limiter),
             "wallet_token": Provide(wallet_provider(tokens), sync_to_thread=False),
             "operator": Provide(operator_guard(settings.auth.admin_api_keys)),
         },
@@ -130,18 +125,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=DEFAULT_BODY_LIMIT,
         request_class=OnrampRequest,
-        # The hot routes take their services from here rather than as dependencies:
-        # Litestar resolves two dependencies of the same depth in an anyio task group,
-        # which cost 50 µs a request (bench/README.md).
+        # Routes take their services from here (service/services.py).
         state=State(
             {
-                "settings": settings,
-                "database": database,
-                "chains": chains,
-                "sign_in": sign_in,
-                "destinations": destinations,
-                "sessions": sessions,
-                "rate_limiter": rate_limiter,
+                "services": Services(
+                    settings=settings,
+                    database=database,
+                    chains=chains,
+                    destinations=destinations,
+                    stripe=stripe,
+                    sign_in=sign_in,
+                    creation=creation,
+                    webhooks=webhooks,
+                    rate_limiter=rate_limiter,
+                ),
             }
         ),
         on_startup=[database.open, _freeze_startup_objects]

@@ -12,6 +12,7 @@ import structlog
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.errors import DatabaseUnavailable
 from service.logs import scrub
 from service.settings import ConfigurationError, Settings
 
@@ -44,7 +45,10 @@ def reports_database_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except SQLAlchemyError as error:
+        except DatabaseUnavailable as error:
+            detail = str(error.__cause__ or error).strip().splitlines()
+            fail(f"database error: {detail[0] if detail else error.cause}")
+        except SQLAlchemyError as error:  # migrations run on SQLAlchemy's engine
             detail = str(getattr(error, "orig", None) or error).strip().splitlines()
             fail(f"database error: {detail[0] if detail else type(error).__name__}")
         except CommandError as error:

@@ -1,8 +1,10 @@
-"""The async engine, per-request sessions and the readiness probe.
+"""The database: one transaction idiom, single statements, and the readiness probe.
 
-SQLite is the zero-set-up default (one file beside the working directory); PostgreSQL
-through psycopg 3 is what production runs. Both use SQLAlchemy's async engine, so the
-same models and queries serve either.
+SQLite is the zero-set-up default (one file beside the working directory), through
+SQLAlchemy's async engine; PostgreSQL, what production runs, through psycopg 3's own
+connection pool, the one pool the service holds to it. Every statement is written by
+hand once for both (service/sql.py) and runs through `transaction()` or `run_alone()`,
+which turn any failure to reach the database into `DatabaseUnavailable`.
 """
 
 from __future__ import annotations
@@ -13,25 +15,44 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
-from litestar.di import NamedDependency
 from psycopg import AsyncConnection
 from psycopg.errors import ReadOnlySqlTransaction
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
+from sqlalchemy.exc import TimeoutError as EnginePoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
-from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.errors import DatabaseUnavailable
 from service.logs import scrub
 from service.settings import DatabaseSettings
 from service.sql import Sql, SqlTransaction, psycopg_transaction, sqlalchemy_transaction
 
 RECONNECT_SECONDS = 3.0
+_UNREACHABLE = (
+    PoolTimeout,
+    psycopg.OperationalError,
+    ReadOnlySqlTransaction,
+    OperationalError,
+    InterfaceError,
+    EnginePoolTimeout,
+)
+_SELECT_REVISION = Sql("SELECT version_num FROM alembic_version")
 
-# A route parameter `db_session: DbSession` gets the request's unit of work.
-DbSession = NamedDependency[AsyncSession]
+
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """Failures to reach or write the database as the service's own error."""
+    try:
+        yield
+    except _UNREACHABLE as error:
+        raise DatabaseUnavailable(error) from error
+    except InternalError as error:  # a read-only standby, seen through SQLAlchemy
+        if isinstance(error.orig, ReadOnlySqlTransaction):
+            raise DatabaseUnavailable(error) from error
+        raise
 
 
 def create_engine(settings: DatabaseSettings) -> AsyncEngine:
@@ -69,9 +90,8 @@ class Database:
 
     def __init__(self, settings: DatabaseSettings) -> None:
         self.settings = settings
+        # SQLite's connections; on PostgreSQL only migrations' and tests' (never the service's).
         self.engine = create_engine(settings)
-        self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
-        # PostgreSQL's hot paths run on psycopg's own pool (see service/sql.py).
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
         if not settings.is_sqlite:
             self.pool = AsyncConnectionPool(
@@ -105,6 +125,7 @@ class Database:
         an exception or a `sql.RollBack`."""
         if self.pool is None:
             async with (
+                _reachable(),
                 self.engine.connect() as connection,
                 sqlalchemy_transaction(connection) as transaction,
             ):
@@ -126,7 +147,7 @@ class Database:
         there are any builds a description of every column, a fifth of a read's cost."""
         if self.pool is None:
             clause: Any = statement.clause.columns(**types) if types else statement.clause
-            async with self.engine.connect() as connection:
+            async with _reachable(), self.engine.connect() as connection:
                 rows = [
                     tuple(row) for row in (await connection.execute(clause, dict(params))).all()
                 ]
@@ -138,40 +159,22 @@ class Database:
 
     @asynccontextmanager
     async def pool_connection(self) -> AsyncIterator[AsyncConnection[Any]]:
-        """A connection of the hot paths' psycopg pool (PostgreSQL only). A database
-        that cannot be reached, or is read-only (a standby after a failover), raises the
-        ORM's OperationalError, so every path answers `database_unavailable`."""
+        """A connection of the psycopg pool (PostgreSQL only)."""
         assert self.pool is not None
         await self.open()
-        try:
-            async with self.pool.connection() as connection:
-                yield connection
-        except (PoolTimeout, psycopg.OperationalError, ReadOnlySqlTransaction) as error:
-            raise OperationalError(None, None, error) from error
-
-    async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session for one unit of work: committed if it ends cleanly, else rolled back."""
-        async with self.sessions() as session:
-            try:
-                yield session
-            except BaseException:
-                await session.rollback()
-                raise
-            await session.commit()
+        async with _reachable(), self.pool.connection() as connection:
+            yield connection
 
     async def check(self, within_seconds: float = 3.0) -> dict[str, Any]:
         """Whether the database answers, and at which schema revision it stands."""
         try:
-            async with asyncio.timeout(within_seconds), self.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
-                try:
-                    revision = await connection.scalar(
-                        text("SELECT version_num FROM alembic_version")
-                    )
-                except DBAPIError:
-                    revision = None  # reachable, but never migrated
+            async with asyncio.timeout(within_seconds), self.transaction() as sql:
+                revision = await sql.scalar(_SELECT_REVISION, {})
         except Exception as error:  # readiness reports any failure, it never raises
-            return {"status": "unavailable", "detail": _short(error)}
+            cause = error.__cause__ if isinstance(error, DatabaseUnavailable) else error
+            if "alembic_version" in str(cause):
+                return {"status": "ok", "revision": None}  # reachable, but never migrated
+            return {"status": "unavailable", "detail": _short(cause or error)}
         return {"status": "ok", "revision": revision}
 
     async def dispose(self) -> None:

@@ -20,9 +20,6 @@ from litestar.plugins.problem_details import (
     ProblemDetailsException,
     ProblemDetailsPlugin,
 )
-from psycopg.errors import ReadOnlySqlTransaction
-from sqlalchemy.exc import InterfaceError, InternalError, OperationalError, SQLAlchemyError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 log = structlog.get_logger("onramp.errors")
 
@@ -97,6 +94,22 @@ class NotConfigured(OnrampError):
     code = "not_configured"
 
 
+class DatabaseUnavailable(OnrampError):
+    """The database is down, restarting, out of connections or read-only (a standby
+    after a failover): retry, nothing was done. `Database` raises it for every driver
+    and pool failure of that kind."""
+
+    status = 503
+    code = "database_unavailable"
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(
+            "The database is not reachable right now; retry shortly.",
+            headers={"Retry-After": "2"},
+        )
+        self.cause = type(cause).__name__
+
+
 _HTTP_CODES = {
     400: "invalid_request",
     401: "unauthorized",
@@ -135,6 +148,8 @@ def problem(
 
 
 def _from_domain(error: OnrampError) -> ProblemDetailsException:
+    if isinstance(error, DatabaseUnavailable):
+        log.warning("database_unavailable", error=error.cause)
     return problem(
         error.status,
         error.code,
@@ -176,28 +191,6 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
     ]
 
 
-def _from_database(error: SQLAlchemyError) -> ProblemDetailsException:
-    """The database is down, restarting or out of connections: retry, nothing was done."""
-    log.warning("database_unavailable", error=type(error).__name__)
-    return problem(
-        503,
-        "database_unavailable",
-        "The database is not reachable right now; retry shortly.",
-        headers={"Retry-After": "2"},
-    )
-
-
-def _from_database_state(error: InternalError) -> ProblemDetailsException:
-    """A read-only database is a primary that failed over to a standby: unavailable for
-    writes until the platform promotes one, so retrying is right."""
-    if isinstance(error.orig, ReadOnlySqlTransaction):
-        return _from_database(error)
-    log.error("database_internal_error", exc_info=error)
-    return problem(
-        500, "internal_error", "An unexpected error occurred; quote the request id to support."
-    )
-
-
 def _unexpected(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     log.error(
         "unhandled_exception",
@@ -216,10 +209,6 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             exception_to_problem_detail_map={
                 OnrampError: _from_domain,
                 HTTPException: _from_http,
-                OperationalError: _from_database,
-                InterfaceError: _from_database,
-                InternalError: _from_database_state,
-                PoolTimeout: _from_database,
             }
         )
     )

@@ -11,12 +11,13 @@ import ipaddress
 import math
 import time
 from functools import lru_cache
+from typing import Any
 
 import structlog
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
-from litestar.di import NamedDependency
+from litestar import Request
 
 from service.errors import RateLimited
 
@@ -58,6 +59,11 @@ class RateLimiter:
                 )
 
 
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    """The peer address; behind TRUSTED_PROXIES it is already the forwarded client's."""
+    return request.client.host if request.client else "unknown"
+
+
 @lru_cache(maxsize=16384)
 def client_network(address: str) -> str:
     """What one client controls: an IPv4 address, or the /64 an IPv6 address is in
@@ -71,6 +77,3 @@ def client_network(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
-
-
-Limiter = NamedDependency[RateLimiter]

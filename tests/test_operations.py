@@ -83,7 +83,9 @@ async def test_ready_reports_the_chain_as_last_seen_without_requiring_it(
     async with AsyncTestClient(app=app) as client:
         before = (await client.get("/ready")).json()["checks"]["rpc"]
         assert before["status"] == "unknown"
-        assert await app.state.chains.mezo.call(lambda w3: w3.eth.chain_id) == anvil.chain_id
+        assert (
+            await app.state.services.chains.mezo.call(lambda w3: w3.eth.chain_id) == anvil.chain_id
+        )
         after = await client.get("/ready")
     assert after.status_code == 200
     rpc = after.json()["checks"]["rpc"]
@@ -98,7 +100,7 @@ async def test_ready_stays_200_while_no_rpc_node_answers(
     app = create_app(make_settings())  # the RPC URL is a closed port
     async with AsyncTestClient(app=app) as client:
         with pytest.raises(ChainUnavailable):
-            await app.state.chains.mezo.call(lambda w3: w3.eth.chain_id)
+            await app.state.services.chains.mezo.call(lambda w3: w3.eth.chain_id)
         response = await client.get("/ready")
     assert response.status_code == 200
     assert response.json()["checks"]["rpc"]["status"] == "unavailable"

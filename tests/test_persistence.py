@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -14,9 +13,12 @@ from sqlmodel import select
 
 from service.columns import new_id
 from service.database import Database
-from service.onramp.models import OnrampSession
+from service.onramp import repository
+from service.onramp.models import OnrampSession, SessionRow
 from service.settings import DatabaseSettings
+from service.sql import RollBack
 from service.webhooks.models import WebhookEvent
+from tests.support.orm import orm_session
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 
@@ -49,10 +51,10 @@ async def test_a_session_round_trips_with_exact_amounts_and_utc_times(
         delivery_block_number=2**40,
         created_at=created,
     )
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         db.add(session)
         await db.commit()
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         stored = (await db.exec(select(OnrampSession))).one()
     assert stored.id == session.id
     assert stored.id.startswith("ors_")
@@ -76,10 +78,10 @@ def test_ids_sort_by_creation_time() -> None:
 
 
 async def test_a_stripe_session_belongs_to_one_onramp_session(database: Database) -> None:
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         db.add(a_session(stripe_session_id="cos_dup"))
         await db.commit()
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         db.add(a_session(stripe_session_id="cos_dup"))
         with pytest.raises(IntegrityError):
             await db.commit()
@@ -94,39 +96,42 @@ async def test_a_webhook_event_is_stored_once(database: Database) -> None:
             payload='{"id": "evt_1", "note": "ünïcode "}',
         )
 
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         db.add(event())
         await db.commit()
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         db.add(event())
         with pytest.raises(IntegrityError):
             await db.commit()
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         stored = (await db.exec(select(WebhookEvent))).one()
     assert stored.payload == '{"id": "evt_1", "note": "ünïcode "}'
     assert stored.processed_at is None
 
 
-async def test_a_unit_of_work_commits_only_when_it_ends_cleanly(database: Database) -> None:
-    unit_of_work = asynccontextmanager(database.session)
+async def test_a_transaction_commits_only_when_it_ends_cleanly(database: Database) -> None:
+    def row(stripe_id: str | None = None) -> SessionRow:
+        return SessionRow(WALLET, "1.00", "usd", "musd", "mezo", stripe_session_id=stripe_id)
 
     async def failing_step() -> None:
-        async with unit_of_work() as db:
-            db.add(a_session())
-            await db.flush()
+        async with database.transaction() as sql:
+            await repository.insert(sql, row())
             raise RuntimeError("step two failed")
 
     with pytest.raises(RuntimeError):
         await failing_step()
-    async with unit_of_work() as db:
-        db.add(a_session(stripe_session_id="cos_kept"))
-    async with database.sessions() as db:
+    async with database.transaction() as sql:
+        await repository.insert(sql, row("cos_rolled_back"))
+        raise RollBack
+    async with database.transaction() as sql:
+        await repository.insert(sql, row("cos_kept"))
+    async with orm_session(database) as db:
         rows = (await db.exec(select(OnrampSession))).all()
     assert [row.stripe_session_id for row in rows] == ["cos_kept"]
 
 
 async def test_naive_datetimes_are_refused(database: Database) -> None:
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         db.add(a_session(created_at=datetime(2026, 1, 1)))
         with pytest.raises(Exception, match="naive"):
             await db.commit()

@@ -17,9 +17,6 @@ from service.auth.schemas import (
     SignInRequest,
     TokenIssued,
 )
-from service.auth.service import SignIn
-from service.chain.addresses import checksum_wallet
-from service.errors import InvalidRequest
 from service.openapi import (
     DATABASE_UNAVAILABLE,
     NOT_SIGNED_IN,
@@ -27,25 +24,10 @@ from service.openapi import (
     TOO_LARGE,
     problems,
 )
-from service.ratelimit import RateLimiter, client_network
+from service.ratelimit import client_ip, client_network
+from service.services import services
 
 BODY_LIMIT = 16 * 1024
-
-
-def client_ip(request: Request[Any, Any, Any]) -> str:
-    """The peer address; behind TRUSTED_PROXIES it is already the forwarded client's."""
-    return request.client.host if request.client else "unknown"
-
-
-def wallet_from(value: str, field: str) -> str:
-    try:
-        return checksum_wallet(value)
-    except ValueError as error:
-        raise InvalidRequest(
-            "The wallet address is not valid.",
-            code="invalid_wallet_address",
-            errors=[{"field": field, "message": str(error)}],
-        ) from error
 
 
 @post(
@@ -74,8 +56,7 @@ async def issue_nonce(
     request: Request[Any, Any, Any],
     state: State,
 ) -> NonceIssued:
-    sign_in: SignIn = state.sign_in
-    rate_limiter: RateLimiter = state.rate_limiter
+    sign_in, rate_limiter = services(state).sign_in, services(state).rate_limiter
     wallet = rules.signing_wallet(data.wallet_address, sign_in.audience)
     # Charged to the client only: naming a wallet proves nothing about its key, so a
     # budget per wallet would let anyone lock its owner out.
@@ -106,8 +87,7 @@ async def verify_sign_in(
     request: Request[Any, Any, Any],
     state: State,
 ) -> TokenIssued:
-    sign_in: SignIn = state.sign_in
-    rate_limiter: RateLimiter = state.rate_limiter
+    sign_in, rate_limiter = services(state).sign_in, services(state).rate_limiter
     await rate_limiter.spend("verify", ip=client_ip(request))
     message = rules.parse_message(data.message)  # and its address checked
     token = await sign_in.verify(message, data.message, data.signature)

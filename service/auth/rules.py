@@ -25,7 +25,7 @@ from service.auth.message import (
     parse_sign_in_message,
 )
 from service.auth.passport import PassportDeployment, mezo_account
-from service.chain.addresses import checksum_wallet
+from service.chain.addresses import checksum_wallet, invalid_wallet, wallet_parameter
 from service.errors import InvalidRequest, Unauthorized
 
 NONCE_BYTES = 16  # EIP-4361 asks for at least 8 alphanumerics
@@ -64,10 +64,7 @@ def signing_wallet(text: str, audience: Audience) -> str:
     """The wallet a nonce is asked for, as it is stored and signed: an EIP-55 address,
     or a Bitcoin address of a kind that has a Mezo account on this chain."""
     if not bitcoin.looks_like_bitcoin(text):
-        try:
-            return checksum_wallet(text)
-        except ValueError as error:
-            raise _invalid_address(str(error)) from error
+        return wallet_parameter(text, "walletAddress")
     try:
         address = bitcoin.parse_bitcoin_address(text)
     except bitcoin.UnsupportedBitcoinAddress as error:
@@ -76,21 +73,13 @@ def signing_wallet(text: str, audience: Audience) -> str:
             code="unsupported_address_type",
         ) from error
     except bitcoin.InvalidBitcoinAddress as error:
-        raise _invalid_address(str(error)) from error
+        raise invalid_wallet(str(error), "walletAddress") from error
     if audience.passport is None:
         raise InvalidRequest(
             f"Chain {audience.chain_id} has no Mezo Passport accounts for Bitcoin wallets.",
             code="unsupported_address_type",
         )
     return address.text
-
-
-def _invalid_address(why: str) -> InvalidRequest:
-    return InvalidRequest(
-        "The wallet address is not valid.",
-        code="invalid_wallet_address",
-        errors=[{"field": "walletAddress", "message": why}],
-    )
 
 
 def build_message(

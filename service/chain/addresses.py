@@ -7,6 +7,8 @@ from functools import lru_cache
 
 from eth_utils.address import to_checksum_address
 
+from service.errors import InvalidRequest
+
 _HEX_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 
 
@@ -25,3 +27,20 @@ def checksum_wallet(value: str) -> str:
     if digits not in (digits.lower(), digits.upper()) and value != checksummed:
         raise ValueError("mixed-case address with a wrong EIP-55 checksum")
     return checksummed
+
+
+def wallet_parameter(value: str, field: str) -> str:
+    """A request's wallet address, checksummed; else 400 `invalid_wallet_address` naming
+    the request's `field`."""
+    try:
+        return checksum_wallet(value)
+    except ValueError as error:
+        raise invalid_wallet(str(error), field) from error
+
+
+def invalid_wallet(why: str, field: str) -> InvalidRequest:
+    return InvalidRequest(
+        "The wallet address is not valid.",
+        code="invalid_wallet_address",
+        errors=[{"field": field, "message": why}],
+    )

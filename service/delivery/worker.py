@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from service.chain import metrics
 from service.chain.destinations import accepted_destinations
@@ -27,6 +26,7 @@ from service.delivery import chain, checks, decisions, ledger
 from service.delivery.checks import CheckOutcome, ClaimedCheck
 from service.delivery.decisions import Checked
 from service.delivery.verify import Seen, Verifier, looks_like_hash, verify_delivery
+from service.errors import DatabaseUnavailable
 from service.onramp.deliveries import (
     DeliveryVerdict,
     SessionToDeliver,
@@ -90,9 +90,9 @@ class DeliveryWorker:
                 if not stop.is_set():
                     raise
                 checked = 0
-            except (OperationalError, InterfaceError) as error:
+            except DatabaseUnavailable as error:
                 # The database is away: say so once a round, without a traceback.
-                log.warning("delivery_round_failed", error=type(error).__name__)
+                log.warning("delivery_round_failed", error=error.cause)
                 checked = 0
             except Exception:  # nothing may end the worker
                 log.exception("delivery_round_failed")

@@ -9,11 +9,10 @@ content security policy can stay strict (`script-src 'self'`).
 from __future__ import annotations
 
 from litestar import Response, get
-from sqlmodel import col, select
+from litestar.datastructures import State
 
-from service.database import DbSession
-from service.onramp import schemas
-from service.onramp.models import OnrampSession
+from service.onramp import queries, schemas
+from service.services import services
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -81,14 +80,11 @@ async def demo_script() -> Response[str]:
 
 
 @get("/demo/sessions", include_in_schema=False)
-async def demo_sessions(db_session: DbSession) -> list[schemas.SessionSummary]:
-    query = (
-        select(OnrampSession)
-        .where(col(OnrampSession.stripe_session_id).is_not(None))
-        .order_by(col(OnrampSession.id).desc())
-        .limit(50)
+async def demo_sessions(state: State) -> list[schemas.SessionSummary]:
+    newest = await queries.page(
+        services(state).database, wallet_address=None, status=None, cursor=None, limit=50
     )
-    return [schemas.summary(session) for session in (await db_session.exec(query)).all()]
+    return [schemas.summary(session) for session in newest.sessions]
 
 
 routes = [demo_page, demo_script, demo_sessions]

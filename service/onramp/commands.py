@@ -20,9 +20,9 @@ from service.commands import (
 )
 from service.database import Database
 from service.logs import configure_logging
-from service.onramp.replay import SessionReplayed, replay_sessions
+from service.onramp import queries
+from service.onramp.reconciliation import SessionReplayed, replay_sessions
 from service.onramp.schemas import summary
-from service.onramp.service import list_sessions
 from service.onramp.state import STATUSES
 from service.onramp.stripe_client import StripeOnramp
 from service.reports import print_report, progress_bar
@@ -49,14 +49,13 @@ def list_sessions_command(
     async def run() -> list[dict[str, Any]]:
         database = Database(settings.database)
         try:
-            async with database.sessions() as db:
-                page = await list_sessions(
-                    db,
-                    wallet_address=checksum_wallet(wallet) if wallet else None,
-                    status=status,
-                    cursor=None,
-                    limit=limit,
-                )
+            page = await queries.page(
+                database,
+                wallet_address=checksum_wallet(wallet) if wallet else None,
+                status=status,
+                cursor=None,
+                limit=limit,
+            )
             return [msgspec.to_builtins(summary(session)) for session in page.sessions]
         finally:
             await database.dispose()

@@ -6,16 +6,14 @@ from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import ResponseHeader, State
-from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 
 from service.auth.guards import API_KEY_SECURITY, BEARER_SECURITY, Operator, Wallet
-from service.auth.routes import client_ip, wallet_from
-from service.database import DbSession
+from service.chain.addresses import wallet_parameter
 from service.errors import Forbidden
-from service.onramp import schemas
+from service.onramp import queries, schemas
+from service.onramp.reconciliation import sync_session as sync_with_stripe
 from service.onramp.rules import check_create_request
-from service.onramp.service import OnrampSessions, list_sessions
 from service.openapi import (
     DATABASE_UNAVAILABLE,
     NO_API_KEY,
@@ -25,11 +23,10 @@ from service.openapi import (
     WRONG_API_KEY,
     problems,
 )
-from service.ratelimit import RateLimiter
-from service.settings import Settings
+from service.ratelimit import client_ip
+from service.services import services
 
 BODY_LIMIT = 16 * 1024
-Sessions = NamedDependency[OnrampSessions]
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100.")]
 IdempotencyKeyHeader = Annotated[
     str | None,
@@ -40,14 +37,6 @@ IdempotencyKeyHeader = Annotated[
         description="Retry-safe key, scoped to the wallet and kept 24 hours.",
     ),
 ]
-
-
-def _sessions(state: State) -> OnrampSessions:
-    """The app's session service. The create and read routes take it from the app's
-    state, not as a dependency beside `wallet_token`: Litestar resolves two dependencies
-    of the same depth in an anyio task group, 50 µs a request (bench/README.md)."""
-    sessions: OnrampSessions = state.sessions
-    return sessions
 
 
 @post(
@@ -90,23 +79,24 @@ async def create_session(
     state: State,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response[schemas.SessionPublic]:
-    settings: Settings = state.settings
-    rate_limiter: RateLimiter = state.rate_limiter
-    await rate_limiter.spend("create", ip=client_ip(request), wallet=wallet_token.wallet_address)
+    found = services(state)
+    await found.rate_limiter.spend(
+        "create", ip=client_ip(request), wallet=wallet_token.wallet_address
+    )
     session_request = check_create_request(
         data.wallet_address,
         data.source_amount,
         data.source_currency,
         data.destination_currency,
         data.destination_network,
-        settings.onramp,
-        state.destinations,
+        found.settings.onramp,
+        found.destinations,
     )
     if session_request.wallet_address != wallet_token.wallet_address:
         raise Forbidden(
             "Sessions can only be created for the signed-in wallet.", code="wallet_mismatch"
         )
-    created = await _sessions(state).create_session(
+    created = await found.creation.create_session(
         session_request, idempotency_key, client_ip(request)
     )
     headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
@@ -130,7 +120,9 @@ async def create_session(
 async def read_session(
     session_id: FromPath[str], wallet_token: Wallet, state: State
 ) -> schemas.SessionPublic:
-    return await _sessions(state).read(session_id, wallet_token.wallet_address)
+    return await queries.read_owned(
+        services(state).database, session_id, wallet_token.wallet_address
+    )
 
 
 @get(
@@ -153,9 +145,14 @@ async def list_wallet_sessions(
     cursor: FromQuery[str | None] = None,
     limit: Limit = 20,
 ) -> schemas.SessionPage:
-    return await _sessions(state).page(
-        wallet_token.wallet_address, status=status, cursor=cursor, limit=limit
+    page = await queries.page(
+        services(state).database,
+        wallet_address=wallet_token.wallet_address,
+        status=status,
+        cursor=cursor,
+        limit=limit,
     )
+    return schemas.SessionPage([schemas.public(s) for s in page.sessions], page.next_cursor)
 
 
 @get(
@@ -174,15 +171,15 @@ async def list_wallet_sessions(
 )
 async def list_all_sessions(
     operator: Operator,
-    db_session: DbSession,
+    state: State,
     status: FromQuery[str | None] = None,
     wallet: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
     limit: Limit = 20,
 ) -> schemas.SessionSummaryPage:
-    page = await list_sessions(
-        db_session,
-        wallet_address=wallet_from(wallet, "wallet") if wallet is not None else None,
+    page = await queries.page(
+        services(state).database,
+        wallet_address=wallet_parameter(wallet, "wallet") if wallet is not None else None,
         status=status,
         cursor=cursor,
         limit=limit,
@@ -210,9 +207,10 @@ async def list_all_sessions(
     ),
 )
 async def sync_session(
-    session_id: FromPath[str], operator: Operator, sessions: Sessions
+    session_id: FromPath[str], operator: Operator, state: State
 ) -> schemas.SessionSummary:
-    return await sessions.sync(session_id)
+    found = services(state)
+    return await sync_with_stripe(found.database, found.stripe, session_id)
 
 
 routes = [create_session, read_session, list_wallet_sessions, list_all_sessions, sync_session]

@@ -11,8 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 
 from service import migrations
-from service.chain.rpc import Chains
-from service.database import Database
+from service.services import services
 
 
 @cache
@@ -44,7 +43,7 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     The chain is reported as last seen, not required: a node outage delays delivery
     checks but does not stop the API.
     """
-    database: Database = state.database
+    database = services(state).database
     checks: dict[str, dict[str, Any]] = {"database": await database.check()}
     if checks["database"]["status"] == "ok":
         revision = checks["database"].pop("revision")
@@ -55,7 +54,7 @@ async def ready(state: State) -> Response[dict[str, Any]]:
             "head": head,
         }
     healthy = all(check["status"] == "ok" for check in checks.values())
-    chains: Chains = state.chains
+    chains = services(state).chains
     return Response(
         {
             "status": "ok" if healthy else "unavailable",

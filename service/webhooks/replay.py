@@ -14,8 +14,8 @@ from datetime import datetime
 
 from service.columns import utcnow
 from service.database import Database
-from service.sql import RollBack, Sql
-from service.webhooks.repository import EventLog
+from service.sql import RollBack
+from service.webhooks.repository import record_outcome, stored_events
 from service.webhooks.service import apply_event, stored_event
 
 
@@ -36,8 +36,7 @@ async def replay_events(
     dry_run: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[Replayed]:
-    async with database.sessions() as db:
-        rows = await EventLog(db).list(since=since, event_ids=event_ids)
+    rows = await stored_events(database, since=since, event_ids=event_ids)
     results = []
     for done, row in enumerate(rows, start=1):
         results.append(await _replay_one(database, row.id, row.type, row.payload, dry_run))
@@ -56,23 +55,7 @@ async def _replay_one(
             applied = await apply_event(sql, event, now)
             if dry_run:
                 raise RollBack
-            await sql.execute(
-                _RECORD_OUTCOME,
-                {
-                    "id": event_id,
-                    "outcome": applied.outcome,
-                    "oid": applied.onramp_session_id,
-                    "now": now,
-                },
-            )
+            await record_outcome(sql, event_id, applied.outcome, applied.onramp_session_id, now)
     except Exception as error:  # one bad event must not stop the replay of the rest
         return Replayed(event_id, event_type, "failed", None, f"{type(error).__name__}: {error}")
     return Replayed(event_id, event_type, applied.outcome, applied.onramp_session_id)
-
-
-_RECORD_OUTCOME = Sql(
-    "UPDATE webhook_events SET outcome = :outcome, processed_at = :now,"
-    " onramp_session_id = COALESCE(:oid, onramp_session_id), error = NULL,"
-    " attempts = attempts + 1 WHERE id = :id",
-    datetimes=("now",),
-)

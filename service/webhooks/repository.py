@@ -1,15 +1,14 @@
-"""The event log: insert-or-ignore on Stripe's event id, then record what was done."""
+"""Every statement on `webhook_events`, the event log: insert-or-ignore on Stripe's
+event id, record what was done, and read events back for replay."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from service.sql import Sql, SqlTransaction
+from service.database import Database
+from service.sql import Sql, SqlTransaction, with_list
 from service.webhooks.events import StripeEvent
-from service.webhooks.models import WebhookEvent
 
 
 async def record_event(
@@ -47,21 +46,46 @@ async def record_event(
     return stored is not None
 
 
-class EventLog:
-    def __init__(self, db: AsyncSession) -> None:
-        self.db = db
+@dataclass(frozen=True)
+class StoredEvent:
+    id: str
+    type: str
+    payload: str
 
-    async def list(
-        self, *, since: datetime | None = None, event_ids: list[str] | None = None
-    ) -> list[WebhookEvent]:
-        """Stored events in the order they arrived, for replay."""
-        query = select(WebhookEvent)
-        if since is not None:
-            query = query.where(col(WebhookEvent.received_at) >= since)
-        if event_ids:
-            query = query.where(col(WebhookEvent.id).in_(event_ids))
-        query = query.order_by(col(WebhookEvent.received_at), col(WebhookEvent.id))
-        return list((await self.db.exec(query)).all())
+
+_STORED = "SELECT id, type, payload FROM webhook_events"
+_ORDER = " ORDER BY received_at, id"
+
+
+async def stored_events(
+    database: Database, *, since: datetime | None = None, event_ids: list[str] | None = None
+) -> list[StoredEvent]:
+    """Stored events in the order they arrived, for replay."""
+    conditions = (["received_at >= :since"] if since is not None else []) + (
+        ["id IN (ids)"] if event_ids else []
+    )
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    datetimes = ("since",) if since is not None else ()
+    statement, params = with_list(_STORED + where + _ORDER, "ids", event_ids or [], datetimes)
+    if since is not None:
+        params["since"] = since
+    return [StoredEvent(*row) for row in await database.run_alone(statement, params)]
+
+
+_RECORD_OUTCOME = Sql(
+    "UPDATE webhook_events SET outcome = :outcome, processed_at = :now,"
+    " onramp_session_id = COALESCE(:oid, onramp_session_id), error = NULL,"
+    " attempts = attempts + 1 WHERE id = :id",
+    datetimes=("now",),
+)
+
+
+async def record_outcome(
+    sql: SqlTransaction, event_id: str, outcome: str, session_id: str | None, now: datetime
+) -> None:
+    """What a replay did with a stored event."""
+    values = {"id": event_id, "outcome": outcome, "oid": session_id, "now": now}
+    await sql.execute(_RECORD_OUTCOME, values)
 
 
 # Written once as SQL (PostgreSQL and SQLite share the upsert syntax): this statement

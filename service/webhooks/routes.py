@@ -7,13 +7,13 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
-from litestar.di import NamedDependency
+from litestar.datastructures import State
 from litestar.enums import MediaType
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Parameter, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 
 from service.openapi import TOO_LARGE, problems
-from service.webhooks.service import WebhookIngestion
+from service.services import services
 
 BODY_LIMIT = 1024 * 1024
 
@@ -79,12 +79,12 @@ class SignedEventOperation(Operation):
         }
     ),
 )
-async def receive_stripe_event(
-    request: Request[Any, Any, Any], webhooks: NamedDependency[WebhookIngestion]
-) -> WebhookReceipt:
+async def receive_stripe_event(request: Request[Any, Any, Any], state: State) -> WebhookReceipt:
     """The body is read as bytes and never parsed before its signature is verified."""
     payload = await request.body()
-    receipt = await webhooks.receive(payload, request.headers.get("stripe-signature"))
+    receipt = await services(state).webhooks.receive(
+        payload, request.headers.get("stripe-signature")
+    )
     return WebhookReceipt(received=True, event_id=receipt.event_id, outcome=receipt.outcome)
 
 

@@ -328,7 +328,7 @@ async def test_concurrent_verifies_of_one_nonce_yield_exactly_one_token(
         for client in clients:
             await client.aclose()
         for app in apps:
-            await app.state.database.dispose()
+            await app.state.services.database.dispose()
 
 
 @get("/test/ops", security=[{"ApiKey": []}])

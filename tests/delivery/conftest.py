@@ -26,6 +26,7 @@ from service.onramp.models import OnrampSession
 from service.settings import ChainSettings, DatabaseSettings
 from tests.onramp.conftest import make_onramp_app, stripe_env
 from tests.support.anvil import Anvil, start_anvil
+from tests.support.orm import orm_session
 
 # The session routes' fixtures: the real app against the Stripe stand-in.
 __all__ = ["make_onramp_app", "stripe_env"]
@@ -117,7 +118,7 @@ async def fulfilled_session(
         delivery_status="pending",
         created_at=created,
     )
-    async with database.sessions() as db, db.begin():
+    async with orm_session(database) as db, db.begin():
         db.add(session)
         db.add(DeliveryCheck(onramp_session_id=session.id, created_at=created))
     return session
@@ -144,20 +145,20 @@ async def run_rounds(database: Database, settings: ChainSettings, rounds: int = 
 
 
 async def session_row(database: Database, session_id: str) -> OnrampSession:
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         session = await db.get(OnrampSession, session_id)
         assert session is not None
         return session
 
 
 async def check_row(database: Database, session_id: str) -> DeliveryCheck:
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         check = await db.get(DeliveryCheck, session_id)
         assert check is not None
         return check
 
 
 async def credits_of(database: Database, session_id: str) -> list[DeliveryCredit]:
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         query = select(DeliveryCredit).where(col(DeliveryCredit.onramp_session_id) == session_id)
         return list((await db.exec(query)).all())

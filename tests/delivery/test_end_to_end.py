@@ -21,6 +21,7 @@ from tests.delivery.conftest import send
 from tests.delivery.test_worker import UNIT, fulfilled
 from tests.onramp.conftest import JWT_SECRET, token_for
 from tests.support.anvil import Anvil
+from tests.support.orm import orm_session
 from tests.support.processes import ONRAMP, bare_env, run_onramp
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 from tests.webhooks.test_receive import a_session
@@ -89,7 +90,7 @@ async def test_onramp_worker_confirms_and_stops_on_sigterm(
         status = "pending"
         while status == "pending" and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-            async with database.sessions() as db:
+            async with orm_session(database) as db:
                 current = await db.get(OnrampSession, session.id)
                 assert current is not None
                 status = current.delivery_status

@@ -21,6 +21,7 @@ from service.settings import ChainSettings, DatabaseSettings
 from tests.conftest import empty_tables
 from tests.delivery.conftest import MUSD_UNIT, check_row, fulfilled_session, mine, send
 from tests.support.anvil import Anvil
+from tests.support.orm import orm_session
 from tests.support.rpc_trouble import TroubledNode
 
 UNIT = MUSD_UNIT
@@ -52,7 +53,7 @@ async def check(
         await DeliveryWorker(database, chains, settings, batched_rpc=batched).run_once()
     finally:
         await chains.close()
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         session = await db.get(OnrampSession, session_id)
         assert session is not None
         return session
@@ -71,7 +72,7 @@ async def test_the_right_transfer_is_confirmed(
     assert checked.delivery_confirmations >= 1
     assert checked.delivery_block_number is not None
     assert checked.delivery_checked_at is not None
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         done = await db.get(DeliveryCheck, session.id)
     assert done is not None
     assert done.finished_at is not None
@@ -261,7 +262,7 @@ async def test_two_workers_check_each_due_session_once(
         await second_db.dispose()
     assert sum(counts) == 200
     assert all(count > 0 for count in counts)
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         attempts = (
             await db.exec(
                 select(DeliveryCheck.attempts).where(
@@ -346,7 +347,7 @@ async def test_a_check_held_by_a_worker_is_not_decided_twice(
         "pending",
         "a worker is checking this session right now",
     )
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         stored = await db.get(OnrampSession, session.id)
     assert stored is not None
     assert stored.delivery_checked_at is None
@@ -379,7 +380,7 @@ async def test_a_failed_round_hands_its_claims_back_after_a_pause(
     monkeypatch.setattr(DeliveryWorker, "_decide_and_record", broken)
     with pytest.raises(RuntimeError):
         await check(database, chain_settings(anvil, musd), session.id)
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         held = await db.get(DeliveryCheck, session.id)
     assert held is not None
     assert held.claimed_until is None

@@ -10,6 +10,7 @@ from service.database import Database
 from service.delivery.models import DeliveryCheck
 from service.settings import DatabaseSettings
 from tests.onramp.conftest import ADMIN_KEY, Caller, new_wallet
+from tests.support.orm import orm_session
 from tests.support.stripe import RunningStripe
 
 OPS = {"X-API-Key": ADMIN_KEY}
@@ -105,7 +106,7 @@ async def test_sync_has_a_fulfilled_sessions_delivery_checked_again(
             {"id": created["id"]},
         )
     await caller.client.post(path, headers=OPS)
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         check = await db.get(DeliveryCheck, created["id"])
     await database.dispose()
     assert check is not None

@@ -14,7 +14,8 @@ from sqlalchemy import func, select, text
 
 from service.columns import utcnow
 from service.database import Database
-from service.onramp import service as onramp_service
+from service.onramp import creation, stripe_answer
+from service.onramp.idempotency_keys import IN_FLIGHT_TIMEOUT, KEY_LIFETIME
 from service.onramp.models import OnrampSession
 from service.settings import DatabaseSettings
 from tests.onramp.conftest import Caller, new_wallet, token_for
@@ -137,16 +138,16 @@ async def test_a_crash_after_stripe_answered_is_recovered_by_the_next_retry(
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = onramp_service.apply_stripe_session
+    real = stripe_answer.apply_stripe_session
 
     def crash(*_: Any) -> bool:
         raise RuntimeError("process died between Stripe's answer and the local update")
 
-    monkeypatch.setattr(onramp_service, "apply_stripe_session", crash)
+    monkeypatch.setattr(creation, "apply_stripe_session", crash)
     crashed = await caller.create(key="crash")
     assert crashed.status_code == 500
     assert stripe.stats()["sessionsCreated"] == 1
-    monkeypatch.setattr(onramp_service, "apply_stripe_session", real)
+    monkeypatch.setattr(creation, "apply_stripe_session", real)
     retried = await caller.create(key="crash")
     assert retried.status_code == 201
     assert stripe.stats()["sessionsCreated"] == 1
@@ -167,8 +168,8 @@ async def test_a_key_held_by_a_killed_process_is_taken_over_after_a_minute(
     def dies(*_: Any) -> bool:
         raise RuntimeError("killed")
 
-    monkeypatch.setattr(onramp_service.OnrampSessions, "_release", nothing_runs)
-    monkeypatch.setattr(onramp_service, "apply_stripe_session", dies)
+    monkeypatch.setattr(creation.SessionCreation, "_release", nothing_runs)
+    monkeypatch.setattr(creation, "apply_stripe_session", dies)
     assert (await caller.create(key="killed")).status_code == 500
     monkeypatch.undo()
     busy = await caller.create(key="killed")
@@ -176,7 +177,7 @@ async def test_a_key_held_by_a_killed_process_is_taken_over_after_a_minute(
     async with database.engine.begin() as connection:
         await connection.execute(
             text("UPDATE idempotency_keys SET locked_at = :t WHERE key = 'killed'"),
-            {"t": utcnow() - onramp_service.IN_FLIGHT_TIMEOUT * 2},
+            {"t": utcnow() - IN_FLIGHT_TIMEOUT * 2},
         )
     recovered = await caller.create(key="killed")
     assert recovered.status_code == 201
@@ -202,7 +203,7 @@ async def test_keys_expire_after_a_day(
     async with database.engine.begin() as connection:
         await connection.execute(
             text("UPDATE idempotency_keys SET created_at = :t WHERE key = 'old'"),
-            {"t": utcnow() - onramp_service.KEY_LIFETIME * 2},
+            {"t": utcnow() - KEY_LIFETIME * 2},
         )
     reused = await caller.create(
         {"walletAddress": caller.wallet, "sourceAmount": "42.00"}, key="old"

@@ -1,10 +1,10 @@
-"""The optimised hot paths say exactly what the ORM paths they replaced would say.
+"""The hand-written repository says exactly what the ORM models would say.
 
-Creating and reading sessions run in hand-written SQL (service/onramp/repository.py,
-bench/README.md): a new session is a plain dataclass, a read row becomes the response
-without an ORM object, and Stripe's answer is stored by one guarded UPDATE that falls
-back to the locked ORM merge when a webhook got there first. Each test here pins one
-of those shortcuts to the behaviour of the long way round, on both databases.
+Sessions are stored and read in hand-written SQL (service/onramp/repository.py,
+bench/README.md): a row is a plain dataclass, a read row becomes the response without
+an ORM object, and Stripe's answer is stored by one guarded UPDATE that falls back to a
+merge under the row's lock when a webhook got there first. Each test here pins one of
+those shortcuts to the long way round (the ORM models, on both databases).
 """
 
 from __future__ import annotations
@@ -21,24 +21,24 @@ from sqlmodel import select
 from service.chain.destinations import accepted_destinations
 from service.columns import utcnow
 from service.database import Database
-from service.onramp import schemas
-from service.onramp.models import IdempotencyKey, NewSession, OnrampSession
+from service.onramp import queries, schemas
+from service.onramp.creation import SessionCreation
+from service.onramp.models import SESSION_COLUMNS, IdempotencyKey, OnrampSession, SessionRow
 from service.onramp.rules import SessionRequest
-from service.onramp.service import OnrampSessions
-from service.onramp.stripe_client import StripeOnramp
 from service.onramp.updates import OnrampUpdate, apply_update
-from service.settings import ChainSettings, DatabaseSettings, StripeSettings
+from service.settings import ChainSettings, DatabaseSettings
+from tests.support.orm import orm_session
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
 DESTINATIONS = accepted_destinations(ChainSettings())
 REQUEST = SessionRequest(WALLET, "100.00", "usd", "musd", "mezo")
 
 
-def test_a_new_session_has_every_column_with_the_models_defaults() -> None:
+def test_a_session_row_has_every_column_with_the_models_defaults() -> None:
     columns = {column.name for column in inspect(OnrampSession).columns}
-    fields = {field.name for field in dataclasses.fields(NewSession)}
+    fields = {field.name for field in dataclasses.fields(SessionRow)}
     assert fields == columns
-    new = NewSession(WALLET, "1.00", "usd", "musd", "mezo")
+    new = SessionRow(WALLET, "1.00", "usd", "musd", "mezo")
     model = OnrampSession(
         wallet_address=WALLET,
         source_amount="1.00",
@@ -63,12 +63,18 @@ async def stored_session(database: Database, **values: Any) -> OnrampSession:
         client_secret="cos_a_secret_b",
         **values,
     )
-    async with database.sessions() as db, db.begin():
+    async with orm_session(database) as db, db.begin():
         db.add(session)
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         loaded = await db.get(OnrampSession, session.id)
     assert loaded is not None
     return loaded
+
+
+def as_the_orm_reads_it(session: OnrampSession) -> dict[str, Any]:
+    """The response built from the ORM object, field by field."""
+    row = SessionRow(**{name: getattr(session, name) for name in SESSION_COLUMNS})
+    return msgspec.to_builtins(schemas.public(row))  # type: ignore[no-any-return]
 
 
 async def test_a_read_row_is_the_orm_objects_response(database_url: str) -> None:
@@ -86,12 +92,13 @@ async def test_a_read_row_is_the_orm_objects_response(database_url: str) -> None
             delivery_checked_at=utcnow() - timedelta(minutes=1),
             delivery_detail="ok",
         )
-        service = OnrampSessions(database, StripeOnramp(StripeSettings()), DESTINATIONS)
-        read = await service.read(session.id, WALLET)
-        assert msgspec.json.encode(read) == msgspec.json.encode(schemas.public(session))
-        page = await service.page(WALLET, status=None, cursor=None, limit=20)
-        assert [msgspec.json.encode(item) for item in page.items] == [
-            msgspec.json.encode(schemas.public(session))
+        read = await queries.read_owned(database, session.id, WALLET)
+        assert msgspec.to_builtins(read) == as_the_orm_reads_it(session)
+        page = await queries.page(
+            database, wallet_address=WALLET, status=None, cursor=None, limit=20
+        )
+        assert [msgspec.to_builtins(schemas.public(s)) for s in page.sessions] == [
+            as_the_orm_reads_it(session)
         ]
     finally:
         await database.dispose()
@@ -101,13 +108,18 @@ async def test_pages_follow_the_cursor_newest_first(database_url: str) -> None:
     database = Database(DatabaseSettings(DATABASE_URL=database_url))
     try:
         ids = [(await stored_session(database, suffix=str(n))).id for n in range(5)]
-        service = OnrampSessions(database, StripeOnramp(StripeSettings()), DESTINATIONS)
-        first = await service.page(WALLET, status=None, cursor=None, limit=3)
-        assert [item.id for item in first.items] == ids[::-1][:3]
-        rest = await service.page(WALLET, status="initialized", cursor=first.next_cursor, limit=3)
-        assert [item.id for item in rest.items] == ids[::-1][3:]
+
+        def page(status: str | None, cursor: str | None) -> Any:
+            return queries.page(
+                database, wallet_address=WALLET, status=status, cursor=cursor, limit=3
+            )
+
+        first = await page(None, None)
+        assert [item.id for item in first.sessions] == ids[::-1][:3]
+        rest = await page("initialized", first.next_cursor)
+        assert [item.id for item in rest.sessions] == ids[::-1][3:]
         assert rest.next_cursor is None
-        assert (await service.page(WALLET, status="rejected", cursor=None, limit=3)).items == []
+        assert (await page("rejected", None)).sessions == []
     finally:
         await database.dispose()
 
@@ -139,16 +151,16 @@ class RacingStripe:
 
 
 async def test_a_webhook_before_stripes_answer_is_kept(database_url: str) -> None:
-    """The guarded UPDATE finds the session moved and the ORM merge takes over: the
-    answer, the stored row and the key's stored answer all keep the webhook's status."""
+    """The guarded UPDATE finds the session moved and the merge under the row's lock
+    takes over: the answer, the stored row and the key's answer keep the webhook's status."""
     database = Database(DatabaseSettings(DATABASE_URL=database_url))
     try:
-        service = OnrampSessions(database, RacingStripe(database), DESTINATIONS)  # type: ignore[arg-type]
+        service = SessionCreation(database, RacingStripe(database), DESTINATIONS)  # type: ignore[arg-type]
         created = await service.create_session(REQUEST, "race-key", "198.51.100.7")
         assert created.session.status == "requires_payment"
         assert created.session.stripe_session_id == "cos_race"
         assert created.session.client_secret == "cos_race_secret_x"
-        async with database.sessions() as db:
+        async with orm_session(database) as db:
             stored = await db.get(OnrampSession, created.session.id)
             keys = (await db.exec(select(IdempotencyKey))).all()
         assert stored is not None

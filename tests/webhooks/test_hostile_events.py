@@ -9,6 +9,7 @@ from litestar.testing import AsyncTestClient
 
 from service.database import Database
 from service.onramp.models import OnrampSession
+from tests.support.orm import orm_session
 from tests.support.webhooks import onramp_event
 from tests.webhooks.test_receive import a_session, deliver, reload, stored_events
 
@@ -62,7 +63,7 @@ async def test_an_event_whose_metadata_names_another_session_moves_only_its_own(
     id). X moves, Y is untouched, the conflict is stored, and redelivery is a duplicate."""
     x = await a_session(database)
     y = await a_session(database)
-    async with database.sessions() as db, db.begin():
+    async with orm_session(database) as db, db.begin():
         stored = await db.get(OnrampSession, y.id)
         assert stored is not None
         stored.stripe_session_id = None  # its create call has not heard back from Stripe

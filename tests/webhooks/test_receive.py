@@ -18,6 +18,7 @@ from service.onramp import updates
 from service.onramp.models import OnrampSession
 from service.webhooks.models import WebhookEvent
 from service.webhooks.replay import replay_events
+from tests.support.orm import orm_session
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 
 PATH = "/api/v1/webhooks/stripe"
@@ -33,20 +34,20 @@ async def a_session(database: Database, stripe_id: str | None = None) -> OnrampS
         destination_currency="musd",
         destination_network="mezo",
     )
-    async with database.sessions() as db, db.begin():
+    async with orm_session(database) as db, db.begin():
         db.add(session)
     return session
 
 
 async def reload(database: Database, session_id: str) -> OnrampSession:
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         found = await db.get(OnrampSession, session_id)
         assert found is not None
         return found
 
 
 async def stored_events(database: Database) -> list[WebhookEvent]:
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         return list((await db.exec(select(WebhookEvent))).all())
 
 
@@ -122,7 +123,7 @@ async def test_fulfilment_stores_the_transaction_and_schedules_a_delivery_check(
     fulfilled = await reload(database, session.id)
     assert (fulfilled.transaction_hash, fulfilled.destination_amount) == (tx, "98.49")
     assert fulfilled.delivery_status == "pending"
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         checks = (await db.exec(select(DeliveryCheck))).all()
     assert [check.onramp_session_id for check in checks] == [session.id]
 
@@ -143,7 +144,7 @@ async def test_an_event_before_the_stripe_id_is_stored_finds_the_session_by_meta
     client: AsyncTestClient[Litestar], database: Database
 ) -> None:
     session = await a_session(database, stripe_id="")
-    async with database.sessions() as db, db.begin():
+    async with orm_session(database) as db, db.begin():
         stored = await db.get(OnrampSession, session.id)
         assert stored is not None
         stored.stripe_session_id = None
@@ -281,13 +282,13 @@ async def test_any_arrival_order_ends_at_the_furthest_status_and_replay_agrees(
     rng.shuffle(deliveries)
     for event in deliveries:
         assert (await deliver(client, event)).status_code == 200
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         rows = (await db.exec(select(OnrampSession))).all()
     assert {row.id: row.status for row in rows} == expected
 
     replayed = await replay_events(database)
     assert {r.outcome for r in replayed} <= {"superseded"}
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         rows = (await db.exec(select(OnrampSession))).all()
     assert {row.id: row.status for row in rows} == expected
 

@@ -15,6 +15,7 @@ from service.delivery.models import DeliveryCheck
 from service.onramp.models import OnrampSession
 from service.settings import DatabaseSettings
 from service.webhooks.models import WebhookEvent
+from tests.support.orm import orm_session
 from tests.support.processes import run_onramp
 from tests.support.webhooks import encode, onramp_event
 
@@ -41,7 +42,7 @@ async def lost_events(database: Database) -> tuple[OnrampSession, list[str]]:
         onramp_event("cos_replay", "fulfillment_complete", transaction_id="0x" + "2" * 64),
         {"id": "evt_other", "type": "charge.succeeded", "created": 1, "data": {"object": {}}},
     ]
-    async with database.sessions() as db, db.begin():
+    async with orm_session(database) as db, db.begin():
         db.add(session)
         for event in events:
             db.add(
@@ -65,7 +66,7 @@ def replay(database_url: str, tmp_path: Path, *args: str) -> list[dict[str, str]
 
 
 async def status_of(database: Database, session_id: str) -> str:
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         session = await db.get(OnrampSession, session_id)
         assert session is not None
         return session.status
@@ -84,7 +85,7 @@ async def test_replay_applies_lost_events_once(
     assert [row["outcome"] for row in applied] == ["applied", "applied", "ignored"]
     assert applied[0]["onramp_session_id"] == session.id
     assert await status_of(database, session.id) == "fulfillment_complete"
-    async with database.sessions() as db:
+    async with orm_session(database) as db:
         assert await db.get(DeliveryCheck, session.id) is not None
         logged = await db.get(WebhookEvent, event_ids[0])
         assert logged is not None

@@ -1,4 +1,5 @@
-"""Reconciling sessions with Stripe: the repair for lost or late webhooks.
+"""Reconciling sessions with Stripe: the repair for lost or late webhooks, for one
+session (an operator's sync) or many (`onramp sessions replay`).
 
 Each session is re-read from Stripe through the same client the API uses and applied
 through the same compare-and-set as a webhook, so a replay never moves a session back
@@ -13,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select
-
 from service.columns import utcnow
 from service.database import Database
-from service.onramp import state
-from service.onramp.models import OnrampSession
+from service.delivery.checks import reopen_check
+from service.errors import Conflict, NotFound
+from service.onramp import repository, schemas, state
+from service.onramp.models import SessionRow
+from service.onramp.repository import Chosen
+from service.onramp.rules import is_session_id
 from service.onramp.stripe_client import StripeOnramp
 from service.onramp.updates import apply_update, update_from_stripe
 from service.sql import RollBack
@@ -44,19 +47,12 @@ async def replay_sessions(
     concurrency: int = 8,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[SessionReplayed]:
-    query = select(OnrampSession).where(col(OnrampSession.stripe_session_id).is_not(None))
-    if session_ids:
-        query = query.where(col(OnrampSession.id).in_(session_ids))
-    if since is not None:
-        query = query.where(col(OnrampSession.created_at) >= since)
-    if status is not None:
-        query = query.where(col(OnrampSession.status) == status)
-    async with database.sessions() as db:
-        sessions = list((await db.exec(query.order_by(col(OnrampSession.id)))).all())
+    chosen = Chosen(status=status, created_since=since, ids=tuple(session_ids or ()))
+    sessions = await repository.list_sessions(database, chosen, limit=None, newest_first=False)
     gate = asyncio.Semaphore(concurrency)
     finished = 0
 
-    async def one(session: OnrampSession) -> SessionReplayed:
+    async def one(session: SessionRow) -> SessionReplayed:
         nonlocal finished
         async with gate:
             result = await _replay_one(database, stripe, session, dry_run)
@@ -69,7 +65,7 @@ async def replay_sessions(
 
 
 async def _replay_one(
-    database: Database, stripe: StripeOnramp, session: OnrampSession, dry_run: bool
+    database: Database, stripe: StripeOnramp, session: SessionRow, dry_run: bool
 ) -> SessionReplayed:
     before = session.status
     try:
@@ -86,6 +82,31 @@ async def _replay_one(
     after = state.advance_status(before, update.status)
     changed = applied.outcome == "applied"
     return SessionReplayed(session.id, before, after, "changed" if changed else "unchanged")
+
+
+async def sync_session(
+    database: Database, stripe: StripeOnramp, session_id: str
+) -> schemas.SessionSummary:
+    """Re-read the session from Stripe, move it forward by what Stripe says, and have
+    its delivery checked again if it is fulfilled."""
+    session = await repository.read(database, session_id) if is_session_id(session_id) else None
+    if session is None:
+        raise NotFound("No such session.")
+    if session.stripe_session_id is None:
+        raise Conflict(
+            "The session was never created at Stripe; retry its create call.",
+            code="session_incomplete",
+        )
+    update = update_from_stripe(await stripe.retrieve_session(session.stripe_session_id))
+    if update is not None:
+        async with database.transaction() as sql:
+            applied = await apply_update(sql, update, utcnow())
+            if applied.onramp_session_id and update.status == "fulfillment_complete":
+                await reopen_check(sql, applied.onramp_session_id, utcnow())
+    synced = await repository.read(database, session_id)
+    if synced is None:  # pragma: no cover - deleted meanwhile
+        raise NotFound("No such session.")
+    return schemas.summary(synced)
 
 
 def _reason(error: Exception) -> str:

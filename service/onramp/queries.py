@@ -1,0 +1,45 @@
+"""Reading sessions: one session for its wallet, and pages of sessions newest first. The
+one implementation the dApp's routes, the operators' route and CLI, and the demo use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.database import Database
+from service.errors import NotFound
+from service.onramp import repository, schemas
+from service.onramp.models import SessionRow
+from service.onramp.repository import Chosen
+from service.onramp.rules import check_status_filter, decode_cursor, encode_cursor, is_session_id
+
+
+@dataclass(frozen=True)
+class Page:
+    sessions: list[SessionRow]
+    next_cursor: str | None
+
+
+async def read_owned(database: Database, session_id: str, wallet: str) -> schemas.SessionPublic:
+    """The wallet's own session; another wallet's is as absent as a missing one."""
+    if not is_session_id(session_id):
+        raise NotFound("No such session.")
+    row = await repository.read_owned(database, session_id, wallet)
+    if row is None:
+        raise NotFound("No such session.")
+    return schemas.public(row)
+
+
+async def page(
+    database: Database,
+    *,
+    wallet_address: str | None,
+    status: str | None,
+    cursor: str | None,
+    limit: int,
+) -> Page:
+    """One page, newest first; `next_cursor` is None on the last page."""
+    chosen = Chosen(wallet_address, check_status_filter(status), decode_cursor(cursor))
+    rows = await repository.list_sessions(database, chosen, limit=limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, encode_cursor(rows[-1].id) if more else None)

@@ -1,0 +1,37 @@
+"""Stripe's session object applied to a session row in memory: the create call's answer.
+
+Webhooks, syncs and replays move stored sessions by SQL instead (updates.py); this is
+for the one row a create call holds, before or while storing it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.columns import utcnow
+from service.onramp import state
+from service.onramp.models import SessionRow
+from service.onramp.updates import transaction_id
+
+
+def apply_stripe_session(session: SessionRow, stripe_session: dict[str, Any]) -> bool:
+    """Bring `session` forward to what Stripe's object says; true if anything changed.
+
+    The status only moves forward (state.advance_status); fulfilment details are taken
+    once Stripe reports them and never unset.
+    """
+    before = (session.stripe_session_id, session.status, session.transaction_hash)
+    session.stripe_session_id = session.stripe_session_id or stripe_session["id"]
+    session.client_secret = session.client_secret or stripe_session.get("client_secret")
+    session.livemode = bool(stripe_session.get("livemode", False))
+    session.status = state.advance_status(session.status, str(stripe_session.get("status")))
+    details = stripe_session.get("transaction_details") or {}
+    if session.status == "fulfillment_complete":
+        session.transaction_hash = session.transaction_hash or transaction_id(
+            details.get("transaction_id")
+        )
+        session.destination_amount = session.destination_amount or details.get("destination_amount")
+    changed = before != (session.stripe_session_id, session.status, session.transaction_hash)
+    if changed:
+        session.updated_at = utcnow()
+    return changed
