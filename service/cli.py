@@ -27,6 +27,7 @@ from service.commands import (
     load_settings,
     log,
     reports_database_errors,
+    with_database,
 )
 from service.database import Database
 from service.delivery.commands import delivery
@@ -125,11 +126,8 @@ def migrate(revision: str, downgrade_to: str | None) -> None:
 @reports_database_errors
 def worker() -> None:
     """Check deliveries on chain until stopped (SIGTERM or Ctrl-C)."""
-    settings = load_settings()
-    configure_logging(settings.server.log_level, settings.server.log_format)
 
-    async def run() -> None:
-        database = Database(settings.database)
+    async def run(settings: Settings, database: Database) -> None:
         chains = Chains(settings.chain)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -140,10 +138,9 @@ def worker() -> None:
             await DeliveryWorker(database, chains, settings.chain).run(stop)
         finally:
             await chains.close()
-            await database.dispose()
         log.info("worker_stopped")
 
-    asyncio.run(run())
+    with_database(run, log_level=None)
 
 
 @main.command()

@@ -1,9 +1,11 @@
-"""What every `onramp` command shares: settings, one-line failures, exit codes."""
+"""What every `onramp` command shares: settings, logging and a database, one-line
+failures, exit codes."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
@@ -12,11 +14,13 @@ import structlog
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
 
+from service.database import Database
 from service.errors import DatabaseUnavailable
-from service.logs import scrub
+from service.logs import configure_logging, scrub
 from service.settings import ConfigurationError, Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 log = structlog.get_logger("onramp.cli")
 
 EXIT_CONFIGURATION = 2
@@ -55,3 +59,22 @@ def reports_database_errors(command: F) -> F:
             fail(f"migration error: {error}")
 
     return wrapper  # type: ignore[return-value]
+
+
+def with_database(
+    work: Callable[[Settings, Database], Awaitable[T]], log_level: str | None = "warning"
+) -> T:
+    """Run `work` to completion with the environment's settings, logging set up (at
+    the settings' own level when `log_level` is None), and a database that is disposed
+    of afterwards, whatever happens."""
+    settings = load_settings()
+    configure_logging(log_level or settings.server.log_level, settings.server.log_format)
+
+    async def run() -> T:
+        database = Database(settings.database)
+        try:
+            return await work(settings, database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import click
 
 from service.chain.rpc import Chains
-from service.commands import load_settings, reports_database_errors
+from service.commands import reports_database_errors, with_database
 from service.database import Database
 from service.delivery.worker import DeliveryWorker, recheck_sessions
-from service.logs import configure_logging
 from service.reports import print_report
+from service.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -38,11 +37,8 @@ def delivery() -> None:
 @reports_database_errors
 def recheck_delivery(session_ids: tuple[str, ...], status: str | None, as_json: bool) -> None:
     """Check fulfilled sessions' deliveries on chain again, now."""
-    settings = load_settings()
-    configure_logging("warning", settings.server.log_format)
 
-    async def run() -> list[Rechecked]:
-        database = Database(settings.database)
+    async def run(settings: Settings, database: Database) -> list[Rechecked]:
         chains = Chains(settings.chain)
         try:
             worker = DeliveryWorker(database, chains, settings.chain)
@@ -51,10 +47,9 @@ def recheck_delivery(session_ids: tuple[str, ...], status: str | None, as_json: 
             )
         finally:
             await chains.close()
-            await database.dispose()
         return [Rechecked(session_id, c.status, c.detail) for session_id, c in checked]
 
-    results = asyncio.run(run())
+    results = with_database(run)
     print_report(
         results,
         [("session_id", "Session"), ("status", "Delivery"), ("detail", "Detail")],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -15,17 +14,17 @@ from service.commands import (
     EXIT_CONFIGURATION,
     EXIT_FAILURE,
     fail,
-    load_settings,
     reports_database_errors,
+    with_database,
 )
 from service.database import Database
-from service.logs import configure_logging
 from service.onramp import queries
 from service.onramp.reconciliation import SessionReplayed, replay_sessions
 from service.onramp.schemas import summary
 from service.onramp.state import STATUSES
 from service.onramp.stripe_client import StripeOnramp
 from service.reports import print_report, progress_bar
+from service.settings import Settings
 
 
 @click.group()
@@ -43,25 +42,19 @@ def list_sessions_command(
     status: str | None, wallet: str | None, limit: int, as_json: bool
 ) -> None:
     """The newest sessions, with their status and delivery."""
-    settings = load_settings()
-    configure_logging("warning", settings.server.log_format)
 
-    async def run() -> list[dict[str, Any]]:
-        database = Database(settings.database)
-        try:
-            page = await queries.page(
-                database,
-                wallet_address=checksum_wallet(wallet) if wallet else None,
-                status=status,
-                cursor=None,
-                limit=limit,
-            )
-            return [msgspec.to_builtins(summary(session)) for session in page.sessions]
-        finally:
-            await database.dispose()
+    async def run(_: Settings, database: Database) -> list[dict[str, Any]]:
+        page = await queries.page(
+            database,
+            wallet_address=checksum_wallet(wallet) if wallet else None,
+            status=status,
+            cursor=None,
+            limit=limit,
+        )
+        return [msgspec.to_builtins(summary(session)) for session in page.sessions]
 
     try:
-        rows = asyncio.run(run())
+        rows = with_database(run)
     except ValueError as error:
         fail(f"--wallet: {error}", EXIT_CONFIGURATION)
     print_report(
@@ -96,7 +89,7 @@ def list_sessions_command(
 @click.option("--id", "session_ids", multiple=True, help="A session id (repeatable).")
 @click.option("--since", type=click.DateTime(), help="Sessions created at or after (UTC).")
 @click.option("--status", type=click.Choice(list(STATUSES)), help="Only this status.")
-@click.option("--all", "every", is_flag=True, help="Every session known to Stripe.")
+@click.option("--all", "every", is_flag=True, help="Every session this service holds.")
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
@@ -113,11 +106,8 @@ def replay_sessions_command(
     """Re-read sessions from Stripe and bring them forward (never back); safe to rerun."""
     if not (session_ids or since or status or every):
         fail("choose sessions with --id, --since, --status or --all", EXIT_CONFIGURATION)
-    settings = load_settings()
-    configure_logging("warning", settings.server.log_format)
 
-    async def run() -> list[SessionReplayed]:
-        database = Database(settings.database)
+    async def run(settings: Settings, database: Database) -> list[SessionReplayed]:
         stripe = StripeOnramp(settings.stripe)
         try:
             with progress_bar("Replaying sessions", not as_json) as progress:
@@ -133,9 +123,8 @@ def replay_sessions_command(
                 )
         finally:
             await stripe.close()
-            await database.dispose()
 
-    results = asyncio.run(run())
+    results = with_database(run)
     print_report(
         results,
         [

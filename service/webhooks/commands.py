@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from datetime import UTC, datetime
 
 import click
 
-from service.commands import EXIT_FAILURE, load_settings, reports_database_errors
+from service.commands import EXIT_FAILURE, reports_database_errors, with_database
 from service.database import Database
-from service.logs import configure_logging
 from service.reports import print_report, progress_bar
+from service.settings import Settings
 from service.webhooks.replay import Replayed, replay_events
 
 
@@ -30,24 +29,18 @@ def replay_webhooks(
     since: datetime | None, event_ids: tuple[str, ...], dry_run: bool, as_json: bool
 ) -> None:
     """Re-apply stored events to their sessions (safe to run again)."""
-    settings = load_settings()
-    configure_logging("warning", settings.server.log_format)
 
-    async def run() -> list[Replayed]:
-        database = Database(settings.database)
-        try:
-            with progress_bar("Replaying events", not as_json) as progress:
-                return await replay_events(
-                    database,
-                    since=since.replace(tzinfo=UTC) if since else None,
-                    event_ids=list(event_ids) or None,
-                    dry_run=dry_run,
-                    progress=progress,
-                )
-        finally:
-            await database.dispose()
+    async def run(_: Settings, database: Database) -> list[Replayed]:
+        with progress_bar("Replaying events", not as_json) as progress:
+            return await replay_events(
+                database,
+                since=since.replace(tzinfo=UTC) if since else None,
+                event_ids=list(event_ids) or None,
+                dry_run=dry_run,
+                progress=progress,
+            )
 
-    results = asyncio.run(run())
+    results = with_database(run)
     title = "Webhook replay (dry run: nothing changed)" if dry_run else "Webhook replay"
     print_report(
         results,
