@@ -1,11 +1,11 @@
-"""Hand-written SQL for the hot paths, run as directly as each database allows.
+"""Hand-written SQL, run as directly as each database allows.
 
-Webhook ingestion runs a handful of fixed statements per event; going through
+Every request runs a handful of fixed statements; going through the ORM and
 SQLAlchemy's execution layer cost more CPU than the database work itself (see
-bench/README.md). So these statements are written once, in SQL that PostgreSQL and
-SQLite both accept, and run on psycopg's own connection pool for PostgreSQL and on
-SQLAlchemy's connection for SQLite, whose driver has no faster path. Everything else
-keeps using the ORM.
+bench/README.md). So each statement is written once, in SQL that PostgreSQL and SQLite
+both accept, in the repository module of its table, and runs on psycopg's own
+connection pool for PostgreSQL and on SQLAlchemy's connection for SQLite, whose driver
+has no faster path. The ORM models define the tables, for migrations and tests.
 """
 
 from __future__ import annotations
