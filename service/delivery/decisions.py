@@ -194,3 +194,16 @@ def search_again(search_from_block: int | None, detail: str = SEARCH_AGAIN) -> C
         credits=(),
         found_by_search=True,
     )
+
+
+@dataclass(frozen=True)
+class DeliveryVerdict:
+    """What a check concludes, as it is recorded on the session."""
+
+    session_id: str
+    status: str
+    detail: str
+    delivered_amount: str | None
+    confirmations: int
+    block_number: int | None
+    block_hash: str | None

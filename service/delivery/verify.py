@@ -16,7 +16,7 @@ from service.database import Database
 from service.delivery import chain, ledger, rules
 from service.delivery.checks import ClaimedCheck
 from service.delivery.decisions import Checked, Credit, search_again, with_finality
-from service.onramp.deliveries import SessionToDeliver
+from service.onramp.models import SessionRow
 
 Seen = dict[str, chain.Observation]
 
@@ -35,7 +35,7 @@ class Verifier:
 
 
 async def verify_delivery(
-    verifier: Verifier, session: SessionToDeliver, check: ClaimedCheck, seen: Seen
+    verifier: Verifier, session: SessionRow, check: ClaimedCheck, seen: Seen
 ) -> Checked:
     destination = verifier.destination
     if session.destination_amount is None:
@@ -97,7 +97,7 @@ async def verify_delivery(
 
 async def _search(
     verifier: Verifier,
-    session: SessionToDeliver,
+    session: SessionRow,
     expected: int,
     tolerance: int,
     search_from: int | None,

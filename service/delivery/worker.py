@@ -24,12 +24,11 @@ from service.columns import utcnow
 from service.database import Database
 from service.delivery import chain, checks, decisions, ledger
 from service.delivery.checks import CheckOutcome, ClaimedCheck
-from service.delivery.decisions import Checked
+from service.delivery.decisions import Checked, DeliveryVerdict
 from service.delivery.verify import Seen, Verifier, looks_like_hash, verify_delivery
 from service.errors import DatabaseUnavailable
-from service.onramp.deliveries import (
-    DeliveryVerdict,
-    SessionToDeliver,
+from service.onramp.models import SessionRow
+from service.onramp.repository import (
     fulfilled_sessions,
     lock_sessions,
     record_verdicts,
@@ -168,7 +167,7 @@ class DeliveryWorker:
             )
         return recorded
 
-    async def _observe_together(self, sessions: list[SessionToDeliver]) -> dict[str, Seen]:
+    async def _observe_together(self, sessions: list[SessionRow]) -> dict[str, Seen]:
         """Every named transaction, in one batch per network."""
         by_network: dict[str, list[str]] = {}
         for session in sessions:
@@ -190,7 +189,7 @@ class DeliveryWorker:
 
     async def _decide(
         self,
-        session: SessionToDeliver,
+        session: SessionRow,
         check: ClaimedCheck,
         seen: dict[str, Seen],
         now: datetime,
@@ -220,7 +219,7 @@ class DeliveryWorker:
     async def _record(
         self,
         results: dict[str, Checked],
-        sessions: dict[str, SessionToDeliver],
+        sessions: dict[str, SessionRow],
         claimed: dict[str, ClaimedCheck],
         now: datetime,
         lease: datetime,
@@ -270,7 +269,7 @@ class DeliveryWorker:
         return settled
 
 
-def _kept(session: SessionToDeliver, check: ClaimedCheck, detail: str) -> Checked:
+def _kept(session: SessionRow, check: ClaimedCheck, detail: str) -> Checked:
     """Nothing new is known: keep what was decided, and look again later."""
     status = session.delivery_status if session.delivery_status != "not_started" else "pending"
     return Checked(

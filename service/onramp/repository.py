@@ -1,5 +1,7 @@
 """Every statement on `onramp_sessions`, in hand-written SQL that PostgreSQL and SQLite
 both accept (service/sql.py says why). Rows come back as `SessionRow`s, read by name.
+The create flow, reads and lists, Stripe's news (updates.py decides, the compare-and-set
+is here) and the delivery worker's reads and verdicts all come through this module.
 
 Through the ORM, creating a session cost about 7 ms of CPU and reading one about
 1.5 ms, several times the database work itself (bench/README.md). On PostgreSQL a
@@ -8,13 +10,14 @@ statement that stands alone runs without BEGIN and COMMIT (`Database.run_alone`)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from service.columns import UtcDateTime, as_utc
 from service.database import Database
+from service.delivery.decisions import DeliveryVerdict
+from service.onramp import state
 from service.onramp.models import SESSION_COLUMNS, SessionRow
 from service.sql import Sql, SqlTransaction, with_list
 
@@ -24,7 +27,7 @@ _TYPES = {name: UtcDateTime() for name in DATETIMES}
 INSERT = f"INSERT INTO onramp_sessions ({COLUMNS})"
 INSERT_VALUES = ", ".join(f":{name}" for name in SESSION_COLUMNS)
 _INSERT = Sql(f"{INSERT} VALUES ({INSERT_VALUES})", datetimes=DATETIMES)
-_READ = f"SELECT {COLUMNS} FROM onramp_sessions"  # noqa: S608 - constants
+_READ = f"SELECT {COLUMNS} FROM onramp_sessions"
 _READ_OWNED = Sql(
     f"{_READ} WHERE id = :id AND stripe_session_id IS NOT NULL AND wallet_address = :wallet"
 )
@@ -40,12 +43,12 @@ _STRIPE_FIELDS = (
     " destination_amount = :destination_amount, updated_at = :updated_at"
 )
 FINISH = (
-    f"UPDATE onramp_sessions SET {_STRIPE_FIELDS}"  # noqa: S608 - constants
+    f"UPDATE onramp_sessions SET {_STRIPE_FIELDS}"
     " WHERE id = :id AND status = 'initialized' AND stripe_session_id IS NULL RETURNING id"
 )
 _FINISH = Sql(FINISH, datetimes=("updated_at",))
 _STORE_STRIPE_ANSWER = Sql(
-    f"UPDATE onramp_sessions SET {_STRIPE_FIELDS} WHERE id = :id",  # noqa: S608 - constants
+    f"UPDATE onramp_sessions SET {_STRIPE_FIELDS} WHERE id = :id",
     datetimes=("updated_at",),
 )
 
@@ -60,13 +63,21 @@ def stripe_answer_of(row: SessionRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in names}
 
 
-def _row(values: tuple[Any, ...] | Mapping[str, Any]) -> SessionRow:
-    # SELECT lists COLUMNS, the dataclass's own fields in their order.
-    row = SessionRow(**values) if isinstance(values, Mapping) else SessionRow(*values)
-    row.created_at, row.updated_at = as_utc(row.created_at), as_utc(row.updated_at)
+def _row(values: tuple[Any, ...]) -> SessionRow:
+    """A row of a SELECT of COLUMNS: the dataclass's own fields, in their order."""
+    row = SessionRow(*values)
+    row.created_at, row.updated_at = _utc(row.created_at), _utc(row.updated_at)
     if row.delivery_checked_at is not None:
-        row.delivery_checked_at = as_utc(row.delivery_checked_at)
+        row.delivery_checked_at = _utc(row.delivery_checked_at)
     return row
+
+
+def _utc(moment: datetime) -> datetime:
+    """In UTC; a time already at offset zero (PostgreSQL's answer in a UTC session) is
+    kept as it is: it reads the same, and a page converts sixty of them."""
+    if isinstance(moment, datetime) and moment.tzinfo is not None and not moment.utcoffset():
+        return moment
+    return as_utc(moment)
 
 
 async def insert(sql: SqlTransaction, row: SessionRow) -> None:
@@ -92,7 +103,7 @@ async def store_stripe_answer(sql: SqlTransaction, row: SessionRow) -> None:
 async def lock(sql: SqlTransaction, session_id: str) -> SessionRow | None:
     """The session, its row locked until the transaction ends."""
     rows = await sql.rows(_LOCK_ONE if sql.is_postgres else _LOCK_ONE_SQLITE, {"id": session_id})
-    return _row(rows[0]) if rows else None
+    return _row(tuple(rows[0][name] for name in SESSION_COLUMNS)) if rows else None
 
 
 async def delete(sql: SqlTransaction, session_id: str) -> None:
@@ -161,3 +172,128 @@ async def list_sessions(
     if limit is not None:
         params["limit"] = limit
     return [_row(row) for row in await database.run_alone(statement, params, _TYPES)]
+
+
+# Stripe's news. A session is found by Stripe's id, or by our own id (from the Stripe
+# session's metadata) while the create call has not stored Stripe's id yet and no other
+# session has it: a Stripe id, once on a session, is never moved to another. News moves
+# only a session of its own mode (live or test).
+_FOUND_ANY_MODE = (
+    "(stripe_session_id = :sid OR (CAST(:oid AS VARCHAR) IS NOT NULL"
+    " AND id = :oid AND stripe_session_id IS NULL AND NOT EXISTS"
+    " (SELECT 1 FROM onramp_sessions AS holder WHERE holder.stripe_session_id = :sid)))"
+)
+_FOUND = f"({_FOUND_ANY_MODE} AND livemode = :livemode)"
+
+
+def _advance_statement(status: str) -> Sql | None:
+    before = state.statuses_before(status)
+    if not before:
+        return None
+    fulfilled = ""
+    if status == "fulfillment_complete":
+        fulfilled = (
+            ", transaction_hash = COALESCE(transaction_hash, :tx)"
+            ", destination_amount = COALESCE(destination_amount, :amount)"
+            ", delivery_status = 'pending'"
+        )
+    allowed = ", ".join(f"'{s}'" for s in before)  # the state machine's own constants
+    return Sql(
+        "UPDATE onramp_sessions SET status = :status, updated_at = :now,"
+        f" stripe_session_id = COALESCE(stripe_session_id, :sid){fulfilled}"
+        f" WHERE {_FOUND} AND status IN ({allowed}) RETURNING id",
+        datetimes=("now",),
+    )
+
+
+_ADVANCE: dict[str, Sql] = {
+    status: sql for status in state.STATUSES if (sql := _advance_statement(status))
+}
+# News for a fulfilled session: its delivery is undecided again until checked anew.
+_FILL_FULFILMENT = Sql(
+    "UPDATE onramp_sessions SET transaction_hash = COALESCE(transaction_hash, :tx),"
+    " destination_amount = COALESCE(destination_amount, :amount),"
+    " delivery_status = 'pending', delivery_detail = NULL, updated_at = :now"
+    f" WHERE {_FOUND} AND status = 'fulfillment_complete'"
+    " AND ((transaction_hash IS NULL AND CAST(:tx AS VARCHAR) IS NOT NULL)"
+    " OR (destination_amount IS NULL AND CAST(:amount AS VARCHAR) IS NOT NULL))"
+    " RETURNING id",
+    datetimes=("now",),
+)
+_FIND = Sql(f"SELECT id, livemode FROM onramp_sessions WHERE {_FOUND_ANY_MODE}")
+
+
+def can_advance_to(status: str) -> bool:
+    return status in _ADVANCE
+
+
+async def advance(sql: SqlTransaction, status: str, found: dict[str, Any]) -> str | None:
+    """Move the found session to `status` if the state machine allows it from where it
+    is (a compare-and-set on the status); its id, or None when nothing moved."""
+    moved: str | None = await sql.scalar(_ADVANCE[status], {**found, "status": status})
+    return moved
+
+
+async def fill_fulfilment(sql: SqlTransaction, found: dict[str, Any]) -> str | None:
+    """A late transaction id or amount on a fulfilled session; its id if anything was new."""
+    filled: str | None = await sql.scalar(_FILL_FULFILMENT, found)
+    return filled
+
+
+async def find(sql: SqlTransaction, found: dict[str, Any]) -> tuple[str, bool] | None:
+    """The session Stripe's news names, in either mode: its id and livemode."""
+    rows = await sql.rows(_FIND, found)
+    return (rows[0]["id"], bool(rows[0]["livemode"])) if rows else None
+
+
+# The delivery worker's door to sessions: what its proof needs, and its verdict.
+_READ_MANY = f"{_READ} WHERE id IN (ids)"
+_LOCK_MANY = "SELECT id FROM onramp_sessions WHERE id IN (ids) ORDER BY id FOR UPDATE"
+_FULFILLED = (
+    "SELECT id FROM onramp_sessions WHERE status = 'fulfillment_complete'"
+    " AND (CAST(:delivery_status AS VARCHAR) IS NULL OR delivery_status = :delivery_status)"
+)
+_EVERY_FULFILLED = Sql(_FULFILLED + " ORDER BY id")
+_RECORD_VERDICT = Sql(
+    "UPDATE onramp_sessions SET delivery_status = :status, delivery_detail = :detail,"
+    " delivery_checked_at = :now, delivery_confirmations = :confirmations,"
+    " delivery_block_number = :block_number, delivery_block_hash = :block_hash,"
+    " delivered_amount = :delivered_amount, updated_at = :now"
+    " WHERE id = :session_id",
+    datetimes=("now",),
+)
+
+
+async def sessions_to_deliver(sql: SqlTransaction, session_ids: list[str]) -> dict[str, SessionRow]:
+    if not session_ids:
+        return {}
+    statement, params = with_list(_READ_MANY, "ids", session_ids)
+    rows = await sql.rows(statement, params)
+    return {row["id"]: _row(tuple(row[name] for name in SESSION_COLUMNS)) for row in rows}
+
+
+async def lock_sessions(sql: SqlTransaction, session_ids: list[str]) -> None:
+    """Take the sessions' row locks before anything else of a verdict's transaction, in
+    the order a webhook takes them (session, then its check), so the two never wait on
+    each other in a circle. SQLite has a single writer and needs none."""
+    if sql.is_postgres and session_ids:
+        statement, params = with_list(_LOCK_MANY, "ids", session_ids)
+        await sql.column(statement, params)
+
+
+async def record_verdicts(
+    sql: SqlTransaction, verdicts: list[DeliveryVerdict], now: datetime
+) -> None:
+    await sql.execute_many(_RECORD_VERDICT, [{**vars(v), "now": now} for v in verdicts])
+
+
+async def fulfilled_sessions(
+    sql: SqlTransaction, session_ids: list[str] | None, delivery_status: str | None
+) -> list[str]:
+    """Fulfilled sessions, all or those named, optionally by delivery status."""
+    if session_ids:
+        template = _FULFILLED + " AND id IN (ids) ORDER BY id"
+        statement, params = with_list(template, "ids", session_ids)
+    else:
+        statement, params = _EVERY_FULFILLED, {}
+    return await sql.column(statement, {**params, "delivery_status": delivery_status})

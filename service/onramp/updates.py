@@ -2,8 +2,9 @@
 
 Every path goes through `apply_update`: the state machine decides which statuses may
 move to the new one, and one conditional UPDATE (a compare-and-set on the current
-status) moves the session. Concurrent updates of one session, from any number of
-processes, serialise on its row; each either moves it forward or changes nothing.
+status, `repository.advance`) moves the session. Concurrent updates of one session,
+from any number of processes, serialise on its row; each either moves it forward or
+changes nothing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from service.delivery.checks import reopen_check, schedule_check
-from service.onramp import state
-from service.sql import Sql, SqlTransaction
+from service.onramp import repository
+from service.sql import SqlTransaction
 
 ONRAMP_OBJECT = "crypto.onramp_session"
 _EVM_TRANSACTION = re.compile(r"0x[0-9a-fA-F]{64}")
@@ -82,8 +83,7 @@ async def apply_update(sql: SqlTransaction, update: OnrampUpdate, now: datetime)
     """Move the session forward by `update`, and schedule its delivery check once
     fulfilled, in the caller's transaction. News for a fulfilled session (a late
     transaction id or amount) makes its check start again at once, even if it ended."""
-    advance = _ADVANCE.get(update.status)
-    if advance is None:
+    if not repository.can_advance_to(update.status):
         return Applied("ignored", None)
     found = {
         "sid": update.stripe_session_id,
@@ -91,24 +91,25 @@ async def apply_update(sql: SqlTransaction, update: OnrampUpdate, now: datetime)
         "livemode": update.livemode,
     }
     fulfilment = {"tx": update.transaction_id, "amount": update.destination_amount}
-    moved = await sql.scalar(advance, {**found, **fulfilment, "status": update.status, "now": now})
+    news = {**found, **fulfilment, "now": now}
+    moved = await repository.advance(sql, update.status, news)
     if moved is None and update.status == "fulfillment_complete" and any(fulfilment.values()):
-        moved = await sql.scalar(_FILL_FULFILMENT, {**found, **fulfilment, "now": now})
+        moved = await repository.fill_fulfilment(sql, news)
         if moved is not None:
             await reopen_check(sql, moved, now)
     elif moved is not None and update.status == "fulfillment_complete":
         await schedule_check(sql, moved, now)
     if moved is not None:
         return Applied("applied", moved, _conflict(update, moved))
-    rows = await sql.rows(_FIND, found)
-    if not rows:
+    existing = await repository.find(sql, found)
+    if existing is None:
         return Applied("unknown_session", None)
-    existing = rows[0]
-    if bool(existing["livemode"]) != update.livemode:
+    session_id, livemode = existing
+    if livemode != update.livemode:
         mode = "live" if update.livemode else "test"
         other_mode = f"a {mode}-mode update for a session of the other mode"
-        return Applied("ignored", existing["id"], other_mode)
-    return Applied("superseded", existing["id"], _conflict(update, existing["id"]))
+        return Applied("ignored", session_id, other_mode)
+    return Applied("superseded", session_id, _conflict(update, session_id))
 
 
 def _conflict(update: OnrampUpdate, session_id: str) -> str | None:
@@ -117,54 +118,3 @@ def _conflict(update: OnrampUpdate, session_id: str) -> str | None:
     if named is None or named == session_id:
         return None
     return f"metadata names session {named}; Stripe's id is session {session_id}'s"
-
-
-# A session is found by Stripe's id, or by our own id (from the Stripe session's
-# metadata) while the create call has not stored Stripe's id yet and no other session
-# has it: a Stripe id, once on a session, is never moved to another.
-_FOUND_ANY_MODE = (
-    "(stripe_session_id = :sid OR (CAST(:oid AS VARCHAR) IS NOT NULL"
-    " AND id = :oid AND stripe_session_id IS NULL AND NOT EXISTS"
-    " (SELECT 1 FROM onramp_sessions AS holder WHERE holder.stripe_session_id = :sid)))"
-)
-# News moves only a session of its own mode (live or test).
-_FOUND = f"({_FOUND_ANY_MODE} AND livemode = :livemode)"
-
-
-def _advance_statement(status: str) -> Sql | None:
-    before = state.statuses_before(status)
-    if not before:
-        return None
-    fulfilled = ""
-    if status == "fulfillment_complete":
-        fulfilled = (
-            ", transaction_hash = COALESCE(transaction_hash, :tx)"
-            ", destination_amount = COALESCE(destination_amount, :amount)"
-            ", delivery_status = 'pending'"
-        )
-    allowed = ", ".join(f"'{s}'" for s in before)  # the state machine's own constants
-    return Sql(
-        "UPDATE onramp_sessions SET status = :status, updated_at = :now,"
-        f" stripe_session_id = COALESCE(stripe_session_id, :sid){fulfilled}"
-        f" WHERE {_FOUND} AND status IN ({allowed}) RETURNING id",
-        datetimes=("now",),
-    )
-
-
-_ADVANCE: dict[str, Sql] = {
-    status: statement
-    for status in state.STATUSES
-    if (statement := _advance_statement(status)) is not None
-}
-# News for a fulfilled session: its delivery is undecided again until checked anew.
-_FILL_FULFILMENT = Sql(
-    "UPDATE onramp_sessions SET transaction_hash = COALESCE(transaction_hash, :tx),"
-    " destination_amount = COALESCE(destination_amount, :amount),"
-    " delivery_status = 'pending', delivery_detail = NULL, updated_at = :now"
-    f" WHERE {_FOUND} AND status = 'fulfillment_complete'"
-    " AND ((transaction_hash IS NULL AND CAST(:tx AS VARCHAR) IS NOT NULL)"
-    " OR (destination_amount IS NULL AND CAST(:amount AS VARCHAR) IS NOT NULL))"
-    " RETURNING id",
-    datetimes=("now",),
-)
-_FIND = Sql(f"SELECT id, livemode FROM onramp_sessions WHERE {_FOUND_ANY_MODE}")
