@@ -36,7 +36,8 @@ from service.bodies import OnrampRequest
 from service.chain.destinations import accepted_destinations
 from service.chain.rpc import Chains
 from service.database import Database
-from service.delivery.worker import DeliveryWorker, InProcessWorker
+from service.delivery.in_process import InProcessWorker
+from service.delivery.worker import DeliveryWorker
 from service.demo.page import routes as demo_routes
 from service.errors import exception_handlers, problem_details_plugin
 from service.logs import configure_logging

@@ -9,7 +9,8 @@ import click
 from service.chain.rpc import Chains
 from service.commands import reports_database_errors, with_database
 from service.database import Database
-from service.delivery.worker import DeliveryWorker, recheck_sessions
+from service.delivery.recheck import recheck_sessions
+from service.delivery.worker import DeliveryWorker
 from service.reports import print_report
 from service.settings import Settings
 

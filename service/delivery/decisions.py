@@ -207,3 +207,21 @@ class DeliveryVerdict:
     confirmations: int
     block_number: int | None
     block_hash: str | None
+
+
+def verdict_of(session_id: str, result: Checked) -> DeliveryVerdict:
+    return DeliveryVerdict(
+        session_id,
+        result.status,
+        result.detail,
+        result.delivered_amount,
+        result.confirmations,
+        result.block_number,
+        result.block_hash,
+    )
+
+
+def taken_over(finder: str, naming: str) -> DeliveryVerdict:
+    """The verdict of a session whose found transfer went to the session it paid."""
+    detail = f"the transfer it found pays session {naming} (Stripe's word); searching again"
+    return DeliveryVerdict(finder, "pending", detail, "0", 0, None, None)

@@ -24,12 +24,11 @@ from service.columns import utcnow
 from service.database import Database
 from service.delivery import chain, checks, decisions, ledger
 from service.delivery.checks import CheckOutcome, ClaimedCheck
-from service.delivery.decisions import Checked, DeliveryVerdict
+from service.delivery.decisions import Checked
 from service.delivery.verify import Seen, Verifier, looks_like_hash, verify_delivery
 from service.errors import DatabaseUnavailable
 from service.onramp.models import SessionRow
 from service.onramp.repository import (
-    fulfilled_sessions,
     lock_sessions,
     record_verdicts,
     sessions_to_deliver,
@@ -260,8 +259,8 @@ class DeliveryWorker:
             await ledger.release(
                 sql, [i for i, r in settled.items() if r.credits == () and results[i].credits]
             )
-            verdicts = [_verdict(i, r) for i, r in settled.items()]
-            verdicts += [_taken_over(finder, naming) for naming, finder in set(taken.values())]
+            verdicts = [decisions.verdict_of(i, r) for i, r in settled.items()]
+            verdicts += [decisions.taken_over(f, naming) for naming, f in set(taken.values())]
             await record_verdicts(sql, verdicts, now)
             await checks.settle_checks(
                 sql, [_outcome(i, r, claimed[i], now) for i, r in settled.items()]
@@ -286,61 +285,9 @@ def _kept(session: SessionRow, check: ClaimedCheck, detail: str) -> Checked:
     )
 
 
-def _verdict(session_id: str, result: Checked) -> DeliveryVerdict:
-    return DeliveryVerdict(
-        session_id,
-        result.status,
-        result.detail,
-        result.delivered_amount,
-        result.confirmations,
-        result.block_number,
-        result.block_hash,
-    )
-
-
-def _taken_over(finder: str, naming: str) -> DeliveryVerdict:
-    """The verdict of a session whose found transfer went to the session it paid."""
-    detail = f"the transfer it found pays session {naming} (Stripe's word); searching again"
-    return DeliveryVerdict(finder, "pending", detail, "0", 0, None, None)
-
-
 def _outcome(session_id: str, result: Checked, check: ClaimedCheck, now: datetime) -> CheckOutcome:
     found = result.transaction_hash if result.found_by_search else None
     if result.finished:
         return CheckOutcome(session_id, now, now, result.search_from_block, found)
     due = decisions.next_due(now, check.attempts)
     return CheckOutcome(session_id, None, due, result.search_from_block, found)
-
-
-async def recheck_sessions(
-    database: Database,
-    worker: DeliveryWorker,
-    *,
-    session_ids: list[str] | None = None,
-    delivery_status: str | None = None,
-) -> list[tuple[str, Checked]]:
-    """Check chosen fulfilled sessions now, decided ones included (`onramp delivery recheck`)."""
-    now = utcnow()
-    async with database.transaction() as sql:
-        chosen = await fulfilled_sessions(sql, session_ids, delivery_status)
-        await lock_sessions(sql, chosen)  # sessions before checks, as a round takes them
-        for session_id in chosen:
-            await checks.reopen_check(sql, session_id, now)
-    return [(session_id, await worker.check(session_id)) for session_id in chosen]
-
-
-class InProcessWorker:
-    """The worker as a task of the API process (`serve`), started and stopped with it."""
-
-    def __init__(self, worker: DeliveryWorker) -> None:
-        self.worker = worker
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self.worker.run(self._stop))
-
-    async def stop(self) -> None:
-        self._stop.set()
-        if self._task is not None:
-            await self._task

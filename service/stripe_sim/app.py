@@ -1,4 +1,4 @@
-"""The stand-in's HTTP side: Stripe's onramp routes plus `/_sim/` controls for tests.
+"""The stand-in's HTTP side: Stripe's onramp routes, and the `/_sim/` controls (controls.py).
 
 A plain ASGI app rather than a framework app, for two reasons: it must be able to drop
 a connection after doing the work (the failure idempotency keys exist for), and it must
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import random
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -18,9 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from service.stripe_sim.controls import Faults, Stats, control
 from service.stripe_sim.forms import FormError, decode_form
 from service.stripe_sim.sessions import StripeError, advance, new_session
-from service.stripe_sim.webhooks import WebhookConfig, WebhookSender, session_event
+from service.stripe_sim.webhooks import WebhookSender, session_event
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -28,46 +28,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 SESSIONS_PATH = "/v1/crypto/onramp_sessions"
 _SESSION_PATH = re.compile(r"^/v1/crypto/onramp_sessions/(?P<id>[A-Za-z0-9_]+)$")
-_ADVANCE_PATH = re.compile(r"^/_sim/sessions/(?P<id>[A-Za-z0-9_]+)/advance$")
 DEFAULT_SECRET_KEY = "sk_test_onramp_simulator"  # noqa: S105 - the stand-in's own test key
 
 
 class DropConnection(Exception):
     """Raised after the response has started, so the server cuts the connection."""
-
-
-@dataclass
-class Faults:
-    """Failures to inject into the next API requests, as a flaky network or Stripe would."""
-
-    latency_ms: int = 0
-    fail: int = 0
-    fail_status: int = 500
-    drop_before: int = 0
-    drop_after: int = 0
-    # A steady share of create requests failing or dropped, as on a bad day at Stripe.
-    fail_rate: float = 0.0
-    drop_rate: float = 0.0
-    chance: random.Random = field(default_factory=random.Random)
-
-    def take(self, counter: str) -> bool:
-        """Whether this request suffers the counted fault; counts it down if so."""
-        left: int = getattr(self, counter)
-        if left:
-            setattr(self, counter, left - 1)
-        return left > 0
-
-    def draw_drop(self) -> str | None:
-        """By chance, drop this create call's connection "before" or "after" the work."""
-        if not self.drop_rate or self.chance.random() >= self.drop_rate:
-            return None
-        return self.chance.choice(("before", "after"))
-
-
-@dataclass
-class Stats:
-    create_requests: int = 0
-    sessions_created: int = 0
 
 
 @dataclass
@@ -99,7 +64,7 @@ class StripeSimulator:
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if path.startswith("/_sim/"):
-            status, payload = self.control(method, path, body)
+            status, payload = control(self, method, path, body)
             await _respond(send, status, payload)
             return
         try:
@@ -235,75 +200,12 @@ class StripeSimulator:
             self.webhooks.emit(session_event(session, previous))
         return session
 
-    def control(self, method: str, path: str, body: bytes) -> tuple[int, dict[str, Any]]:
-        """Test controls: faults, status changes, counters, reset."""
-        try:
-            data = json.loads(body) if body else {}
-        except ValueError:
-            return 400, {"error": "body must be JSON"}
-        if method == "POST" and path == "/_sim/faults":
-            self.faults = Faults(
-                latency_ms=int(data.get("latencyMs", 0)),
-                fail=int(data.get("fail", 0)),
-                fail_status=int(data.get("failStatus", 500)),
-                drop_before=int(data.get("dropBefore", 0)),
-                drop_after=int(data.get("dropAfter", 0)),
-                fail_rate=float(data.get("failRate", 0)),
-                drop_rate=float(data.get("dropRate", 0)),
-            )
-            return 200, {"ok": True}
-        if method == "GET" and path == "/_sim/stats":
-            return 200, {
-                "createRequests": self.stats.create_requests,
-                "sessionsCreated": self.stats.sessions_created,
-            }
-        if method == "POST" and path == "/_sim/reset":
-            self.sessions.clear()
-            self.create_params.clear()
-            self.webhooks.reset()
-            self._idempotency.clear()
-            self.faults, self.stats = Faults(), Stats()
-            return 200, {"ok": True}
-        if method == "POST" and (match := _ADVANCE_PATH.match(path)):
-            try:
-                session = self.advance(
-                    match["id"],
-                    str(data.get("status")),
-                    transaction_id=data.get("transactionId"),
-                    destination_amount=data.get("destinationAmount"),
-                )
-            except StripeError as error:
-                return error.status, error.body()
-            return 200, session
-        if method == "POST" and path == "/_sim/webhooks":
-            self.webhooks.config = WebhookConfig(
-                urls=list(data.get("urls", [])),
-                secret=data.get("secret"),
-                duplicate=int(data.get("duplicate", 1)),
-                delay_ms=int(data.get("delayMs", 0)),
-                jitter_ms=int(data.get("jitterMs", 0)),
-                hold=bool(data.get("hold", False)),
-                max_attempts=int(data.get("maxAttempts", 8)),
-                backoff_ms=int(data.get("backoffMs", 500)),
-            )
-            return 200, {"ok": True}
-        if method == "POST" and path == "/_sim/webhooks/flush":
-            return 200, {"sent": self.webhooks.flush(str(data.get("order", "fifo")))}
-        if method == "GET" and path == "/_sim/webhooks/deliveries":
-            return 200, {
-                "pending": self.webhooks.pending,
-                "deliveries": [
-                    {
-                        "eventId": d.event_id,
-                        "url": d.url,
-                        "attempts": d.attempts,
-                        "status": d.status,
-                        "delivered": d.delivered,
-                    }
-                    for d in self.webhooks.deliveries
-                ],
-            }
-        return 404, {"error": f"no control at {method} {path}"}
+    def reset(self) -> None:
+        self.sessions.clear()
+        self.create_params.clear()
+        self.webhooks.reset()
+        self._idempotency.clear()
+        self.faults, self.stats = Faults(), Stats()
 
 
 async def _read_body(receive: Receive) -> bytes:
