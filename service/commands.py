@@ -10,6 +10,7 @@ from functools import wraps
 from typing import Any, NoReturn, TypeVar
 
 import click
+import psycopg
 import structlog
 from alembic.util import CommandError
 from sqlalchemy.exc import SQLAlchemyError
@@ -52,7 +53,7 @@ def reports_database_errors(command: F) -> F:
         except DatabaseUnavailable as error:
             detail = str(error.__cause__ or error).strip().splitlines()
             fail(f"database error: {detail[0] if detail else error.cause}")
-        except SQLAlchemyError as error:  # migrations run on SQLAlchemy's engine
+        except (SQLAlchemyError, psycopg.Error) as error:  # a schema not migrated, say
             detail = str(getattr(error, "orig", None) or error).strip().splitlines()
             fail(f"database error: {detail[0] if detail else type(error).__name__}")
         except CommandError as error:

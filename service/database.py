@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
-from psycopg.errors import ReadOnlySqlTransaction
+from psycopg.errors import ReadOnlySqlTransaction, UndefinedTable
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -166,16 +166,34 @@ class Database:
             yield connection
 
     async def check(self, within_seconds: float = 3.0) -> dict[str, Any]:
-        """Whether the database answers, and at which schema revision it stands."""
+        """Whether the database answers, and at which schema revision it stands.
+
+        On PostgreSQL over a connection of its own, not the pool's: a probe must not
+        queue behind busy requests, and must see a database that is down at once.
+        """
         try:
-            async with asyncio.timeout(within_seconds), self.transaction() as sql:
-                revision = await sql.scalar(_SELECT_REVISION, {})
+            async with asyncio.timeout(within_seconds):
+                revision = await self._read_revision()
         except Exception as error:  # readiness reports any failure, it never raises
             cause = error.__cause__ if isinstance(error, DatabaseUnavailable) else error
-            if "alembic_version" in str(cause):
+            if _never_migrated(cause or error):
                 return {"status": "ok", "revision": None}  # reachable, but never migrated
             return {"status": "unavailable", "detail": _short(cause or error)}
         return {"status": "ok", "revision": revision}
+
+    async def _read_revision(self) -> str | None:
+        if self.pool is None:
+            async with self.transaction() as sql:
+                revision: str | None = await sql.scalar(_SELECT_REVISION, {})
+                return revision
+        async with await AsyncConnection.connect(
+            self.settings.libpq_url,
+            autocommit=True,
+            connect_timeout=self.settings.connect_timeout_seconds,
+            application_name="onramp-ready",
+        ) as connection:
+            row = await (await connection.execute(_SELECT_REVISION.psycopg_query)).fetchone()
+            return None if row is None else str(row[0])
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -188,3 +206,12 @@ def _short(error: BaseException) -> str:
         return "timed out"
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return scrub(f"{type(error).__name__}: {first_line}"[:200])  # type: ignore[no-any-return]
+
+
+def _never_migrated(error: BaseException) -> bool:
+    """The revision table is missing: PostgreSQL says so by its error class, SQLite only
+    in the driver's message."""
+    if isinstance(error, UndefinedTable):
+        return True
+    driver_error = getattr(error, "orig", None)
+    return str(driver_error).startswith("no such table: alembic_version")

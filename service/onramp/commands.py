@@ -89,7 +89,9 @@ def list_sessions_command(
 @click.option("--id", "session_ids", multiple=True, help="A session id (repeatable).")
 @click.option("--since", type=click.DateTime(), help="Sessions created at or after (UTC).")
 @click.option("--status", type=click.Choice(list(STATUSES)), help="Only this status.")
-@click.option("--all", "every", is_flag=True, help="Every session this service holds.")
+@click.option(
+    "--all", "every", is_flag=True, help="Every session this service has created at Stripe."
+)
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)

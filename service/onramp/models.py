@@ -3,9 +3,9 @@ in code (`SessionRow`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
 from datetime import datetime
 
+import msgspec
 from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
@@ -49,13 +49,12 @@ class OnrampSession(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
-@dataclass(slots=True)
-class SessionRow:
+class SessionRow(msgspec.Struct):
     """A session row as every statement reads and writes it, by column name.
 
     The table above defines the schema (migrations, metadata); this is what code holds:
-    every column, with the same defaults, in a plain dataclass, because an ORM object
-    costs about 80 µs to build and this about 2 (bench/README.md). A test checks that
+    every column, with the same defaults, in a plain struct, because an ORM object costs
+    about 80 µs to build and this a tenth of one (bench/README.md). A test checks that
     the two name the same columns with the same defaults.
     """
 
@@ -64,7 +63,7 @@ class SessionRow:
     source_currency: str
     destination_currency: str
     destination_network: str
-    id: str = field(default_factory=lambda: new_id("ors"))
+    id: str = msgspec.field(default_factory=lambda: new_id("ors"))
     stripe_session_id: str | None = None
     client_secret: str | None = None
     livemode: bool = False
@@ -78,11 +77,11 @@ class SessionRow:
     delivered_amount: str | None = None
     delivery_checked_at: datetime | None = None
     delivery_detail: str | None = None
-    created_at: datetime = field(default_factory=utcnow)
-    updated_at: datetime = field(default_factory=utcnow)
+    created_at: datetime = msgspec.field(default_factory=utcnow)
+    updated_at: datetime = msgspec.field(default_factory=utcnow)
 
 
-SESSION_COLUMNS = tuple(column.name for column in fields(SessionRow))
+SESSION_COLUMNS: tuple[str, ...] = SessionRow.__struct_fields__
 
 
 class IdempotencyKey(SQLModel, table=True):

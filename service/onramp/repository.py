@@ -27,29 +27,29 @@ _TYPES = {name: UtcDateTime() for name in DATETIMES}
 INSERT = f"INSERT INTO onramp_sessions ({COLUMNS})"
 INSERT_VALUES = ", ".join(f":{name}" for name in SESSION_COLUMNS)
 _INSERT = Sql(f"{INSERT} VALUES ({INSERT_VALUES})", datetimes=DATETIMES)
+_INSERT_ALONE = Sql(f"{INSERT} VALUES ({INSERT_VALUES}) RETURNING id", datetimes=DATETIMES)
 _READ = f"SELECT {COLUMNS} FROM onramp_sessions"
 _READ_OWNED = Sql(
     f"{_READ} WHERE id = :id AND stripe_session_id IS NOT NULL AND wallet_address = :wallet"
 )
 _READ_ANY = Sql(f"{_READ} WHERE id = :id")
 _LOCK_ONE = Sql(f"{_READ} WHERE id = :id FOR UPDATE")
-_LOCK_ONE_SQLITE = _READ_ANY  # one writer at a time: the transaction is the lock
+# SQLite locks the whole database for its one writer, from the first write on: a write
+# that changes nothing takes the lock before the read.
+_WRITE_LOCK_SQLITE = Sql("UPDATE onramp_sessions SET id = id WHERE id = :id")
 _DELETE = Sql("DELETE FROM onramp_sessions WHERE id = :id")
 # Stripe's answer to the create call. `FINISH` runs only on a session nothing has touched
 # since it was stored (no webhook moved it or named its Stripe id).
-_STRIPE_FIELDS = (
-    "stripe_session_id = :stripe_session_id, client_secret = :client_secret,"
-    " livemode = :livemode, status = :status, transaction_hash = :transaction_hash,"
-    " destination_amount = :destination_amount, updated_at = :updated_at"
-)
+_STRIPE_ANSWER: tuple[str, ...] = ("stripe_session_id", "client_secret", "livemode", "status")
+_STRIPE_ANSWER += ("transaction_hash", "destination_amount", "updated_at")
+_STRIPE_FIELDS = ", ".join(f"{name} = :{name}" for name in _STRIPE_ANSWER)
 FINISH = (
     f"UPDATE onramp_sessions SET {_STRIPE_FIELDS}"
     " WHERE id = :id AND status = 'initialized' AND stripe_session_id IS NULL RETURNING id"
 )
 _FINISH = Sql(FINISH, datetimes=("updated_at",))
 _STORE_STRIPE_ANSWER = Sql(
-    f"UPDATE onramp_sessions SET {_STRIPE_FIELDS} WHERE id = :id",
-    datetimes=("updated_at",),
+    f"UPDATE onramp_sessions SET {_STRIPE_FIELDS} WHERE id = :id", ("updated_at",)
 )
 
 
@@ -58,9 +58,7 @@ def values_of(row: SessionRow) -> dict[str, Any]:
 
 
 def stripe_answer_of(row: SessionRow) -> dict[str, Any]:
-    names: tuple[str, ...] = ("id", "stripe_session_id", "client_secret", "livemode", "status")
-    names += ("transaction_hash", "destination_amount", "updated_at")
-    return {name: getattr(row, name) for name in names}
+    return {name: getattr(row, name) for name in ("id", *_STRIPE_ANSWER)}
 
 
 def _row(values: tuple[Any, ...]) -> SessionRow:
@@ -85,7 +83,7 @@ async def insert(sql: SqlTransaction, row: SessionRow) -> None:
 
 
 async def insert_alone(database: Database, row: SessionRow) -> None:
-    await database.run_alone(Sql(f"{_INSERT.statement} RETURNING id", DATETIMES), values_of(row))
+    await database.run_alone(_INSERT_ALONE, values_of(row))
 
 
 async def finish(sql: SqlTransaction, row: SessionRow) -> bool:
@@ -102,7 +100,9 @@ async def store_stripe_answer(sql: SqlTransaction, row: SessionRow) -> None:
 
 async def lock(sql: SqlTransaction, session_id: str) -> SessionRow | None:
     """The session, its row locked until the transaction ends."""
-    rows = await sql.rows(_LOCK_ONE if sql.is_postgres else _LOCK_ONE_SQLITE, {"id": session_id})
+    if not sql.is_postgres:
+        await sql.execute(_WRITE_LOCK_SQLITE, {"id": session_id})
+    rows = await sql.rows(_LOCK_ONE if sql.is_postgres else _READ_ANY, {"id": session_id})
     return _row(tuple(rows[0][name] for name in SESSION_COLUMNS)) if rows else None
 
 

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 
+# Names whose values must never be echoed back in an error message.
 _SECRET_NAMES = frozenset(
     {
         "DATABASE_URL",

@@ -25,7 +25,6 @@ MEZO_TESTNET_RPC_URL = "https://rpc.test.mezo.org"
 STRIPE_API_BASE = "https://api.stripe.com"
 
 
-# Names whose values must never be echoed back in an error message.
 def _split_commas(value: Any) -> Any:
     if isinstance(value, str):
         return [part.strip() for part in value.split(",") if part.strip()]
