@@ -1,18 +1,15 @@
-"""Every statement on `onramp_sessions`, in hand-written SQL that PostgreSQL and SQLite
-both accept (service/sql.py says why). Rows come back as `SessionRow`s, read by name.
-The create flow, reads and lists, Stripe's news (updates.py decides, the compare-and-set
-is here) and the delivery worker's reads and verdicts all come through this module.
-
-Through the ORM, creating a session cost about 7 ms of CPU and reading one about
-1.5 ms, several times the database work itself (bench/README.md). On PostgreSQL a
-statement that stands alone runs without BEGIN and COMMIT (`Database.run_alone`).
+"""Every statement on `onramp_sessions`, in hand-written SQL for PostgreSQL and SQLite:
+through the ORM a create cost about 7 ms of CPU and a read 1.5 ms (bench/README.md).
+Rows come back as `SessionRow`s. The create flow, reads and lists, Stripe's news
+(updates.py decides, the compare-and-set is here) and the delivery worker's reads and
+verdicts all come through this module.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.columns import UtcDateTime, as_utc
 from service.database import Database
@@ -61,21 +58,23 @@ def stripe_answer_of(row: SessionRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in ("id", *_STRIPE_ANSWER)}
 
 
-def _row(values: tuple[Any, ...]) -> SessionRow:
-    """A row of a SELECT of COLUMNS: the dataclass's own fields, in their order."""
+def _utc(moment: datetime) -> datetime:
+    """In UTC; a time already at offset zero (PostgreSQL's answer) is kept as it is."""
+    return moment if moment.tzinfo is not None and not moment.utcoffset() else as_utc(moment)
+
+
+def _row(values: tuple[Any, ...], utc: Callable[[Any], datetime] = _utc) -> SessionRow:
+    """A row of a SELECT of COLUMNS (the struct's fields, in order); `utc=as_utc` also
+    reads SQLite's text timestamps, as rows read in a transaction have them."""
     row = SessionRow(*values)
-    row.created_at, row.updated_at = _utc(row.created_at), _utc(row.updated_at)
+    row.created_at, row.updated_at = utc(row.created_at), utc(row.updated_at)
     if row.delivery_checked_at is not None:
-        row.delivery_checked_at = _utc(row.delivery_checked_at)
+        row.delivery_checked_at = utc(row.delivery_checked_at)
     return row
 
 
-def _utc(moment: datetime) -> datetime:
-    """In UTC; a time already at offset zero (PostgreSQL's answer in a UTC session) is
-    kept as it is: it reads the same, and a page converts sixty of them."""
-    if isinstance(moment, datetime) and moment.tzinfo is not None and not moment.utcoffset():
-        return moment
-    return as_utc(moment)
+def _row_by_name(values: Mapping[str, Any]) -> SessionRow:
+    return _row(tuple(values[name] for name in SESSION_COLUMNS), as_utc)
 
 
 async def insert(sql: SqlTransaction, row: SessionRow) -> None:
@@ -103,7 +102,7 @@ async def lock(sql: SqlTransaction, session_id: str) -> SessionRow | None:
     if not sql.is_postgres:
         await sql.execute(_WRITE_LOCK_SQLITE, {"id": session_id})
     rows = await sql.rows(_LOCK_ONE if sql.is_postgres else _READ_ANY, {"id": session_id})
-    return _row(tuple(rows[0][name] for name in SESSION_COLUMNS)) if rows else None
+    return _row_by_name(rows[0]) if rows else None
 
 
 async def delete(sql: SqlTransaction, session_id: str) -> None:
@@ -122,8 +121,7 @@ async def read(database: Database, session_id: str) -> SessionRow | None:
     return _row(rows[0]) if rows else None
 
 
-@dataclass(frozen=True)
-class Chosen:
+class Chosen(NamedTuple):
     """Which sessions a list takes: only those that exist at Stripe, always."""
 
     wallet_address: str | None = None
@@ -269,7 +267,7 @@ async def sessions_to_deliver(sql: SqlTransaction, session_ids: list[str]) -> di
         return {}
     statement, params = with_list(_READ_MANY, "ids", session_ids)
     rows = await sql.rows(statement, params)
-    return {row["id"]: _row(tuple(row[name] for name in SESSION_COLUMNS)) for row in rows}
+    return {row["id"]: _row_by_name(row) for row in rows}
 
 
 async def lock_sessions(sql: SqlTransaction, session_ids: list[str]) -> None:
