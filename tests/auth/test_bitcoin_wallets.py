@@ -4,10 +4,7 @@ own verifier, Mezo accounts checked against a Passport factory on the chain."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,9 +16,9 @@ from service.auth import passport
 from tests.auth.test_bitcoin import addresses_of, hash160
 from tests.auth.test_sign_in import Client, assert_refused, nonce_for, verify
 from tests.support.anvil import Anvil
+from tests.support.node import node_json
 from tests.support.stripe import RunningStripe
 
-SCRIPT = Path(__file__).resolve().parents[1] / "support" / "js" / "bitcoin_sign.mjs"
 TESTNET = passport.deployments()[31611]
 
 
@@ -29,25 +26,13 @@ def wallet_signature(
     key: PrivateKey, message: str, kind: str, encoding: str = "base64", *, mezo_accepts: bool = True
 ) -> str:
     """What a Bitcoin wallet returns for `message`, once Mezo's verifier has judged it."""
-    finished = subprocess.run(
-        [
-            "node",
-            str(SCRIPT),
-            json.dumps(
-                {
-                    "privateKey": key.secret.hex(),
-                    "message": message,
-                    "kind": kind,
-                    "encoding": encoding,
-                }
-            ),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+    signed = node_json(
+        "bitcoin_sign.mjs",
+        privateKey=key.secret.hex(),
+        message=message,
+        kind=kind,
+        encoding=encoding,
     )
-    signed: dict[str, Any] = json.loads(finished.stdout)
     assert signed["mezoAccepts"] is mezo_accepts, signed["mezoError"]
     return str(signed["signature"])
 

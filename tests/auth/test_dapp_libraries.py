@@ -3,30 +3,18 @@ ethers, from npm, run by Node.js against the nonce the service issued."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from eth_account import Account
 
 from tests.auth.test_sign_in import CHAIN_ID, DOMAIN, URI, Client, nonce_for, verify
+from tests.support.node import node_json
 
-SCRIPT = Path(__file__).resolve().parents[1] / "support" / "js" / "sign_in.mjs"
 
-
-def signed_by(library: str, **fields: Any) -> dict[str, str]:
-    finished = subprocess.run(
-        ["node", str(SCRIPT), library, json.dumps(fields)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    signed: dict[str, str] = json.loads(finished.stdout)
-    return signed
+def signed_by(library: str, **fields: Any) -> dict[str, Any]:
+    return node_json("sign_in.mjs", library, **fields)
 
 
 def iso(moment: datetime) -> str:

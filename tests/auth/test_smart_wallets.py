@@ -3,10 +3,7 @@ universal validator in contracts/, the service's sign-in, and viem's own verifie
 
 from __future__ import annotations
 
-import json
 import secrets
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +24,7 @@ from tests.auth.test_sign_in import (
     verify,
 )
 from tests.support.anvil import Anvil
-
-SCRIPT = Path(__file__).resolve().parents[1] / "support" / "js" / "erc6492_sign.mjs"
+from tests.support.node import node_json
 
 
 @pytest.fixture(scope="module")
@@ -56,29 +52,16 @@ class Counterfactual:
     def sign(self, message: str, signer: LocalAccount | None = None) -> dict[str, Any]:
         """viem's ERC-6492 signature by `signer` (the owner by default), and whether
         viem's `verifyMessage` accepts it for the wallet."""
-        finished = subprocess.run(
-            [
-                "node",
-                str(SCRIPT),
-                json.dumps(
-                    {
-                        "privateKey": "0x" + bytes((signer or self.owner).key).hex(),
-                        "message": message,
-                        "factory": self.factory.address,
-                        "salt": self.salt,
-                        "wallet": self.address,
-                        "rpcUrl": self.anvil.url,
-                        "chainId": CHAIN_ID,
-                    }
-                ),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
+        return node_json(
+            "erc6492_sign.mjs",
+            privateKey="0x" + bytes((signer or self.owner).key).hex(),
+            message=message,
+            factory=self.factory.address,
+            salt=self.salt,
+            wallet=self.address,
+            rpcUrl=self.anvil.url,
+            chainId=CHAIN_ID,
         )
-        signed: dict[str, Any] = json.loads(finished.stdout)
-        return signed
 
 
 def validator_says(anvil: Anvil, signer: str, message: str, signature: bytes) -> bytes:
