@@ -7,7 +7,7 @@ verdicts all come through this module.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -58,23 +58,15 @@ def stripe_answer_of(row: SessionRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in ("id", *_STRIPE_ANSWER)}
 
 
-def _utc(moment: datetime) -> datetime:
-    """In UTC; a time already at offset zero (PostgreSQL's answer) is kept as it is."""
-    return moment if moment.tzinfo is not None and not moment.utcoffset() else as_utc(moment)
-
-
-def _row(values: tuple[Any, ...], utc: Callable[[Any], datetime] = _utc) -> SessionRow:
-    """A row of a SELECT of COLUMNS (the struct's fields, in order); `utc=as_utc` also
-    reads SQLite's text timestamps, as rows read in a transaction have them."""
-    row = SessionRow(*values)
-    row.created_at, row.updated_at = utc(row.created_at), utc(row.updated_at)
-    if row.delivery_checked_at is not None:
-        row.delivery_checked_at = utc(row.delivery_checked_at)
-    return row
-
-
 def _row_by_name(values: Mapping[str, Any]) -> SessionRow:
-    return _row(tuple(values[name] for name in SESSION_COLUMNS), as_utc)
+    """A row read in a transaction, where SQLite's timestamps are still text. Rows read on
+    their own (`Database.run_alone`) come back in UTC from either database, and become a
+    `SessionRow(*values)` as they are."""
+    row = SessionRow(*(values[name] for name in SESSION_COLUMNS))
+    row.created_at, row.updated_at = as_utc(row.created_at), as_utc(row.updated_at)
+    if row.delivery_checked_at is not None:
+        row.delivery_checked_at = as_utc(row.delivery_checked_at)
+    return row
 
 
 async def insert(sql: SqlTransaction, row: SessionRow) -> None:
@@ -112,13 +104,13 @@ async def delete(sql: SqlTransaction, session_id: str) -> None:
 async def read_owned(database: Database, session_id: str, wallet: str) -> SessionRow | None:
     """A session that exists at Stripe and belongs to `wallet`."""
     rows = await database.run_alone(_READ_OWNED, {"id": session_id, "wallet": wallet}, _TYPES)
-    return _row(rows[0]) if rows else None
+    return SessionRow(*rows[0]) if rows else None
 
 
 async def read(database: Database, session_id: str) -> SessionRow | None:
     """Whatever stage the session is at, Stripe id or not."""
     rows = await database.run_alone(_READ_ANY, {"id": session_id}, _TYPES)
-    return _row(rows[0]) if rows else None
+    return SessionRow(*rows[0]) if rows else None
 
 
 class Chosen(NamedTuple):
@@ -169,7 +161,7 @@ async def list_sessions(
     statement, params = _list_statement(chosen, limit, newest_first)
     if limit is not None:
         params["limit"] = limit
-    return [_row(row) for row in await database.run_alone(statement, params, _TYPES)]
+    return [SessionRow(*row) for row in await database.run_alone(statement, params, _TYPES)]
 
 
 # Stripe's news. A session is found by Stripe's id, or by our own id (from the Stripe
