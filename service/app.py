@@ -35,14 +35,18 @@ from service.auth.tokens import TokenIssuer
 from service.bodies import OnrampRequest
 from service.chain.destinations import accepted_destinations
 from service.chain.rpc import Chains
+from service.dapp.routes import routes as dapp_routes
 from service.database import Database
 from service.delivery.in_process import InProcessWorker
 from service.delivery.worker import DeliveryWorker
 from service.demo.page import routes as demo_routes
 from service.errors import exception_handlers, problem_details_plugin
+from service.live.changes import SessionChanges
+from service.live.routes import routes as live_routes
 from service.logs import configure_logging
 from service.middleware import RequestContextMiddleware, RequestMetrics
 from service.onramp.creation import SessionCreation
+from service.onramp.quotes import Quotes
 from service.onramp.routes import routes as onramp_routes
 from service.onramp.stripe_client import StripeOnramp
 from service.operations.routes import Metrics, health, ready
@@ -81,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     stripe = StripeOnramp(settings.stripe)
     creation = SessionCreation(database, stripe, destinations)
+    changes = SessionChanges(database)
     webhooks = WebhookIngestion(database, settings.stripe)
     worker = InProcessWorker(DeliveryWorker(database, chains, settings.chain))
     redis_url = settings.auth.redis_url
@@ -96,6 +101,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             Metrics,
             *auth_routes,
             *onramp_routes,
+            *live_routes,
+            *dapp_routes,
             *webhook_routes,
             *(demo_routes if settings.server.demo_mode else []),
         ],
@@ -137,6 +144,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     stripe=stripe,
                     sign_in=sign_in,
                     creation=creation,
+                    quotes=Quotes(stripe, destinations),
+                    changes=changes,
                     webhooks=webhooks,
                     rate_limiter=rate_limiter,
                 ),
@@ -144,7 +153,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         on_startup=[database.open, _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),
-        on_shutdown=[worker.stop, database.dispose, chains.close, stripe.close],
+        on_shutdown=[worker.stop, changes.stop, database.dispose, chains.close, stripe.close],
         logging_config=None,
         debug=False,
     )

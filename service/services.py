@@ -15,7 +15,9 @@ from service.auth.service import SignIn
 from service.chain.destinations import Destinations
 from service.chain.rpc import Chains
 from service.database import Database
+from service.live.changes import SessionChanges
 from service.onramp.creation import SessionCreation
+from service.onramp.quotes import Quotes
 from service.onramp.stripe_client import StripeOnramp
 from service.ratelimit import RateLimiter
 from service.settings import Settings
@@ -31,6 +33,8 @@ class Services:
     stripe: StripeOnramp
     sign_in: SignIn
     creation: SessionCreation
+    quotes: Quotes
+    changes: SessionChanges
     webhooks: WebhookIngestion
     rate_limiter: RateLimiter
 

@@ -75,6 +75,13 @@ def run_demo(
         done(f"local chain up (anvil, chain id {anvil.chain_id}), MUSD-like token at {token}")
 
         simulator = StripeSimulator()
+        # A card paid on the stand-in's hosted page sends real tokens on the local chain.
+        simulator.deliver = lambda paid: _transfer(
+            anvil,
+            token,
+            paid["transaction_details"]["wallet_address"],
+            paid["transaction_details"]["destination_amount"],
+        )
         stripe_url = stack.enter_context(_served(simulator))
         done(f"Stripe stand-in at {stripe_url}")
 

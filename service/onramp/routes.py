@@ -13,7 +13,7 @@ from service.chain.addresses import wallet_parameter
 from service.errors import Forbidden
 from service.onramp import queries, schemas
 from service.onramp.reconciliation import sync_session as sync_with_stripe
-from service.onramp.rules import check_create_request
+from service.onramp.rules import check_create_request, check_quote_request
 from service.openapi import (
     DATABASE_UNAVAILABLE,
     NO_API_KEY,
@@ -101,6 +101,50 @@ async def create_session(
     )
     headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
     return Response(created.session, status_code=201, headers=headers)
+
+
+@get(
+    "/api/v1/onramp/quotes",
+    tags=["onramp"],
+    summary="What an amount costs or buys now, before creating a session",
+    description="Give `sourceAmount` (what to spend) or `destinationAmount` (what to "
+    "receive), not both. Stripe's estimate, kept for a few seconds per parameter set.",
+    security=BEARER_SECURITY,
+    responses=problems(
+        {
+            400: "Not a valid amount, or a destination this service does not sell.",
+            401: NOT_SIGNED_IN,
+            422: "Stripe refused the quote (`stripe_error`, with `stripeCode`).",
+            429: RATE_LIMITED,
+            502: "Stripe is unreachable or failing (`stripe_unavailable`).",
+            503: "Stripe is not configured (`stripe_not_configured`).",
+        }
+    ),
+)
+async def quote(
+    request: Request[Any, Any, Any],
+    wallet_token: Wallet,
+    state: State,
+    source_amount: Annotated[str | None, QueryParameter(name="sourceAmount")] = None,
+    destination_amount: Annotated[str | None, QueryParameter(name="destinationAmount")] = None,
+    source_currency: Annotated[str | None, QueryParameter(name="sourceCurrency")] = None,
+    destination_network: Annotated[str | None, QueryParameter(name="destinationNetwork")] = None,
+    destination_currency: Annotated[str | None, QueryParameter(name="destinationCurrency")] = None,
+) -> schemas.Quote:
+    found = services(state)
+    await found.rate_limiter.spend(
+        "quote", ip=client_ip(request), wallet=wallet_token.wallet_address
+    )
+    asked = check_quote_request(
+        source_amount,
+        destination_amount,
+        source_currency,
+        destination_network,
+        destination_currency,
+        found.settings.onramp,
+        found.destinations,
+    )
+    return await found.quotes.quote(asked)
 
 
 @get(
@@ -213,4 +257,11 @@ async def sync_session(
     return await sync_with_stripe(found.database, found.stripe, session_id)
 
 
-routes = [create_session, read_session, list_wallet_sessions, list_all_sessions, sync_session]
+routes = [
+    create_session,
+    quote,
+    read_session,
+    list_wallet_sessions,
+    list_all_sessions,
+    sync_session,
+]

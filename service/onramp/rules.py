@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from service.chain.addresses import checksum_wallet
 from service.chain.destinations import Destinations
@@ -60,6 +61,22 @@ def parse_amount(value: object, settings: OnrampSettings) -> str:
     return f"{amount:.2f}"
 
 
+def parse_destination_amount(value: object, decimals: int) -> str:
+    """A positive decimal string of the token, with no more fraction digits than it has."""
+    places = min(decimals, 18)
+    pattern = rf"[0-9]{{1,12}}(?:\.[0-9]{{1,{places}}})?" if places else r"[0-9]{1,12}"
+    if not isinstance(value, str) or not re.fullmatch(pattern, value):
+        raise _invalid(
+            "invalid_amount",
+            "destinationAmount",
+            f'must be a decimal string with at most {places} fraction digits, like "100"',
+        )
+    amount = Decimal(value)
+    if amount <= 0:
+        raise _invalid("invalid_amount", "destinationAmount", "must be greater than zero")
+    return format(amount.normalize(), "f")
+
+
 def check_create_request(
     wallet_address: str,
     source_amount: object,
@@ -74,25 +91,32 @@ def check_create_request(
     except ValueError as error:
         raise _invalid("invalid_wallet_address", "walletAddress", str(error)) from error
     amount = parse_amount(source_amount, settings)
+    source = _source_currency(source_currency, settings)
+    network, currency = _destination(destination_network, destination_currency, settings)
+    if (network, currency) not in destinations:
+        raise _unsupported_destination(network, currency, destinations)
+    return SessionRequest(wallet, amount, source, currency, network)
+
+
+def _source_currency(given: str | None, settings: OnrampSettings) -> str:
     # Absent means the default; an empty string is a value, and not a currency.
-    source = (
-        settings.default_source_currency if source_currency is None else source_currency
-    ).lower()
+    source = (settings.default_source_currency if given is None else given).lower()
     if source not in SOURCE_CURRENCIES:
         raise _invalid(
             "unsupported_currency",
             "sourceCurrency",
             f"must be one of {', '.join(sorted(SOURCE_CURRENCIES))}",
         )
-    network = (
-        settings.destination_network if destination_network is None else destination_network
-    ).lower()
-    currency = (
-        settings.destination_currency if destination_currency is None else destination_currency
-    ).lower()
-    if (network, currency) not in destinations:
-        raise _unsupported_destination(network, currency, destinations)
-    return SessionRequest(wallet, amount, source, currency, network)
+    return source
+
+
+def _destination(
+    network: str | None, currency: str | None, settings: OnrampSettings
+) -> tuple[str, str]:
+    return (
+        (settings.destination_network if network is None else network).lower(),
+        (settings.destination_currency if currency is None else currency).lower(),
+    )
 
 
 def _unsupported_destination(
@@ -108,6 +132,41 @@ def _unsupported_destination(
         field,
         f"{currency} on {network} is not sold by this service; it sells {accepted}",
     )
+
+
+class QuoteRequest(NamedTuple):
+    source_amount: str | None
+    destination_amount: str | None
+    source_currency: str
+    destination_network: str
+    destination_currency: str
+
+
+def check_quote_request(
+    source_amount: str | None,
+    destination_amount: str | None,
+    source_currency: str | None,
+    destination_network: str | None,
+    destination_currency: str | None,
+    settings: OnrampSettings,
+    destinations: Destinations,
+) -> QuoteRequest:
+    """The same rules as a create request: a quote is for what could be bought."""
+    if (source_amount is None) == (destination_amount is None):
+        raise _invalid(
+            "invalid_amount",
+            "sourceAmount",
+            "give exactly one of sourceAmount and destinationAmount",
+        )
+    source = _source_currency(source_currency, settings)
+    network, currency = _destination(destination_network, destination_currency, settings)
+    destination = destinations.get((network, currency))
+    if destination is None:
+        raise _unsupported_destination(network, currency, destinations)
+    if source_amount is not None:
+        return QuoteRequest(parse_amount(source_amount, settings), None, source, network, currency)
+    amount = parse_destination_amount(destination_amount, destination.decimals)
+    return QuoteRequest(None, amount, source, network, currency)
 
 
 def customer_ip(address: str | None) -> str | None:

@@ -72,6 +72,22 @@ class SessionPublic(SessionSummary):
     client_secret: str | None = None
 
 
+class Quote(_Schema):
+    """Stripe's estimate: what the card pays (`sourceTotalAmount`, fees included) and
+    what the wallet receives."""
+
+    source_amount: str | None
+    source_total_amount: str
+    source_currency: str
+    destination_amount: str
+    destination_currency: str
+    destination_network: str
+    network_fee: str | None
+    transaction_fee: str | None
+    rate_fetched_at: datetime
+    livemode: bool
+
+
 class SessionPage(_Schema):
     items: list[SessionPublic]
     next_cursor: str | None

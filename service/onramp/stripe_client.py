@@ -19,6 +19,7 @@ from service.settings import StripeSettings
 
 log = structlog.get_logger("onramp.stripe")
 SESSIONS_PATH = "/v1/crypto/onramp_sessions"
+QUOTES_PATH = "/v1/crypto/onramp/quotes"
 # Idle connections are closed before a server is likely to close them (uvicorn: 5 s),
 # so that a request never goes out on a connection the other side is shutting.
 KEEPALIVE_SECONDS = 4.0
@@ -109,6 +110,9 @@ class StripeOnramp:
 
     async def retrieve_session(self, stripe_session_id: str) -> dict[str, Any]:
         return await self._call("get", f"{SESSIONS_PATH}/{stripe_session_id}")
+
+    async def quote(self, params: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("get", QUOTES_PATH, **params)
 
     async def _call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
         client = self.require_configured()

@@ -44,6 +44,7 @@ _SECRET_NAMES = frozenset(
         "DATABASE_URL",
         "REDIS_URL",
         "JWT_SECRET",
+        "STRIPE_PUBLISHABLE_KEY",  # public, but a secret key set here by mistake is not
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
         "ADMIN_API_KEYS",

@@ -136,6 +136,9 @@ class ServerSettings(_Group):
 
 class StripeSettings(_Group):
     secret_key: OptionalSecret = Field(None, alias="STRIPE_SECRET_KEY")
+    # Public by design (it goes to browsers through /api/v1/config); typed as a secret
+    # only so that a live key is never printed with the settings.
+    publishable_key: OptionalSecret = Field(None, alias="STRIPE_PUBLISHABLE_KEY")
     api_base: str = Field(STRIPE_API_BASE, alias="STRIPE_API_BASE")
     webhook_secrets: SecretList = Field(default_factory=list, alias="STRIPE_WEBHOOK_SECRET")
     webhook_tolerance_seconds: int = Field(300, alias="STRIPE_WEBHOOK_TOLERANCE_SECONDS", ge=1)
@@ -147,6 +150,13 @@ class StripeSettings(_Group):
     def _looks_like_a_key(cls, key: SecretStr | None) -> SecretStr | None:
         if key is not None and not key.get_secret_value().startswith(("sk_", "rk_")):
             raise ValueError("must be a Stripe secret key (sk_test_…, sk_live_… or rk_…)")
+        return key
+
+    @field_validator("publishable_key")
+    @classmethod
+    def _looks_like_a_publishable_key(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not key.get_secret_value().startswith("pk_"):
+            raise ValueError("must be a Stripe publishable key (pk_test_… or pk_live_…)")
         return key
 
     @field_validator("webhook_secrets")
@@ -255,6 +265,8 @@ class OnrampSettings(_Group):
     destination_network: str = Field("mezo", alias="DESTINATION_NETWORK")
     min_source_amount: Decimal = Field(Decimal("1.00"), alias="MIN_SOURCE_AMOUNT", gt=0)
     max_source_amount: Decimal = Field(Decimal("10000.00"), alias="MAX_SOURCE_AMOUNT", gt=0)
+    # How often an idle event stream sends a comment, so proxies keep it open.
+    live_heartbeat_seconds: float = Field(15.0, alias="LIVE_HEARTBEAT_SECONDS", gt=0, le=15)
 
     @field_validator("default_source_currency", "destination_currency", "destination_network")
     @classmethod

@@ -15,11 +15,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
 
 from service.stripe_sim.controls import Faults, Stats, control
 from service.stripe_sim.forms import FormError, decode_form
-from service.stripe_sim.sessions import StripeError, advance, new_session
+from service.stripe_sim.hosted_page import PAGE_PREFIX, Deliver, hosted_page, page_url
+from service.stripe_sim.listing import list_sessions
+from service.stripe_sim.params import StripeError, random_token
+from service.stripe_sim.quotes import new_quote
+from service.stripe_sim.sessions import advance, new_session
 from service.stripe_sim.webhooks import WebhookSender, session_event
 
 Scope = dict[str, Any]
@@ -27,6 +30,8 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 SESSIONS_PATH = "/v1/crypto/onramp_sessions"
+# The API reference's path, and the one a guide spells; Stripe's docs disagree.
+QUOTE_PATHS = frozenset({"/v1/crypto/onramp/quotes", "/v1/crypto/onramp_quotes"})
 _SESSION_PATH = re.compile(r"^/v1/crypto/onramp_sessions/(?P<id>[A-Za-z0-9_]+)$")
 DEFAULT_SECRET_KEY = "sk_test_onramp_simulator"  # noqa: S105 - the stand-in's own test key
 
@@ -52,7 +57,9 @@ class StripeSimulator:
     # but does not return it on the object).
     create_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     webhooks: WebhookSender = field(default_factory=WebhookSender)
+    deliver: Deliver | None = None
     _idempotency: dict[str, _Saved] = field(default_factory=dict)
+    _pages: dict[str, str] = field(default_factory=dict)  # hosted page → session id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -63,6 +70,10 @@ class StripeSimulator:
         method, path = scope["method"], scope["path"]
         body = await _read_body(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if path.startswith(PAGE_PREFIX):
+            status, page, extra = hosted_page(self, method, path, body)
+            await _respond(send, status, page, extra)
+            return
         if path.startswith("/_sim/"):
             status, payload = control(self, method, path, body)
             await _respond(send, status, payload)
@@ -97,12 +108,15 @@ class StripeSimulator:
                 self.faults.fail_status, "An error occurred with our API.", type_="api_error"
             )
         if creating:
-            status, payload, extra = self._create(headers, body)
+            status, payload, extra = self._create(headers, body, headers.get("host", "localhost"))
             if self.faults.take("drop_after") or drop == "after":
                 await _drop(send)
             return status, payload, extra
         if method == "GET" and path == SESSIONS_PATH:
-            return 200, self._list(scope), {}
+            return 200, list_sessions(self.sessions, scope.get("query_string", b"")), {}
+        if method == "GET" and path in QUOTE_PATHS:
+            self.stats.quote_requests += 1
+            return 200, new_quote(_query(scope)), {}
         if method == "GET" and (match := _SESSION_PATH.match(path)):
             return 200, self._get(match["id"]), {}
         raise StripeError(404, f"Unrecognized request URL ({method}: {path}).")
@@ -115,7 +129,7 @@ class StripeSimulator:
             raise StripeError(401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
 
     def _create(
-        self, headers: dict[str, str], body: bytes
+        self, headers: dict[str, str], body: bytes, host: str
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
         try:
             params = decode_form(body)
@@ -123,7 +137,7 @@ class StripeSimulator:
             raise StripeError(400, str(error)) from error
         key = headers.get("idempotency-key")
         if key is None:
-            return 200, self._new_session(params), {}
+            return 200, self._new_session(params, host), {}
         fingerprint = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
         saved = self._idempotency.get(key)
         if saved is not None:
@@ -144,15 +158,18 @@ class StripeSimulator:
             return saved.status, saved.body, {"idempotent-replayed": "true"}
         saved = self._idempotency[key] = _Saved(fingerprint, 0)
         try:
-            session = self._new_session(params)
+            session = self._new_session(params, host)
         except StripeError as error:
             saved.status, saved.body = error.status, error.body()
             raise
         saved.status, saved.body = 200, session
         return 200, session, {}
 
-    def _new_session(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _new_session(self, params: dict[str, Any], host: str = "localhost") -> dict[str, Any]:
         session = new_session(params)
+        page = random_token(32)
+        session["redirect_url"] = page_url(host, page)
+        self._pages[page] = session["id"]
         self.sessions[session["id"]] = session
         self.create_params[session["id"]] = params
         self.stats.sessions_created += 1
@@ -167,20 +184,6 @@ class StripeSimulator:
                 param="id",
             )
         return self.sessions[session_id]
-
-    def _list(self, scope: Scope) -> dict[str, Any]:
-        query = parse_qs(scope.get("query_string", b"").decode())
-        limit = max(1, min(100, int(query.get("limit", ["10"])[0])))
-        ordered = sorted(self.sessions.values(), key=lambda s: s["created"], reverse=True)
-        if after := query.get("starting_after", [None])[0]:
-            ids = [s["id"] for s in ordered]
-            ordered = ordered[ids.index(after) + 1 :] if after in ids else []
-        return {
-            "object": "list",
-            "url": SESSIONS_PATH,
-            "has_more": len(ordered) > limit,
-            "data": ordered[:limit],
-        }
 
     def advance(
         self,
@@ -200,11 +203,16 @@ class StripeSimulator:
             self.webhooks.emit(session_event(session, previous))
         return session
 
+    def session_by_hash(self, page: str) -> dict[str, Any] | None:
+        session_id = self._pages.get(page)
+        return None if session_id is None else self.sessions.get(session_id)
+
     def reset(self) -> None:
         self.sessions.clear()
         self.create_params.clear()
         self.webhooks.reset()
         self._idempotency.clear()
+        self._pages.clear()
         self.faults, self.stats = Faults(), Stats()
 
 
@@ -217,12 +225,20 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
+def _query(scope: Scope) -> dict[str, Any]:
+    try:
+        return decode_form(scope.get("query_string", b""))
+    except (FormError, UnicodeDecodeError) as error:
+        raise StripeError(400, str(error)) from error
+
+
 async def _respond(
-    send: Send, status: int, payload: dict[str, Any], extra: dict[str, str] | None = None
+    send: Send, status: int, payload: dict[str, Any] | str, extra: dict[str, str] | None = None
 ) -> None:
-    body = json.dumps(payload).encode()
+    page = isinstance(payload, str)
+    body = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
     headers = [
-        (b"content-type", b"application/json"),
+        (b"content-type", b"text/html; charset=utf-8" if page else b"application/json"),
         (b"content-length", str(len(body)).encode()),
         (b"request-id", f"req_{int(time.time() * 1000)}".encode()),
     ]

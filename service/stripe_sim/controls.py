@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from service.stripe_sim.sessions import StripeError
+from service.stripe_sim.params import StripeError
 from service.stripe_sim.webhooks import WebhookConfig
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class Faults:
 class Stats:
     create_requests: int = 0
     sessions_created: int = 0
+    quote_requests: int = 0
 
 
 def control(
@@ -75,6 +76,7 @@ def control(
         return 200, {
             "createRequests": simulator.stats.create_requests,
             "sessionsCreated": simulator.stats.sessions_created,
+            "quoteRequests": simulator.stats.quote_requests,
         }
     if method == "POST" and path == "/_sim/reset":
         simulator.reset()

@@ -5,12 +5,21 @@ from __future__ import annotations
 import ipaddress
 import re
 import secrets
-import string
 import time
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from service.stripe_sim.forms import FormValue
+from service.stripe_sim.params import (
+    StripeError,
+    amount_param,
+    amount_text,
+    destination_amount_param,
+    list_param,
+    random_token,
+    text_param,
+)
+from service.stripe_sim.prices import NETWORK_FEE, TRANSACTION_FEE_RATE, source_for
 
 STATUSES = (
     "initialized",
@@ -44,8 +53,6 @@ WALLET_KEYS: dict[str, str] = {
 MAX_SOURCE_AMOUNT = Decimal("25000")
 # Like Stripe's test-mode magic values: customers from TEST-NET-3 are refused.
 UNSUPPORTED_CUSTOMERS = ipaddress.ip_network("203.0.113.0/24")
-NETWORK_FEE = Decimal("0.01")
-TRANSACTION_FEE_RATE = Decimal("0.015")
 
 _ALLOWED_PARAMS = frozenset(
     {
@@ -66,71 +73,6 @@ _ALLOWED_PARAMS = frozenset(
     }
 )
 _EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_ALPHANUMERIC = string.ascii_letters + string.digits
-
-
-class StripeError(Exception):
-    """An error Stripe would answer with: its HTTP status and its error envelope."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        type_: str = "invalid_request_error",
-        code: str | None = None,
-        param: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.envelope: dict[str, Any] = {"type": type_, "message": message}
-        if code:
-            self.envelope["code"] = code
-        if param:
-            self.envelope["param"] = param
-
-    def body(self) -> dict[str, Any]:
-        return {"error": self.envelope}
-
-
-def random_token(length: int) -> str:
-    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
-
-
-def _text(params: dict[str, FormValue], name: str) -> str | None:
-    value = params.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise StripeError(
-            400, f"Invalid string: {name}", code="parameter_invalid_string", param=name
-        )
-    return value
-
-
-def _list(params: dict[str, FormValue], name: str) -> list[str]:
-    value = params.get(name, [])
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list):
-        raise StripeError(400, f"Invalid array: {name}", code="parameter_invalid_array", param=name)
-    return value
-
-
-def _amount(text: str, name: str) -> Decimal:
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        amount = Decimal(-1)
-    exponent = amount.as_tuple().exponent
-    if not amount.is_finite() or amount <= 0 or not isinstance(exponent, int) or exponent < -2:
-        raise StripeError(
-            400,
-            f"Invalid {name}: a positive amount with at most two decimal places is required.",
-            code="crypto_onramp_invalid_source_amount",
-            param=name,
-        )
-    return amount
 
 
 def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[str, Any]:
@@ -143,7 +85,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
             code="parameter_unknown",
             param=unknown[0],
         )
-    source_amount_text = _text(params, "source_amount")
+    source_amount_text = text_param(params, "source_amount")
     if source_amount_text is not None and params.get("destination_amount") is not None:
         raise StripeError(
             400,
@@ -151,7 +93,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
             code="parameter_invalid_string",
             param="destination_amount",
         )
-    source_currency = (_text(params, "source_currency") or "usd").lower()
+    source_currency = (text_param(params, "source_currency") or "usd").lower()
     if source_currency not in SOURCE_CURRENCIES:
         raise StripeError(
             400,
@@ -161,7 +103,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
         )
     source_amount = None
     if source_amount_text is not None:
-        source_amount = _amount(source_amount_text, "source_amount")
+        source_amount = amount_param(source_amount_text, "source_amount")
         if source_amount > MAX_SOURCE_AMOUNT:
             raise StripeError(
                 400,
@@ -169,11 +111,13 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
                 code="crypto_onramp_invalid_source_amount",
                 param="source_amount",
             )
-    networks = [n.lower() for n in _list(params, "destination_networks")]
-    currencies = [c.lower() for c in _list(params, "destination_currencies")]
-    network = (_text(params, "destination_network") or (networks[0] if networks else "")).lower()
+    networks = [n.lower() for n in list_param(params, "destination_networks")]
+    currencies = [c.lower() for c in list_param(params, "destination_currencies")]
+    network = (
+        text_param(params, "destination_network") or (networks[0] if networks else "")
+    ).lower()
     currency = (
-        _text(params, "destination_currency") or (currencies[0] if currencies else "")
+        text_param(params, "destination_currency") or (currencies[0] if currencies else "")
     ).lower()
     for net in {*networks, *([network] if network else [])}:
         if net not in DESTINATIONS:
@@ -205,7 +149,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
                 code="crypto_onramp_invalid_wallet_address",
                 param=f"wallet_addresses[{net}]",
             )
-    customer_ip = _text(params, "customer_ip_address")
+    customer_ip = text_param(params, "customer_ip_address")
     if customer_ip is not None:
         try:
             ip = ipaddress.ip_address(customer_ip)
@@ -225,7 +169,10 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
     metadata = params.get("metadata", {})
     if not isinstance(metadata, dict) or len(metadata) > 50:
         raise StripeError(400, "Invalid metadata.", code="parameter_invalid_hash", param="metadata")
-    lock = _text(params, "lock_wallet_address") == "true"
+    destination_amount = destination_amount_param(params, currency)
+    if destination_amount is not None:
+        source_amount = source_for(destination_amount, currency)
+    lock = text_param(params, "lock_wallet_address") == "true"
     session_id = f"cos_{random_token(24)}"
     return {
         "id": session_id,
@@ -238,14 +185,14 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
         "kyc_details_provided": "kyc_details" in params,
         "status": "initialized",
         "transaction_details": {
-            "destination_amount": None,
+            "destination_amount": amount_text(destination_amount),
             "destination_currency": currency or None,
             "destination_currencies": currencies or ([currency] if currency else []),
             "destination_network": network or None,
             "destination_networks": networks or ([network] if network else []),
             "fees": None,
             "lock_wallet_address": lock,
-            "settlement_speed": _text(params, "settlement_speed") or "instant",
+            "settlement_speed": text_param(params, "settlement_speed") or "instant",
             "source_amount": f"{source_amount:.2f}" if source_amount is not None else None,
             "source_currency": source_currency,
             "transaction_id": None,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import stripe as stripe_sdk
 
-from service.stripe_sim.sessions import StripeError, advance, new_session
+from service.stripe_sim.params import StripeError
+from service.stripe_sim.sessions import advance, new_session
 from tests.support.anvil import free_port
 from tests.support.processes import ONRAMP, bare_env
 from tests.support.stripe import RunningStripe
@@ -27,18 +27,6 @@ PARAMS: dict[str, Any] = {
     "source_amount": "100.00",
     "metadata": {"onramp_session_id": "ors_test"},
 }
-
-
-@pytest.fixture
-async def sdk(stripe: RunningStripe) -> AsyncIterator[stripe_sdk.StripeClient]:
-    http = stripe_sdk.HTTPXClient(timeout=5)
-    yield stripe_sdk.StripeClient(
-        stripe.secret_key,
-        base_addresses={"api": stripe.url},
-        max_network_retries=0,
-        http_client=http,
-    )
-    await http.close_async()  # type: ignore[no-untyped-call]
 
 
 async def create(sdk: stripe_sdk.StripeClient, key: str | None = None, **changes: Any) -> Any:
@@ -71,7 +59,7 @@ async def test_idempotency_keys_replay_or_refuse(
     assert again["id"] == first["id"]
     with pytest.raises(stripe_sdk.IdempotencyError):
         await create(sdk, key="k1", source_amount="5.00")
-    assert stripe.stats() == {"createRequests": 3, "sessionsCreated": 1}
+    assert stripe.stats() == {"createRequests": 3, "sessionsCreated": 1, "quoteRequests": 0}
 
 
 @pytest.mark.parametrize(

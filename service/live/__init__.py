@@ -1,0 +1,1 @@
+"""Live status: a session's changes streamed to its owner as Server-Sent Events."""

@@ -1,0 +1,163 @@
+"""Which sessions changed, for the open event streams of this process.
+
+Changes are made by any replica (webhooks, the delivery worker, operators' commands), so
+a stream cannot learn of them from its own process. On PostgreSQL a trigger sends
+`NOTIFY onramp_session_changed, '<id>'` as a change commits (alembic 0009), and this
+process keeps one listening connection for all its streams. SQLite has no notifications
+and may be written by other processes (`--workers`, `onramp worker`), so the watched
+sessions are read again on a short interval instead.
+
+Each change is read once per process and handed to every stream of that session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import structlog
+from psycopg import AsyncConnection
+
+from service.database import Database
+from service.onramp import repository
+from service.onramp.models import SessionRow
+from service.onramp.repository import Chosen
+
+CHANNEL = "onramp_session_changed"
+log = structlog.get_logger("onramp.live")
+
+
+@dataclass(eq=False)
+class Watch:
+    """One stream's view of its session: the newest row read, and a flag set on change."""
+
+    session_id: str
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    latest: SessionRow | None = None
+
+    def hand(self, row: SessionRow) -> None:
+        self.latest = row
+        self.changed.set()
+
+
+class SessionChanges:
+    """The per-process fan-out from change notices to the streams watching a session."""
+
+    def __init__(self, database: Database, poll_seconds: float = 0.5) -> None:
+        self.database = database
+        self.poll_seconds = poll_seconds
+        self._watches: dict[str, set[Watch]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._reading: dict[str, asyncio.Task[None]] = {}
+        self._again: set[str] = set()
+
+    @property
+    def watched(self) -> int:
+        return sum(len(watches) for watches in self._watches.values())
+
+    @contextlib.asynccontextmanager
+    async def watch(self, session_id: str) -> AsyncIterator[Watch]:
+        """Watch a session from now on; the caller reads it once after entering, so that
+        no change falls between its first read and the first notice."""
+        watch = Watch(session_id)
+        self._watches.setdefault(session_id, set()).add(watch)
+        self._start()
+        try:
+            yield watch
+        finally:
+            watches = self._watches.get(session_id)
+            if watches is not None:
+                watches.discard(watch)
+                if not watches:
+                    del self._watches[session_id]
+
+    async def stop(self) -> None:
+        for task in (self._task, *self._reading.values()):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = None
+
+    def _start(self) -> None:
+        if self._task is None or self._task.done():
+            source = self._poll if self.database.pool is None else self._listen
+            self._task = asyncio.create_task(source(), name="onramp-live-changes")
+
+    def notice(self, session_id: str) -> None:
+        """A session may have changed: read it once for all its watchers. A notice that
+        arrives during that read is not lost: the session is read once more after it."""
+        if session_id not in self._watches:
+            return
+        if session_id in self._reading:
+            self._again.add(session_id)
+            return
+        self._reading[session_id] = asyncio.create_task(self._read_and_hand(session_id))
+
+    async def _read_and_hand(self, session_id: str) -> None:
+        try:
+            while True:
+                self._again.discard(session_id)
+                row = await repository.read(self.database, session_id)
+                if row is not None:
+                    self._hand(row)
+                if session_id not in self._again:
+                    return
+        except Exception as error:  # a stream keeps its last view; the next notice retries
+            log.warning("live_read_failed", session_id=session_id, error=type(error).__name__)
+        finally:
+            self._reading.pop(session_id, None)
+
+    def _hand(self, row: SessionRow) -> None:
+        for watch in tuple(self._watches.get(row.id, ())):
+            watch.hand(row)
+
+    async def _listen(self) -> None:
+        """One LISTEN connection for the process, opened again after a loss; after each
+        (re)connection every watched session is read, as notices may have been missed."""
+        pause = 0.5
+        settings = self.database.settings
+        while True:
+            try:
+                async with await AsyncConnection.connect(
+                    settings.libpq_url,
+                    autocommit=True,
+                    connect_timeout=settings.connect_timeout_seconds,
+                    application_name="onramp-live",
+                ) as connection:
+                    await connection.execute(f"LISTEN {CHANNEL}")
+                    pause = 0.5
+                    for session_id in tuple(self._watches):
+                        self.notice(session_id)
+                    async for notify in connection.notifies():
+                        self.notice(notify.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("live_listen_lost", error=type(error).__name__, retry_in=pause)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 5.0)
+
+    async def _poll(self) -> None:
+        """SQLite: the watched sessions read together on an interval; a row is handed on
+        when first seen and whenever its `updated_at` moves (streams skip what they sent)."""
+        seen: dict[str, object] = {}
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            ids = list(self._watches)
+            seen = {key: value for key, value in seen.items() if key in self._watches}
+            if not ids:
+                continue
+            try:
+                rows = await repository.list_sessions(
+                    self.database, Chosen(ids=tuple(ids)), limit=None
+                )
+            except Exception as error:
+                log.warning("live_poll_failed", error=type(error).__name__)
+                continue
+            for row in rows:
+                if seen.get(row.id) != row.updated_at:
+                    seen[row.id] = row.updated_at
+                    self._hand(row)

@@ -1,0 +1,70 @@
+"""`GET /api/v1/onramp/sessions/{id}/events`: a session's live status for its owner."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import get
+from litestar.datastructures import State
+from litestar.params import FromPath, HeaderParameter
+from litestar.response import ServerSentEvent
+
+from service.auth.guards import BEARER_SECURITY, Wallet
+from service.errors import NotFound
+from service.live.stream import session_events
+from service.onramp import repository
+from service.onramp.rules import is_session_id
+from service.openapi import DATABASE_UNAVAILABLE, NOT_SIGNED_IN, problems
+from service.services import services
+
+LastEventId = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Last-Event-ID",
+        max_length=32,
+        description="The id of the last event received: a reconnect starts after it.",
+    ),
+]
+
+
+@get(
+    "/api/v1/onramp/sessions/{session_id:str}/events",
+    tags=["onramp"],
+    summary="A session's live status, as Server-Sent Events",
+    description="Event `session` carries the session object: once at the start (unless "
+    "`Last-Event-ID` names the current state), then on every change of its status or "
+    "delivery, made by any replica. A comment line keeps the connection alive at least "
+    "every 15 s. The stream ends once the session is rejected or its delivery has a "
+    "verdict (`confirmed`, `mismatch`, `failed`).",
+    security=BEARER_SECURITY,
+    responses=problems(
+        {
+            401: NOT_SIGNED_IN,
+            404: "No such session for this wallet; another wallet's is not found either.",
+            503: DATABASE_UNAVAILABLE,
+        }
+    ),
+)
+async def session_event_stream(
+    session_id: FromPath[str],
+    wallet_token: Wallet,
+    state: State,
+    last_event_id: LastEventId = None,
+) -> ServerSentEvent:
+    found = services(state)
+    row = None
+    if is_session_id(session_id):
+        row = await repository.read_owned(found.database, session_id, wallet_token.wallet_address)
+    if row is None:
+        raise NotFound("No such session.")
+    events = session_events(
+        found.changes,
+        found.database,
+        row,
+        last_event_id,
+        found.settings.onramp.live_heartbeat_seconds,
+    )
+    return ServerSentEvent(events, headers={"X-Accel-Buffering": "no"})
+
+
+routes = [session_event_stream]

@@ -1,0 +1,92 @@
+"""A session's event stream: the session at once, again on every change of its status or
+delivery, heartbeats between, and an end once nothing more will change.
+
+Each event carries the whole session object, so a client that reconnects needs only the
+newest state: its `Last-Event-ID` says which one it holds, and the stream starts with
+the current state unless that is the one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar.response import ServerSentEventMessage
+
+from service.database import Database
+from service.live.changes import SessionChanges
+from service.onramp import repository, schemas
+from service.onramp.models import SessionRow
+
+EVENT = "session"
+_SETTLED_DELIVERY = frozenset({"confirmed", "failed", "mismatch"})
+_encode = msgspec.json.Encoder().encode
+
+
+def event_id(row: SessionRow) -> str:
+    """The row's version: microseconds of its last update, increasing with each change."""
+    return str(int(row.updated_at.timestamp() * 1_000_000))
+
+
+def observed(row: SessionRow) -> tuple[Any, ...]:
+    """What a change is: the status or the delivery (not the time of the last check)."""
+    return (
+        row.status,
+        row.transaction_hash,
+        row.destination_amount,
+        row.delivery_status,
+        row.delivery_confirmations,
+        row.delivery_block_number,
+        row.delivered_amount,
+        row.delivery_detail,
+    )
+
+
+def is_settled(row: SessionRow) -> bool:
+    """Nothing more is expected: Stripe refused the session, or the chain gave a verdict
+    on its delivery."""
+    return row.status == "rejected" or (
+        row.status == "fulfillment_complete" and row.delivery_status in _SETTLED_DELIVERY
+    )
+
+
+def session_event(row: SessionRow) -> ServerSentEventMessage:
+    return ServerSentEventMessage(
+        data=_encode(schemas.public(row)).decode(), event=EVENT, id=event_id(row)
+    )
+
+
+HEARTBEAT = ServerSentEventMessage(data=None, comment="heartbeat")
+
+
+async def session_events(
+    changes: SessionChanges,
+    database: Database,
+    first: SessionRow,
+    last_event_id: str | None,
+    heartbeat_seconds: float,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """The stream of one session, already found to be the caller's (`first`)."""
+    async with changes.watch(first.id) as watch:
+        # Read again once watched: a change between the route's read and now is seen.
+        row = await repository.read(database, first.id) or first
+        sent: tuple[Any, ...] | None = None
+        if last_event_id is not None and last_event_id == event_id(row):
+            sent = observed(row)
+        while True:
+            if observed(row) != sent:
+                sent = observed(row)
+                yield session_event(row)
+            if is_settled(row):
+                return
+            try:
+                async with asyncio.timeout(heartbeat_seconds):
+                    await watch.changed.wait()
+            except TimeoutError:
+                yield HEARTBEAT
+                continue
+            watch.changed.clear()
+            if watch.latest is not None:
+                row = watch.latest

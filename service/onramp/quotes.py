@@ -1,0 +1,67 @@
+"""Prices before buying: Stripe's onramp quote for one accepted destination.
+
+Quotes are estimates that Stripe refreshes every few seconds, and every dApp visitor
+asks for the same few amounts, so answers are kept briefly per parameter set: a burst
+of visitors costs one call to Stripe.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from cachetools import TTLCache
+
+from service.chain.destinations import Destinations
+from service.onramp.rules import QuoteRequest
+from service.onramp.schemas import Quote
+from service.onramp.stripe_client import StripeOnramp, StripeUnavailable
+
+KEPT_SECONDS = 10.0
+
+
+class Quotes:
+    def __init__(self, stripe: StripeOnramp, destinations: Destinations) -> None:
+        self.stripe = stripe
+        self.destinations = destinations
+        self._kept: TTLCache[QuoteRequest, Quote] = TTLCache(maxsize=4096, ttl=KEPT_SECONDS)
+
+    async def quote(self, request: QuoteRequest) -> Quote:
+        kept = self._kept.get(request)
+        if kept is not None:
+            return kept
+        destination = self.destinations[(request.destination_network, request.destination_currency)]
+        params: dict[str, Any] = {
+            "source_currency": request.source_currency,
+            "destination_currencies": [request.destination_currency],
+            "destination_networks": [request.destination_network],
+        }
+        if request.source_amount is not None:
+            params["source_amount"] = request.source_amount
+        else:
+            params["destination_amount"] = request.destination_amount
+        answer = await self.stripe.quote(params)
+        found = quote_from_stripe(answer, request, destination.stripe_wallet_key)
+        self._kept[request] = found
+        return found
+
+
+def quote_from_stripe(answer: dict[str, Any], request: QuoteRequest, wallet_key: str) -> Quote:
+    """The one quote asked for, out of Stripe's answer keyed by its network names."""
+    offers = (answer.get("destination_network_quotes") or {}).get(wallet_key) or []
+    for offer in offers:
+        if offer.get("destination_currency") == request.destination_currency:
+            fees = offer.get("fees") or {}
+            return Quote(
+                source_amount=answer.get("source_amount") or request.source_amount,
+                source_total_amount=offer["source_total_amount"],
+                source_currency=answer.get("source_currency") or request.source_currency,
+                destination_amount=offer["destination_amount"],
+                destination_currency=request.destination_currency,
+                destination_network=request.destination_network,
+                network_fee=fees.get("network_fee_monetary"),
+                transaction_fee=fees.get("transaction_fee_monetary"),
+                rate_fetched_at=datetime.fromtimestamp(float(answer["rate_fetched_at"]), UTC),
+                livemode=bool(answer.get("livemode")),
+            )
+    raise StripeUnavailable("Stripe gave no quote for this destination.")
