@@ -39,6 +39,7 @@ LastEventId = Annotated[
     security=BEARER_SECURITY,
     responses=problems(
         {
+            400: "Not a valid request (a `Last-Event-ID` this service did not send).",
             401: NOT_SIGNED_IN,
             404: "No such session for this wallet; another wallet's is not found either.",
             503: DATABASE_UNAVAILABLE,
