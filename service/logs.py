@@ -27,6 +27,7 @@ _SECRET_KEYS = frozenset(
     {
         "authorization",
         "clientsecret",
+        "redirecturl",  # a link that pays for the session
         "secret",
         "secretkey",
         "webhooksecret",

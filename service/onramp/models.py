@@ -30,6 +30,8 @@ class OnrampSession(SQLModel, table=True):
         default=None, sa_column=Column(String(255), unique=True, nullable=True)
     )
     client_secret: str | None = Field(default=None, sa_type=String(512))
+    # Stripe's hosted onramp page for this session: another way to pay than the widget.
+    redirect_url: str | None = Field(default=None, sa_type=String(1024))
     livemode: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     status: str = Field(default="initialized", sa_type=String(32))
     source_amount: str = Field(sa_type=String(32))
@@ -67,6 +69,7 @@ class SessionRow(msgspec.Struct):
     stripe_session_id: str | None = None
     client_secret: str | None = None
     livemode: bool = False
+    redirect_url: str | None = None
     status: str = "initialized"
     destination_amount: str | None = None
     transaction_hash: str | None = None

@@ -70,6 +70,8 @@ class SessionPublic(SessionSummary):
     """A session as its owner sees it, with the secret Stripe's widget needs."""
 
     client_secret: str | None = None
+    # Stripe's hosted onramp page, for a dApp that redirects instead of embedding.
+    redirect_url: str | None = None
 
 
 class Quote(_Schema):
@@ -107,6 +109,7 @@ def public(session: SessionRow) -> SessionPublic:
     """A session as its owner sees it, with the secret Stripe's widget needs."""
     built = SessionPublic(*_fields(session))
     built.client_secret = session.client_secret
+    built.redirect_url = session.redirect_url
     return built
 
 

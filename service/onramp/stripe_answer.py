@@ -23,6 +23,7 @@ def apply_stripe_session(session: SessionRow, stripe_session: dict[str, Any]) ->
     before = (session.stripe_session_id, session.status, session.transaction_hash)
     session.stripe_session_id = session.stripe_session_id or stripe_session["id"]
     session.client_secret = session.client_secret or stripe_session.get("client_secret")
+    session.redirect_url = session.redirect_url or stripe_session.get("redirect_url")
     session.livemode = bool(stripe_session.get("livemode", False))
     session.status = state.advance_status(session.status, str(stripe_session.get("status")))
     details = stripe_session.get("transaction_details") or {}

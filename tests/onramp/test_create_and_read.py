@@ -48,6 +48,7 @@ async def test_a_session_is_created_at_stripe_locked_to_the_wallet(
 
     at_stripe = stripe.simulator.sessions[body["stripeSessionId"]]
     assert body["clientSecret"] == at_stripe["client_secret"]
+    assert body["redirectUrl"] == at_stripe["redirect_url"]  # the hosted page, for its owner
     assert body["clientSecret"].startswith(f"{body['stripeSessionId']}_secret_")
     details = at_stripe["transaction_details"]
     assert details["wallet_addresses"]["mezo"] == caller.wallet

@@ -1,0 +1,126 @@
+// Runs against a real service and Stripe stand-in started by tests/test_typescript_package.py
+// (ONRAMP_URL, with the stand-in sending its webhooks to the service).
+import { privateKeyToAccount, generatePrivateKey } from "viem/accounts";
+import { beforeEach, describe, expect, it } from "vitest";
+
+import { OnrampClient, OnrampProblem, eip1193Signer, isSettled, type Eip1193Provider } from "../src/index.js";
+
+const baseUrl = process.env.ONRAMP_URL ?? "";
+
+/** An injected wallet as a dApp meets it: EIP-1193 over a local key. */
+function localWallet(): Eip1193Provider & { address: string } {
+  const account = privateKeyToAccount(generatePrivateKey());
+  return {
+    address: account.address,
+    async request({ method, params }) {
+      if (method === "eth_requestAccounts" || method === "eth_accounts") return [account.address];
+      if (method === "personal_sign") {
+        const [hex] = params as [`0x${string}`, string];
+        return account.signMessage({ message: { raw: hex } });
+      }
+      throw new Error(`unsupported method ${method}`);
+    },
+  };
+}
+
+async function signedIn(fetcher?: typeof fetch): Promise<{ client: OnrampClient; wallet: string }> {
+  const wallet = localWallet();
+  const client = new OnrampClient({ baseUrl, fetch: fetcher, retryDelayMs: 50 });
+  const token = await client.signIn(await eip1193Signer(wallet));
+  expect(token.walletAddress).toBe(wallet.address);
+  return { client, wallet: wallet.address };
+}
+
+describe("the typed client against a running service", () => {
+  let calls: string[] = [];
+  beforeEach(() => {
+    calls = [];
+  });
+
+  it("reads the configuration a frontend needs", async () => {
+    const config = await new OnrampClient({ baseUrl }).config();
+    expect(config.stripeStandIn).toBe(true);
+    expect(config.destinations.map((d) => `${d.currency} on ${d.network}`)).toContain("musd on mezo");
+    expect(config.signIn.chainId).toBeGreaterThan(0);
+  });
+
+  it("signs in through an EIP-1193 wallet and quotes", async () => {
+    const { client } = await signedIn();
+    const quote = await client.quote({ sourceAmount: "100.00" });
+    expect(quote.destinationAmount).toBe("98.49");
+    expect(quote.destinationCurrency).toBe("musd");
+  });
+
+  it("turns refusals into typed problems and does not retry them", async () => {
+    const counting: typeof fetch = (input, init) => {
+      calls.push(String(input instanceof Request ? input.url : input));
+      return fetch(input, init);
+    };
+    const { client, wallet } = await signedIn(counting);
+    calls = [];
+    const refused = await client
+      .createSession({ purchaseId: "p-bad", walletAddress: wallet, sourceAmount: "1.001" })
+      .catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(OnrampProblem);
+    expect((refused as OnrampProblem).status).toBe(400);
+    expect((refused as OnrampProblem).code).toBe("invalid_amount");
+    expect((refused as OnrampProblem).errors?.[0]?.field).toBe("sourceAmount");
+    expect(calls).toHaveLength(1);
+  });
+
+  it("retries a purchase whose answer was lost with the same key: one session", async () => {
+    let lost = 0;
+    const losing: typeof fetch = async (input, init) => {
+      const request = input instanceof Request ? input : new Request(input, init);
+      const response = await fetch(request);
+      if (request.method === "POST" && request.url.endsWith("/api/v1/onramp/sessions") && lost === 0) {
+        lost++;
+        throw new TypeError("network connection lost"); // the service did the work
+      }
+      return response;
+    };
+    const { client, wallet } = await signedIn(losing);
+    const session = await client.createSession({ purchaseId: "p-1", walletAddress: wallet, sourceAmount: "25.00" });
+    expect(lost).toBe(1);
+    expect(session.clientSecret).toBeTruthy();
+    const again = await client.createSession({ purchaseId: "p-1", walletAddress: wallet, sourceAmount: "25.00" });
+    expect(again.id).toBe(session.id);
+    const page = await client.sessions();
+    expect(page.items.map((s) => s.id)).toEqual([session.id]);
+  });
+
+  it("watches a session live to its end, reconnecting after a dropped stream", async () => {
+    let cut = 0;
+    const cutting: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      const url = String(input instanceof Request ? input.url : input);
+      if (!url.endsWith("/events") || cut > 0 || response.body === null) return response;
+      cut++;
+      // Deliver the first chunk, then fail as a dropped connection does.
+      const reader = response.body.getReader();
+      const broken = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const { value } = await reader.read();
+          if (value !== undefined) controller.enqueue(value);
+          controller.error(new TypeError("connection reset"));
+        },
+      });
+      return new Response(broken, { status: response.status, headers: response.headers });
+    };
+    const { client, wallet } = await signedIn(cutting);
+    const session = await client.createSession({ purchaseId: "p-watch", walletAddress: wallet, sourceAmount: "40.00" });
+    const page = session.redirectUrl ?? "";
+    const seen: string[] = [];
+    for await (const current of client.watchSession(session.id)) {
+      seen.push(current.status);
+      if (seen.length === 1) {
+        const paid = await fetch(page, { method: "POST", body: new URLSearchParams({ card: "4000000000000002" }) });
+        expect(paid.status).toBe(200);
+      }
+    }
+    expect(cut).toBe(1);
+    expect(seen[0]).toBe("initialized");
+    expect(seen.at(-1)).toBe("rejected");
+    expect(isSettled((await client.session(session.id)))).toBe(true);
+  });
+});
