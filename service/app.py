@@ -23,6 +23,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.routes import HTTPRoute
+from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *dapp_routes,
             *webhook_routes,
             *(demo_routes if settings.server.demo_mode else []),
+            *_example_dapp(settings),
         ],
         # Who is calling; the services themselves are in the state (service/services.py).
         dependencies={
@@ -164,6 +166,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
         handler = ProxyHeadersMiddleware(handler, settings.server.trusted_proxies)
     app.asgi_handler = RequestContextMiddleware(handler, hsts=settings.server.is_production)
     return app
+
+
+def _example_dapp(settings: Settings) -> list[Any]:
+    """examples/dapp, built, at /app/ (same origin as the API: no CORS, one CSP)."""
+    if settings.server.dapp_dir is None:
+        return []
+    return [
+        create_static_files_router(
+            path="/app",
+            directories=[settings.server.dapp_dir],
+            html_mode=True,
+            include_in_schema=False,
+        )
+    ]
 
 
 def _answer_options_with_every_method(app: Litestar) -> None:
@@ -234,7 +250,13 @@ def _cors(settings: Settings) -> CORSConfig | None:
     return CORSConfig(
         allow_origins=origins,
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        allow_headers=[
+            "Authorization",
+            "Content-Type",
+            "Idempotency-Key",
+            "Last-Event-ID",
+            "X-Request-ID",
+        ],
         expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
         allow_credentials=False,
         max_age=600,

@@ -145,7 +145,10 @@ def worker() -> None:
 
 @main.command()
 @click.option(
-    "--keep-open", is_flag=True, help="Keep everything (and the /demo page) up until Ctrl-C."
+    "--keep-open",
+    is_flag=True,
+    help="Keep everything up until Ctrl-C: the /demo page, and the example dApp at /app/"
+    " to buy by hand.",
 )
 def demo(keep_open: bool) -> None:
     """The whole purchase on this machine: sign-in, session, Stripe, chain, delivery proof."""

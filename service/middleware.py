@@ -41,8 +41,18 @@ _DEMO_CSP = (
     b"default-src 'none'; script-src 'self'; connect-src 'self'; "
     b"style-src 'unsafe-inline'; frame-ancestors 'none'"
 )
+# The example dApp (DAPP_DIR): its own scripts and styles, the API on the same origin.
+_APP_CSP = (
+    b"default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
+    b"img-src 'self' data:; frame-ancestors 'none'"
+)
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-_CSP = {"api": dict(_API_HEADERS)[b"content-security-policy"], "docs": _DOCS_CSP, "demo": _DEMO_CSP}
+_CSP = {
+    "api": dict(_API_HEADERS)[b"content-security-policy"],
+    "docs": _DOCS_CSP,
+    "demo": _DEMO_CSP,
+    "app": _APP_CSP,
+}
 
 access_log = structlog.get_logger("onramp.access")
 
@@ -66,7 +76,7 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
         self.app = app
         self.hsts = hsts
-        self._headers = {kind: self._static_headers(kind) for kind in ("api", "docs", "demo")}
+        self._headers = {kind: self._static_headers(kind) for kind in _CSP}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -113,11 +123,14 @@ class RequestContextMiddleware:
 
 
 def _kind_of(path: str) -> str:
-    """The interactive API docs and the demo page load scripts; everything else is data."""
+    """The interactive API docs, the demo page and the example dApp load scripts;
+    everything else is data."""
     if path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml")):
         return "docs"
     if path.startswith("/demo"):
         return "demo"
+    if path.startswith("/app"):
+        return "app"
     return "api"
 
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from service.stripe_sim.app import StripeSimulator
 WEBHOOK_SECRET = "whsec_demo_" + "d" * 24
 UNIT = 10**18
 AMOUNT = "100.00"
+EXAMPLE_DAPP = Path(__file__).resolve().parents[2] / "examples" / "dapp" / "dist"
 Step = Callable[[str, float], None]
 
 
@@ -56,18 +58,21 @@ def _chain() -> Iterator[Anvil]:
         anvil.stop()
 
 
-def run_demo(
-    step: Step, timeout_seconds: float = 90, hold: Callable[[], None] | None = None
-) -> dict[str, Any]:
-    """Run the flow, reporting each step through `step(text, seconds)`; the final session.
+@dataclass(frozen=True)
+class DemoStack:
+    """Everything `onramp demo` runs: the service, the stand-in, the chain and its token."""
 
-    `hold` runs once the flow is done, before anything is stopped (to keep the page up).
-    """
-    started = time.perf_counter()
+    base: str
+    stripe_url: str
+    simulator: StripeSimulator
+    anvil: Anvil
+    token: str
 
-    def done(text: str) -> None:
-        step(text, time.perf_counter() - started)
 
+@contextmanager
+def demo_stack(done: Callable[[str], None] = lambda _: None) -> Iterator[DemoStack]:
+    """The service on SQLite with the stand-in and anvil, wired as in production; the
+    example dApp at /app/ when it is built. All stopped on exit."""
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="onramp-demo-")))
         anvil = stack.enter_context(_chain())
@@ -85,6 +90,7 @@ def run_demo(
         stripe_url = stack.enter_context(_served(simulator))
         done(f"Stripe stand-in at {stripe_url}")
 
+        dapp = {"DAPP_DIR": str(EXAMPLE_DAPP)} if (EXAMPLE_DAPP / "index.html").exists() else {}
         settings = Settings.from_env(
             {
                 "DATABASE_URL": f"sqlite:///{work / 'onramp.db'}",
@@ -97,6 +103,7 @@ def run_demo(
                 "LOG_LEVEL": "warning",
                 "LOG_FORMAT": "console",
                 "DEMO_MODE": "true",
+                **dapp,
             }
         )
         migrations.upgrade(settings.database)
@@ -105,7 +112,30 @@ def run_demo(
         simulator.webhooks.config.secret = WEBHOOK_SECRET
         done(f"onramp service at {base} (SQLite, delivery worker in process)")
         done(f"watch it live at {base}/demo")
+        if dapp:
+            done(
+                f"buy by hand in the example dApp at {base}/app/"
+                f" (a browser wallet on chain {anvil.chain_id}, RPC {anvil.url})"
+            )
+        yield DemoStack(base, stripe_url, simulator, anvil, token)
 
+
+def run_demo(
+    step: Step, timeout_seconds: float = 90, hold: Callable[[], None] | None = None
+) -> dict[str, Any]:
+    """Run the flow, reporting each step through `step(text, seconds)`; the final session.
+
+    `hold` runs once the flow is done, before anything is stopped (to keep the page up).
+    """
+    started = time.perf_counter()
+
+    def done(text: str) -> None:
+        step(text, time.perf_counter() - started)
+
+    with ExitStack() as stack:
+        running = stack.enter_context(demo_stack(done))
+        base, stripe_url, simulator = running.base, running.stripe_url, running.simulator
+        anvil, token = running.anvil, running.token
         http = stack.enter_context(httpx.Client(base_url=base, timeout=30))
         wallet = Account.create()
         issued = _ok(http.post("/api/v1/auth/nonce", json={"walletAddress": wallet.address}))

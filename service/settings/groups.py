@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    DirectoryPath,
     Field,
     SecretStr,
     field_validator,
@@ -109,6 +110,8 @@ class ServerSettings(_Group):
     log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
     # Serves /demo, which lists every session without authentication: local demos only.
     demo_mode: bool = Field(False, alias="DEMO_MODE")
+    # A built example dApp (examples/dapp/dist) to serve at /app/, as `onramp demo` does.
+    dapp_dir: DirectoryPath | None = Field(None, alias="DAPP_DIR")
     log_format: Literal["console", "json"] = Field(
         default_factory=lambda: "console" if sys.stderr.isatty() else "json", alias="LOG_FORMAT"
     )

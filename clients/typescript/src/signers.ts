@@ -7,7 +7,10 @@ export interface MessageSigner {
 
 /** The EIP-1193 surface the client uses (window.ethereum, viem, wagmi connectors, …). */
 export interface Eip1193Provider {
-  request(args: { method: string; params?: unknown[] }): Promise<unknown>;
+  // `any`: libraries type `request` as a generic over their own method tables (viem's
+  // EIP1193Provider, ethers'), which no narrower parameter type accepts.
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  request(args: { method: string; params?: any }): Promise<any>;
 }
 
 /** A signer over an EIP-1193 provider: `personal_sign` (EIP-191); smart accounts answer
