@@ -7,13 +7,15 @@ process keeps one listening connection for all its streams. SQLite has no notifi
 and may be written by other processes (`--workers`, `onramp worker`), so the watched
 sessions are read again on a short interval instead.
 
-Each change is read once per process and handed to every stream of that session.
+Each change is read once per process, with the others that arrived meanwhile, and handed
+to every stream of its session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -26,6 +28,7 @@ from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
 
 CHANNEL = "onramp_session_changed"
+READ_BATCH = 500
 log = structlog.get_logger("onramp.live")
 
 
@@ -50,8 +53,8 @@ class SessionChanges:
         self.poll_seconds = poll_seconds
         self._watches: dict[str, set[Watch]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._reading: dict[str, asyncio.Task[None]] = {}
-        self._again: set[str] = set()
+        self._due: set[str] = set()
+        self._reader: asyncio.Task[None] | None = None
 
     @property
     def watched(self) -> int:
@@ -74,7 +77,7 @@ class SessionChanges:
                     del self._watches[session_id]
 
     async def stop(self) -> None:
-        for task in (self._task, *self._reading.values()):
+        for task in (self._task, self._reader):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -87,28 +90,25 @@ class SessionChanges:
             self._task = asyncio.create_task(source(), name="onramp-live-changes")
 
     def notice(self, session_id: str) -> None:
-        """A session may have changed: read it once for all its watchers. A notice that
-        arrives during that read is not lost: the session is read once more after it."""
+        """A session may have changed. Notices are read in batches: those that arrive
+        while a read is under way are read together by the next one, none is lost."""
         if session_id not in self._watches:
             return
-        if session_id in self._reading:
-            self._again.add(session_id)
-            return
-        self._reading[session_id] = asyncio.create_task(self._read_and_hand(session_id))
+        self._due.add(session_id)
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_due())
 
-    async def _read_and_hand(self, session_id: str) -> None:
-        try:
-            while True:
-                self._again.discard(session_id)
-                row = await repository.read(self.database, session_id)
-                if row is not None:
-                    self._hand(row)
-                if session_id not in self._again:
-                    return
-        except Exception as error:  # a stream keeps its last view; the next notice retries
-            log.warning("live_read_failed", session_id=session_id, error=type(error).__name__)
-        finally:
-            self._reading.pop(session_id, None)
+    async def _read_due(self) -> None:
+        while self._due:
+            ids = tuple(itertools.islice(self._due, READ_BATCH))
+            self._due.difference_update(ids)
+            try:
+                rows = await repository.list_sessions(self.database, Chosen(ids=ids), limit=None)
+            except Exception as error:  # streams keep their last view; the next notice retries
+                log.warning("live_read_failed", sessions=len(ids), error=type(error).__name__)
+                continue
+            for row in rows:
+                self._hand(row)
 
     def _hand(self, row: SessionRow) -> None:
         for watch in tuple(self._watches.get(row.id, ())):
