@@ -178,7 +178,7 @@ def _from_http(error: HTTPException) -> ProblemDetailsException:
 
 
 # Fields whose shape is checked by the document's own schema, with the domain's code.
-_FIELD_CODES = {"sourceAmount": "invalid_amount"}
+_FIELD_CODES = {"sourceAmount": "invalid_amount", "destinationAmount": "invalid_amount"}
 
 
 def _field_errors(extra: Any) -> list[dict[str, str]]:

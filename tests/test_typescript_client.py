@@ -35,8 +35,9 @@ async def test_a_generated_typescript_client_compiles_every_operation_strictly(
     )
     assert generated.returncode == 0, generated.stderr
     types = (tmp_path / "api.d.ts").read_text()
-    assert "sourceAmount: string;" in types
-    assert "sourceAmount: string | number" not in types
+    assert "sourceAmount?: string | null;" in types  # or destinationAmount, not both
+    assert "destinationAmount?: string | null;" in types
+    assert "string | number" not in types
     shutil.copy(CALLS, tmp_path / "every_operation.ts")
     compiled = run(
         str(ROOT / "node_modules" / ".bin" / "tsc"),

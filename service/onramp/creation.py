@@ -255,4 +255,5 @@ def _new_session(request: SessionRequest, livemode: bool) -> SessionRow:
         source_currency=request.source_currency,
         destination_currency=request.destination_currency,
         destination_network=request.destination_network,
+        destination_amount=request.destination_amount,
     )

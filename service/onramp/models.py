@@ -34,7 +34,8 @@ class OnrampSession(SQLModel, table=True):
     redirect_url: str | None = Field(default=None, sa_type=String(1024))
     livemode: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
     status: str = Field(default="initialized", sa_type=String(32))
-    source_amount: str = Field(sa_type=String(32))
+    # None until Stripe prices a session bought by its destination amount.
+    source_amount: str | None = Field(default=None, sa_type=String(32), nullable=True)
     source_currency: str = Field(sa_type=String(16))
     destination_currency: str = Field(sa_type=String(32))
     destination_network: str = Field(sa_type=String(32))
@@ -61,7 +62,7 @@ class SessionRow(msgspec.Struct):
     """
 
     wallet_address: str
-    source_amount: str
+    source_amount: str | None
     source_currency: str
     destination_currency: str
     destination_network: str

@@ -38,7 +38,7 @@ _DELETE = Sql("DELETE FROM onramp_sessions WHERE id = :id")
 # Stripe's answer to the create call. `FINISH` runs only on a session nothing has touched
 # since it was stored (no webhook moved it or named its Stripe id).
 _STRIPE_ANSWER: tuple[str, ...] = ("stripe_session_id", "client_secret", "redirect_url")
-_STRIPE_ANSWER += ("livemode", "status")
+_STRIPE_ANSWER += ("livemode", "status", "source_amount")
 _STRIPE_ANSWER += ("transaction_hash", "destination_amount", "updated_at")
 _STRIPE_FIELDS = ", ".join(f"{name} = :{name}" for name in _STRIPE_ANSWER)
 FINISH = (

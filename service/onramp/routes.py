@@ -86,6 +86,7 @@ async def create_session(
     session_request = check_create_request(
         data.wallet_address,
         data.source_amount,
+        data.destination_amount,
         data.source_currency,
         data.destination_currency,
         data.destination_network,

@@ -27,14 +27,17 @@ class SessionRequest:
     """A create request after validation and defaults: what Stripe will be asked for."""
 
     wallet_address: str
-    source_amount: str
+    source_amount: str | None  # exactly one of the two amounts
     source_currency: str
     destination_currency: str
     destination_network: str
+    destination_amount: str | None = None
 
     def fingerprint(self) -> str:
-        """Equal for requests that mean the same thing, so a retry matches its original."""
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()
+        """Equal for requests that mean the same thing, so a retry matches its original
+        (an absent amount is left out, so keys claimed before it existed still match)."""
+        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def _invalid(code: str, field: str, message: str) -> InvalidRequest:
@@ -80,6 +83,7 @@ def parse_destination_amount(value: object, decimals: int) -> str:
 def check_create_request(
     wallet_address: str,
     source_amount: object,
+    destination_amount: object,
     source_currency: str | None,
     destination_currency: str | None,
     destination_network: str | None,
@@ -90,12 +94,19 @@ def check_create_request(
         wallet = checksum_wallet(wallet_address)
     except ValueError as error:
         raise _invalid("invalid_wallet_address", "walletAddress", str(error)) from error
-    amount = parse_amount(source_amount, settings)
+    if (source_amount is None) == (destination_amount is None):
+        message = "give exactly one of sourceAmount and destinationAmount"
+        raise _invalid("invalid_amount", "sourceAmount", message)
+    amount = None if source_amount is None else parse_amount(source_amount, settings)
     source = _source_currency(source_currency, settings)
     network, currency = _destination(destination_network, destination_currency, settings)
-    if (network, currency) not in destinations:
+    destination = destinations.get((network, currency))
+    if destination is None:
         raise _unsupported_destination(network, currency, destinations)
-    return SessionRequest(wallet, amount, source, currency, network)
+    bought = None
+    if destination_amount is not None:
+        bought = parse_destination_amount(destination_amount, destination.decimals)
+    return SessionRequest(wallet, amount, source, currency, network, bought)
 
 
 def _source_currency(given: str | None, settings: OnrampSettings) -> str:
@@ -192,9 +203,12 @@ def stripe_create_params(
         "destination_currencies": [request.destination_currency],
         "destination_networks": [request.destination_network],
         "source_currency": request.source_currency,
-        "source_amount": request.source_amount,
         "metadata": {"onramp_session_id": onramp_session_id},
     }
+    if request.source_amount is not None:
+        params["source_amount"] = request.source_amount
+    else:
+        params["destination_amount"] = request.destination_amount
     if ip is not None:
         params["customer_ip_address"] = ip
     return params

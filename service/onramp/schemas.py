@@ -31,9 +31,21 @@ SourceAmount = Annotated[
 DeliveryStatus = Literal["not_started", "pending", "confirmed", "mismatch", "failed"]
 
 
+DestinationAmount = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9]{1,12}(\.[0-9]{1,18})?$",
+        description="Tokens to receive, instead of `sourceAmount`: a positive decimal "
+        "string with no more fraction digits than the token has.",
+        examples=["50"],
+    ),
+]
+
+
 class SessionCreate(_Schema):
     wallet_address: Text
-    source_amount: SourceAmount
+    source_amount: SourceAmount | None = None
+    destination_amount: DestinationAmount | None = None
     source_currency: Text | None = None
     destination_currency: Text | None = None
     destination_network: Text | None = None
@@ -55,7 +67,7 @@ class SessionSummary(_Schema):
     stripe_session_id: str | None
     status: Status
     wallet_address: str
-    source_amount: str
+    source_amount: str | None  # null until Stripe prices a session bought by destinationAmount
     source_currency: str
     destination_amount: str | None
     destination_currency: str

@@ -27,6 +27,7 @@ def apply_stripe_session(session: SessionRow, stripe_session: dict[str, Any]) ->
     session.livemode = bool(stripe_session.get("livemode", False))
     session.status = state.advance_status(session.status, str(stripe_session.get("status")))
     details = stripe_session.get("transaction_details") or {}
+    session.source_amount = session.source_amount or details.get("source_amount")
     if session.status == "fulfillment_complete":
         session.transaction_hash = session.transaction_hash or transaction_id(
             details.get("transaction_id")

@@ -28,15 +28,15 @@ export interface KeyStore {
   set(purchaseId: string, key: string): void;
 }
 
-export interface Purchase {
+/** One purchase: what to spend (`sourceAmount`) or what to receive (`destinationAmount`). */
+export type Purchase = {
   /** Names one purchase (one press of "Buy"): every attempt at it sends the same key. */
   purchaseId: string;
   walletAddress: string;
-  sourceAmount: string;
   sourceCurrency?: string;
   destinationNetwork?: string;
   destinationCurrency?: string;
-}
+} & ({ sourceAmount: string; destinationAmount?: never } | { destinationAmount: string; sourceAmount?: never });
 
 export interface OnrampClientOptions {
   baseUrl: string;

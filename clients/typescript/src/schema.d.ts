@@ -334,7 +334,12 @@ export interface components {
              * @description A positive decimal string with at most two fraction digits.
              * @example 100.00
              */
-            sourceAmount: string;
+            sourceAmount?: string | null;
+            /**
+             * @description Tokens to receive, instead of `sourceAmount`: a positive decimal string with no more fraction digits than the token has.
+             * @example 50
+             */
+            destinationAmount?: string | null;
             sourceCurrency?: string | null;
             destinationCurrency?: string | null;
             destinationNetwork?: string | null;
@@ -351,7 +356,7 @@ export interface components {
             /** @enum {string} */
             status: "initialized" | "requires_payment" | "fulfillment_processing" | "fulfillment_complete" | "rejected";
             walletAddress: string;
-            sourceAmount: string;
+            sourceAmount: string | null;
             sourceCurrency: string;
             destinationAmount: string | null;
             destinationCurrency: string;
@@ -372,7 +377,7 @@ export interface components {
             /** @enum {string} */
             status: "initialized" | "requires_payment" | "fulfillment_processing" | "fulfillment_complete" | "rejected";
             walletAddress: string;
-            sourceAmount: string;
+            sourceAmount: string | null;
             sourceCurrency: string;
             destinationAmount: string | null;
             destinationCurrency: string;
