@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg
 
-from bench.harness import BIN, ROOT, fresh_database, rss_mib, server
-from bench.stack import service_command, service_env, wallet_token
+from bench.harness import fresh_database, rss_mib, server
+from bench.stack import baseline_command, service_command, service_env, wallet_token
 from service.onramp.models import SessionRow
 
 WALLET = "0x52908400098527886E0F7030069857D2E4169EE7"
@@ -184,19 +184,7 @@ def measure(streams: int, work: Path) -> dict[str, Any]:
                     lambda: rss_mib(pid),
                 )
             )
-    baseline = [
-        str(BIN / "uvicorn"),
-        "bench.baseline_streams:app",
-        "--app-dir",
-        str(ROOT),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
+    baseline = baseline_command(1, "bench.baseline_streams:app")
     with server(baseline, {}, work / "baseline.log") as bare:
         pid = bare.worker_pids()[0]
         results["baseline, one key"] = asyncio.run(

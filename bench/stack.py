@@ -72,10 +72,10 @@ def service_command(workers: int) -> list[str]:
     return [str(BIN / "onramp"), "serve", "--workers", str(workers)]
 
 
-def baseline_command(workers: int) -> list[str]:
+def baseline_command(workers: int, app: str = "bench.baseline:app") -> list[str]:
     return [
         str(BIN / "uvicorn"),
-        "bench.baseline:app",
+        app,
         "--app-dir",
         str(ROOT),
         "--host",

@@ -11,6 +11,7 @@ from service.stripe_sim.forms import FormValue
 from service.stripe_sim.prices import PRICES
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
 
 
 class StripeError(Exception):
@@ -35,6 +36,18 @@ class StripeError(Exception):
 
     def body(self) -> dict[str, Any]:
         return {"error": self.envelope}
+
+
+def source_currency_param(params: dict[str, FormValue]) -> str:
+    currency = (text_param(params, "source_currency") or "usd").lower()
+    if currency not in SOURCE_CURRENCIES:
+        raise StripeError(
+            400,
+            f"Unsupported source currency: {currency}",
+            code="crypto_onramp_invalid_source_destination_pair",
+            param="source_currency",
+        )
+    return currency
 
 
 def random_token(length: int) -> str:

@@ -12,6 +12,7 @@ from service.stripe_sim.params import (
     amount_param,
     list_param,
     random_token,
+    source_currency_param,
     text_param,
 )
 from service.stripe_sim.prices import (
@@ -21,7 +22,7 @@ from service.stripe_sim.prices import (
     source_for,
     transaction_fee,
 )
-from service.stripe_sim.sessions import DESTINATIONS, SOURCE_CURRENCIES, WALLET_KEYS
+from service.stripe_sim.sessions import DESTINATIONS, WALLET_KEYS
 
 
 def new_quote(params: dict[str, FormValue], livemode: bool = False) -> dict[str, Any]:
@@ -35,9 +36,7 @@ def new_quote(params: dict[str, FormValue], livemode: bool = False) -> dict[str,
             code="parameter_missing",
             param="source_amount",
         )
-    source_currency = (text_param(params, "source_currency") or "usd").lower()
-    if source_currency not in SOURCE_CURRENCIES:
-        raise StripeError(400, f"Unsupported source currency: {source_currency}")
+    source_currency = source_currency_param(params)
     networks = [n.lower() for n in list_param(params, "destination_networks")] or list(DESTINATIONS)
     currencies = [c.lower() for c in list_param(params, "destination_currencies")]
     for network in networks:

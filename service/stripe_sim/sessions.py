@@ -17,6 +17,7 @@ from service.stripe_sim.params import (
     destination_amount_param,
     list_param,
     random_token,
+    source_currency_param,
     text_param,
 )
 from service.stripe_sim.prices import NETWORK_FEE, TRANSACTION_FEE_RATE, source_for
@@ -28,7 +29,6 @@ STATUSES = (
     "fulfillment_processing",
     "fulfillment_complete",
 )
-SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
 # What this stand-in sells: Stripe's public networks plus Mezo, the product's target.
 DESTINATIONS: dict[str, frozenset[str]] = {
     "ethereum": frozenset({"eth", "usdc"}),
@@ -93,14 +93,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
             code="parameter_invalid_string",
             param="destination_amount",
         )
-    source_currency = (text_param(params, "source_currency") or "usd").lower()
-    if source_currency not in SOURCE_CURRENCIES:
-        raise StripeError(
-            400,
-            f"Unsupported source currency: {source_currency}",
-            code="crypto_onramp_invalid_source_destination_pair",
-            param="source_currency",
-        )
+    source_currency = source_currency_param(params)
     source_amount = None
     if source_amount_text is not None:
         source_amount = amount_param(source_amount_text, "source_amount")
