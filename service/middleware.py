@@ -41,10 +41,14 @@ _DEMO_CSP = (
     b"default-src 'none'; script-src 'self'; connect-src 'self'; "
     b"style-src 'unsafe-inline'; frame-ancestors 'none'"
 )
-# The example dApp (DAPP_DIR): its own scripts and styles, the API on the same origin.
+# The example dApp (DAPP_DIR): its own scripts and styles, the API on the same origin,
+# and Stripe's onramp widget (scripts, frames and calls to Stripe's hosts).
+_STRIPE_HOSTS = b"https://js.stripe.com https://crypto-js.stripe.com"
 _APP_CSP = (
-    b"default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; "
-    b"img-src 'self' data:; frame-ancestors 'none'"
+    b"default-src 'none'; script-src 'self' " + _STRIPE_HOSTS + b"; "
+    b"frame-src " + _STRIPE_HOSTS + b" https://*.stripe.com; "
+    b"connect-src 'self' https://*.stripe.com; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data: https://*.stripe.com; frame-ancestors 'none'"
 )
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 _CSP = {

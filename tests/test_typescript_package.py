@@ -10,10 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from coincurve import PrivateKey
 
 from service.app import create_app
 from service.demo.local_servers import serve_in_thread
 from service.settings import Settings
+from tests.auth.test_bitcoin import addresses_of
 from tests.support.processes import service_env
 from tests.support.stripe import RunningStripe
 from tests.support.webhooks import WEBHOOK_SECRET
@@ -55,9 +57,16 @@ def test_the_client_is_current_strict_and_passes_its_suite(
         compiled = run(str(BIN / "tsc"), "-p", "tsconfig.json", "--noEmit", cwd=CLIENT)
         assert compiled.returncode == 0, compiled.stdout + compiled.stderr
 
-        tested = run("npm", "test", "--", "--reporter=verbose", cwd=CLIENT, ONRAMP_URL=url)
+        bitcoin_key = PrivateKey()
+        bitcoin = {
+            "BITCOIN_KEY": bitcoin_key.secret.hex(),
+            "BITCOIN_ADDRESS": addresses_of(bitcoin_key)["p2wpkh"],
+        }
+        tested = run(
+            "npm", "test", "--", "--reporter=verbose", cwd=CLIENT, ONRAMP_URL=url, **bitcoin
+        )
         assert tested.returncode == 0, tested.stdout + tested.stderr
-        assert "5 passed" in tested.stdout, tested.stdout
+        assert "6 passed" in tested.stdout, tested.stdout
     finally:
         server.should_exit = True
         thread.join(timeout=15)

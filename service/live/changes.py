@@ -29,6 +29,7 @@ from service.onramp.repository import Chosen
 
 CHANNEL = "onramp_session_changed"
 READ_BATCH = 500
+PROBE_SECONDS = 30.0  # a listening connection this quiet is asked whether it still answers
 log = structlog.get_logger("onramp.live")
 
 
@@ -99,16 +100,24 @@ class SessionChanges:
             self._reader = asyncio.create_task(self._read_due())
 
     async def _read_due(self) -> None:
+        pause = 0.5
         while self._due:
             ids = tuple(itertools.islice(self._due, READ_BATCH))
             self._due.difference_update(ids)
             try:
-                rows = await repository.list_sessions(self.database, Chosen(ids=ids), limit=None)
-            except Exception as error:  # streams keep their last view; the next notice retries
+                rows = await self._read(ids)
+            except Exception as error:  # read them again, or a stream would keep a stale view
                 log.warning("live_read_failed", sessions=len(ids), error=type(error).__name__)
+                self._due.update(i for i in ids if i in self._watches)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
                 continue
+            pause = 0.5
             for row in rows:
                 self._hand(row)
+
+    async def _read(self, ids: tuple[str, ...]) -> list[SessionRow]:
+        return await repository.list_sessions(self.database, Chosen(ids=ids), limit=None)
 
     def _hand(self, row: SessionRow) -> None:
         for watch in tuple(self._watches.get(row.id, ())):
@@ -126,13 +135,21 @@ class SessionChanges:
                     autocommit=True,
                     connect_timeout=settings.connect_timeout_seconds,
                     application_name="onramp-live",
+                    keepalives=1,
+                    keepalives_idle=30,
+                    keepalives_interval=10,
+                    keepalives_count=3,
                 ) as connection:
                     await connection.execute(f"LISTEN {CHANNEL}")
                     pause = 0.5
                     for session_id in tuple(self._watches):
                         self.notice(session_id)
-                    async for notify in connection.notifies():
-                        self.notice(notify.payload)
+                    while True:
+                        async for notify in connection.notifies(timeout=PROBE_SECONDS):
+                            self.notice(notify.payload)
+                        # Quiet for a while: make sure the connection still answers.
+                        async with asyncio.timeout(settings.connect_timeout_seconds):
+                            await connection.execute("SELECT 1")
             except asyncio.CancelledError:
                 raise
             except Exception as error:
@@ -146,15 +163,13 @@ class SessionChanges:
         seen: dict[str, object] = {}
         while True:
             await asyncio.sleep(self.poll_seconds)
-            ids = list(self._watches)
+            ids = tuple(self._watches)
             seen = {key: value for key, value in seen.items() if key in self._watches}
-            if not ids:
-                continue
+            rows: list[SessionRow] = []
             try:
-                rows = await repository.list_sessions(
-                    self.database, Chosen(ids=tuple(ids)), limit=None
-                )
-            except Exception as error:
+                for start in range(0, len(ids), READ_BATCH):
+                    rows += await self._read(ids[start : start + READ_BATCH])
+            except Exception as error:  # the next round reads them all again
                 log.warning("live_poll_failed", error=type(error).__name__)
                 continue
             for row in rows:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from litestar import get
+from litestar import Request, get
 from litestar.datastructures import State
 from litestar.params import FromPath, HeaderParameter
 from litestar.response import ServerSentEvent
@@ -14,7 +16,8 @@ from service.errors import NotFound
 from service.live.stream import session_events
 from service.onramp import repository
 from service.onramp.rules import is_session_id
-from service.openapi import DATABASE_UNAVAILABLE, NOT_SIGNED_IN, problems
+from service.openapi import DATABASE_UNAVAILABLE, NOT_SIGNED_IN, RATE_LIMITED, problems
+from service.ratelimit import client_ip
 from service.services import services
 
 LastEventId = Annotated[
@@ -35,18 +38,22 @@ LastEventId = Annotated[
     "`Last-Event-ID` names the current state), then on every change of its status or "
     "delivery, made by any replica. A comment line keeps the connection alive at least "
     "every 15 s. The stream ends once the session is rejected or its delivery has a "
-    "verdict (`confirmed`, `mismatch`, `failed`).",
+    "verdict (`confirmed`, `mismatch`, `failed`), or when the token expires (sign in "
+    "again and reconnect with `Last-Event-ID`). Opening a stream counts against the "
+    "rate limit.",
     security=BEARER_SECURITY,
     responses=problems(
         {
             400: "Not a valid request (a `Last-Event-ID` this service did not send).",
             401: NOT_SIGNED_IN,
+            429: RATE_LIMITED,
             404: "No such session for this wallet; another wallet's is not found either.",
             503: DATABASE_UNAVAILABLE,
         }
     ),
 )
 async def session_event_stream(
+    request: Request[Any, Any, Any],
     session_id: FromPath[str],
     wallet_token: Wallet,
     state: State,
@@ -58,12 +65,17 @@ async def session_event_stream(
         row = await repository.read_owned(found.database, session_id, wallet_token.wallet_address)
     if row is None:
         raise NotFound("No such session.")
+    await found.rate_limiter.spend(
+        "events", ip=client_ip(request), wallet=wallet_token.wallet_address
+    )
+    left = (wallet_token.expires_at - datetime.now(UTC)).total_seconds()
     events = session_events(
         found.changes,
         found.database,
         row,
         last_event_id,
         found.settings.onramp.live_heartbeat_seconds,
+        ends_at=asyncio.get_running_loop().time() + left,
     )
     return ServerSentEvent(events, headers={"X-Accel-Buffering": "no"})
 

@@ -67,8 +67,11 @@ async def session_events(
     first: SessionRow,
     last_event_id: str | None,
     heartbeat_seconds: float,
+    ends_at: float,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """The stream of one session, already found to be the caller's (`first`)."""
+    """The stream of one session, already found to be the caller's (`first`), until it
+    is settled or the caller's token expires (`ends_at`, on the event loop's clock)."""
+    loop = asyncio.get_running_loop()
     async with changes.watch(first.id) as watch:
         # Read again once watched: a change between the route's read and now is seen.
         row = await repository.read(database, first.id) or first
@@ -81,12 +84,18 @@ async def session_events(
                 yield session_event(row)
             if is_settled(row):
                 return
-            try:
-                async with asyncio.timeout(heartbeat_seconds):
-                    await watch.changed.wait()
-            except TimeoutError:
-                yield HEARTBEAT
-                continue
+            beat = loop.time() + heartbeat_seconds
+            while not watch.changed.is_set():
+                if loop.time() >= ends_at:
+                    return  # the client signs in again and resumes with Last-Event-ID
+                try:
+                    async with asyncio.timeout_at(min(beat, ends_at)):
+                        await watch.changed.wait()
+                except TimeoutError:
+                    if loop.time() >= beat:
+                        yield HEARTBEAT
+                        beat = loop.time() + heartbeat_seconds
             watch.changed.clear()
-            if watch.latest is not None:
+            # Reads may finish out of order: never step back to an older version.
+            if watch.latest is not None and watch.latest.updated_at >= row.updated_at:
                 row = watch.latest

@@ -10,6 +10,7 @@ from service.stripe_sim.forms import FormValue
 from service.stripe_sim.params import (
     StripeError,
     amount_param,
+    destination_amount_param,
     list_param,
     random_token,
     source_currency_param,
@@ -19,10 +20,9 @@ from service.stripe_sim.prices import (
     NETWORK_FEE,
     PRICES,
     destination_for,
-    source_for,
     transaction_fee,
 )
-from service.stripe_sim.sessions import DESTINATIONS, WALLET_KEYS
+from service.stripe_sim.sessions import DESTINATIONS, WALLET_KEYS, priced_source
 
 
 def new_quote(params: dict[str, FormValue], livemode: bool = False) -> dict[str, Any]:
@@ -77,10 +77,8 @@ def _network_quote(
     network: str, currency: str, source_text: str | None, destination_text: str | None
 ) -> dict[str, Any]:
     if destination_text is not None:
-        wanted = Decimal(destination_text)
-        if not wanted.is_finite() or wanted <= 0:
-            raise StripeError(400, "Invalid destination_amount.", param="destination_amount")
-        source = source_for(wanted, currency)
+        wanted = destination_amount_param({"destination_amount": destination_text}, currency)
+        source = priced_source(wanted or Decimal(0), currency)
     else:
         source = amount_param(source_text or "", "source_amount")
     return {

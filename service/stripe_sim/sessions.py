@@ -20,7 +20,7 @@ from service.stripe_sim.params import (
     source_currency_param,
     text_param,
 )
-from service.stripe_sim.prices import NETWORK_FEE, TRANSACTION_FEE_RATE, source_for
+from service.stripe_sim.prices import NETWORK_FEE, PRICES, TRANSACTION_FEE_RATE, source_for
 
 STATUSES = (
     "initialized",
@@ -73,6 +73,18 @@ _ALLOWED_PARAMS = frozenset(
     }
 )
 _EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+def priced_source(destination_amount: Decimal, currency: str) -> Decimal:
+    """What buying `destination_amount` costs, within the amount Stripe allows."""
+    if destination_amount > MAX_SOURCE_AMOUNT / PRICES[currency]:
+        raise StripeError(
+            400,
+            f"destination_amount costs more than the maximum of {MAX_SOURCE_AMOUNT}.",
+            code="crypto_onramp_invalid_destination_amount",
+            param="destination_amount",
+        )
+    return source_for(destination_amount, currency)
 
 
 def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[str, Any]:
@@ -164,7 +176,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
         raise StripeError(400, "Invalid metadata.", code="parameter_invalid_hash", param="metadata")
     destination_amount = destination_amount_param(params, currency)
     if destination_amount is not None:
-        source_amount = source_for(destination_amount, currency)
+        source_amount = priced_source(destination_amount, currency)
     lock = text_param(params, "lock_wallet_address") == "true"
     session_id = f"cos_{random_token(24)}"
     return {

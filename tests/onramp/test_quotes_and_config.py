@@ -3,6 +3,7 @@ database and Stripe stand-in."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +94,16 @@ async def test_quotes_are_kept_briefly_per_parameter_set(
     assert (await other.get(QUOTES, sourceAmount="20.00")).status_code == 200
     assert (await caller.get(QUOTES, sourceAmount="30.00")).status_code == 200
     assert stripe.stats()["quoteRequests"] == 2
+
+
+async def test_a_burst_of_the_same_quote_asks_stripe_once(
+    caller: Caller, stripe: RunningStripe
+) -> None:
+    stripe.faults(latency_ms=300)
+    answers = await asyncio.gather(*(caller.get(QUOTES, sourceAmount="42.00") for _ in range(8)))
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.json()["destinationAmount"] for a in answers}) == 1
+    assert stripe.stats()["quoteRequests"] == 1
 
 
 @pytest.mark.parametrize(

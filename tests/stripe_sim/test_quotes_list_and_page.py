@@ -60,6 +60,9 @@ async def test_a_quote_by_destination_amount_buys_at_least_that(
     assert destination_for(paid - Decimal("0.01"), "musd") < 50  # and a cent less would not
 
 
+ONE_DESTINATION = {"destination_currencies": ["musd"], "destination_networks": ["mezo"]}
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -67,6 +70,8 @@ async def test_a_quote_by_destination_amount_buys_at_least_that(
         {"source_amount": "10.00", "destination_amount": "5"},
         {"destination_amount": "5", "destination_networks": ["mezo", "base"]},
         {"source_amount": "10.00", "destination_networks": ["moon"]},
+        {"destination_amount": "abc", **ONE_DESTINATION},
+        {"destination_amount": "1e30", **ONE_DESTINATION},
     ],
 )
 async def test_a_bad_quote_request_gets_stripes_error(

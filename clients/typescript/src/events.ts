@@ -43,6 +43,7 @@ export async function* parseEvents(body: ReadableStream<Uint8Array>): AsyncGener
       }
     }
   } finally {
-    reader.releaseLock();
+    // A consumer that stops early closes the connection, and the server's stream with it.
+    await reader.cancel().catch(() => undefined);
   }
 }

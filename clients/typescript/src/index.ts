@@ -112,6 +112,7 @@ export class OnrampClient {
    * however many attempts reach the service, at most one session is bought. */
   async createSession(purchase: Purchase): Promise<Session> {
     const { purchaseId, ...body } = purchase;
+    const authorization = this.bearer(); // not signed in: nothing to retry
     let key = this.keys.get(purchaseId);
     if (!key) {
       key = crypto.randomUUID();
@@ -122,7 +123,7 @@ export class OnrampClient {
       try {
         const { data, error, response } = await this.api.POST("/api/v1/onramp/sessions", {
           body,
-          headers: { ...this.bearer(), "Idempotency-Key": key },
+          headers: { ...authorization, "Idempotency-Key": key },
         });
         if (data !== undefined) return data;
         problem = await problemOf(response, error);

@@ -207,7 +207,7 @@ export interface paths {
         };
         /**
          * A session's live status, as Server-Sent Events
-         * @description Event `session` carries the session object: once at the start (unless `Last-Event-ID` names the current state), then on every change of its status or delivery, made by any replica. A comment line keeps the connection alive at least every 15 s. The stream ends once the session is rejected or its delivery has a verdict (`confirmed`, `mismatch`, `failed`).
+         * @description Event `session` carries the session object: once at the start (unless `Last-Event-ID` names the current state), then on every change of its status or delivery, made by any replica. A comment line keeps the connection alive at least every 15 s. The stream ends once the session is rejected or its delivery has a verdict (`confirmed`, `mismatch`, `failed`), or when the token expires (sign in again and reconnect with `Last-Event-ID`). Opening a stream counts against the rate limit.
          */
         get: operations["ApiV1OnrampSessionsSessionIdEventsSessionEventStream"];
         put?: never;
@@ -1158,6 +1158,15 @@ export interface operations {
             };
             /** @description No such session for this wallet; another wallet's is not found either. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the per-minute budget of this client IP or wallet (`rate_limited`). */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,9 +1,18 @@
 // Runs against a real service and Stripe stand-in started by tests/test_typescript_package.py
 // (ONRAMP_URL, with the stand-in sending its webhooks to the service).
+import { createRequire } from "node:module";
+
 import { privateKeyToAccount, generatePrivateKey } from "viem/accounts";
 import { beforeEach, describe, expect, it } from "vitest";
 
-import { OnrampClient, OnrampProblem, eip1193Signer, isSettled, type Eip1193Provider } from "../src/index.js";
+import {
+  OnrampClient,
+  OnrampProblem,
+  bitcoinSigner,
+  eip1193Signer,
+  isSettled,
+  type Eip1193Provider,
+} from "../src/index.js";
 
 const baseUrl = process.env.ONRAMP_URL ?? "";
 
@@ -49,6 +58,21 @@ describe("the typed client against a running service", () => {
     const quote = await client.quote({ sourceAmount: "100.00" });
     expect(quote.destinationAmount).toBe("98.49");
     expect(quote.destinationCurrency).toBe("musd");
+  });
+
+  it("signs in a Bitcoin wallet through Mezo Passport (BIP-137, bitcoinjs-message)", async () => {
+    const bitcoinMessage = createRequire(import.meta.url)("bitcoinjs-message");
+    const key = Buffer.from(process.env.BITCOIN_KEY ?? "", "hex");
+    const address = process.env.BITCOIN_ADDRESS ?? "";
+    const client = new OnrampClient({ baseUrl });
+    const signedIn = await client.signIn(
+      bitcoinSigner(address, async (message) =>
+        bitcoinMessage.sign(message, key, true, { segwitType: "p2wpkh" }).toString("base64"),
+      ),
+    );
+    expect(signedIn.bitcoinAddress).toBe(address);
+    expect(signedIn.walletAddress).toMatch(/^0x[0-9a-fA-F]{40}$/); // the Mezo account
+    expect((await client.sessions()).items).toEqual([]);
   });
 
   it("turns refusals into typed problems and does not retry them", async () => {

@@ -35,6 +35,9 @@ export function App() {
   const [history, setHistory] = useState<Session[]>([]);
   const [refusal, setRefusal] = useState<string>();
   const [busy, setBusy] = useState(false);
+  // One purchase id per amount until it is bought: pressing Buy again after a failure
+  // retries the same purchase (same Idempotency-Key), it never buys a second time.
+  const [purchaseId, setPurchaseId] = useState(() => crypto.randomUUID());
 
   useEffect(() => {
     onramp.config().then(setConfig, (error: unknown) => setRefusal(explain(error)));
@@ -42,19 +45,25 @@ export function App() {
 
   useEffect(() => {
     if (!signedIn) return;
+    let current = true; // an answer for an amount no longer shown is dropped
+    setQuote(undefined);
     const timer = setTimeout(() => {
       onramp.quote({ sourceAmount: amount }).then(
         (found) => {
+          if (!current) return;
           setQuote(found);
           setRefusal(undefined);
         },
         (error: unknown) => {
-          setQuote(undefined);
+          if (!current) return;
           setRefusal(explain(error));
         },
       );
     }, 300);
-    return () => clearTimeout(timer);
+    return () => {
+      current = false;
+      clearTimeout(timer);
+    };
   }, [onramp, signedIn, amount]);
 
   useEffect(() => {
@@ -101,16 +110,17 @@ export function App() {
   async function buy() {
     if (wallet === undefined) return;
     setBusy(true);
+    // Opened in the click itself, so that popup blockers let it through.
+    const payment = config?.stripeStandIn ? window.open("", "_blank") : null;
     try {
-      const created = await onramp.createSession({
-        purchaseId: crypto.randomUUID(),
-        walletAddress: wallet,
-        sourceAmount: amount,
-      });
+      const created = await onramp.createSession({ purchaseId, walletAddress: wallet, sourceAmount: amount });
       setSession(created);
       setRefusal(undefined);
-      if (config?.stripeStandIn && created.redirectUrl) window.open(created.redirectUrl, "_blank");
+      setPurchaseId(crypto.randomUUID());
+      if (payment !== null && created.redirectUrl) payment.location.href = created.redirectUrl;
+      else payment?.close();
     } catch (error) {
+      payment?.close();
       setRefusal(explain(error));
     } finally {
       setBusy(false);
@@ -142,7 +152,14 @@ export function App() {
         <section>
           <label>
             Spend (USD){" "}
-            <input value={amount} onChange={(event) => setAmount(event.target.value)} inputMode="decimal" />
+            <input
+              value={amount}
+              onChange={(event) => {
+                setAmount(event.target.value);
+                setPurchaseId(crypto.randomUUID());
+              }}
+              inputMode="decimal"
+            />
           </label>
           {quote && (
             <p data-testid="quote">
