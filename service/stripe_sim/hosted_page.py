@@ -54,7 +54,10 @@ def pay(simulator: StripeSimulator, session: dict[str, Any], card: str) -> str:
     if session["status"] == "initialized":
         simulator.advance(session["id"], "requires_payment")
     simulator.advance(session["id"], "fulfillment_processing")
-    transaction = simulator.deliver(session) if simulator.deliver is not None else None
+    try:
+        transaction = simulator.deliver(session) if simulator.deliver is not None else None
+    except Exception as error:  # the session stays in processing, as Stripe's would
+        return f"Paid, but sending the tokens failed ({type(error).__name__}); not completed."
     simulator.advance(session["id"], "fulfillment_complete", transaction_id=transaction)
     return "Payment received. Your tokens are on their way."
 
