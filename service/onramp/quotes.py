@@ -9,16 +9,37 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from cachetools import TTLCache
 
 from service.chain.destinations import Destinations
-from service.onramp.rules import QuoteRequest
+from service.onramp.rules import QuoteRequest, SessionRequest, check_within_limits
 from service.onramp.schemas import Quote
 from service.onramp.stripe_client import StripeOnramp, StripeUnavailable
+from service.settings import OnrampSettings
 
 KEPT_SECONDS = 10.0
+
+
+async def check_priced_amount(
+    quotes: Quotes, request: SessionRequest, settings: OnrampSettings
+) -> None:
+    """A session bought by its destination amount is held to the same limits as one
+    bought by its source amount, at Stripe's price (a quote, kept briefly)."""
+    if request.destination_amount is None:
+        return
+    quote = await quotes.quote(
+        QuoteRequest(
+            None,
+            request.destination_amount,
+            request.source_currency,
+            request.destination_network,
+            request.destination_currency,
+        )
+    )
+    check_within_limits(Decimal(quote.source_total_amount), "destinationAmount", settings)
 
 
 class Quotes:

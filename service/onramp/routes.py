@@ -12,6 +12,7 @@ from service.auth.guards import API_KEY_SECURITY, BEARER_SECURITY, Operator, Wal
 from service.chain.addresses import wallet_parameter
 from service.errors import Forbidden
 from service.onramp import queries, schemas
+from service.onramp.quotes import check_priced_amount
 from service.onramp.reconciliation import sync_session as sync_with_stripe
 from service.onramp.rules import check_create_request, check_quote_request
 from service.openapi import (
@@ -97,6 +98,7 @@ async def create_session(
         raise Forbidden(
             "Sessions can only be created for the signed-in wallet.", code="wallet_mismatch"
         )
+    await check_priced_amount(found.quotes, session_request, found.settings.onramp)
     created = await found.creation.create_session(
         session_request, idempotency_key, client_ip(request)
     )

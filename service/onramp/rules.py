@@ -55,13 +55,20 @@ def parse_amount(value: object, settings: OnrampSettings) -> str:
     amount = Decimal(value)
     if amount <= 0:
         raise _invalid("invalid_amount", "sourceAmount", "must be greater than zero")
-    if not settings.min_source_amount <= amount <= settings.max_source_amount:
-        raise _invalid(
-            "amount_out_of_range",
-            "sourceAmount",
-            f"must be between {settings.min_source_amount} and {settings.max_source_amount}",
-        )
+    check_within_limits(amount, "sourceAmount", settings)
     return f"{amount:.2f}"
+
+
+def check_within_limits(amount: Decimal, field: str, settings: OnrampSettings) -> None:
+    """What the card pays lies within MIN_SOURCE_AMOUNT and MAX_SOURCE_AMOUNT; for a
+    `destinationAmount`, that is Stripe's price of it."""
+    if settings.min_source_amount <= amount <= settings.max_source_amount:
+        return
+    limits = f"between {settings.min_source_amount} and {settings.max_source_amount}"
+    message = f"must be {limits}"
+    if field != "sourceAmount":
+        message = f"must cost {limits} (it costs {amount:.2f})"
+    raise _invalid("amount_out_of_range", field, message)
 
 
 def parse_destination_amount(value: object, decimals: int) -> str:

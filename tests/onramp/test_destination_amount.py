@@ -61,3 +61,15 @@ async def test_a_bad_amount_is_a_400_and_reaches_nothing(
     assert stripe.stats()["createRequests"] == 0
     listed = await caller.get("/api/v1/onramp/sessions")
     assert listed.json()["items"] == []
+
+
+@pytest.mark.parametrize("amount", ["20000", "0.5"])
+async def test_a_destination_amount_that_costs_too_much_or_too_little_is_refused(
+    caller: Caller, stripe: RunningStripe, amount: str
+) -> None:
+    """The same limits as a source amount (MIN/MAX_SOURCE_AMOUNT), at Stripe's price."""
+    response = await caller.create({"walletAddress": caller.wallet, "destinationAmount": amount})
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "amount_out_of_range"
+    assert response.json()["errors"][0]["field"] == "destinationAmount"
+    assert stripe.stats()["createRequests"] == 0
