@@ -108,11 +108,16 @@ def test_a_buyer_signs_in_quotes_pays_and_sees_the_delivery_confirmed(
 def test_a_refused_purchase_is_explained(browser: Browser, stack: DemoStack) -> None:  # noqa: F811
     context = browser.new_context()
     page = context.new_page()
-    with_wallet(page, stack.anvil.chain_id)
+    console: list[str] = []  # shown if a step fails, to tell why
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda error: console.append(f"pageerror: {error}"))
+    wallet = with_wallet(page, stack.anvil.chain_id)
     page.goto(f"{stack.base}/app/")
+    expect(page.get_by_text("Test mode")).to_be_visible()
     page.get_by_role("button", name="Connect wallet").click()
+    expect(page.get_by_test_id("wallet"), str(console)).to_have_text(wallet)
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_test_id("signed-in")).to_be_visible()
+    expect(page.get_by_test_id("signed-in"), str(console)).to_be_visible()
 
     page.get_by_label("Spend (USD)").fill("0.50")
     expect(page.get_by_role("alert")).to_contain_text("Amount must be between")
