@@ -101,19 +101,23 @@ def check_create_request(
         wallet = checksum_wallet(wallet_address)
     except ValueError as error:
         raise _invalid("invalid_wallet_address", "walletAddress", str(error)) from error
-    if (source_amount is None) == (destination_amount is None):
-        message = "give exactly one of sourceAmount and destinationAmount"
-        raise _invalid("invalid_amount", "sourceAmount", message)
-    amount = None if source_amount is None else parse_amount(source_amount, settings)
-    source = _source_currency(source_currency, settings)
-    network, currency = _destination(destination_network, destination_currency, settings)
-    destination = destinations.get((network, currency))
-    if destination is None:
-        raise _unsupported_destination(network, currency, destinations)
-    bought = None
-    if destination_amount is not None:
-        bought = parse_destination_amount(destination_amount, destination.decimals)
-    return SessionRequest(wallet, amount, source, currency, network, bought)
+    asked = check_quote_request(
+        source_amount,
+        destination_amount,
+        source_currency,
+        destination_network,
+        destination_currency,
+        settings,
+        destinations,
+    )
+    return SessionRequest(
+        wallet,
+        asked.source_amount,
+        asked.source_currency,
+        asked.destination_currency,
+        asked.destination_network,
+        asked.destination_amount,
+    )
 
 
 def _source_currency(given: str | None, settings: OnrampSettings) -> str:
@@ -161,30 +165,29 @@ class QuoteRequest(NamedTuple):
 
 
 def check_quote_request(
-    source_amount: str | None,
-    destination_amount: str | None,
+    source_amount: object,
+    destination_amount: object,
     source_currency: str | None,
     destination_network: str | None,
     destination_currency: str | None,
     settings: OnrampSettings,
     destinations: Destinations,
 ) -> QuoteRequest:
-    """The same rules as a create request: a quote is for what could be bought."""
+    """The amount, currency and destination of a create request, checked in that order:
+    a quote is for what could be bought."""
     if (source_amount is None) == (destination_amount is None):
-        raise _invalid(
-            "invalid_amount",
-            "sourceAmount",
-            "give exactly one of sourceAmount and destinationAmount",
-        )
+        message = "give exactly one of sourceAmount and destinationAmount"
+        raise _invalid("invalid_amount", "sourceAmount", message)
+    amount = None if source_amount is None else parse_amount(source_amount, settings)
     source = _source_currency(source_currency, settings)
     network, currency = _destination(destination_network, destination_currency, settings)
     destination = destinations.get((network, currency))
     if destination is None:
         raise _unsupported_destination(network, currency, destinations)
-    if source_amount is not None:
-        return QuoteRequest(parse_amount(source_amount, settings), None, source, network, currency)
-    amount = parse_destination_amount(destination_amount, destination.decimals)
-    return QuoteRequest(None, amount, source, network, currency)
+    bought = None
+    if destination_amount is not None:
+        bought = parse_destination_amount(destination_amount, destination.decimals)
+    return QuoteRequest(amount, bought, source, network, currency)
 
 
 def customer_ip(address: str | None) -> str | None:
