@@ -15,6 +15,7 @@ from pydantic import (
     DirectoryPath,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -137,6 +138,13 @@ class ServerSettings(_Group):
         return self.environment == "production"
 
 
+_STRIPE_KEY_SHAPES: dict[str, tuple[tuple[str, ...], str]] = {
+    "secret_key": (("sk_", "rk_"), "must be a Stripe secret key (sk_test_…, sk_live_… or rk_…)"),
+    "publishable_key": (("pk_",), "must be a Stripe publishable key (pk_test_… or pk_live_…)"),
+    "webhook_secrets": (("whsec_",), "every secret must be a Stripe signing secret (whsec_…)"),
+}
+
+
 class StripeSettings(_Group):
     secret_key: OptionalSecret = Field(None, alias="STRIPE_SECRET_KEY")
     # Public by design (it goes to browsers through /api/v1/config); typed as a secret
@@ -148,26 +156,14 @@ class StripeSettings(_Group):
     timeout_seconds: float = Field(10.0, alias="STRIPE_TIMEOUT_SECONDS", gt=0, le=120)
     max_network_retries: int = Field(2, alias="STRIPE_MAX_NETWORK_RETRIES", ge=0, le=5)
 
-    @field_validator("secret_key")
+    @field_validator(*_STRIPE_KEY_SHAPES)
     @classmethod
-    def _looks_like_a_key(cls, key: SecretStr | None) -> SecretStr | None:
-        if key is not None and not key.get_secret_value().startswith(("sk_", "rk_")):
-            raise ValueError("must be a Stripe secret key (sk_test_…, sk_live_… or rk_…)")
-        return key
-
-    @field_validator("publishable_key")
-    @classmethod
-    def _looks_like_a_publishable_key(cls, key: SecretStr | None) -> SecretStr | None:
-        if key is not None and not key.get_secret_value().startswith("pk_"):
-            raise ValueError("must be a Stripe publishable key (pk_test_… or pk_live_…)")
-        return key
-
-    @field_validator("webhook_secrets")
-    @classmethod
-    def _looks_like_signing_secrets(cls, secrets: list[SecretStr]) -> list[SecretStr]:
-        if any(not s.get_secret_value().startswith("whsec_") for s in secrets):
-            raise ValueError("every secret must be a Stripe signing secret (whsec_…)")
-        return secrets
+    def _shaped_like_stripe_keys(cls, value: Any, info: ValidationInfo) -> Any:
+        prefixes, message = _STRIPE_KEY_SHAPES[str(info.field_name)]
+        keys = value if isinstance(value, list) else [] if value is None else [value]
+        if any(not key.get_secret_value().startswith(prefixes) for key in keys):
+            raise ValueError(message)
+        return value
 
     @model_validator(mode="after")
     def _attempts_fit_the_claim(self) -> StripeSettings:
