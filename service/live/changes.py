@@ -37,7 +37,6 @@ log = structlog.get_logger("onramp.live")
 class Watch:
     """One stream's view of its session: the newest row read, and a flag set on change."""
 
-    session_id: str
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     latest: SessionRow | None = None
 
@@ -57,15 +56,11 @@ class SessionChanges:
         self._due: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
 
-    @property
-    def watched(self) -> int:
-        return sum(len(watches) for watches in self._watches.values())
-
     @contextlib.asynccontextmanager
     async def watch(self, session_id: str) -> AsyncIterator[Watch]:
         """Watch a session from now on; the caller reads it once after entering, so that
         no change falls between its first read and the first notice."""
-        watch = Watch(session_id)
+        watch = Watch()
         self._watches.setdefault(session_id, set()).add(watch)
         self._start()
         try:
