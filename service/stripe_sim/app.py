@@ -108,12 +108,12 @@ class StripeSimulator:
                 self.faults.fail_status, "An error occurred with our API.", type_="api_error"
             )
         if creating:
-            status, payload, extra = self._create(headers, body, headers.get("host", "localhost"))
+            status, payload, extra = self._create(headers, body)
             if self.faults.take("drop_after") or drop == "after":
                 await _drop(send)
             return status, payload, extra
         if method == "GET" and path == SESSIONS_PATH:
-            return 200, list_sessions(self.sessions, scope.get("query_string", b"")), {}
+            return 200, list_sessions(self.sessions, _query(scope)), {}
         if method == "GET" and path in QUOTE_PATHS:
             self.stats.quote_requests += 1
             return 200, new_quote(_query(scope)), {}
@@ -129,8 +129,9 @@ class StripeSimulator:
             raise StripeError(401, f"Invalid API Key provided: {key[:8]}****{key[-4:]}")
 
     def _create(
-        self, headers: dict[str, str], body: bytes, host: str
+        self, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        host = headers.get("host", "localhost")  # where the hosted page is served
         try:
             params = decode_form(body)
         except (FormError, UnicodeDecodeError) as error:

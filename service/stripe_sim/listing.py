@@ -5,18 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.stripe_sim.forms import FormError, FormValue, decode_form
+from service.stripe_sim.forms import FormValue
 from service.stripe_sim.params import StripeError, text_param
 
 LIST_PATH = "/v1/crypto/onramp_sessions"
 _BOUNDS = {"gte": int.__ge__, "gt": int.__gt__, "lte": int.__le__, "lt": int.__lt__}
 
 
-def list_sessions(sessions: dict[str, dict[str, Any]], query: bytes) -> dict[str, Any]:
-    try:
-        params = decode_form(query)
-    except (FormError, UnicodeDecodeError) as error:
-        raise StripeError(400, str(error)) from error
+def list_sessions(
+    sessions: dict[str, dict[str, Any]], params: dict[str, FormValue]
+) -> dict[str, Any]:
     limit = _limit(params)
     chosen = [s for s in sessions.values() if _matches(s, params)]
     ordered = sorted(chosen, key=lambda s: (s["created"], s["id"]), reverse=True)
