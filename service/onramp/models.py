@@ -48,6 +48,9 @@ class OnrampSession(SQLModel, table=True):
     delivered_amount: str | None = Field(default=None, sa_type=String(80))
     delivery_checked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     delivery_detail: str | None = Field(default=None, sa_type=Text)
+    # Stripe's fees in the source currency, known once Stripe starts fulfilment.
+    network_fee_amount: str | None = Field(default=None, sa_type=String(32))
+    transaction_fee_amount: str | None = Field(default=None, sa_type=String(32))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
@@ -81,6 +84,8 @@ class SessionRow(msgspec.Struct):
     delivered_amount: str | None = None
     delivery_checked_at: datetime | None = None
     delivery_detail: str | None = None
+    network_fee_amount: str | None = None
+    transaction_fee_amount: str | None = None
     created_at: datetime = msgspec.field(default_factory=utcnow)
     updated_at: datetime = msgspec.field(default_factory=utcnow)
 

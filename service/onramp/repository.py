@@ -40,6 +40,7 @@ _DELETE = Sql("DELETE FROM onramp_sessions WHERE id = :id")
 _STRIPE_ANSWER: tuple[str, ...] = ("stripe_session_id", "client_secret", "redirect_url")
 _STRIPE_ANSWER += ("livemode", "status", "source_amount")
 _STRIPE_ANSWER += ("transaction_hash", "destination_amount", "updated_at")
+_STRIPE_ANSWER += ("network_fee_amount", "transaction_fee_amount")
 _STRIPE_FIELDS = ", ".join(f"{name} = :{name}" for name in _STRIPE_ANSWER)
 FINISH = (
     f"UPDATE onramp_sessions SET {_STRIPE_FIELDS}"
@@ -177,6 +178,13 @@ _FOUND_ANY_MODE = (
 _FOUND = f"({_FOUND_ANY_MODE} AND livemode = :livemode)"
 
 
+# Newer news carries Stripe's fees as they now stand; older news only fills a gap.
+_NEWER_FEES = (
+    ", network_fee_amount = COALESCE(:network_fee, network_fee_amount)"
+    ", transaction_fee_amount = COALESCE(:transaction_fee, transaction_fee_amount)"
+)
+
+
 def _advance_statement(status: str) -> Sql | None:
     before = state.statuses_before(status)
     if not before:
@@ -191,7 +199,7 @@ def _advance_statement(status: str) -> Sql | None:
     allowed = ", ".join(f"'{s}'" for s in before)  # the state machine's own constants
     return Sql(
         "UPDATE onramp_sessions SET status = :status, updated_at = :now,"
-        f" stripe_session_id = COALESCE(stripe_session_id, :sid){fulfilled}"
+        f" stripe_session_id = COALESCE(stripe_session_id, :sid){fulfilled}{_NEWER_FEES}"
         f" WHERE {_FOUND} AND status IN ({allowed}) RETURNING id",
         datetimes=("now",),
     )
@@ -208,6 +216,13 @@ _FILL_FULFILMENT = Sql(
     f" WHERE {_FOUND} AND status = 'fulfillment_complete'"
     " AND ((transaction_hash IS NULL AND CAST(:tx AS VARCHAR) IS NOT NULL)"
     " OR (destination_amount IS NULL AND CAST(:amount AS VARCHAR) IS NOT NULL))"
+    " RETURNING id",
+    datetimes=("now",),
+)
+_FILL_FEES = Sql(
+    "UPDATE onramp_sessions SET network_fee_amount = :network_fee,"
+    " transaction_fee_amount = :transaction_fee, updated_at = :now"
+    f" WHERE {_FOUND} AND network_fee_amount IS NULL AND transaction_fee_amount IS NULL"
     " RETURNING id",
     datetimes=("now",),
 )
@@ -228,6 +243,12 @@ async def advance(sql: SqlTransaction, status: str, found: dict[str, Any]) -> st
 async def fill_fulfilment(sql: SqlTransaction, found: dict[str, Any]) -> str | None:
     """A late transaction id or amount on a fulfilled session; its id if anything was new."""
     filled: str | None = await sql.scalar(_FILL_FULFILMENT, found)
+    return filled
+
+
+async def fill_fees(sql: SqlTransaction, found: dict[str, Any]) -> str | None:
+    """Fees on older news for a session that has none yet (one restored, say)."""
+    filled: str | None = await sql.scalar(_FILL_FEES, found)
     return filled
 
 

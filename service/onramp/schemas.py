@@ -60,6 +60,13 @@ class Delivery(_Schema):
     detail: str | None
 
 
+class Fees(_Schema):
+    """Stripe's fees in the source currency, as Stripe reports them once it fulfils."""
+
+    network_fee_amount: str | None
+    transaction_fee_amount: str | None
+
+
 class SessionSummary(_Schema):
     """A session as operators see it: everything but the client secret."""
 
@@ -74,6 +81,8 @@ class SessionSummary(_Schema):
     destination_network: str
     transaction_hash: str | None
     delivery: Delivery
+    fees: Fees | None  # null until Stripe states them
+    livemode: bool
     created_at: datetime
     updated_at: datetime
 
@@ -148,6 +157,14 @@ def _fields(session: SessionRow) -> tuple[Any, ...]:
         session.destination_network,
         session.transaction_hash,
         delivery,
+        _fees(session),
+        session.livemode,
         session.created_at,
         session.updated_at,
     )
+
+
+def _fees(session: SessionRow) -> Fees | None:
+    if session.network_fee_amount is None and session.transaction_fee_amount is None:
+        return None
+    return Fees(session.network_fee_amount, session.transaction_fee_amount)

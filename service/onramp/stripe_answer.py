@@ -11,7 +11,7 @@ from typing import Any
 from service.columns import utcnow
 from service.onramp import state
 from service.onramp.models import SessionRow
-from service.onramp.updates import transaction_id
+from service.onramp.updates import money, transaction_id
 
 
 def apply_stripe_session(session: SessionRow, stripe_session: dict[str, Any]) -> bool:
@@ -28,6 +28,11 @@ def apply_stripe_session(session: SessionRow, stripe_session: dict[str, Any]) ->
     session.status = state.advance_status(session.status, str(stripe_session.get("status")))
     details = stripe_session.get("transaction_details") or {}
     session.source_amount = session.source_amount or details.get("source_amount")
+    fees = details.get("fees") or {}
+    session.network_fee_amount = money(fees.get("network_fee_amount")) or session.network_fee_amount
+    session.transaction_fee_amount = (
+        money(fees.get("transaction_fee_amount")) or session.transaction_fee_amount
+    )
     if session.status == "fulfillment_complete":
         session.transaction_hash = session.transaction_hash or transaction_id(
             details.get("transaction_id")

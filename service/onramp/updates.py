@@ -20,6 +20,7 @@ from service.sql import SqlTransaction
 
 ONRAMP_OBJECT = "crypto.onramp_session"
 _EVM_TRANSACTION = re.compile(r"0x[0-9a-fA-F]{64}")
+_MONEY = re.compile(r"[0-9]{1,20}(\.[0-9]{1,12})?")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class OnrampUpdate:
     transaction_id: str | None
     destination_amount: str | None
     livemode: bool = False
+    network_fee: str | None = None
+    transaction_fee: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ def update_from_stripe(obj: Any) -> OnrampUpdate | None:
     metadata = metadata if isinstance(metadata, dict) else {}
     details = obj.get("transaction_details")
     details = details if isinstance(details, dict) else {}
+    fees = details.get("fees")
+    fees = fees if isinstance(fees, dict) else {}
     return OnrampUpdate(
         stripe_session_id=session_id[:255],
         onramp_session_id=_short_text(metadata.get("onramp_session_id"), 32),
@@ -63,7 +68,15 @@ def update_from_stripe(obj: Any) -> OnrampUpdate | None:
         transaction_id=transaction_id(details.get("transaction_id")),
         destination_amount=_short_text(details.get("destination_amount"), 80),
         livemode=obj.get("livemode") is True,
+        network_fee=money(fees.get("network_fee_amount")),
+        transaction_fee=money(fees.get("transaction_fee_amount")),
     )
+
+
+def money(value: Any) -> str | None:
+    """A fee as Stripe states it (a decimal string), or None for anything else."""
+    text = _short_text(value, 32)
+    return text if text is not None and _MONEY.fullmatch(text) else None
 
 
 def transaction_id(value: Any) -> str | None:
@@ -91,7 +104,8 @@ async def apply_update(sql: SqlTransaction, update: OnrampUpdate, now: datetime)
         "livemode": update.livemode,
     }
     fulfilment = {"tx": update.transaction_id, "amount": update.destination_amount}
-    news = {**found, **fulfilment, "now": now}
+    fees = {"network_fee": update.network_fee, "transaction_fee": update.transaction_fee}
+    news = {**found, **fulfilment, **fees, "now": now}
     moved = await repository.advance(sql, update.status, news)
     if moved is None and update.status == "fulfillment_complete" and any(fulfilment.values()):
         moved = await repository.fill_fulfilment(sql, news)
@@ -99,6 +113,8 @@ async def apply_update(sql: SqlTransaction, update: OnrampUpdate, now: datetime)
             await reopen_check(sql, moved, now)
     elif moved is not None and update.status == "fulfillment_complete":
         await schedule_check(sql, moved, now)
+    if moved is None and any(fees.values()):
+        moved = await repository.fill_fees(sql, news)
     if moved is not None:
         return Applied("applied", moved, _conflict(update, moved))
     existing = await repository.find(sql, found)

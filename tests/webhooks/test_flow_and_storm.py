@@ -36,6 +36,7 @@ def test_a_session_follows_the_stand_ins_signed_webhooks(
             headers=auth,
         ).json()
         tx = "0x" + secrets.token_hex(32)
+        assert created["fees"] is None
         stripe.advance(created["stripeSessionId"], "requires_payment")
         stripe.advance(created["stripeSessionId"], "fulfillment_complete", transactionId=tx)
         deliveries = stripe.wait_for_webhooks()
@@ -46,6 +47,8 @@ def test_a_session_follows_the_stand_ins_signed_webhooks(
     assert session["transactionHash"] == tx
     assert session["destinationAmount"] == "98.49"
     assert session["delivery"]["status"] == "pending"
+    assert session["fees"] == {"networkFeeAmount": "0.01", "transactionFeeAmount": "1.50"}
+    assert session["livemode"] is False
 
 
 def test_a_storm_of_shuffled_duplicated_events_across_two_processes(

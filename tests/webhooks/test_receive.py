@@ -140,6 +140,32 @@ async def test_a_later_event_fills_in_a_missing_transaction_id(
     assert (await reload(database, session.id)).transaction_hash == tx
 
 
+async def test_fees_come_with_newer_news_and_fill_a_gap_from_older_news(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    session = await a_session(database)
+    sid = session.stripe_session_id or ""
+
+    def with_fees(status: str, network: Any, transaction: Any) -> dict[str, Any]:
+        event = onramp_event(sid, status)
+        details = event["data"]["object"]["transaction_details"]
+        details["fees"] = {"network_fee_amount": network, "transaction_fee_amount": transaction}
+        return event
+
+    await deliver(client, with_fees("fulfillment_processing", "abc", 1.5))
+    unread = await reload(database, session.id)
+    assert (unread.network_fee_amount, unread.transaction_fee_amount) == (None, None)
+    await deliver(client, onramp_event(sid, "fulfillment_complete"))
+    older = await deliver(client, with_fees("fulfillment_processing", "0.01", "1.50"))
+    assert older.json()["outcome"] == "applied"
+    filled = await reload(database, session.id)
+    assert (filled.network_fee_amount, filled.transaction_fee_amount) == ("0.01", "1.50")
+    again = await deliver(client, with_fees("fulfillment_processing", "0.02", "1.60"))
+    assert again.json()["outcome"] == "superseded"
+    kept = await reload(database, session.id)
+    assert (kept.network_fee_amount, kept.transaction_fee_amount) == ("0.01", "1.50")
+
+
 async def test_an_event_before_the_stripe_id_is_stored_finds_the_session_by_metadata(
     client: AsyncTestClient[Litestar], database: Database
 ) -> None:

@@ -287,6 +287,11 @@ export interface components {
             decimals: number;
             confirmations: number;
         };
+        /** Fees */
+        Fees: {
+            networkFeeAmount: string | null;
+            transactionFeeAmount: string | null;
+        };
         /** FieldError */
         FieldError: {
             field: string;
@@ -363,6 +368,8 @@ export interface components {
             destinationNetwork: string;
             transactionHash: string | null;
             delivery: components["schemas"]["Delivery"];
+            fees: components["schemas"]["Fees"] | null;
+            livemode: boolean;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
@@ -384,6 +391,8 @@ export interface components {
             destinationNetwork: string;
             transactionHash: string | null;
             delivery: components["schemas"]["Delivery"];
+            fees: components["schemas"]["Fees"] | null;
+            livemode: boolean;
             /** Format: date-time */
             createdAt: string;
             /** Format: date-time */
