@@ -19,7 +19,7 @@ from service.commands import (
 )
 from service.database import Database
 from service.onramp import queries
-from service.onramp.reconciliation import SessionReplayed, replay_sessions
+from service.onramp.replay import SessionReplayed, replay_sessions
 from service.onramp.schemas import summary
 from service.onramp.state import STATUSES
 from service.onramp.stripe_client import StripeOnramp

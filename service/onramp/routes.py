@@ -13,7 +13,7 @@ from service.chain.addresses import wallet_parameter
 from service.errors import Forbidden
 from service.onramp import queries, schemas
 from service.onramp.quotes import check_priced_amount
-from service.onramp.reconciliation import sync_session as sync_with_stripe
+from service.onramp.replay import sync_session as sync_with_stripe
 from service.onramp.rules import check_create_request, check_quote_request
 from service.openapi import (
     DATABASE_UNAVAILABLE,

@@ -19,7 +19,7 @@ from typing import Any
 from service.stripe_sim.controls import Faults, Stats, control
 from service.stripe_sim.forms import FormError, decode_form
 from service.stripe_sim.hosted_page import PAGE_PREFIX, Deliver, hosted_page, page_url
-from service.stripe_sim.listing import list_sessions
+from service.stripe_sim.listing import SessionOrder, list_sessions
 from service.stripe_sim.params import StripeError, random_token
 from service.stripe_sim.quotes import new_quote
 from service.stripe_sim.sessions import advance, new_session
@@ -51,6 +51,7 @@ class _Saved:
 class StripeSimulator:
     secret_key: str = DEFAULT_SECRET_KEY
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    order: SessionOrder = field(default_factory=SessionOrder)
     faults: Faults = field(default_factory=Faults)
     stats: Stats = field(default_factory=Stats)
     # What each session was created with, for tests (Stripe keeps e.g. the customer IP
@@ -113,7 +114,7 @@ class StripeSimulator:
                 await _drop(send)
             return status, payload, extra
         if method == "GET" and path == SESSIONS_PATH:
-            return 200, list_sessions(self.sessions, _query(scope)), {}
+            return 200, list_sessions(self.sessions, self.order, _query(scope)), {}
         if method == "GET" and path in QUOTE_PATHS:
             self.stats.quote_requests += 1
             return 200, new_quote(_query(scope)), {}
@@ -172,6 +173,7 @@ class StripeSimulator:
         session["redirect_url"] = page_url(host, page)
         self._pages[page] = session["id"]
         self.sessions[session["id"]] = session
+        self.order.changed()
         self.create_params[session["id"]] = params
         self.stats.sessions_created += 1
         return session
@@ -204,12 +206,20 @@ class StripeSimulator:
             self.webhooks.emit(session_event(session, previous))
         return session
 
+    def load(self, sessions: list[dict[str, Any]]) -> None:
+        """Sessions as they already stand at Stripe (made earlier, elsewhere, or on
+        another day): what an import or a reconciliation finds there."""
+        for session in sessions:
+            self.sessions[session["id"]] = session
+        self.order.changed()
+
     def session_by_hash(self, page: str) -> dict[str, Any] | None:
         session_id = self._pages.get(page)
         return None if session_id is None else self.sessions.get(session_id)
 
     def reset(self) -> None:
         self.sessions.clear()
+        self.order.changed()
         self.create_params.clear()
         self.webhooks.reset()
         self._idempotency.clear()
