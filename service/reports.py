@@ -16,8 +16,9 @@ from rich.table import Table
 
 
 @contextmanager
-def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int], None]]:
-    """A callback `(done, total)` drawing a bar on a terminal, doing nothing elsewhere."""
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int, int | None], None]]:
+    """A callback `(done, total)` drawing a bar on a terminal, doing nothing elsewhere;
+    a total of None draws a bar that counts without knowing how far it has to go."""
     if not enabled or not sys.stderr.isatty():
         yield lambda done, total: None
         return

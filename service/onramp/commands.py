@@ -18,7 +18,9 @@ from service.commands import (
     with_database,
 )
 from service.database import Database
+from service.errors import NotConfigured, UpstreamUnavailable
 from service.onramp import queries
+from service.onramp.imports import SessionImported, import_sessions
 from service.onramp.replay import SessionReplayed, replay_sessions
 from service.onramp.schemas import summary
 from service.onramp.state import STATUSES
@@ -85,12 +87,65 @@ def list_sessions_command(
     )
 
 
+@sessions.command("import")
+@click.option(
+    "--since", type=click.DateTime(), required=True, help="Sessions created at or after (UTC)."
+)
+@click.option("--until", type=click.DateTime(), help="Sessions created before (UTC).")
+@click.option("--dry-run", is_flag=True, help="Report what would be imported; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@reports_database_errors
+def import_sessions_command(
+    since: datetime, until: datetime | None, dry_run: bool, as_json: bool
+) -> None:
+    """Bring back sessions that Stripe has and this database lost (after a restore),
+    under their own ids; never duplicates, safe to rerun."""
+    start, end = since.replace(tzinfo=UTC), until.replace(tzinfo=UTC) if until else None
+    if end is not None and end <= start:
+        fail("--until must be after --since", EXIT_CONFIGURATION)
+
+    async def run(settings: Settings, database: Database) -> list[SessionImported]:
+        stripe = StripeOnramp(settings.stripe)
+        stripe.require_configured()
+        try:
+            with progress_bar("Importing sessions", not as_json) as progress:
+                return await import_sessions(
+                    database, stripe, since=start, until=end, dry_run=dry_run, progress=progress
+                )
+        finally:
+            await stripe.close()
+
+    try:
+        results = with_database(run)
+    except UpstreamUnavailable as error:
+        fail(f"Stripe: {error.detail}")
+    except NotConfigured as error:
+        fail(error.detail, EXIT_CONFIGURATION)
+    print_report(
+        results,
+        [
+            ("session_id", "Session"),
+            ("stripe_session_id", "Stripe session"),
+            ("status", "Status"),
+            ("outcome", "Outcome"),
+            ("error", "Error"),
+        ],
+        as_json=as_json,
+        title="Session import (dry run: nothing changed)" if dry_run else "Session import",
+    )
+    if any(result.outcome == "failed" for result in results):
+        sys.exit(EXIT_FAILURE)
+
+
 @sessions.command("replay")
 @click.option("--id", "session_ids", multiple=True, help="A session id (repeatable).")
 @click.option("--since", type=click.DateTime(), help="Sessions created at or after (UTC).")
 @click.option("--status", type=click.Choice(list(STATUSES)), help="Only this status.")
 @click.option(
-    "--all", "every", is_flag=True, help="Every session this service has created at Stripe."
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every session this database holds (to bring back lost ones: `sessions import`).",
 )
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -75,6 +75,36 @@ async def insert(sql: SqlTransaction, row: SessionRow) -> None:
     await sql.execute(_INSERT, values_of(row))
 
 
+_INSERT_ABSENT = Sql(
+    f"{INSERT} VALUES ({INSERT_VALUES}) ON CONFLICT DO NOTHING RETURNING id", datetimes=DATETIMES
+)
+_KNOWN = "SELECT id, stripe_session_id FROM onramp_sessions WHERE id IN (ids)"
+_KNOWN_AT_STRIPE = (
+    "SELECT id, stripe_session_id FROM onramp_sessions WHERE stripe_session_id IN (ids)"
+)
+
+
+async def insert_if_absent(sql: SqlTransaction, row: SessionRow) -> bool:
+    """Store a session unless its id or its Stripe id is already taken; true if stored."""
+    return await sql.scalar(_INSERT_ABSENT, values_of(row)) is not None
+
+
+async def known(
+    database: Database, session_ids: list[str], stripe_session_ids: list[str]
+) -> tuple[set[str], set[str]]:
+    """Which of these ids, and of these Stripe ids, sessions already have."""
+    ids: set[str] = set()
+    stripe_ids: set[str] = set()
+    for template, values in ((_KNOWN, session_ids), (_KNOWN_AT_STRIPE, stripe_session_ids)):
+        if values:
+            statement, params = with_list(template, "ids", values)
+            for session_id, stripe_id in await database.run_alone(statement, params):
+                ids.add(session_id)
+                if stripe_id:
+                    stripe_ids.add(stripe_id)
+    return ids, stripe_ids
+
+
 async def insert_alone(database: Database, row: SessionRow) -> None:
     await database.run_alone(_INSERT_ALONE, values_of(row))
 
@@ -123,6 +153,7 @@ class Chosen(NamedTuple):
     before_id: str | None = None  # a page's cursor: ids sort by creation time
     created_since: datetime | None = None
     ids: tuple[str, ...] = ()
+    created_before: datetime | None = None
 
 
 _LISTS: dict[str, Sql] = {}
@@ -138,6 +169,7 @@ def _list_statement(
         ("status", "status = :status"): chosen.status,
         ("before", "id < :before"): chosen.before_id,
         ("since", "created_at >= :since"): chosen.created_since,
+        ("until", "created_at < :until"): chosen.created_before,
     }
     present = {key: value for key, value in given.items() if value is not None}
     conditions = ["stripe_session_id IS NOT NULL", *(condition for _, condition in present)]
@@ -146,7 +178,7 @@ def _list_statement(
     order = "DESC" if newest_first else "ASC"
     limited = " LIMIT :limit" if limit is not None else ""
     template = f"{_READ} WHERE {' AND '.join(conditions)} ORDER BY id {order}{limited}"
-    datetimes = ("since",) if chosen.created_since is not None else ()
+    datetimes = tuple(name for name in ("since", "until") if name in params)
     if chosen.ids:
         statement, listed = with_list(template, "ids", chosen.ids, datetimes)
         return statement, params | listed

@@ -8,6 +8,8 @@ may succeed on a retry is `stripe_unavailable`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -113,6 +115,24 @@ class StripeOnramp:
 
     async def quote(self, params: dict[str, Any]) -> dict[str, Any]:
         return await self._call("get", QUOTES_PATH, **params)
+
+    async def sessions_created(
+        self, since: datetime, until: datetime | None = None, page_size: int = 100
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Stripe's sessions created in [since, until), newest first, a page at a time
+        (Stripe's list endpoint, its `starting_after` cursor)."""
+        created = {"gte": int(since.timestamp())}
+        if until is not None:
+            created["lt"] = int(until.timestamp())
+        params: dict[str, Any] = {"created": created, "limit": page_size}
+        while True:
+            page = await self._call("get", SESSIONS_PATH, **params)
+            sessions = [s for s in page.get("data") or [] if isinstance(s, dict) and "id" in s]
+            if sessions:
+                yield sessions
+            if not page.get("has_more") or not sessions:
+                return
+            params["starting_after"] = sessions[-1]["id"]
 
     async def _call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
         client = self.require_configured()
