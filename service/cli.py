@@ -35,6 +35,7 @@ from service.delivery.worker import DeliveryWorker
 from service.demo.flow import printable, run_demo
 from service.logs import configure_logging
 from service.onramp.commands import sessions
+from service.reconciliation.commands import reconcile_command
 from service.settings import Settings
 from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
 from service.stripe_sim.webhooks import WebhookConfig
@@ -217,6 +218,7 @@ def stripe_sim(
 main.add_command(sessions)
 main.add_command(webhooks)
 main.add_command(delivery)
+main.add_command(reconcile_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

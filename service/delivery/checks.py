@@ -1,7 +1,8 @@
 """Persistence of delivery checks: scheduling, claims, and the end of a round.
 
 Other capabilities schedule checks through `schedule_check` and `reopen_check` only,
-inside their own transactions; everything else here belongs to the worker.
+inside their own transactions, and reports read when time-outs started
+(`timeouts_started`); everything else here belongs to the worker.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.columns import as_utc
+from service.columns import UtcDateTime, as_utc
+from service.database import Database
 from service.sql import Sql, SqlTransaction, with_list
 
 _SCHEDULE = Sql(
@@ -178,3 +180,19 @@ async def search_again(sql: SqlTransaction, session_ids: list[str], now: datetim
     if session_ids:
         statement, params = with_list(_SEARCH_AGAIN, "ids", sorted(session_ids), ("now",))
         await sql.execute(statement, {**params, "now": now})
+
+
+_STARTED = (
+    "SELECT onramp_session_id, created_at FROM delivery_checks WHERE onramp_session_id IN (ids)"
+)
+
+
+async def timeouts_started(database: Database, session_ids: list[str]) -> dict[str, datetime]:
+    """When each session's delivery time-out started (its fulfilment, or a late
+    transaction id), for the sessions that have a check."""
+    started: dict[str, datetime] = {}
+    for at in range(0, len(session_ids), 500):
+        statement, params = with_list(_STARTED, "ids", session_ids[at : at + 500])
+        rows = await database.run_alone(statement, params, {"created_at": UtcDateTime()})
+        started.update({session_id: as_utc(when) for session_id, when in rows})
+    return started

@@ -11,12 +11,10 @@ from typing import Any
 
 import pytest
 
-from service.database import Database
 from service.onramp.imports import session_from_stripe
-from service.settings import DatabaseSettings
-from service.sql import Sql
 from tests.onramp.conftest import Caller
 from tests.onramp.test_replay import cli_env
+from tests.support.orm import run_sql
 from tests.support.processes import run_onramp
 from tests.support.stripe import RunningStripe
 
@@ -26,14 +24,6 @@ SINCE = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%S")
 def import_sessions(tmp_path: Path, env: dict[str, str], *args: str) -> tuple[int, Any]:
     result = run_onramp("sessions", "import", "--json", *args, cwd=tmp_path, **env)
     return result.returncode, json.loads(result.stdout) if result.stdout else result.stderr
-
-
-async def run_sql(database_url: str, statement: str, **params: Any) -> list[tuple[Any, ...]]:
-    database = Database(DatabaseSettings(DATABASE_URL=database_url))
-    try:
-        return await database.run_alone(Sql(statement), params)
-    finally:
-        await database.dispose()
 
 
 async def test_lost_sessions_come_back_under_their_ids_once(

@@ -1,0 +1,2 @@
+"""Three-way reconciliation: Stripe's sessions, ours, and the chain's delivery verdicts
+(`onramp reconcile`)."""

@@ -1,0 +1,125 @@
+"""`onramp reconcile`: do Stripe, this database and the chain agree on a range of
+sessions, and what did the range sell?"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from service.commands import (
+    EXIT_CONFIGURATION,
+    EXIT_FAILURE,
+    fail,
+    reports_database_errors,
+    with_database,
+)
+from service.database import Database
+from service.errors import NotConfigured, UpstreamUnavailable
+from service.onramp.stripe_client import StripeOnramp
+from service.reconciliation import report
+from service.reconciliation.gather import Compared, reconcile
+from service.reports import progress_bar
+from service.settings import Settings
+
+
+@click.command("reconcile")
+@click.option(
+    "--since", type=click.DateTime(), required=True, help="Sessions created at or after (UTC)."
+)
+@click.option("--until", type=click.DateTime(), help="Sessions created before (UTC; now).")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="csv: one row per session, for a spreadsheet.",
+)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), help="Report to FILE.")
+@click.option(
+    "--chart",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Daily volume by status, and drift, as a PNG.",
+)
+@click.option(
+    "--metrics-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Drift gauges for node_exporter's textfile collector (docs/monitoring).",
+)
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
+@reports_database_errors
+def reconcile_command(
+    since: datetime,
+    until: datetime | None,
+    output_format: str,
+    output: Path | None,
+    chart: Path | None,
+    metrics_file: Path | None,
+    concurrency: int,
+) -> None:
+    """Compare every session of the range with Stripe and with the chain's delivery
+    verdict, name each difference, total by day and status; exit 1 on drift."""
+    start = since.replace(tzinfo=UTC)
+    end = until.replace(tzinfo=UTC) if until else datetime.now(UTC) + timedelta(seconds=1)
+    if end <= start:
+        fail("--until must be after --since", EXIT_CONFIGURATION)
+
+    async def run(settings: Settings, database: Database) -> list[Compared]:
+        stripe = StripeOnramp(settings.stripe)
+        stripe.require_configured()
+        try:
+            with progress_bar("Listing Stripe's sessions", output_format == "table") as progress:
+                return await reconcile(
+                    database,
+                    stripe,
+                    since=start,
+                    until=end,
+                    delivery_timeout=timedelta(seconds=settings.chain.delivery_timeout_seconds),
+                    concurrency=concurrency,
+                    progress=progress,
+                )
+        finally:
+            await stripe.close()
+
+    try:
+        compared = with_database(run)
+    except UpstreamUnavailable as error:
+        fail(f"Stripe: {error.detail}")
+    except NotConfigured as error:
+        fail(error.detail, EXIT_CONFIGURATION)
+    _tell(compared, start, end, output_format, output)
+    if chart is not None:
+        from service.reconciliation.chart import draw_chart
+
+        draw_chart(chart, compared, f"Sessions {start:%Y-%m-%d} to {end:%Y-%m-%d}")
+    if metrics_file is not None:
+        report.write_metrics(metrics_file, compared)
+    if any(session.drift for session in compared):
+        sys.exit(EXIT_FAILURE)
+
+
+def _tell(
+    compared: list[Compared],
+    start: datetime,
+    end: datetime,
+    output_format: str,
+    output: Path | None,
+) -> None:
+    if output_format == "table" and output is None:
+        report.as_table(compared, start, end, Console())
+        return
+    if output_format == "table" and output is not None:
+        with output.open("w") as stream:
+            report.as_table(compared, start, end, Console(file=stream, width=160))
+        return
+    text = (
+        report.as_json(compared, start, end) if output_format == "json" else report.as_csv(compared)
+    )
+    if output is not None:
+        output.write_text(text if text.endswith("\n") else text + "\n")
+    else:
+        click.echo(text)
