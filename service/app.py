@@ -227,10 +227,11 @@ def _constant(value: object) -> Provide:
 def _token_issuer(settings: AuthSettings) -> TokenIssuer:
     # Without JWT_SECRET (development only; production refuses to start) each app makes
     # its own; `onramp serve` sets one for all of its workers.
-    secret = (
-        settings.jwt_secret.get_secret_value() if settings.jwt_secret else secrets.token_urlsafe(48)
-    )
-    return TokenIssuer(secret, settings.uri, timedelta(seconds=settings.jwt_ttl_seconds))
+    signing, *previous = [secret.get_secret_value() for secret in settings.jwt_secrets] or [
+        secrets.token_urlsafe(48)
+    ]
+    ttl = timedelta(seconds=settings.jwt_ttl_seconds)
+    return TokenIssuer(signing, settings.uri, ttl, previous_secrets=tuple(previous))
 
 
 def _prometheus() -> PrometheusConfig:

@@ -101,7 +101,7 @@ class Settings(BaseModel):
         if not self.server.is_production:
             return []
         problems = []
-        if self.auth.jwt_secret is None:
+        if not self.auth.jwt_secrets:
             problems.append("JWT_SECRET: required when ENVIRONMENT=production")
         if self.stripe.secret_key is None:
             problems.append("STRIPE_SECRET_KEY: required when ENVIRONMENT=production")

@@ -282,18 +282,20 @@ class OnrampSettings(_Group):
 class AuthSettings(_Group):
     domain: str = Field("localhost:8000", alias="AUTH_DOMAIN")
     uri: str = Field("http://localhost:8000", alias="AUTH_URI")
-    jwt_secret: OptionalSecret = Field(None, alias="JWT_SECRET")
+    # The first signs, every one verifies: add a new secret in front, drop the old one
+    # once the tokens it signed have expired (docs/operations.md, key rotation).
+    jwt_secrets: SecretList = Field(default_factory=list, alias="JWT_SECRET")
     jwt_ttl_seconds: int = Field(3600, alias="JWT_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
     admin_api_keys: SecretList = Field(default_factory=list, alias="ADMIN_API_KEYS")
     redis_url: OptionalSecret = Field(None, alias="REDIS_URL")
     rate_limit_per_minute: int = Field(30, alias="RATE_LIMIT_PER_MINUTE", ge=1)
 
-    @field_validator("jwt_secret")
+    @field_validator("jwt_secrets")
     @classmethod
-    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
-        if secret is not None and len(secret.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters")
-        return secret
+    def _long_enough(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        if any(len(secret.get_secret_value()) < 32 for secret in secrets):
+            raise ValueError("every secret must be at least 32 characters")
+        return list(dict.fromkeys(secrets))
 
 
 _RAILWAY_VARIABLES = ("RAILWAY_PROJECT_ID", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_SERVICE_ID")
