@@ -42,6 +42,7 @@ __all__ = [
 _SECRET_NAMES = frozenset(
     {
         "DATABASE_URL",
+        "DATABASE_READ_URL",
         "REDIS_URL",
         "JWT_SECRET",
         "STRIPE_PUBLISHABLE_KEY",  # public, but a secret key set here by mistake is not
