@@ -37,7 +37,7 @@ from service.bodies import OnrampRequest
 from service.chain.destinations import accepted_destinations
 from service.chain.rpc import Chains
 from service.dapp.routes import routes as dapp_routes
-from service.database import Database
+from service.database import Database, read_database
 from service.delivery.in_process import InProcessWorker
 from service.delivery.worker import DeliveryWorker
 from service.demo.page import routes as demo_routes
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings.server.log_level, settings.server.log_format)
     database = Database(settings.database)
+    replica = read_database(settings.database, database)
     chains = Chains(settings.chain)
     destinations = accepted_destinations(settings.chain)
     tokens = _token_issuer(settings.auth)
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "services": Services(
                     settings=settings,
                     database=database,
+                    read_database=replica,
                     chains=chains,
                     destinations=destinations,
                     stripe=stripe,
@@ -153,9 +155,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 ),
             }
         ),
-        on_startup=[database.open, _freeze_startup_objects]
+        on_startup=[database.open, replica.open, _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),
-        on_shutdown=[worker.stop, changes.stop, database.dispose, chains.close, stripe.close],
+        on_shutdown=[
+            worker.stop,
+            changes.stop,
+            database.dispose,
+            *([replica.dispose] if replica is not database else []),
+            chains.close,
+            stripe.close,
+        ],
         logging_config=None,
         debug=False,
     )
@@ -227,10 +236,11 @@ def _constant(value: object) -> Provide:
 def _token_issuer(settings: AuthSettings) -> TokenIssuer:
     # Without JWT_SECRET (development only; production refuses to start) each app makes
     # its own; `onramp serve` sets one for all of its workers.
-    secret = (
-        settings.jwt_secret.get_secret_value() if settings.jwt_secret else secrets.token_urlsafe(48)
-    )
-    return TokenIssuer(secret, settings.uri, timedelta(seconds=settings.jwt_ttl_seconds))
+    signing, *previous = [secret.get_secret_value() for secret in settings.jwt_secrets] or [
+        secrets.token_urlsafe(48)
+    ]
+    ttl = timedelta(seconds=settings.jwt_ttl_seconds)
+    return TokenIssuer(signing, settings.uri, ttl, previous_secrets=tuple(previous))
 
 
 def _prometheus() -> PrometheusConfig:

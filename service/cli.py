@@ -69,7 +69,7 @@ def serve(workers: int, no_worker: bool) -> None:
         os.environ["DELIVERY_WORKER"] = "false"
     settings = load_settings()
     configure_logging(settings.server.log_level, settings.server.log_format)
-    if settings.auth.jwt_secret is None:
+    if not settings.auth.jwt_secrets:
         # Development only (production refuses to start without one): one secret for
         # this run, inherited by every worker so their tokens are interchangeable.
         os.environ["JWT_SECRET"] = secrets.token_urlsafe(48)

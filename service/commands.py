@@ -63,16 +63,21 @@ def reports_database_errors(command: F) -> F:
 
 
 def with_database(
-    work: Callable[[Settings, Database], Awaitable[T]], log_level: str | None = "warning"
+    work: Callable[[Settings, Database], Awaitable[T]],
+    log_level: str | None = "warning",
+    *,
+    reads_only: bool = False,
 ) -> T:
     """Run `work` to completion with the environment's settings, logging set up (at
     the settings' own level when `log_level` is None), and a database that is disposed
-    of afterwards, whatever happens."""
+    of afterwards, whatever happens. Work that `reads_only` (listings, reports) gets
+    the read replica when DATABASE_READ_URL names one, so it does not load the primary."""
     settings = load_settings()
     configure_logging(log_level or settings.server.log_level, settings.server.log_format)
 
     async def run() -> T:
-        database = Database(settings.database)
+        replica = settings.database.replica if reads_only else None
+        database = Database(replica or settings.database)
         try:
             return await work(settings, database)
         finally:

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.errors import ReadOnlySqlTransaction, UndefinedTable
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from sqlalchemy import event
@@ -110,7 +111,7 @@ class Database:
                     "application_name": "onramp",
                     # Timestamps then load in UTC, as the service hands them on: no row
                     # needs converting (a page of sessions has sixty).
-                    "options": "-c TimeZone=UTC",
+                    "options": _with_url_options(settings.libpq_url, "-c TimeZone=UTC"),
                 },
                 open=False,
             )
@@ -207,6 +208,24 @@ class Database:
         await self.engine.dispose()
         if self.pool is not None and self._pool_opened:
             await self.pool.close()
+
+
+def read_database(settings: DatabaseSettings, primary: Database) -> Database:
+    """Where listings and reports read: the replica named by DATABASE_READ_URL, else the
+    primary itself. A replica lags its primary a little, so a read that must see the
+    caller's own writes (a session just created, its live status) stays on the primary."""
+    replica = settings.replica
+    return primary if replica is None else Database(replica)
+
+
+def _with_url_options(url: str, options: str) -> str:
+    """`options` after the URL's own (`?options=-c …`), which the pool's keyword would
+    otherwise replace: a URL may say `default_transaction_read_only=on`, say."""
+    try:
+        given = conninfo_to_dict(url).get("options")
+    except psycopg.ProgrammingError:  # the pool's first connection says what is wrong
+        given = None
+    return f"{given} {options}" if given else options
 
 
 def _short(error: BaseException) -> str:

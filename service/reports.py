@@ -35,8 +35,10 @@ def print_report(
     as_json: bool,
     title: str,
     outcome_field: str = "outcome",
+    summary: str | None = None,
 ) -> None:
-    """Rows are dataclasses; `columns` maps their fields to headings."""
+    """Rows are dataclasses; `columns` maps their fields to headings. Under the table,
+    `summary`, or else the rows counted by outcome."""
     records = [
         asdict(row) if is_dataclass(row) and not isinstance(row, type) else dict(row)
         for row in rows
@@ -56,6 +58,9 @@ def print_report(
             )
         )
     console.print(table)
+    if summary is not None:
+        console.print(summary)
+        return
     outcomes = Counter(record.get(outcome_field) for record in records)
-    summary = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
-    console.print(f"{len(records)} in all: {summary or 'nothing to do'}")
+    counted = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+    console.print(f"{len(records)} in all: {counted or 'nothing to do'}")

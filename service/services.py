@@ -28,6 +28,8 @@ from service.webhooks.service import WebhookIngestion
 class Services:
     settings: Settings
     database: Database
+    # Listings read here: the replica (DATABASE_READ_URL), or `database` itself.
+    read_database: Database
     chains: Chains
     destinations: Destinations
     stripe: StripeOnramp

@@ -191,3 +191,26 @@ def test_every_registry_address_carries_a_valid_checksum() -> None:
     for token in registry.tokens():
         assert checksum_wallet(token.address) == token.address, token
         assert token.finality_depth >= token.confirmations >= 1
+
+
+def test_a_read_replica_is_optional_and_takes_the_primarys_pool_settings() -> None:
+    assert Settings.from_env({}).database.replica is None
+    database = Settings.from_env(
+        {
+            **PRODUCTION,
+            "DATABASE_POOL_SIZE": "4",
+            "DATABASE_READ_URL": "postgres://reader:p@replica:5432/onramp",
+        }
+    ).database
+    assert database.replica is not None
+    assert database.replica.async_url == "postgresql+psycopg://reader:p@replica:5432/onramp"
+    assert (database.replica.pool_size, database.replica.replica) == (4, None)
+    assert database.async_url == "postgresql+psycopg://u:p@db:5432/onramp"
+
+
+def test_a_read_replica_of_sqlite_is_refused_without_echoing_the_url() -> None:
+    [problem] = problems_for({"DATABASE_READ_URL": "sqlite:///./secret-name.db"})
+    assert problem.startswith("DATABASE_READ_URL: a read replica needs PostgreSQL")
+    [problem] = problems_for({**PRODUCTION, "DATABASE_READ_URL": "redis://r:hunter2@x"})
+    assert problem.startswith("DATABASE_READ_URL: must be a postgresql://")
+    assert "hunter2" not in problem

@@ -30,9 +30,13 @@ class WalletToken:
 
 @dataclass(frozen=True)
 class TokenIssuer:
+    """Signs with `secret`; verifies with it and with `previous_secrets`, so that tokens
+    signed before a rotation of `JWT_SECRET` stay valid until they expire."""
+
     secret: str
     issuer: str
     ttl: timedelta
+    previous_secrets: tuple[str, ...] = ()
     # encoded token -> what it said, for tokens whose signature and claims were checked.
     _verified: dict[str, WalletToken] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -69,17 +73,7 @@ class TokenIssuer:
         known = self._verified.get(encoded)
         if known is not None and known.expires_at > datetime.now(UTC):
             return known
-        try:
-            token = Token.decode(
-                encoded,
-                self.secret,
-                ALGORITHM,
-                audience=AUDIENCE,
-                issuer=self.issuer,
-                require_claims=["exp", "sub", "iat"],
-            )
-        except NotAuthorizedException as error:
-            raise Unauthorized("The token is invalid or has expired.") from error
+        token = self._decode(encoded)
         bitcoin_address = token.extras.get(BITCOIN_CLAIM)
         verified = WalletToken(
             encoded,
@@ -91,3 +85,21 @@ class TokenIssuer:
             del self._verified[next(iter(self._verified))]  # the oldest
         self._verified[encoded] = verified
         return verified
+
+    def _decode(self, encoded: str) -> Token:
+        """The token checked against the signing secret first (nearly every token), then
+        against the previous ones; only a wrong signature is worth another secret."""
+        for secret in (self.secret, *self.previous_secrets):
+            try:
+                return Token.decode(
+                    encoded,
+                    secret,
+                    ALGORITHM,
+                    audience=AUDIENCE,
+                    issuer=self.issuer,
+                    require_claims=["exp", "sub", "iat"],
+                )
+            except NotAuthorizedException as error:
+                if not isinstance(error.__cause__, jwt.InvalidSignatureError):
+                    raise Unauthorized("The token is invalid or has expired.") from error
+        raise Unauthorized("The token is invalid or has expired.")

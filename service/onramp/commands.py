@@ -56,7 +56,7 @@ def list_sessions_command(
         return [msgspec.to_builtins(summary(session)) for session in page.sessions]
 
     try:
-        rows = with_database(run)
+        rows = with_database(run, reads_only=True)
     except ValueError as error:
         fail(f"--wallet: {error}", EXIT_CONFIGURATION)
     print_report(

@@ -193,7 +193,7 @@ async def list_wallet_sessions(
     limit: Limit = 20,
 ) -> schemas.SessionPage:
     page = await queries.page(
-        services(state).database,
+        services(state).read_database,
         wallet_address=wallet_token.wallet_address,
         status=status,
         cursor=cursor,
@@ -225,7 +225,7 @@ async def list_all_sessions(
     limit: Limit = 20,
 ) -> schemas.SessionSummaryPage:
     page = await queries.page(
-        services(state).database,
+        services(state).read_database,
         wallet_address=wallet_parameter(wallet, "wallet") if wallet is not None else None,
         status=status,
         cursor=cursor,

@@ -42,6 +42,7 @@ __all__ = [
 _SECRET_NAMES = frozenset(
     {
         "DATABASE_URL",
+        "DATABASE_READ_URL",
         "REDIS_URL",
         "JWT_SECRET",
         "STRIPE_PUBLISHABLE_KEY",  # public, but a secret key set here by mistake is not
@@ -101,7 +102,7 @@ class Settings(BaseModel):
         if not self.server.is_production:
             return []
         problems = []
-        if self.auth.jwt_secret is None:
+        if not self.auth.jwt_secrets:
             problems.append("JWT_SECRET: required when ENVIRONMENT=production")
         if self.stripe.secret_key is None:
             problems.append("STRIPE_SECRET_KEY: required when ENVIRONMENT=production")

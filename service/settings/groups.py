@@ -55,23 +55,44 @@ class _Group(BaseModel):
 
 class DatabaseSettings(_Group):
     url: str = Field("sqlite:///./onramp.db", alias="DATABASE_URL")
+    # A replica that listings and reports read (`replica`); the primary when unset.
+    read_url: OptionalStr = Field(None, alias="DATABASE_READ_URL")
     pool_size: int = Field(10, alias="DATABASE_POOL_SIZE", ge=1, le=200)
     max_overflow: int = Field(10, alias="DATABASE_MAX_OVERFLOW", ge=0, le=200)
     pool_timeout_seconds: float = Field(10.0, alias="DATABASE_POOL_TIMEOUT_SECONDS", gt=0)
     connect_timeout_seconds: int = Field(5, alias="DATABASE_CONNECT_TIMEOUT_SECONDS", ge=1)
 
-    @field_validator("url")
+    @field_validator("url", "read_url")
     @classmethod
-    def _known_scheme(cls, url: str) -> str:
+    def _known_scheme(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
         url = url.strip()
         scheme = url.split("://", 1)[0].split("+", 1)[0].lower() if "://" in url else ""
         if scheme not in {"sqlite", "postgresql", "postgres"}:
             raise ValueError("must be a postgresql://… or sqlite:///… URL")
         return url
 
+    @model_validator(mode="after")
+    def _replica_of_postgresql(self) -> DatabaseSettings:
+        # SQLite has no replicas, and its readers already work beside the writer (WAL).
+        if self.read_url is not None and (self.is_sqlite or _is_sqlite(self.read_url)):
+            raise ValueError(
+                "DATABASE_READ_URL: a read replica needs PostgreSQL for both DATABASE_URL"
+                " and DATABASE_READ_URL; leave it unset with SQLite"
+            )
+        return self
+
     @property
     def is_sqlite(self) -> bool:
-        return self.url.lower().startswith("sqlite")
+        return _is_sqlite(self.url)
+
+    @property
+    def replica(self) -> DatabaseSettings | None:
+        """These settings for the read replica, or None without DATABASE_READ_URL."""
+        if self.read_url is None:
+            return None
+        return self.model_copy(update={"url": self.read_url, "read_url": None})
 
     @property
     def async_url(self) -> str:
@@ -92,6 +113,10 @@ class DatabaseSettings(_Group):
     def sync_url(self) -> str:
         """The URL Alembic migrates through (psycopg 3 serves both sync and async)."""
         return _with_driver(self.url, "pysqlite" if self.is_sqlite else "psycopg")
+
+
+def _is_sqlite(url: str) -> bool:
+    return url.lower().startswith("sqlite")
 
 
 def _with_driver(url: str, driver: str) -> str:
@@ -282,18 +307,20 @@ class OnrampSettings(_Group):
 class AuthSettings(_Group):
     domain: str = Field("localhost:8000", alias="AUTH_DOMAIN")
     uri: str = Field("http://localhost:8000", alias="AUTH_URI")
-    jwt_secret: OptionalSecret = Field(None, alias="JWT_SECRET")
+    # The first signs, every one verifies: add a new secret in front, drop the old one
+    # once the tokens it signed have expired (docs/operations.md, key rotation).
+    jwt_secrets: SecretList = Field(default_factory=list, alias="JWT_SECRET")
     jwt_ttl_seconds: int = Field(3600, alias="JWT_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
     admin_api_keys: SecretList = Field(default_factory=list, alias="ADMIN_API_KEYS")
     redis_url: OptionalSecret = Field(None, alias="REDIS_URL")
     rate_limit_per_minute: int = Field(30, alias="RATE_LIMIT_PER_MINUTE", ge=1)
 
-    @field_validator("jwt_secret")
+    @field_validator("jwt_secrets")
     @classmethod
-    def _long_enough(cls, secret: SecretStr | None) -> SecretStr | None:
-        if secret is not None and len(secret.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters")
-        return secret
+    def _long_enough(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        if any(len(secret.get_secret_value()) < 32 for secret in secrets):
+            raise ValueError("every secret must be at least 32 characters")
+        return list(dict.fromkeys(secrets))
 
 
 _RAILWAY_VARIABLES = ("RAILWAY_PROJECT_ID", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_SERVICE_ID")

@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 
 import click
 
+from service.columns import utcnow
 from service.commands import EXIT_FAILURE, reports_database_errors, with_database
 from service.database import Database
 from service.reports import print_report, progress_bar
 from service.settings import Settings
 from service.webhooks.replay import Replayed, replay_events
+from service.webhooks.retention import DEFAULT_BATCH_SIZE, Pruned, prune_events
 
 
 @click.group()
@@ -56,3 +58,52 @@ def replay_webhooks(
     )
     if any(result.outcome == "failed" for result in results):
         sys.exit(EXIT_FAILURE)
+
+
+@webhooks.command("prune")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.IntRange(min=1),
+    required=True,
+    metavar="DAYS",
+    help="Drop events received more than DAYS days ago that no session needs.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 100_000),
+    default=DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Events deleted per statement (each holds its locks only that long).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would go; delete nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@reports_database_errors
+def prune_webhooks(days: int, batch_size: int, dry_run: bool, as_json: bool) -> None:
+    """Drop old events of settled sessions (safe to run again; see docs/operations.md).
+
+    Kept whatever their age: events never processed successfully, events of sessions
+    not settled yet, and events of unknown sessions younger than 30 days.
+    """
+
+    async def run(_: Settings, database: Database) -> list[Pruned]:
+        with progress_bar("Pruning events", not as_json and not dry_run) as progress:
+            return await prune_events(
+                database,
+                older_than_days=days,
+                now=utcnow(),
+                dry_run=dry_run,
+                batch_size=batch_size,
+                progress=progress,
+            )
+
+    results = with_database(run)
+    gone, kept = results[0].events, sum(result.events for result in results[1:])
+    verb = "would be deleted" if dry_run else "deleted"
+    print_report(
+        results,
+        [("outcome", "Outcome"), ("reason", "Reason"), ("events", "Events")],
+        as_json=as_json,
+        title="Webhook prune (dry run: nothing deleted)" if dry_run else "Webhook prune",
+        summary=f"events older than {days} days: {gone} {verb}, {kept} kept",
+    )

@@ -1,5 +1,6 @@
 """Every statement on `webhook_events`, the event log: insert-or-ignore on Stripe's
-event id, record what was done, and read events back for replay."""
+event id, record what was done, read events back for replay, and drop old ones that no
+session needs (service/webhooks/retention.py says which)."""
 
 from __future__ import annotations
 
@@ -102,3 +103,61 @@ _RECORD = Sql(
     " RETURNING id",
     datetimes=("created", "now", "processed_at"),
 )
+
+
+# Why an event received before `:before` is kept; the retention rules themselves are
+# explained in service/webhooks/retention.py. Each condition is true or false, never
+# NULL, so that `NOT (…)` below deletes only what is certainly not needed.
+_NOT_PROCESSED = "(e.processed_at IS NULL OR e.outcome IS NULL OR e.outcome = 'failed')"
+_SETTLED = "(s.status = 'rejected' OR s.delivery_status IN ('confirmed', 'mismatch', 'failed'))"
+_SESSION_NOT_SETTLED = (
+    "(EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.id = e.onramp_session_id"  # noqa: S608
+    f" AND NOT {_SETTLED}) OR EXISTS (SELECT 1 FROM onramp_sessions s"
+    f" WHERE s.stripe_session_id = e.stripe_session_id AND NOT {_SETTLED}))"
+)
+_SESSION_KNOWN = (
+    "(EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.id = e.onramp_session_id)"
+    " OR EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.stripe_session_id = e.stripe_session_id))"
+)
+_UNKNOWN_SESSION_RECENT = (
+    "(e.received_at >= :unknown_before"
+    " AND (e.onramp_session_id IS NOT NULL OR e.stripe_session_id IS NOT NULL)"
+    f" AND NOT {_SESSION_KNOWN})"
+)
+NOT_NEEDED = "not_needed"
+_OLD_EVENTS_BY_NEED = Sql(
+    f"SELECT CASE WHEN {_NOT_PROCESSED} THEN 'not_processed'"  # noqa: S608 - constants
+    f" WHEN {_SESSION_NOT_SETTLED} THEN 'session_not_settled'"
+    f" WHEN {_UNKNOWN_SESSION_RECENT} THEN 'unknown_session_recent'"
+    f" ELSE '{NOT_NEEDED}' END AS need, COUNT(*)"
+    " FROM webhook_events e WHERE e.received_at < :before GROUP BY 1",
+    datetimes=("before", "unknown_before"),
+)
+_DELETE_NOT_NEEDED = Sql(
+    "DELETE FROM webhook_events WHERE id IN (SELECT e.id FROM webhook_events e"  # noqa: S608
+    " WHERE e.received_at < :before"
+    f" AND NOT ({_NOT_PROCESSED} OR {_SESSION_NOT_SETTLED} OR {_UNKNOWN_SESSION_RECENT})"
+    " LIMIT :batch) RETURNING id",
+    datetimes=("before", "unknown_before"),
+)
+
+
+async def old_events_by_need(
+    database: Database, before: datetime, unknown_before: datetime
+) -> dict[str, int]:
+    """How many events received before `before` are kept, by why, and how many are
+    `NOT_NEEDED`."""
+    params = {"before": before, "unknown_before": unknown_before}
+    return {
+        str(need): int(count)
+        for need, count in await database.run_alone(_OLD_EVENTS_BY_NEED, params)
+    }
+
+
+async def delete_not_needed(
+    database: Database, before: datetime, unknown_before: datetime, batch: int
+) -> int:
+    """Delete at most `batch` events received before `before` that nothing needs, in a
+    statement of their own (so row locks are held briefly); how many went."""
+    params = {"before": before, "unknown_before": unknown_before, "batch": batch}
+    return len(await database.run_alone(_DELETE_NOT_NEEDED, params))
