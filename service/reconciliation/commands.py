@@ -1,5 +1,6 @@
 """`onramp reconcile`: do Stripe, this database and the chain agree on a range of
-sessions, and what did the range sell?"""
+sessions, and what did the range sell? It only reads, from the replica when
+DATABASE_READ_URL names one."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def reconcile_command(
             await stripe.close()
 
     try:
-        compared = with_database(run)
+        compared = with_database(run, reads_only=True)
     except UpstreamUnavailable as error:
         fail(f"Stripe: {error.detail}")
     except NotConfigured as error:
