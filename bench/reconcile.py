@@ -208,7 +208,12 @@ async def baseline(database_url: str, stripe_url: str, since: datetime, until: d
 
 
 def run_reconcile(
-    database_url: str, stripe_url: str, since: datetime, until: datetime, work: Path
+    database_url: str,
+    stripe_url: str,
+    since: datetime,
+    until: datetime,
+    work: Path,
+    chart: Path | None = None,
 ) -> tuple[float, dict[str, Any], int]:
     env = {
         "DATABASE_URL": database_url,
@@ -231,6 +236,7 @@ def run_reconcile(
             "json",
             "--output",
             str(output),
+            *(["--chart", str(chart)] if chart else []),
         ],
         env=env,
         cwd=work,
@@ -251,6 +257,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chart", type=Path, help="Keep the last round's chart here.")
     args = parser.parse_args()
     since = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
         days=DAYS
@@ -276,7 +283,11 @@ def main() -> None:
                 started = time.perf_counter()
                 asyncio.run(baseline(database_url, stripe.url, since, until))
                 timings["baseline"].append(time.perf_counter() - started)
-                elapsed, report, code = run_reconcile(database_url, stripe.url, since, until, work)
+                last = round_ == args.rounds - 1
+                chart = args.chart.resolve() if args.chart and last else None
+                elapsed, report, code = run_reconcile(
+                    database_url, stripe.url, since, until, work, chart
+                )
                 timings["reconcile"].append(elapsed)
                 found = {
                     kind: {r["session_id"] for r in report["drift"] if kind in r["drift"]}
