@@ -23,6 +23,7 @@ def draw_chart(path: Path, compared: list[Compared], title: str) -> None:
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
+    from matplotlib.ticker import StrMethodFormatter
 
     rows = totals(compared)
     days = sorted({row.day for row in rows})
@@ -32,7 +33,7 @@ def draw_chart(path: Path, compared: list[Compared], title: str) -> None:
         volume[row.status][row.day] += float(row.source_amount)
         drifted[row.day] += row.drifted
     figure, (top, bottom) = pyplot.subplots(
-        2, 1, figsize=(10, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+        2, 1, figsize=(11, 6), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
     base = [0.0] * len(days)
     for status in sorted(volume, key=lambda s: list(COLOURS).index(s) if s in COLOURS else 99):
@@ -40,8 +41,9 @@ def draw_chart(path: Path, compared: list[Compared], title: str) -> None:
         top.bar(days, heights, bottom=base, label=status, color=COLOURS.get(status, "#5c6bc0"))
         base = [b + h for b, h in zip(base, heights, strict=True)]
     top.set_ylabel("Card volume (source currency)")
+    top.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     top.set_title(title)
-    top.legend(loc="upper left", fontsize="small")
+    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", frameon=False)
     bottom.bar(days, [drifted[day] for day in days], color="#d84315")
     bottom.set_ylabel("Sessions with drift")
     bottom.tick_params(axis="x", labelrotation=60, labelsize="small")
