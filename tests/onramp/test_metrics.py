@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.columns import utcnow
 from service.database import Database
+from service.onramp.stripe_client import QUOTES_PATH, SESSIONS_PATH, _operation
 from service.onramp.updates import OnrampUpdate, apply_update
 from service.settings import DatabaseSettings
 from service.sql import RollBack
@@ -64,7 +66,8 @@ async def test_a_purchase_counts_once_however_often_it_is_replayed(
     status = "onramp_session_status_changes_total"
     assert moved(before, after, status, status="fulfillment_complete") == 1
     assert moved(before, after, status, status="requires_payment") == 0
-    assert moved(before, after, "onramp_source_amount_total", currency="usd") == 123.45
+    volume = moved(before, after, "onramp_source_amount_total", currency="usd")
+    assert volume == pytest.approx(123.45)
     calls = "onramp_stripe_calls_total"
     assert moved(before, after, calls, operation="create", outcome="ok") == 1
     assert moved(before, after, "onramp_stripe_call_seconds_count", operation="create") == 1
@@ -114,3 +117,10 @@ async def test_a_dry_run_moves_nothing_and_counts_nothing(
     status = "onramp_session_status_changes_total"
     assert moved(before, middle, status, status="requires_payment") == 0
     assert moved(middle, after, status, status="requires_payment") == 1
+
+
+def test_each_stripe_path_is_named_as_its_operation() -> None:
+    assert _operation("post", SESSIONS_PATH) == "create"
+    assert _operation("get", SESSIONS_PATH) == "list"
+    assert _operation("get", f"{SESSIONS_PATH}/cos_123") == "retrieve"
+    assert _operation("get", QUOTES_PATH) == "quote"
