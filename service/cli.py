@@ -35,6 +35,7 @@ from service.delivery.worker import DeliveryWorker
 from service.demo.flow import printable, run_demo
 from service.logs import configure_logging
 from service.onramp.commands import sessions
+from service.operations import worker_endpoint
 from service.reconciliation.commands import reconcile_command
 from service.settings import Settings
 from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
@@ -134,14 +135,30 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        log.info("worker_started")
+        worker = DeliveryWorker(database, chains, settings.chain)
         try:
-            await DeliveryWorker(database, chains, settings.chain).run(stop)
+            async with _worker_endpoint(worker, settings):
+                log.info("worker_started")
+                await worker.run(stop)
         finally:
             await chains.close()
         log.info("worker_stopped")
 
-    with_database(run, log_level=None)
+    try:
+        with_database(run, log_level=None)
+    except worker_endpoint.EndpointUnavailable as error:
+        fail(f"WORKER_METRICS_PORT: {error}")
+
+
+def _worker_endpoint(
+    worker: DeliveryWorker, settings: Settings
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """/health and /metrics on WORKER_METRICS_PORT, when it is set."""
+    port = settings.server.worker_metrics_port
+    if port is None:
+        return contextlib.nullcontext()
+    log.info("worker_endpoint", host=settings.server.host, port=port)
+    return worker_endpoint.serving(worker.is_alive, settings.server.host, port)
 
 
 @main.command()

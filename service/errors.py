@@ -21,6 +21,8 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
+from service.operations import metrics
+
 log = structlog.get_logger("onramp.errors")
 
 
@@ -150,6 +152,7 @@ def problem(
 def _from_domain(error: OnrampError) -> ProblemDetailsException:
     if isinstance(error, DatabaseUnavailable):
         log.warning("database_unavailable", error=error.cause)
+        metrics.database_unavailable.labels("api").inc()
     return problem(
         error.status,
         error.code,

@@ -11,7 +11,7 @@ has no faster path. The ORM models define the tables, for migrations and tests.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -77,15 +77,32 @@ class SqlTransaction(Protocol):
     async def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every row, by column name."""
 
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the transaction has committed, never if it rolls back: for
+        what must count only what really happened (metrics)."""
+
+
+class _AfterCommit:
+    def __init__(self) -> None:
+        self._actions: list[Callable[[], None]] = []
+
+    def after_commit(self, action: Callable[[], None]) -> None:
+        self._actions.append(action)
+
+    def committed(self) -> None:
+        for action in self._actions:
+            action()
+
 
 class RollBack(Exception):
     """Raised inside `transaction()` to end it without committing."""
 
 
-class _OnPsycopg:
+class _OnPsycopg(_AfterCommit):
     is_postgres = True
 
     def __init__(self, connection: PsycopgConnection[Any]) -> None:
+        super().__init__()
         self.connection = connection
 
     async def scalar(self, sql: Sql, params: Mapping[str, Any]) -> Any:
@@ -110,10 +127,11 @@ class _OnPsycopg:
         return await cursor.fetchall()
 
 
-class _OnSqlAlchemy:
+class _OnSqlAlchemy(_AfterCommit):
     is_postgres = False
 
     def __init__(self, connection: AsyncConnection) -> None:
+        super().__init__()
         self.connection = connection
         self.is_postgres = connection.dialect.name == "postgresql"
 
@@ -140,17 +158,21 @@ class _OnSqlAlchemy:
 
 @asynccontextmanager
 async def psycopg_transaction(connection: PsycopgConnection[Any]) -> AsyncIterator[SqlTransaction]:
+    transaction = _OnPsycopg(connection)
     try:
         async with connection.transaction():
-            yield _OnPsycopg(connection)
+            yield transaction
     except RollBack:
-        pass
+        return
+    transaction.committed()
 
 
 @asynccontextmanager
 async def sqlalchemy_transaction(connection: AsyncConnection) -> AsyncIterator[SqlTransaction]:
+    transaction = _OnSqlAlchemy(connection)
     try:
         async with connection.begin():
-            yield _OnSqlAlchemy(connection)
+            yield transaction
     except RollBack:
-        pass
+        return
+    transaction.committed()

@@ -12,6 +12,7 @@ from service.app import create_app
 from service.chain.rpc import ChainUnavailable
 from service.settings import Settings
 from tests.support.anvil import Anvil
+from tests.support.metrics import samples, value
 
 Client = Callable[..., AsyncTestClient[Litestar]]
 
@@ -115,3 +116,19 @@ async def test_a_database_outage_is_a_503_problem(make_client: Client) -> None:
     assert response.status_code == 503
     assert response.json()["code"] == "database_unavailable"
     assert response.headers["retry-after"] == "2"
+
+
+async def test_each_answer_of_a_database_outage_is_counted(make_client: Client) -> None:
+    def outages(text: str) -> float:
+        return value(samples(text), "onramp_database_unavailable_total", component="api")
+
+    async with make_client(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none") as client:
+        before = outages((await client.get("/metrics")).text)
+        for _ in range(2):
+            refused = await client.post(
+                "/api/v1/auth/nonce",
+                json={"walletAddress": "0x52908400098527886E0F7030069857D2E4169EE7"},
+            )
+            assert refused.json()["code"] == "database_unavailable"
+        after = outages((await client.get("/metrics")).text)
+    assert after - before == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
@@ -25,6 +26,7 @@ from service.database import Database
 from service.delivery import chain, checks, decisions, ledger
 from service.delivery.checks import CheckOutcome, ClaimedCheck
 from service.delivery.decisions import Checked
+from service.delivery.metrics import heartbeat, verdicts_reached
 from service.delivery.verify import Seen, Verifier, looks_like_hash, verify_delivery
 from service.errors import DatabaseUnavailable
 from service.onramp.models import SessionRow
@@ -33,6 +35,7 @@ from service.onramp.repository import (
     record_verdicts,
     sessions_to_deliver,
 )
+from service.operations.metrics import database_unavailable
 from service.settings import ChainSettings
 
 log = structlog.get_logger("onramp.delivery")
@@ -69,6 +72,17 @@ class DeliveryWorker:
         most_nodes = max(len(rpc.urls) for rpc in chains.by_network.values())
         slowest = 2 * RETRY_PASSES * most_nodes * settings.rpc_timeout_seconds
         self.lease = timedelta(seconds=max(MINIMUM_LEASE_SECONDS, slowest + 30))
+        self.last_beat: float | None = None
+
+    def beat(self) -> None:
+        """The loop went round once more: what a liveness probe looks at."""
+        self.last_beat = time.monotonic()
+        heartbeat.set_to_current_time()
+
+    def is_alive(self) -> bool:
+        """Went round its loop within a lease: no round may legitimately take longer."""
+        since = None if self.last_beat is None else time.monotonic() - self.last_beat
+        return since is not None and since <= self.lease.total_seconds()
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Check what is due until `stop` is set; rests while nothing is due. A round
@@ -76,6 +90,7 @@ class DeliveryWorker:
         and hands its checks back, so another worker takes them at once instead of
         after the lease."""
         while not stop.is_set():
+            self.beat()
             round_ = asyncio.ensure_future(self.run_once())
             stopping = asyncio.ensure_future(stop.wait())
             try:
@@ -91,6 +106,7 @@ class DeliveryWorker:
             except DatabaseUnavailable as error:
                 # The database is away: say so once a round, without a traceback.
                 log.warning("delivery_round_failed", error=error.cause)
+                database_unavailable.labels("worker").inc()
                 checked = 0
             except Exception:  # nothing may end the worker
                 log.exception("delivery_round_failed")
@@ -158,6 +174,7 @@ class DeliveryWorker:
         recorded = await self._record(results, sessions, claimed, now, lease)
         for result in recorded.values():
             metrics.delivery_checks.labels(result.status).inc()
+        verdicts_reached(recorded, sessions, claimed, now)
         if recorded:
             log.info(
                 "delivery_round",

@@ -31,7 +31,7 @@ from service.columns import utcnow
 from service.database import Database
 from service.errors import Conflict, NotFound, Unprocessable
 from service.onramp import idempotency_keys as keys
-from service.onramp import repository, schemas
+from service.onramp import metrics, repository, schemas
 from service.onramp.idempotency_keys import Answer, HeldKey
 from service.onramp.models import SessionRow
 from service.onramp.rules import SessionRequest, customer_ip, stripe_create_params
@@ -197,6 +197,7 @@ class SessionCreation:
 
     def _created(self, body: schemas.SessionPublic) -> Created:
         log.info("session_created", session_id=body.id, stripe_session_id=body.stripe_session_id)
+        metrics.sessions_created.inc()
         return Created(body)
 
     def _wallet_key(self, request: SessionRequest) -> str:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any, NamedTuple
 
 from service.columns import UtcDateTime, as_utc
 from service.database import Database
 from service.delivery.decisions import DeliveryVerdict
-from service.onramp import state
+from service.onramp import metrics, state
 from service.onramp.models import SESSION_COLUMNS, SessionRow
 from service.sql import Sql, SqlTransaction, with_list
 
@@ -232,7 +233,7 @@ def _advance_statement(status: str) -> Sql | None:
     return Sql(
         "UPDATE onramp_sessions SET status = :status, updated_at = :now,"
         f" stripe_session_id = COALESCE(stripe_session_id, :sid){fulfilled}{_NEWER_FEES}"
-        f" WHERE {_FOUND} AND status IN ({allowed}) RETURNING id",
+        f" WHERE {_FOUND} AND status IN ({allowed}) RETURNING id, source_amount, source_currency",
         datetimes=("now",),
     )
 
@@ -267,9 +268,16 @@ def can_advance_to(status: str) -> bool:
 
 async def advance(sql: SqlTransaction, status: str, found: dict[str, Any]) -> str | None:
     """Move the found session to `status` if the state machine allows it from where it
-    is (a compare-and-set on the status); its id, or None when nothing moved."""
-    moved: str | None = await sql.scalar(_ADVANCE[status], {**found, "status": status})
-    return moved
+    is (a compare-and-set on the status); its id, or None when nothing moved. Only a
+    move that commits is counted, so a dry run or a repeated event counts nothing."""
+    rows = await sql.rows(_ADVANCE[status], {**found, "status": status})
+    if not rows:
+        return None
+    moved = rows[0]
+    sql.after_commit(
+        partial(metrics.session_moved, status, moved["source_amount"], moved["source_currency"])
+    )
+    return str(moved["id"])
 
 
 async def fill_fulfilment(sql: SqlTransaction, found: dict[str, Any]) -> str | None:

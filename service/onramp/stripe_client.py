@@ -8,6 +8,7 @@ may succeed on a retry is `stripe_unavailable`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,7 @@ import stripe
 import structlog
 
 from service.errors import NotConfigured, Unprocessable, UpstreamUnavailable
+from service.onramp import metrics
 from service.settings import StripeSettings
 
 log = structlog.get_logger("onramp.stripe")
@@ -135,6 +137,17 @@ class StripeOnramp:
             params["starting_after"] = sessions[-1]["id"]
 
     async def _call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        """Every call, whatever adds it, is counted by operation and outcome."""
+        operation, started = _operation(method, path), time.perf_counter()
+        try:
+            data = await self._request(method, path, **params)
+        except (StripeRefused, StripeUnavailable) as error:
+            metrics.stripe_call(operation, _outcome(error), time.perf_counter() - started)
+            raise
+        metrics.stripe_call(operation, "ok", time.perf_counter() - started)
+        return data
+
+    async def _request(self, method: str, path: str, **params: Any) -> dict[str, Any]:
         client = self.require_configured()
         try:
             response = await client.raw_request_async(method, path, **params)
@@ -158,3 +171,27 @@ class StripeOnramp:
             raise StripeUnavailable("Stripe could not be reached; retry shortly.") from error
         data: dict[str, Any] = response.data
         return data
+
+
+def _operation(method: str, path: str) -> str:
+    """The metrics' name for a call: create, retrieve, list or quote."""
+    if path.startswith(QUOTES_PATH):
+        return "quote"
+    if path == SESSIONS_PATH:
+        return "create" if method.lower() == "post" else "list"
+    return "retrieve"
+
+
+def _outcome(error: StripeRefused | StripeUnavailable) -> str:
+    """Why a call failed, as an operator acts on it: a refusal of the request, or
+    Stripe unreachable, rate limiting, refusing our key or our idempotency key."""
+    if isinstance(error, StripeRefused):
+        return "stripe_error"
+    cause = error.__cause__
+    if isinstance(cause, stripe.RateLimitError):
+        return "rate_limited"
+    if isinstance(cause, stripe.AuthenticationError | stripe.PermissionError):
+        return "unauthorized"
+    if isinstance(cause, stripe.IdempotencyError):
+        return "idempotency_error"
+    return "unavailable"

@@ -43,6 +43,7 @@ CommaList = Annotated[list[str], BeforeValidator(_split_commas)]
 SecretList = Annotated[list[SecretStr], BeforeValidator(_split_commas)]
 OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
 OptionalStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
+OptionalInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
 
 
 class _Group(BaseModel):
@@ -144,6 +145,8 @@ class ServerSettings(_Group):
     # A platform whose own proxy is the only way in (read from its variables), so that
     # without TRUSTED_PROXIES every customer would look like that proxy.
     platform_proxy: str | None = Field(None, alias="_PLATFORM_PROXY")
+    # Where `onramp worker` serves /health and /metrics; unset, it serves nothing.
+    worker_metrics_port: OptionalInt = Field(None, alias="WORKER_METRICS_PORT")
 
     @model_validator(mode="before")
     @classmethod
@@ -152,6 +155,13 @@ class ServerSettings(_Group):
             return env
         railway = any(name in env for name in _RAILWAY_VARIABLES)
         return {**env, "_PLATFORM_PROXY": "Railway" if railway else None}
+
+    @field_validator("worker_metrics_port")
+    @classmethod
+    def _a_port(cls, port: int | None) -> int | None:
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError("must be a TCP port number from 1 to 65535")
+        return port
 
     @field_validator("log_level", "log_format", "environment", mode="before")
     @classmethod

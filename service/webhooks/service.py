@@ -61,6 +61,8 @@ class WebhookIngestion:
             raise
         metrics.events_received.labels(event.type, outcome).inc()
         metrics.processing_seconds.observe(time.perf_counter() - started)
+        if outcome != "duplicate":
+            metrics.lag_seconds.observe(max(0.0, (now - event.created).total_seconds()))
         return Receipt(event.id, outcome)
 
     async def _store_and_apply(self, event: StripeEvent, payload: bytes, now: datetime) -> str:
