@@ -26,6 +26,9 @@ log = structlog.get_logger("onramp.cli")
 
 EXIT_CONFIGURATION = 2
 EXIT_FAILURE = 1
+# A report that could not be made (Stripe or the database unavailable), told apart from
+# a report that found something (exit 1).
+EXIT_UNAVAILABLE = 3
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

@@ -18,7 +18,7 @@ from service.commands import (
     with_database,
 )
 from service.database import Database
-from service.errors import NotConfigured, UpstreamUnavailable
+from service.errors import NotConfigured, Unprocessable, UpstreamUnavailable
 from service.onramp import queries
 from service.onramp.imports import SessionImported, import_sessions
 from service.onramp.replay import SessionReplayed, replay_sessions
@@ -117,7 +117,7 @@ def import_sessions_command(
 
     try:
         results = with_database(run)
-    except UpstreamUnavailable as error:
+    except (UpstreamUnavailable, Unprocessable) as error:
         fail(f"Stripe: {error.detail}")
     except NotConfigured as error:
         fail(error.detail, EXIT_CONFIGURATION)

@@ -5,8 +5,9 @@ Stripe keeps our id in each session's `metadata.onramp_session_id`, so a lost se
 comes back under its own id, which its owner's dApp still holds. A session is stored
 with one INSERT that does nothing when its id or its Stripe id is taken, so an import
 never duplicates and can run again, alongside live traffic; a session that is here but
-behind Stripe is brought forward as a replay would (never back). A fulfilled session
-comes back with its delivery check scheduled.
+behind Stripe is brought forward as a replay would (never back), and one whose create
+call never stored Stripe's answer gets it. A session Stripe's word would not change
+costs no write. A fulfilled session comes back with its delivery check scheduled.
 """
 
 from __future__ import annotations
@@ -16,16 +17,27 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from service.chain.addresses import checksum_wallet
 from service.columns import utcnow
 from service.database import Database
 from service.delivery.checks import schedule_check
 from service.onramp import repository, state
 from service.onramp.models import SessionRow
+from service.onramp.repository import Chosen
 from service.onramp.rules import is_session_id
+from service.onramp.state import advance_status
+from service.onramp.stripe_answer import apply_stripe_session
 from service.onramp.stripe_client import StripeOnramp
-from service.onramp.updates import ONRAMP_OBJECT, apply_update, money, update_from_stripe
-from service.sql import RollBack
+from service.onramp.updates import (
+    ONRAMP_OBJECT,
+    OnrampUpdate,
+    apply_update,
+    money,
+    update_from_stripe,
+)
+from service.sql import RollBack, SqlTransaction
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,8 @@ class SessionImported:
     stripe_session_id: str
     status: str
     # imported, updated, present, not_ours (no id of ours in its metadata), other_mode
-    # (live news for a test key, or the reverse), or failed
+    # (live news for a test key, or the reverse), duplicate (a second Stripe session
+    # naming one of ours), or failed
     outcome: str
     error: str | None = None
 
@@ -50,28 +63,60 @@ async def import_sessions(
 ) -> list[SessionImported]:
     results: list[SessionImported] = []
     async for page in stripe.sessions_created(since, until):
-        ids = [_our_id(obj) or "" for obj in page]
-        present, present_at_stripe = await repository.known(
-            database, [i for i in ids if i], [obj["id"] for obj in page]
-        )
-        for obj, our_id in zip(page, ids, strict=True):
-            if our_id in present or obj["id"] in present_at_stripe:
-                results.append(await _bring_forward(database, obj, our_id, dry_run))
-            else:
-                results.append(await _import_one(database, stripe, obj, our_id, dry_run))
+        ids = [our_id for obj in page if (our_id := _our_id(obj))]
+        held = {row.id: row for row in await _rows(database, ids)}
+        _, stripe_ids_held = await repository.known(database, [], [obj["id"] for obj in page])
+        for obj in page:
+            mine = held.get(_our_id(obj) or "")
+            taken = obj["id"] in stripe_ids_held
+            results.append(await _import_one(database, stripe, obj, mine, taken, dry_run))
         if progress is not None:
             progress(len(results), None)  # Stripe's list gives no total
     return results
 
 
+async def _rows(database: Database, session_ids: list[str]) -> list[SessionRow]:
+    chosen = Chosen(ids=tuple(session_ids), unfinished_too=True)
+    return await repository.list_sessions(database, chosen, limit=None) if session_ids else []
+
+
 async def _import_one(
-    database: Database, stripe: StripeOnramp, obj: dict[str, Any], our_id: str, dry_run: bool
+    database: Database,
+    stripe: StripeOnramp,
+    obj: dict[str, Any],
+    mine: SessionRow | None,
+    stripe_id_taken: bool,
+    dry_run: bool,
 ) -> SessionImported:
-    stripe_id, status = str(obj["id"]), str(obj.get("status"))
-    if not our_id:
+    our_id, stripe_id, status = _our_id(obj), str(obj["id"]), str(obj.get("status"))
+    if our_id is None:
         return SessionImported(None, stripe_id, status, "not_ours")
     if obj.get("livemode") is not stripe.livemode:
         return SessionImported(our_id, stripe_id, status, "other_mode")
+    if mine is None and not stripe_id_taken:
+        return await _store(database, obj, our_id, dry_run)
+    if mine is not None and mine.stripe_session_id not in (None, stripe_id):
+        # A second Stripe session naming one of ours: ours keeps the one it holds.
+        return SessionImported(our_id, stripe_id, status, "duplicate")
+    update = update_from_stripe(obj)
+    if update is None:  # pragma: no cover - the list returns onramp sessions only
+        return SessionImported(our_id, stripe_id, status, "failed", "not a session")
+    if mine is not None and mine.stripe_session_id is not None and not is_behind(mine, update):
+        return SessionImported(our_id, stripe_id, status, "present")
+    async with database.transaction() as sql:
+        finished = mine is not None and await _finish(sql, mine, obj)
+        applied = await apply_update(sql, update, utcnow())
+        if dry_run:
+            raise RollBack
+    changed = finished or applied.outcome == "applied"
+    session_id = applied.onramp_session_id or our_id
+    return SessionImported(session_id, stripe_id, status, "updated" if changed else "present")
+
+
+async def _store(
+    database: Database, obj: dict[str, Any], our_id: str, dry_run: bool
+) -> SessionImported:
+    stripe_id, status = str(obj["id"]), str(obj.get("status"))
     try:
         row = session_from_stripe(obj, our_id)
     except ValueError as error:
@@ -82,24 +127,38 @@ async def _import_one(
             await schedule_check(sql, row.id, utcnow())
         if dry_run:
             raise RollBack
-    if not stored:  # made meanwhile, by a webhook's create call racing this import
-        return await _bring_forward(database, obj, our_id, dry_run)
-    return SessionImported(our_id, stripe_id, status, "imported")
+    outcome = "imported" if stored else "present"  # present: made meanwhile, by its create call
+    return SessionImported(our_id, stripe_id, status, outcome)
 
 
-async def _bring_forward(
-    database: Database, obj: dict[str, Any], our_id: str, dry_run: bool
-) -> SessionImported:
-    stripe_id, status = str(obj["id"]), str(obj.get("status"))
-    update = update_from_stripe(obj)
-    if update is None:  # pragma: no cover - the list returns onramp sessions only
-        return SessionImported(our_id or None, stripe_id, status, "failed", "not a session")
-    async with database.transaction() as sql:
-        applied = await apply_update(sql, update, utcnow())
-        if dry_run:
-            raise RollBack
-    outcome = "updated" if applied.outcome == "applied" else "present"
-    return SessionImported(applied.onramp_session_id or our_id or None, stripe_id, status, outcome)
+async def _finish(sql: SqlTransaction, mine: SessionRow, obj: dict[str, Any]) -> bool:
+    """A session whose create call never stored Stripe's answer (a crash, or a restore
+    in between) gets it now, as that call would have stored it; its status then moves
+    by the same compare-and-set as a webhook."""
+    if mine.stripe_session_id is not None:
+        return False
+    answered = msgspec.structs.replace(mine)
+    apply_stripe_session(answered, obj)
+    answered.status, answered.transaction_hash = "initialized", None
+    return await repository.finish(sql, answered)
+
+
+def is_behind(mine: SessionRow, update: OnrampUpdate) -> bool:
+    """Whether Stripe's word would change the stored session: a later status, or
+    fulfilment figures or fees it does not have yet."""
+    if advance_status(mine.status, update.status) != mine.status:
+        return True
+    missing = [
+        (update.network_fee or update.transaction_fee)
+        and mine.network_fee_amount is None
+        and mine.transaction_fee_amount is None,
+    ]
+    if mine.status == "fulfillment_complete":
+        missing += [
+            update.transaction_id and mine.transaction_hash is None,
+            update.destination_amount and mine.destination_amount is None,
+        ]
+    return any(missing)
 
 
 def _our_id(obj: dict[str, Any]) -> str | None:

@@ -147,7 +147,7 @@ async def read(database: Database, session_id: str) -> SessionRow | None:
 
 
 class Chosen(NamedTuple):
-    """Which sessions a list takes: only those that exist at Stripe, always."""
+    """Which sessions a list takes: those that exist at Stripe, unless `unfinished_too`."""
 
     wallet_address: str | None = None
     status: str | None = None
@@ -155,6 +155,9 @@ class Chosen(NamedTuple):
     created_since: datetime | None = None
     ids: tuple[str, ...] = ()
     created_before: datetime | None = None
+    # Also sessions whose create call has not stored Stripe's answer (never listed to
+    # their owners): for operators' lookups by id.
+    unfinished_too: bool = False
 
 
 _LISTS: dict[str, Sql] = {}
@@ -173,12 +176,14 @@ def _list_statement(
         ("until", "created_at < :until"): chosen.created_before,
     }
     present = {key: value for key, value in given.items() if value is not None}
-    conditions = ["stripe_session_id IS NOT NULL", *(condition for _, condition in present)]
+    conditions = [] if chosen.unfinished_too else ["stripe_session_id IS NOT NULL"]
+    conditions += [condition for _, condition in present]
     conditions += ["id IN (ids)"] if chosen.ids else []
     params: dict[str, Any] = {name: value for (name, _), value in present.items()}
     order = "DESC" if newest_first else "ASC"
     limited = " LIMIT :limit" if limit is not None else ""
-    template = f"{_READ} WHERE {' AND '.join(conditions)} ORDER BY id {order}{limited}"
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    template = f"{_READ}{where} ORDER BY id {order}{limited}"
     datetimes = tuple(name for name in ("since", "until") if name in params)
     if chosen.ids:
         statement, listed = with_list(template, "ids", chosen.ids, datetimes)
@@ -245,6 +250,8 @@ _ADVANCE: dict[str, Sql] = {
 _FILL_FULFILMENT = Sql(
     "UPDATE onramp_sessions SET transaction_hash = COALESCE(transaction_hash, :tx),"
     " destination_amount = COALESCE(destination_amount, :amount),"
+    " network_fee_amount = COALESCE(network_fee_amount, :network_fee),"
+    " transaction_fee_amount = COALESCE(transaction_fee_amount, :transaction_fee),"
     " delivery_status = 'pending', delivery_detail = NULL, updated_at = :now"
     f" WHERE {_FOUND} AND status = 'fulfillment_complete'"
     " AND ((transaction_hash IS NULL AND CAST(:tx AS VARCHAR) IS NOT NULL)"

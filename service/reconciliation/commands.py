@@ -14,12 +14,13 @@ from rich.console import Console
 from service.commands import (
     EXIT_CONFIGURATION,
     EXIT_FAILURE,
+    EXIT_UNAVAILABLE,
     fail,
     reports_database_errors,
     with_database,
 )
 from service.database import Database
-from service.errors import NotConfigured, UpstreamUnavailable
+from service.errors import DatabaseUnavailable, NotConfigured, Unprocessable, UpstreamUnavailable
 from service.onramp.stripe_client import StripeOnramp
 from service.reconciliation import report
 from service.reconciliation.gather import Compared, reconcile
@@ -63,7 +64,8 @@ def reconcile_command(
     concurrency: int,
 ) -> None:
     """Compare every session of the range with Stripe and with the chain's delivery
-    verdict, name each difference, total by day and status; exit 1 on drift."""
+    verdict, name each difference, total by day and status; exit 1 on drift, 3 when
+    Stripe or the database could not be read."""
     start = since.replace(tzinfo=UTC)
     end = until.replace(tzinfo=UTC) if until else datetime.now(UTC) + timedelta(seconds=1)
     if end <= start:
@@ -88,10 +90,13 @@ def reconcile_command(
 
     try:
         compared = with_database(run, reads_only=True)
-    except UpstreamUnavailable as error:
-        fail(f"Stripe: {error.detail}")
+    except (UpstreamUnavailable, Unprocessable) as error:
+        fail(f"Stripe: {error.detail}", EXIT_UNAVAILABLE)
     except NotConfigured as error:
         fail(error.detail, EXIT_CONFIGURATION)
+    except DatabaseUnavailable as error:
+        reason = str(error.__cause__ or error).strip().splitlines() or [error.detail]
+        fail(f"database error: {reason[0]}", EXIT_UNAVAILABLE)
     _tell(compared, start, end, output_format, output)
     if chart is not None:
         from service.reconciliation.chart import draw_chart

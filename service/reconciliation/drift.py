@@ -3,7 +3,9 @@ the gathering is in gather.py, so every kind of drift is tested without servers.
 
 The kinds, as the report names them:
 - `missing_locally`: Stripe has a session of ours that this database has not (a restore);
-  `missing_at_stripe`: the reverse.
+  `missing_at_stripe`: the reverse; `stripe_id_not_stored`: we have the session but not
+  Stripe's answer to its create call (a crash or a restore in between);
+  `duplicate_at_stripe`: a second Stripe session naming one of ours.
 - `stripe_ahead`: Stripe's status is further on than ours (lost webhooks);
   `local_ahead`: ours is further on than Stripe's; `status_differs`: neither follows
   from the other (one rejected, the other fulfilled).
@@ -24,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from service.onramp.models import SessionRow
-from service.onramp.state import advance_status
+from service.onramp.state import STATUSES, advance_status
 from service.onramp.updates import money, transaction_id
 
 FULFILLED = "fulfillment_complete"
@@ -43,6 +45,8 @@ def compare(
         return ["missing_locally"]
     if theirs is None:
         return ["missing_at_stripe"]
+    if ours.stripe_session_id is None:
+        return ["stripe_id_not_stored"]
     kinds = _status_drift(ours.status, str(theirs.get("status")))
     if not kinds:
         kinds = _figure_drift(ours, theirs)
@@ -54,6 +58,8 @@ def compare(
 def _status_drift(ours: str, theirs: str) -> list[str]:
     if ours == theirs:
         return []
+    if theirs not in STATUSES:
+        return ["status_differs"]
     if advance_status(ours, theirs) == theirs:
         return ["stripe_ahead"]
     if advance_status(theirs, ours) == ours:
@@ -105,7 +111,7 @@ def reused_transfers(sessions: Iterable[SessionRow]) -> set[str]:
     """Sessions naming a transfer that another session names too, but for the one the
     chain's verdict gave it to."""
     by_transfer: dict[tuple[str, str], list[SessionRow]] = defaultdict(list)
-    for session in sessions:
+    for session in {session.id: session for session in sessions}.values():
         if session.transaction_hash and session.status == FULFILLED:
             by_transfer[(session.destination_network, session.transaction_hash)].append(session)
     return {

@@ -62,7 +62,8 @@ async def reconcile(
 ) -> list[Compared]:
     now = datetime.now(UTC)
     chosen = Chosen(created_since=since, created_before=until)
-    ours = await repository.list_sessions(database, chosen, limit=None, newest_first=False)
+    every = await repository.list_sessions(database, chosen, limit=None, newest_first=False)
+    ours = [s for s in every if bool(s.livemode) == stripe.livemode]  # the other mode is unseen
     listed = await _listed(stripe, since, until, concurrency, progress)
     theirs = [s for s in listed if _our_id(s) and s.get("livemode") is stripe.livemode]
     pairs = await _paired(database, stripe, ours, theirs, concurrency)
@@ -71,6 +72,11 @@ async def reconcile(
     reused = reused_transfers(o for o, _ in pairs if o is not None)
     compared = []
     for mine, stripes in pairs:
+        if _names_another(mine, stripes):
+            # A second Stripe session for one of ours: its figures are Stripe's alone.
+            duplicate = _side_by_side(None, stripes, ["duplicate_at_stripe"])
+            compared.append(duplicate)
+            continue
         drift = compare(
             mine,
             stripes,
@@ -86,6 +92,13 @@ async def reconcile(
 
 
 Pair = tuple[SessionRow | None, dict[str, Any] | None]
+
+
+def _names_another(mine: SessionRow | None, theirs: dict[str, Any] | None) -> bool:
+    """Stripe's session names ours in its metadata, and ours holds another Stripe id."""
+    if mine is None or theirs is None or mine.stripe_session_id is None:
+        return False
+    return bool(mine.stripe_session_id != theirs["id"])
 
 
 async def _paired(
@@ -149,7 +162,7 @@ async def _read_by_id(database: Database, ids: list[str | None]) -> list[Session
     wanted = [i for i in ids if i is not None]
     found: list[SessionRow] = []
     for at in range(0, len(wanted), LOOKUP_BATCH):
-        chosen = Chosen(ids=tuple(wanted[at : at + LOOKUP_BATCH]))
+        chosen = Chosen(ids=tuple(wanted[at : at + LOOKUP_BATCH]), unfinished_too=True)
         found += await repository.list_sessions(database, chosen, limit=None)
     return found
 
@@ -165,8 +178,10 @@ async def _retrieved(
         async with gate:
             try:
                 return await stripe.retrieve_session(session.stripe_session_id or "")
-            except StripeRefused:  # no such session
-                return None
+            except StripeRefused as error:
+                if error.extra.get("stripeCode") == "resource_missing":
+                    return None
+                raise
 
     found = await asyncio.gather(*(one(session) for session in sessions))
     return [s for s in found if s is not None]

@@ -23,6 +23,8 @@ from service.reconciliation.totals import DayTotal, totals
 DRIFT_KINDS = (
     "missing_locally",
     "missing_at_stripe",
+    "stripe_id_not_stored",
+    "duplicate_at_stripe",
     "stripe_ahead",
     "local_ahead",
     "status_differs",

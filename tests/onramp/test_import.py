@@ -75,6 +75,36 @@ async def test_lost_sessions_come_back_under_their_ids_once(
     assert sorted(item["id"] for item in listed) == sorted(s["id"] for s in (kept, lost, paid))
 
 
+async def test_a_session_whose_create_never_stored_stripes_answer_gets_it(
+    caller: Caller, stripe: RunningStripe, database_url: str, tmp_path: Path
+) -> None:
+    half_made, kept = (await caller.create()).json(), (await caller.create()).json()
+    await run_sql(
+        database_url,
+        "UPDATE onramp_sessions SET stripe_session_id = NULL, client_secret = NULL"
+        " WHERE id = :id RETURNING id",
+        id=half_made["id"],
+    )
+    stripe.advance(half_made["stripeSessionId"], "requires_payment")
+    second = dict(stripe.simulator.sessions[kept["stripeSessionId"]], id="cos_second")
+    stripe.simulator.load([second])
+    assert (await caller.get(f"/api/v1/onramp/sessions/{half_made['id']}")).status_code == 404
+    env = cli_env(database_url, stripe)
+
+    code, report = import_sessions(tmp_path, env, "--since", SINCE)
+    assert code == 0
+    assert {row["stripe_session_id"]: row["outcome"] for row in report} == {
+        half_made["stripeSessionId"]: "updated",
+        kept["stripeSessionId"]: "present",
+        "cos_second": "duplicate",
+    }
+    back = (await caller.get(f"/api/v1/onramp/sessions/{half_made['id']}")).json()
+    assert back["stripeSessionId"] == half_made["stripeSessionId"]
+    assert (back["status"], back["clientSecret"]) == ("requires_payment", half_made["clientSecret"])
+    kept_now = (await caller.get(f"/api/v1/onramp/sessions/{kept['id']}")).json()
+    assert kept_now["stripeSessionId"] == kept["stripeSessionId"]
+
+
 async def test_a_range_that_ends_before_it_starts_is_refused(
     stripe: RunningStripe, migrated: dict[str, str], tmp_path: Path
 ) -> None:

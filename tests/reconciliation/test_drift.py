@@ -74,6 +74,13 @@ def test_three_accounts_that_agree_have_no_drift() -> None:
         (ours(status="requires_payment"), theirs(), None, ["stripe_ahead"]),
         (ours(), theirs("requires_payment"), None, ["local_ahead"]),
         (ours(status="rejected"), theirs(), None, ["status_differs"]),
+        (ours(status="requires_payment"), theirs("expired"), None, ["status_differs"]),
+        (
+            ours(stripe_session_id=None, status="initialized"),
+            theirs(),
+            None,
+            ["stripe_id_not_stored"],
+        ),
         (ours(source_amount="90.00"), theirs(), None, ["amount_differs"]),
         (ours(destination_amount="98.00"), theirs(), None, ["amount_differs"]),
         (ours(network_fee_amount=None), theirs(), None, ["fees_differ"]),

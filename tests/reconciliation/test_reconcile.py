@@ -103,6 +103,14 @@ async def test_each_kind_of_drift_is_found_and_reported(
     await set_columns(database_url, twice["id"], delivery_status="pending", delivered_amount=None)
     expected[twice["id"]] = ["transfer_reused"]
 
+    half_made = (await caller.create()).json()
+    await set_columns(database_url, half_made["id"], stripe_session_id=None, client_secret=None)
+    expected[half_made["id"]] = ["stripe_id_not_stored"]
+
+    original = stripe.simulator.sessions[agreed["stripeSessionId"]]
+    stripe.simulator.load([dict(original, id="cos_second_for_one_of_ours")])
+    duplicate = ["duplicate_at_stripe"]
+
     env = cli_env(database_url, stripe)
     chart, gauges = tmp_path / "drift.png", tmp_path / "onramp.prom"
     code, text = reconcile(
@@ -111,8 +119,10 @@ async def test_each_kind_of_drift_is_found_and_reported(
     assert code == 1
     body = json.loads(text)
     found = {row["session_id"]: row["drift"] for row in body["drift"]}
-    assert found == {session_id: kinds for session_id, kinds in expected.items() if kinds}
-    assert body["compared"] == len(expected)
+    assert found == {session_id: kinds for session_id, kinds in expected.items() if kinds} | {
+        agreed["id"]: duplicate  # the second Stripe session, under the id it names
+    }
+    assert body["compared"] == len(expected) + 1
     assert body["driftByKind"]["stripe_ahead"] == 1
     complete = [t for t in body["totals"] if t["status"] == "fulfillment_complete"]
     assert complete == [
@@ -121,27 +131,29 @@ async def test_each_kind_of_drift_is_found_and_reported(
             "status": "fulfillment_complete",
             "source_currency": "usd",
             "destination_currency": "musd",
-            "sessions": 8,
-            "source_amount": "800.00",  # Stripe's word, where ours differs
-            "fees": "12.08",
+            "sessions": 9,  # with the second Stripe session
+            "source_amount": "900.00",  # Stripe's word, where ours differs
+            "fees": "13.59",
             "delivered_amount": "542.45",  # 5 x 98.49 + 50
-            "drifted": 7,
+            "drifted": 8,
         }
     ]
     assert chart.read_bytes().startswith(b"\x89PNG")
     metrics = gauges.read_text()
     assert 'onramp_reconcile_drift_sessions{kind="transfer_reused"} 1.0' in metrics
-    assert "onramp_reconcile_sessions 12.0" in metrics
+    assert "onramp_reconcile_sessions 14.0" in metrics
 
     sheet = tmp_path / "sessions.csv"
     code, _ = reconcile(tmp_path, env, "--format", "csv", "--output", str(sheet))
     assert code == 1
     rows = list(csv.DictReader(io.StringIO(sheet.read_text())))
-    assert {row["session_id"]: row["drift"].split() for row in rows} == expected
+    second = [r for r in rows if r["stripe_session_id"] == "cos_second_for_one_of_ours"]
+    assert [r["drift"] for r in second] == ["duplicate_at_stripe"]
+    assert {r["session_id"]: r["drift"].split() for r in rows if r not in second} == expected
 
     code, table = reconcile(tmp_path, env)
     assert code == 1
-    assert "12 sessions compared, 11 with drift" in table
+    assert "14 sessions compared, 13 with drift" in table
 
 
 async def test_a_range_in_agreement_exits_zero(
@@ -154,3 +166,15 @@ async def test_a_range_in_agreement_exits_zero(
     code, text = reconcile(tmp_path, cli_env(database_url, stripe), "--format", "json")
     assert code == 0, text
     assert json.loads(text)["drifted"] == 0
+
+
+async def test_a_report_that_cannot_be_made_exits_3_not_1(
+    caller: Caller, stripe: RunningStripe, database_url: str, tmp_path: Path
+) -> None:
+    await caller.create()
+    stripe.faults(fail=100, failStatus=503)
+    result = run_onramp(
+        "reconcile", "--since", SINCE, cwd=tmp_path, **cli_env(database_url, stripe)
+    )
+    assert result.returncode == 3
+    assert "onramp: Stripe: Stripe could not be reached" in result.stderr

@@ -166,6 +166,34 @@ async def test_fees_come_with_newer_news_and_fill_a_gap_from_older_news(
     assert (kept.network_fee_amount, kept.transaction_fee_amount) == ("0.01", "1.50")
 
 
+async def test_newer_news_restates_the_fees_and_a_late_transaction_brings_them_too(
+    client: AsyncTestClient[Litestar], database: Database
+) -> None:
+    first, second = await a_session(database), await a_session(database)
+
+    def with_fees(sid: str, status: str, fees: tuple[str, str], **more: Any) -> dict[str, Any]:
+        event = onramp_event(sid, status, **more)
+        event["data"]["object"]["transaction_details"]["fees"] = {
+            "network_fee_amount": fees[0],
+            "transaction_fee_amount": fees[1],
+        }
+        return event
+
+    one = first.stripe_session_id or ""
+    await deliver(client, with_fees(one, "fulfillment_processing", ("0.01", "1.50")))
+    await deliver(client, with_fees(one, "fulfillment_complete", ("0.02", "1.49")))
+    restated = await reload(database, first.id)
+    assert (restated.network_fee_amount, restated.transaction_fee_amount) == ("0.02", "1.49")
+
+    two, tx = second.stripe_session_id or "", "0x" + "ef" * 32
+    await deliver(client, onramp_event(two, "fulfillment_complete"))
+    late = with_fees(two, "fulfillment_complete", ("0.01", "1.50"), transaction_id=tx)
+    assert (await deliver(client, late)).json()["outcome"] == "applied"
+    filled = await reload(database, second.id)
+    assert filled.transaction_hash == tx
+    assert (filled.network_fee_amount, filled.transaction_fee_amount) == ("0.01", "1.50")
+
+
 async def test_an_event_before_the_stripe_id_is_stored_finds_the_session_by_metadata(
     client: AsyncTestClient[Litestar], database: Database
 ) -> None:
