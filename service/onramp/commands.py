@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,20 +122,8 @@ def import_sessions_command(
         fail(f"Stripe: {error.detail}")
     except NotConfigured as error:
         fail(error.detail, EXIT_CONFIGURATION)
-    print_report(
-        results,
-        [
-            ("session_id", "Session"),
-            ("stripe_session_id", "Stripe session"),
-            ("status", "Status"),
-            ("outcome", "Outcome"),
-            ("error", "Error"),
-        ],
-        as_json=as_json,
-        title="Session import (dry run: nothing changed)" if dry_run else "Session import",
-    )
-    if any(result.outcome == "failed" for result in results):
-        sys.exit(EXIT_FAILURE)
+    columns = [("stripe_session_id", "Stripe session"), ("status", "Status")]
+    _report(results, columns, as_json=as_json, title="Session import", dry_run=dry_run)
 
 
 @sessions.command("replay")
@@ -182,17 +171,24 @@ def replay_sessions_command(
             await stripe.close()
 
     results = with_database(run)
+    columns = [("before", "Before"), ("after", "After")]
+    _report(results, columns, as_json=as_json, title="Session replay", dry_run=dry_run)
+
+
+def _report(
+    results: Sequence[SessionImported | SessionReplayed],
+    columns: list[tuple[str, str]],
+    *,
+    as_json: bool,
+    title: str,
+    dry_run: bool,
+) -> None:
+    """A row per session and its outcome; exit 1 if any failed, so a script retries."""
     print_report(
         results,
-        [
-            ("session_id", "Session"),
-            ("before", "Before"),
-            ("after", "After"),
-            ("outcome", "Outcome"),
-            ("error", "Error"),
-        ],
+        [("session_id", "Session"), *columns, ("outcome", "Outcome"), ("error", "Error")],
         as_json=as_json,
-        title="Session replay (dry run: nothing changed)" if dry_run else "Session replay",
+        title=f"{title} (dry run: nothing changed)" if dry_run else title,
     )
     if any(result.outcome == "failed" for result in results):
         sys.exit(EXIT_FAILURE)
