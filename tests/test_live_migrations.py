@@ -29,12 +29,15 @@ SESSIONS = 100_000
 WALLETS = 100
 
 # The next migration as it would be written: a column with a constant default (no table
-# rewrite) and three indexes built concurrently on tables in use.
+# rewrite) and three indexes built concurrently on tables in use. bench/live_migration.py
+# also runs it with plain indexes, built inside the migration's transaction.
 NEXT_MIGRATION = """
 import sqlalchemy as sa
 from alembic import op
 
 from service.schema_changes import create_index_concurrently, drop_index_concurrently
+
+build_index, drop_index = {build_index}, {drop_index}
 
 revision = "live_test"
 down_revision = "{head}"
@@ -47,17 +50,15 @@ def upgrade() -> None:
         "onramp_sessions",
         sa.Column("review_state", sa.String(16), nullable=False, server_default="none"),
     )
-    create_index_concurrently("ix_live_sessions_created_at", "onramp_sessions", ["created_at"])
-    create_index_concurrently(
-        "ix_live_sessions_status_updated", "onramp_sessions", ["status", "updated_at"]
-    )
-    create_index_concurrently("ix_live_events_received_at", "webhook_events", ["received_at"])
+    build_index("ix_live_sessions_created_at", "onramp_sessions", ["created_at"])
+    build_index("ix_live_sessions_status_updated", "onramp_sessions", ["status", "updated_at"])
+    build_index("ix_live_events_received_at", "webhook_events", ["received_at"])
 
 
 def downgrade() -> None:
-    drop_index_concurrently("ix_live_events_received_at", "webhook_events")
-    drop_index_concurrently("ix_live_sessions_status_updated", "onramp_sessions")
-    drop_index_concurrently("ix_live_sessions_created_at", "onramp_sessions")
+    drop_index("ix_live_events_received_at", "webhook_events")
+    drop_index("ix_live_sessions_status_updated", "onramp_sessions")
+    drop_index("ix_live_sessions_created_at", "onramp_sessions")
     op.drop_column("onramp_sessions", "review_state")
 """
 
@@ -74,11 +75,20 @@ def scratch_postgres() -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def with_next_migration(settings: DatabaseSettings, folder: Path) -> Config:
+def with_next_migration(
+    settings: DatabaseSettings, folder: Path, *, concurrently: bool = True
+) -> Config:
     """The service's Alembic configuration, with a test-only folder of versions beside
     the real ones."""
+    builds = (
+        ("create_index_concurrently", "drop_index_concurrently")
+        if concurrently
+        else ("op.create_index", "op.drop_index")
+    )
     (folder / "live_test_next.py").write_text(
-        NEXT_MIGRATION.format(head=migrations.head_revision())
+        NEXT_MIGRATION.format(
+            head=migrations.head_revision(), build_index=builds[0], drop_index=builds[1]
+        )
     )
     config = migrations.alembic_config(settings)
     config.set_main_option("path_separator", "os")
@@ -87,9 +97,9 @@ def with_next_migration(settings: DatabaseSettings, folder: Path) -> Config:
     return config
 
 
-def populate(url: str, wallets: list[str]) -> list[str]:
-    """SESSIONS sessions over WALLETS wallets and as many stored events, by SQL; the ids
-    of the first wallet's sessions."""
+def populate(url: str, wallets: list[str], sessions: int = SESSIONS) -> list[str]:
+    """Sessions over the wallets and as many stored events, by SQL; the ids of the first
+    wallet's sessions."""
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute(
             "INSERT INTO onramp_sessions (id, stripe_session_id, wallet_address, livemode, status,"
@@ -100,7 +110,7 @@ def populate(url: str, wallets: list[str]) -> list[str]:
             " 'fulfillment_complete', '100.00', 'usd', 'musd', 'mezo', 'confirmed', 3,"
             " now() - n * interval '1 minute', now() - n * interval '1 minute'"
             " FROM generate_series(1, %s) AS n",
-            (wallets, len(wallets), SESSIONS),
+            (wallets, len(wallets), sessions),
         )
         connection.execute(
             "INSERT INTO webhook_events (id, type, created, livemode, onramp_session_id,"
@@ -109,10 +119,10 @@ def populate(url: str, wallets: list[str]) -> list[str]:
             " now() - n * interval '1 minute', false, 'ors_' || lpad(n::text, 26, '0'),"
             " '{}', now() - n * interval '1 minute', now() - n * interval '1 minute',"
             " 'applied', 1 FROM generate_series(1, %s) AS n",
-            (SESSIONS,),
+            (sessions,),
         )
         connection.execute("ANALYZE")
-    return [f"ors_{n:026d}" for n in range(len(wallets), SESSIONS, len(wallets))]
+    return [f"ors_{n:026d}" for n in range(len(wallets), sessions, len(wallets))]
 
 
 async def longest_waits(
