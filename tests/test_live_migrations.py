@@ -16,9 +16,15 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
+from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from alembic.util import CommandError
+from sqlalchemy import create_engine, inspect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 
 from service import migrations
+from service.schema_changes import create_index_concurrently
 from service.settings import DatabaseSettings
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.onramp.conftest import new_wallet, token_for
@@ -258,3 +264,76 @@ def test_a_migration_that_cannot_get_its_lock_gives_up_and_runs_again(
     again = run_onramp("migrate", "--revision", target, cwd=tmp_path, DATABASE_URL=scratch_postgres)
     assert again.returncode == 0, again.stderr
     assert f"database schema at {target}" in again.stdout
+
+
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_the_next_migration_goes_up_and_down_on_both_databases(
+    dialect: str, scratch_postgres: str, tmp_path: Path
+) -> None:
+    url = scratch_postgres if dialect == "postgresql" else f"sqlite:///{tmp_path}/onramp.db"
+    settings = DatabaseSettings(DATABASE_URL=url)
+    migrations.upgrade(settings)
+    config = with_next_migration(settings, tmp_path)
+    command.upgrade(config, "heads")
+    assert migrations.current_revision(settings) == "live_test"
+    assert {"ix_live_sessions_created_at", "ix_live_events_received_at"} <= indexes_of(url)
+    command.downgrade(config, migrations.head_revision() or "base")
+    assert migrations.current_revision(settings) == migrations.head_revision()
+    assert not any(name.startswith("ix_live_") for name in indexes_of(url))
+
+
+def indexes_of(url: str) -> set[str]:
+    engine = create_engine(DatabaseSettings(DATABASE_URL=url).sync_url, poolclass=NullPool)
+    try:
+        found = inspect(engine)
+        return {
+            str(index["name"])
+            for table in ("onramp_sessions", "webhook_events")
+            for index in found.get_indexes(table)
+        }
+    finally:
+        engine.dispose()
+
+
+def test_an_index_build_stopped_half_way_is_built_again(scratch_postgres: str) -> None:
+    """A concurrent build that fails leaves an invalid index behind; running the
+    migration again drops it and builds a valid one."""
+    migrations.upgrade(DatabaseSettings(DATABASE_URL=scratch_postgres))
+    populate(scratch_postgres, [new_wallet()], sessions=10)
+    with psycopg.connect(scratch_postgres, autocommit=True) as connection:
+        connection.execute("UPDATE onramp_sessions SET source_amount = '1.00'")
+    engine = create_engine(
+        DatabaseSettings(DATABASE_URL=scratch_postgres).sync_url, poolclass=NullPool
+    )
+
+    def build() -> None:
+        with (
+            engine.connect() as connection,
+            Operations.context(MigrationContext.configure(connection)),
+        ):
+            create_index_concurrently(
+                "ix_live_unique_amount", "onramp_sessions", ["source_amount"], unique=True
+            )
+
+    try:
+        with pytest.raises(IntegrityError):
+            build()
+        assert index_valid(scratch_postgres, "ix_live_unique_amount") is False
+        with psycopg.connect(scratch_postgres, autocommit=True) as connection:
+            connection.execute("UPDATE onramp_sessions SET source_amount = id")
+        build()
+        assert index_valid(scratch_postgres, "ix_live_unique_amount") is True
+        build()  # a valid index is kept
+        assert index_valid(scratch_postgres, "ix_live_unique_amount") is True
+    finally:
+        engine.dispose()
+
+
+def index_valid(url: str, name: str) -> bool | None:
+    with psycopg.connect(url) as connection:
+        row = connection.execute(
+            "SELECT indisvalid FROM pg_index JOIN pg_class ON pg_class.oid = indexrelid"
+            " WHERE relname = %s",
+            (name,),
+        ).fetchone()
+    return None if row is None else bool(row[0])
