@@ -2,48 +2,68 @@
 
 Each command reads the settings once and turns any configuration or start-up problem
 into one line per problem on stderr and a non-zero exit, never a traceback.
+
+Start-up stays light (`onramp --help` imports click and the command definitions only):
+each command imports what it runs inside its body, and the capability groups are
+loaded by name when they are called or listed (click's lazily loaded subcommands).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import importlib
 import os
-import secrets
-import signal
 import sys
-import tempfile
-import time
+from typing import TYPE_CHECKING, Any
 
 import click
-import uvicorn
-from rich.console import Console
 
-from service import migrations
-from service.chain.rpc import Chains
 from service.commands import (
     EXIT_CONFIGURATION,
     fail,
     load_settings,
-    log,
     reports_database_errors,
     with_database,
 )
-from service.database import Database
-from service.delivery.commands import delivery
-from service.delivery.worker import DeliveryWorker
-from service.demo.flow import printable, run_demo
-from service.logs import configure_logging
-from service.onramp.commands import sessions
-from service.operations import worker_endpoint
-from service.reconciliation.commands import reconcile_command
-from service.settings import Settings
-from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
-from service.stripe_sim.webhooks import WebhookConfig
-from service.webhooks.commands import webhooks
+from service.stripe_sim import DEFAULT_SECRET_KEY
+
+if TYPE_CHECKING:
+    from service.database import Database
+    from service.delivery.worker import DeliveryWorker
+    from service.settings import Settings
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose subcommands named in `lazy_subcommands` ("name": "module.attr") are
+    imported only when called, or listed by `--help`."""
+
+    def __init__(self, *args: Any, lazy_subcommands: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_subcommands = lazy_subcommands
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy_subcommands])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy_subcommands:
+            return super().get_command(ctx, cmd_name)
+        module, name = self.lazy_subcommands[cmd_name].rsplit(".", 1)
+        command = getattr(importlib.import_module(module), name)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.lazy_subcommands[cmd_name]} is not a click command")
+        return command
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    lazy_subcommands={
+        "sessions": "service.onramp.commands.sessions",
+        "webhooks": "service.webhooks.commands.webhooks",
+        "delivery": "service.delivery.commands.delivery",
+        "reconcile": "service.reconciliation.commands.reconcile_command",
+    },
+)
 @click.version_option(package_name="onramp")
 def main() -> None:
     """Sell MUSD on Mezo for card money through Stripe's Crypto Onramp."""
@@ -66,6 +86,15 @@ def main() -> None:
 )
 def serve(workers: int, no_worker: bool) -> None:
     """Run the HTTP API with uvicorn on HOST:PORT (and the delivery worker, by default)."""
+    import secrets
+    import tempfile
+
+    import uvicorn
+
+    from service import migrations
+    from service.commands import log
+    from service.logs import configure_logging
+
     if no_worker:
         os.environ["DELIVERY_WORKER"] = "false"
     settings = load_settings()
@@ -98,6 +127,8 @@ def serve(workers: int, no_worker: bool) -> None:
 
 
 def _require_schema_at_head(settings: Settings) -> None:
+    from service import migrations
+
     current = migrations.current_revision(settings.database)
     head = migrations.head_revision()
     if current != head:
@@ -114,6 +145,9 @@ def _require_schema_at_head(settings: Settings) -> None:
 @reports_database_errors
 def migrate(revision: str, downgrade_to: str | None) -> None:
     """Bring the database schema to the newest revision (or the one given)."""
+    from service import migrations
+    from service.logs import configure_logging
+
     settings = load_settings()
     configure_logging(settings.server.log_level, settings.server.log_format)
     if downgrade_to is not None:
@@ -128,6 +162,13 @@ def migrate(revision: str, downgrade_to: str | None) -> None:
 @reports_database_errors
 def worker() -> None:
     """Check deliveries on chain until stopped (SIGTERM or Ctrl-C)."""
+    import asyncio
+    import signal
+
+    from service.chain.rpc import Chains
+    from service.commands import log
+    from service.delivery.worker import DeliveryWorker
+    from service.operations import worker_endpoint
 
     async def run(settings: Settings, database: Database) -> None:
         chains = Chains(settings.chain)
@@ -154,6 +195,9 @@ def _worker_endpoint(
     worker: DeliveryWorker, settings: Settings
 ) -> contextlib.AbstractAsyncContextManager[None]:
     """/health and /metrics on WORKER_METRICS_PORT, when it is set."""
+    from service.commands import log
+    from service.operations import worker_endpoint
+
     port = settings.server.worker_metrics_port
     if port is None:
         return contextlib.nullcontext()
@@ -170,6 +214,13 @@ def _worker_endpoint(
 )
 def demo(keep_open: bool) -> None:
     """The whole purchase on this machine: sign-in, session, Stripe, chain, delivery proof."""
+    import contextlib
+    import time
+
+    from rich.console import Console
+
+    from service.demo.flow import printable, run_demo
+
     console = Console(stderr=True)
 
     def step(text: str, seconds: float) -> None:
@@ -218,6 +269,12 @@ def stripe_sim(
     host: str, port: int, secret_key: str, webhook_urls: tuple[str, ...], webhook_secret: str | None
 ) -> None:
     """Run the local Stripe stand-in (STRIPE_API_BASE=http://HOST:PORT)."""
+    import uvicorn
+
+    from service.logs import configure_logging
+    from service.stripe_sim.app import StripeSimulator
+    from service.stripe_sim.webhooks import WebhookConfig
+
     configure_logging("info", "console" if sys.stderr.isatty() else "json")
     click.echo(f"Stripe stand-in on http://{host}:{port} (key {secret_key[:12]}…)", err=True)
     simulator = StripeSimulator(secret_key=secret_key)
@@ -230,12 +287,6 @@ def stripe_sim(
         access_log=False,
         server_header=False,
     )
-
-
-main.add_command(sessions)
-main.add_command(webhooks)
-main.add_command(delivery)
-main.add_command(reconcile_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,28 +1,28 @@
 """What every `onramp` command shares: settings, logging and a database, one-line
-failures, exit codes."""
+failures, exit codes.
+
+Only click is imported here at start-up: `onramp --help` and every command's help load
+this module, so the database drivers, the app and structlog are imported by the commands
+that use them, when they run.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
-import psycopg
-import structlog
-from alembic.util import CommandError
-from sqlalchemy.exc import SQLAlchemyError
 
-from service.database import Database
-from service.errors import DatabaseUnavailable
-from service.logs import configure_logging, scrub
-from service.settings import ConfigurationError, Settings
+if TYPE_CHECKING:
+    from structlog.typing import FilteringBoundLogger
+
+    from service.database import Database
+    from service.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-log = structlog.get_logger("onramp.cli")
 
 EXIT_CONFIGURATION = 2
 EXIT_FAILURE = 1
@@ -31,12 +31,27 @@ EXIT_FAILURE = 1
 EXIT_UNAVAILABLE = 3
 
 
+def __getattr__(name: str) -> Any:
+    """`log`, made on first use so that merely importing this module costs no structlog."""
+    if name == "log":
+        import structlog
+
+        logger: FilteringBoundLogger = structlog.get_logger("onramp.cli")
+        globals()["log"] = logger
+        return logger
+    raise AttributeError(name)
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:
+    from service.logs import scrub
+
     click.echo(f"onramp: {scrub(message)}", err=True)
     sys.exit(code)
 
 
 def load_settings() -> Settings:
+    from service.settings import ConfigurationError, Settings
+
     try:
         return Settings.from_env()
     except ConfigurationError as error:
@@ -53,16 +68,33 @@ def reports_database_errors(command: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except DatabaseUnavailable as error:
-            detail = str(error.__cause__ or error).strip().splitlines()
-            fail(f"database error: {detail[0] if detail else error.cause}")
-        except (SQLAlchemyError, psycopg.Error) as error:  # a schema not migrated, say
-            detail = str(getattr(error, "orig", None) or error).strip().splitlines()
-            fail(f"database error: {detail[0] if detail else type(error).__name__}")
-        except CommandError as error:
-            fail(f"migration error: {error}")
+        except Exception as error:
+            message = _operational_failure(error)
+            if message is None:
+                raise
+            fail(message)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _operational_failure(error: Exception) -> str | None:
+    """The one line an operator reads for a database or migration failure; None for
+    anything else (a bug keeps its traceback)."""
+    import psycopg
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from service.errors import DatabaseUnavailable
+
+    if isinstance(error, DatabaseUnavailable):
+        detail = str(error.__cause__ or error).strip().splitlines()
+        return f"database error: {detail[0] if detail else error.cause}"
+    if isinstance(error, SQLAlchemyError | psycopg.Error):  # a schema not migrated, say
+        detail = str(getattr(error, "orig", None) or error).strip().splitlines()
+        return f"database error: {detail[0] if detail else type(error).__name__}"
+    if isinstance(error, CommandError):
+        return f"migration error: {error}"
+    return None
 
 
 def with_database(
@@ -75,6 +107,11 @@ def with_database(
     the settings' own level when `log_level` is None), and a database that is disposed
     of afterwards, whatever happens. Work that `reads_only` (listings, reports) gets
     the read replica when DATABASE_READ_URL names one, so it does not load the primary."""
+    import asyncio
+
+    from service.database import Database
+    from service.logs import configure_logging
+
     settings = load_settings()
     configure_logging(log_level or settings.server.log_level, settings.server.log_format)
 

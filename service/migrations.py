@@ -28,6 +28,7 @@ def alembic_config(settings: DatabaseSettings) -> Config:
     config.set_main_option("script_location", str(script_location()))
     # env.py reads the URL from here; '%' must be escaped for ConfigParser.
     config.set_main_option("sqlalchemy.url", settings.sync_url.replace("%", "%%"))
+    config.attributes["database"] = settings
     return config
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
-from service.chain.rpc import Chains
 from service.commands import reports_database_errors, with_database
-from service.database import Database
-from service.delivery.recheck import recheck_sessions
-from service.delivery.worker import DeliveryWorker
-from service.reports import print_report
-from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.database import Database
+    from service.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,10 @@ def delivery() -> None:
 @reports_database_errors
 def recheck_delivery(session_ids: tuple[str, ...], status: str | None, as_json: bool) -> None:
     """Check fulfilled sessions' deliveries on chain again, now."""
+    from service.chain.rpc import Chains
+    from service.delivery.recheck import recheck_sessions
+    from service.delivery.worker import DeliveryWorker
+    from service.reports import print_report
 
     async def run(settings: Settings, database: Database) -> list[Rechecked]:
         chains = Chains(settings.chain)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import msgspec
 
-from service.chain.addresses import checksum_wallet
 from service.commands import (
     EXIT_CONFIGURATION,
     EXIT_FAILURE,
@@ -18,16 +16,13 @@ from service.commands import (
     reports_database_errors,
     with_database,
 )
-from service.database import Database
-from service.errors import NotConfigured, Unprocessable, UpstreamUnavailable
-from service.onramp import queries
-from service.onramp.imports import SessionImported, import_sessions
-from service.onramp.replay import SessionReplayed, replay_sessions
-from service.onramp.schemas import summary
 from service.onramp.state import STATUSES
-from service.onramp.stripe_client import StripeOnramp
-from service.reports import print_report, progress_bar
-from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.database import Database
+    from service.onramp.imports import SessionImported
+    from service.onramp.replay import SessionReplayed
+    from service.settings import Settings
 
 
 @click.group()
@@ -45,6 +40,12 @@ def list_sessions_command(
     status: str | None, wallet: str | None, limit: int, as_json: bool
 ) -> None:
     """The newest sessions, with their status and delivery."""
+    import msgspec
+
+    from service.chain.addresses import checksum_wallet
+    from service.onramp import queries
+    from service.onramp.schemas import summary
+    from service.reports import print_report
 
     async def run(_: Settings, database: Database) -> list[dict[str, Any]]:
         page = await queries.page(
@@ -101,6 +102,11 @@ def import_sessions_command(
 ) -> None:
     """Bring back sessions that Stripe has and this database lost (after a restore),
     under their own ids; never duplicates, safe to rerun."""
+    from service.errors import NotConfigured, Unprocessable, UpstreamUnavailable
+    from service.onramp.imports import import_sessions
+    from service.onramp.stripe_client import StripeOnramp
+    from service.reports import progress_bar
+
     start, end = since.replace(tzinfo=UTC), until.replace(tzinfo=UTC) if until else None
     if end is not None and end <= start:
         fail("--until must be after --since", EXIT_CONFIGURATION)
@@ -150,6 +156,10 @@ def replay_sessions_command(
     concurrency: int,
 ) -> None:
     """Re-read sessions from Stripe and bring them forward (never back); safe to rerun."""
+    from service.onramp.replay import replay_sessions
+    from service.onramp.stripe_client import StripeOnramp
+    from service.reports import progress_bar
+
     if not (session_ids or since or status or every):
         fail("choose sessions with --id, --since, --status or --all", EXIT_CONFIGURATION)
 
@@ -184,6 +194,8 @@ def _report(
     dry_run: bool,
 ) -> None:
     """A row per session and its outcome; exit 1 if any failed, so a script retries."""
+    from service.reports import print_report
+
     print_report(
         results,
         [("session_id", "Session"), *columns, ("outcome", "Outcome"), ("error", "Error")],

@@ -7,9 +7,9 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from service.commands import (
     EXIT_CONFIGURATION,
@@ -19,13 +19,11 @@ from service.commands import (
     reports_database_errors,
     with_database,
 )
-from service.database import Database
-from service.errors import DatabaseUnavailable, NotConfigured, Unprocessable, UpstreamUnavailable
-from service.onramp.stripe_client import StripeOnramp
-from service.reconciliation import report
-from service.reconciliation.gather import Compared, reconcile
-from service.reports import progress_bar
-from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.database import Database
+    from service.reconciliation.gather import Compared
+    from service.settings import Settings
 
 
 @click.command("reconcile")
@@ -66,6 +64,17 @@ def reconcile_command(
     """Compare every session of the range with Stripe and with the chain's delivery
     verdict, name each difference, total by day and status; exit 1 on drift, 3 when
     Stripe or the database could not be read."""
+    from service.errors import (
+        DatabaseUnavailable,
+        NotConfigured,
+        Unprocessable,
+        UpstreamUnavailable,
+    )
+    from service.onramp.stripe_client import StripeOnramp
+    from service.reconciliation import report
+    from service.reconciliation.gather import reconcile
+    from service.reports import progress_bar
+
     start = since.replace(tzinfo=UTC)
     end = until.replace(tzinfo=UTC) if until else datetime.now(UTC) + timedelta(seconds=1)
     if end <= start:
@@ -115,6 +124,10 @@ def _tell(
     output_format: str,
     output: Path | None,
 ) -> None:
+    from rich.console import Console
+
+    from service.reconciliation import report
+
     if output_format == "table" and output is None:
         report.as_table(compared, start, end, Console())
         return

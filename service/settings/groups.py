@@ -62,6 +62,11 @@ class DatabaseSettings(_Group):
     max_overflow: int = Field(10, alias="DATABASE_MAX_OVERFLOW", ge=0, le=200)
     pool_timeout_seconds: float = Field(10.0, alias="DATABASE_POOL_TIMEOUT_SECONDS", gt=0)
     connect_timeout_seconds: int = Field(5, alias="DATABASE_CONNECT_TIMEOUT_SECONDS", ge=1)
+    # How long a migration waits for a table's lock before it gives up, is rolled back
+    # and can be run again; requests queue behind a waiting migration (PostgreSQL).
+    migration_lock_timeout_seconds: float = Field(
+        3.0, alias="MIGRATION_LOCK_TIMEOUT_SECONDS", gt=0, le=600
+    )
 
     @field_validator("url", "read_url")
     @classmethod

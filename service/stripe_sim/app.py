@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.stripe_sim import DEFAULT_SECRET_KEY as DEFAULT_SECRET_KEY
 from service.stripe_sim.controls import Faults, Stats, control
 from service.stripe_sim.forms import FormError, decode_form
 from service.stripe_sim.hosted_page import PAGE_PREFIX, Deliver, hosted_page, page_url
@@ -33,7 +34,6 @@ SESSIONS_PATH = "/v1/crypto/onramp_sessions"
 # The API reference's path, and the one a guide spells; Stripe's docs disagree.
 QUOTE_PATHS = frozenset({"/v1/crypto/onramp/quotes", "/v1/crypto/onramp_quotes"})
 _SESSION_PATH = re.compile(r"^/v1/crypto/onramp_sessions/(?P<id>[A-Za-z0-9_]+)$")
-DEFAULT_SECRET_KEY = "sk_test_onramp_simulator"  # noqa: S105 - the stand-in's own test key
 
 
 class DropConnection(Exception):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
-from service.columns import utcnow
 from service.commands import EXIT_FAILURE, reports_database_errors, with_database
-from service.database import Database
-from service.reports import print_report, progress_bar
-from service.settings import Settings
-from service.webhooks.replay import Replayed, replay_events
-from service.webhooks.retention import DEFAULT_BATCH_SIZE, Pruned, prune_events
+from service.webhooks import DEFAULT_BATCH_SIZE
+
+if TYPE_CHECKING:
+    from service.database import Database
+    from service.settings import Settings
+    from service.webhooks.replay import Replayed
+    from service.webhooks.retention import Pruned
 
 
 @click.group()
@@ -31,6 +33,8 @@ def replay_webhooks(
     since: datetime | None, event_ids: tuple[str, ...], dry_run: bool, as_json: bool
 ) -> None:
     """Re-apply stored events to their sessions (safe to run again)."""
+    from service.reports import print_report, progress_bar
+    from service.webhooks.replay import replay_events
 
     async def run(_: Settings, database: Database) -> list[Replayed]:
         with progress_bar("Replaying events", not as_json) as progress:
@@ -85,6 +89,9 @@ def prune_webhooks(days: int, batch_size: int, dry_run: bool, as_json: bool) -> 
     Kept whatever their age: events never processed successfully, events of sessions
     not settled yet, and events of unknown sessions younger than 30 days.
     """
+    from service.columns import utcnow
+    from service.reports import print_report, progress_bar
+    from service.webhooks.retention import prune_events
 
     async def run(_: Settings, database: Database) -> list[Pruned]:
         with progress_bar("Pruning events", not as_json and not dry_run) as progress:

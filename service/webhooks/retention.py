@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from service.database import Database
+from service.webhooks import DEFAULT_BATCH_SIZE
 from service.webhooks.repository import NOT_NEEDED, delete_not_needed, old_events_by_need
 
 UNKNOWN_SESSION_DAYS = 30
-DEFAULT_BATCH_SIZE = 1000
 KEPT_REASONS = ("not_processed", "session_not_settled", "unknown_session_recent")
 
 
