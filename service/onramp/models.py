@@ -22,6 +22,8 @@ class OnrampSession(SQLModel, table=True):
     __table_args__ = (
         Index("ix_onramp_sessions_wallet_id", "wallet_address", "id"),
         Index("ix_onramp_sessions_status_id", "status", "id"),
+        # Time ranges: `sessions replay --since`, `reconcile`, `sessions import`.
+        Index("ix_onramp_sessions_created_at", "created_at"),
     )
 
     id: str = Field(default_factory=lambda: new_id("ors"), sa_type=String(32), primary_key=True)
