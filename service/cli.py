@@ -36,6 +36,7 @@ from service.demo.flow import printable, run_demo
 from service.logs import configure_logging
 from service.onramp.commands import sessions
 from service.reconciliation.commands import reconcile_command
+from service.retention.commands import retention
 from service.settings import Settings
 from service.stripe_sim.app import DEFAULT_SECRET_KEY, StripeSimulator
 from service.stripe_sim.webhooks import WebhookConfig
@@ -136,7 +137,9 @@ def worker() -> None:
             loop.add_signal_handler(signum, stop.set)
         log.info("worker_started")
         try:
-            await DeliveryWorker(database, chains, settings.chain).run(stop)
+            await DeliveryWorker(
+                database, chains, settings.chain, retention=settings.retention
+            ).run(stop)
         finally:
             await chains.close()
         log.info("worker_stopped")
@@ -219,6 +222,7 @@ main.add_command(sessions)
 main.add_command(webhooks)
 main.add_command(delivery)
 main.add_command(reconcile_command)
+main.add_command(retention)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,9 @@
 """Persistence of delivery checks: scheduling, claims, and the end of a round.
 
 Other capabilities schedule checks through `schedule_check` and `reopen_check` only,
-inside their own transactions, and reports read when time-outs started
-(`timeouts_started`); everything else here belongs to the worker.
+inside their own transactions, reports read when time-outs started
+(`timeouts_started`), and the retention job deletes long-finished checks
+(`delete_finished`); everything else here belongs to the worker.
 """
 
 from __future__ import annotations
@@ -196,3 +197,28 @@ async def timeouts_started(database: Database, session_ids: list[str]) -> dict[s
         rows = await database.run_alone(statement, params, {"created_at": UtcDateTime()})
         started.update({session_id: as_utc(when) for session_id, when in rows})
     return started
+
+
+# A finished check is decided for good: its verdict is final for its network (a block
+# still short of finality keeps its check open), and the verdict lives on the session.
+# Nothing reads a finished check again: `reopen_check` upserts, so a recheck of a
+# session whose check is gone starts a new one, which only searches the chain again
+# from the session's creation if the session named no transaction.
+_FINISHED = "FROM delivery_checks WHERE finished_at < :before"
+_COUNT_FINISHED = Sql(f"SELECT count(*) {_FINISHED}", datetimes=("before",))
+_DELETE_FINISHED = Sql(
+    "DELETE FROM delivery_checks WHERE onramp_session_id IN"  # noqa: S608 - constants
+    f" (SELECT onramp_session_id {_FINISHED} LIMIT :batch) RETURNING onramp_session_id",
+    datetimes=("before",),
+)
+
+
+async def count_finished(database: Database, before: datetime) -> int:
+    return int((await database.run_alone(_COUNT_FINISHED, {"before": before}))[0][0])
+
+
+async def delete_finished(database: Database, before: datetime, batch: int) -> int:
+    """At most `batch` checks finished before `before`, in a statement of their own;
+    how many went."""
+    params = {"before": before, "batch": batch}
+    return len(await database.run_alone(_DELETE_FINISHED, params))
