@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from service.auth.rules import NonceRecord
 from service.columns import UtcDateTime, as_utc
 from service.database import Database
-from service.sql import Sql
+from service.sql import BatchDelete, Sql
 
 # Expired nonces are kept this long for audit, then the retention job deletes them.
 NONCE_RETENTION = timedelta(hours=1)
@@ -50,10 +50,8 @@ _CONSUME = Sql(
 # The retention job's: a bounded batch per statement, so no delete holds many row locks.
 _EXPIRED = "FROM auth_nonces WHERE expires_at < :before"
 _COUNT_EXPIRED = Sql(f"SELECT count(*) {_EXPIRED}", datetimes=("before",))
-_DELETE_EXPIRED = Sql(
-    f"DELETE FROM auth_nonces WHERE nonce IN (SELECT nonce {_EXPIRED} LIMIT :batch)"  # noqa: S608
-    " RETURNING nonce",
-    datetimes=("before",),
+_DELETE_EXPIRED = BatchDelete(
+    "auth_nonces", "nonce", f"SELECT nonce {_EXPIRED} LIMIT :batch", ("before",)
 )
 
 
@@ -124,4 +122,5 @@ async def delete_expired(database: Database, now: datetime, batch: int) -> int:
     """At most `batch` nonces past their retention, in a statement of their own; how
     many went."""
     params = {"before": expired_before(now), "batch": batch}
-    return len(await database.run_alone(_DELETE_EXPIRED, params))
+    statement = _DELETE_EXPIRED.on(database.pool is not None)
+    return len(await database.run_alone(statement, params))

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from service.columns import UtcDateTime, as_utc
 from service.database import Database
-from service.sql import Sql, SqlTransaction, with_list
+from service.sql import BatchDelete, Sql, SqlTransaction, with_list
 
 _SCHEDULE = Sql(
     "INSERT INTO delivery_checks (onramp_session_id, due_at, attempts, created_at)"
@@ -51,14 +51,17 @@ _DUE = (
 )
 _CLAIM = (
     "UPDATE delivery_checks SET claimed_until = :lease, attempts = attempts + 1"
-    " WHERE onramp_session_id IN ({due}) RETURNING onramp_session_id"
+    " WHERE onramp_session_id {due} RETURNING onramp_session_id"
 )
-# PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
+# PostgreSQL: concurrent workers skip each other's rows instead of waiting on them. The
+# due ids are gathered first (an ARRAY subquery, run once), then the rows found by key:
+# written `IN (SELECT …)`, the planner could join them against a scan of every check.
 _CLAIM_POSTGRES = Sql(
-    _CLAIM.format(due=_DUE + " FOR UPDATE SKIP LOCKED"), datetimes=("now", "lease")
+    _CLAIM.format(due=f"= ANY(ARRAY({_DUE} FOR UPDATE SKIP LOCKED))"),
+    datetimes=("now", "lease"),
 )
 # SQLite has one writer at a time, so the UPDATE itself is the claim.
-_CLAIM_SQLITE = Sql(_CLAIM.format(due=_DUE), datetimes=("now", "lease"))
+_CLAIM_SQLITE = Sql(_CLAIM.format(due=f"IN ({_DUE})"), datetimes=("now", "lease"))
 
 
 async def claim_due(sql: SqlTransaction, now: datetime, lease: datetime, limit: int) -> list[str]:
@@ -206,10 +209,11 @@ async def timeouts_started(database: Database, session_ids: list[str]) -> dict[s
 # from the session's creation if the session named no transaction.
 _FINISHED = "FROM delivery_checks WHERE finished_at < :before"
 _COUNT_FINISHED = Sql(f"SELECT count(*) {_FINISHED}", datetimes=("before",))
-_DELETE_FINISHED = Sql(
-    "DELETE FROM delivery_checks WHERE onramp_session_id IN"  # noqa: S608 - constants
-    f" (SELECT onramp_session_id {_FINISHED} LIMIT :batch) RETURNING onramp_session_id",
-    datetimes=("before",),
+_DELETE_FINISHED = BatchDelete(
+    "delivery_checks",
+    "onramp_session_id",
+    f"SELECT onramp_session_id {_FINISHED} LIMIT :batch",
+    ("before",),
 )
 
 
@@ -221,4 +225,5 @@ async def delete_finished(database: Database, before: datetime, batch: int) -> i
     """At most `batch` checks finished before `before`, in a statement of their own;
     how many went."""
     params = {"before": before, "batch": batch}
-    return len(await database.run_alone(_DELETE_FINISHED, params))
+    statement = _DELETE_FINISHED.on(database.pool is not None)
+    return len(await database.run_alone(statement, params))
