@@ -39,12 +39,16 @@ SELECT 'evt_' || s.stripe_session_id || '_' || k, 'crypto.onramp_session_updated
        s.created_at + k * interval '1 minute', 'applied', 1
 FROM onramp_sessions s, generate_series(1, 3) AS k
 """
-# Four sessions in five have a check; 1% of the checks are due, the others finished
-# with their `due_at` left where the last round put it (as the worker leaves them).
+# Four sessions in five have a check; 1% of the checks are due (within the last ten
+# minutes, as back-offs leave them), the others finished with their `due_at` left
+# where the last round put it, as the worker leaves them.
 _CHECKS = """
 INSERT INTO delivery_checks (onramp_session_id, due_at, attempts, claimed_until,
   finished_at, created_at)
-SELECT id, created_at + interval '1 minute', 1, NULL,
+SELECT id,
+       CASE WHEN n %% 100 = 1 THEN now() - (n %% 600) * interval '1 second'
+            ELSE created_at + interval '1 minute' END,
+       1, NULL,
        CASE WHEN n %% 100 = 1 THEN NULL ELSE created_at + interval '1 minute' END,
        created_at
 FROM (SELECT id, created_at, row_number() OVER (ORDER BY id) AS n FROM onramp_sessions
