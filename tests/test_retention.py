@@ -192,10 +192,3 @@ async def test_onramp_retention_run_reports_as_json(database_url: str, tmp_path:
     assert done.returncode == 0, done.stderr
     gone = next(r for r in json.loads(done.stdout) if r["table"] == "delivery_checks")
     assert (gone["outcome"], gone["rows"]) == ("deleted", 3)
-
-
-def test_the_batch_size_and_days_are_validated() -> None:
-    with pytest.raises(ValueError, match="RETENTION_BATCH_SIZE"):
-        RetentionSettings.model_validate({"RETENTION_BATCH_SIZE": "0"})
-    with pytest.raises(ValueError, match="WEBHOOK_RETENTION_DAYS"):
-        RetentionSettings.model_validate({"WEBHOOK_RETENTION_DAYS": "0"})
