@@ -10,6 +10,10 @@ plans at size"):
 - `ix_onramp_sessions_created_at`: `sessions replay --since`, `reconcile`, imports.
 - `ix_webhook_events_received_at` (received_at, id): `webhooks replay --since` in the
   order it replays, and the prune's walk over old events.
+- `ix_onramp_sessions_unsettled` (id, stripe_session_id; sessions not settled only):
+  the prune's test of whether an event's session still needs it. Over a backlog the
+  planner gathers every unsettled session first, which was two scans of all sessions
+  per batch; the few in flight are now read from this small index.
 - Dropped, since no statement reads through them while every webhook writes them:
   `webhook_events`' type, session ids and "unprocessed" indexes.
 
@@ -36,6 +40,7 @@ depends_on: str | Sequence[str] | None = None
 
 _UNFINISHED = "finished_at IS NULL"
 _FINISHED = "finished_at IS NOT NULL"
+_UNSETTLED = "NOT (status = 'rejected' OR delivery_status IN ('confirmed', 'mismatch', 'failed'))"
 
 # name: (table, columns, partial on)
 _ADDED: dict[str, tuple[str, list[str], str | None]] = {
@@ -43,6 +48,11 @@ _ADDED: dict[str, tuple[str, list[str], str | None]] = {
     "ix_delivery_checks_finished_at": ("delivery_checks", ["finished_at"], _FINISHED),
     "ix_onramp_sessions_created_at": ("onramp_sessions", ["created_at"], None),
     "ix_webhook_events_received_at": ("webhook_events", ["received_at", "id"], None),
+    "ix_onramp_sessions_unsettled": (
+        "onramp_sessions",
+        ["id", "stripe_session_id"],
+        _UNSETTLED,
+    ),
 }
 _DROPPED: dict[str, tuple[str, list[str], str | None]] = {
     "ix_delivery_checks_due_at": ("delivery_checks", ["due_at"], None),

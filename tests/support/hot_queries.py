@@ -197,6 +197,13 @@ def hot_queries(s: Samples) -> list[HotQuery]:
             "ix_webhook_events_received_at",
             writes=True,
         ),
+        HotQuery(
+            "retention: first run over a backlog of events (a batch)",
+            events._DELETE_NOT_NEEDED.postgres,
+            {"before": s.now - 90 * day, "unknown_before": s.now - 90 * day, "batch": 1000},
+            "ix_onramp_sessions_unsettled",
+            writes=True,
+        ),
     ]
 
 
