@@ -89,7 +89,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     creation = SessionCreation(database, stripe, destinations)
     changes = SessionChanges(database)
     webhooks = WebhookIngestion(database, settings.stripe)
-    worker = InProcessWorker(DeliveryWorker(database, chains, settings.chain))
+    worker = InProcessWorker(
+        DeliveryWorker(database, chains, settings.chain, retention=settings.retention)
+    )
     redis_url = settings.auth.redis_url
     rate_limiter = RateLimiter(
         settings.auth.rate_limit_per_minute,

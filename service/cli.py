@@ -62,6 +62,7 @@ class LazyGroup(click.Group):
         "webhooks": "service.webhooks.commands.webhooks",
         "delivery": "service.delivery.commands.delivery",
         "reconcile": "service.reconciliation.commands.reconcile_command",
+        "retention": "service.retention.commands.retention",
     },
 )
 @click.version_option(package_name="onramp")
@@ -176,7 +177,7 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        worker = DeliveryWorker(database, chains, settings.chain)
+        worker = DeliveryWorker(database, chains, settings.chain, retention=settings.retention)
         try:
             async with _worker_endpoint(worker, settings):
                 log.info("worker_started")

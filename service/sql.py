@@ -59,6 +59,36 @@ def with_list(
     return _expanded(template, name, len(values), datetimes), params
 
 
+@dataclass(frozen=True)
+class BatchDelete:
+    """A DELETE of the rows whose `key` a bounded `chosen` SELECT returns (it ends with
+    `LIMIT :batch`), for retention, returning the keys that went.
+
+    On PostgreSQL the keys are gathered first (an ARRAY subquery, run once) and the rows
+    found by their key: written `key IN (SELECT …)`, the planner joined the keys against
+    a sequential scan of the whole table, tens of milliseconds per batch at size
+    (bench/README.md). SQLite has no arrays and looks each key up anyway.
+    """
+
+    table: str
+    key: str
+    chosen: str
+    datetimes: tuple[str, ...] = ()
+    postgres: Sql = field(init=False, repr=False, compare=False)
+    sqlite: Sql = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        delete = f"DELETE FROM {self.table} WHERE {self.key}"  # noqa: S608 - constants
+        returning = f"RETURNING {self.key}"
+        postgres = Sql(f"{delete} = ANY(ARRAY({self.chosen})) {returning}", self.datetimes)
+        sqlite = Sql(f"{delete} IN ({self.chosen}) {returning}", self.datetimes)
+        object.__setattr__(self, "postgres", postgres)
+        object.__setattr__(self, "sqlite", sqlite)
+
+    def on(self, is_postgres: bool) -> Sql:
+        return self.postgres if is_postgres else self.sqlite
+
+
 class SqlTransaction(Protocol):
     # PostgreSQL takes row locks (`FOR UPDATE`); SQLite has one writer at a time.
     is_postgres: bool

@@ -49,6 +49,10 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.onramp.min_source_amount == Decimal("1.00")
     assert settings.onramp.max_source_amount == Decimal("10000.00")
     assert (settings.auth.domain, settings.auth.uri) == ("localhost:8000", "http://localhost:8000")
+    assert settings.retention.interval_seconds == 3600
+    assert settings.retention.batch_size == 1000
+    assert settings.retention.webhook_days == 90
+    assert settings.retention.delivery_check_days == 30
 
 
 @pytest.mark.parametrize(
@@ -214,3 +218,21 @@ def test_a_read_replica_of_sqlite_is_refused_without_echoing_the_url() -> None:
     [problem] = problems_for({**PRODUCTION, "DATABASE_READ_URL": "redis://r:hunter2@x"})
     assert problem.startswith("DATABASE_READ_URL: must be a postgresql://")
     assert "hunter2" not in problem
+
+
+def test_retention_settings_are_checked() -> None:
+    problems = problems_for(
+        {
+            "RETENTION_BATCH_SIZE": "0",
+            "WEBHOOK_RETENTION_DAYS": "0",
+            "DELIVERY_CHECK_RETENTION_DAYS": "x",
+            "RETENTION_INTERVAL_SECONDS": "-1",
+        }
+    )
+    named = {problem.split(":")[0] for problem in problems}
+    assert named == {
+        "RETENTION_BATCH_SIZE",
+        "WEBHOOK_RETENTION_DAYS",
+        "DELIVERY_CHECK_RETENTION_DAYS",
+        "RETENTION_INTERVAL_SECONDS",
+    }

@@ -7,12 +7,15 @@ The single-use guarantee lives in `consume`'s one conditional UPDATE.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from service.auth.rules import NonceRecord
 from service.columns import UtcDateTime, as_utc
 from service.database import Database
-from service.sql import Sql
+from service.sql import BatchDelete, Sql
+
+# Expired nonces are kept this long for audit, then the retention job deletes them.
+NONCE_RETENTION = timedelta(hours=1)
 
 _INSERT = (
     "INSERT INTO auth_nonces (nonce, wallet_address, issued_at, expires_at, requested_by)"
@@ -44,9 +47,11 @@ _CONSUME = Sql(
     " AND expires_at > :now AND issued_at <= :issued_by RETURNING nonce",
     datetimes=("now", "issued_by"),
 )
-_DELETE_EXPIRED = Sql(
-    "DELETE FROM auth_nonces WHERE expires_at < :before RETURNING nonce",
-    datetimes=("before",),
+# The retention job's: a bounded batch per statement, so no delete holds many row locks.
+_EXPIRED = "FROM auth_nonces WHERE expires_at < :before"
+_COUNT_EXPIRED = Sql(f"SELECT count(*) {_EXPIRED}", datetimes=("before",))
+_DELETE_EXPIRED = BatchDelete(
+    "auth_nonces", "nonce", f"SELECT nonce {_EXPIRED} LIMIT :batch", ("before",)
 )
 
 
@@ -103,5 +108,19 @@ async def consume(
     return bool(await database.run_alone(_CONSUME, values))
 
 
-async def delete_expired(database: Database, before: datetime) -> int:
-    return len(await database.run_alone(_DELETE_EXPIRED, {"before": before}))
+def expired_before(now: datetime) -> datetime:
+    """Used and expired nonces are kept a while for audit (`NONCE_RETENTION`)."""
+    return now - NONCE_RETENTION
+
+
+async def count_expired(database: Database, now: datetime) -> int:
+    rows = await database.run_alone(_COUNT_EXPIRED, {"before": expired_before(now)})
+    return int(rows[0][0])
+
+
+async def delete_expired(database: Database, now: datetime, batch: int) -> int:
+    """At most `batch` nonces past their retention, in a statement of their own; how
+    many went."""
+    params = {"before": expired_before(now), "batch": batch}
+    statement = _DELETE_EXPIRED.on(database.pool is not None)
+    return len(await database.run_alone(statement, params))

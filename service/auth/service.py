@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,9 +24,6 @@ NONCE_TTL = timedelta(minutes=5)
 # client's oldest. Clients never evict each other's, so nobody can exhaust or push out
 # a wallet's nonce by asking in its name.
 LIVE_NONCES_PER_WALLET = 5
-# Used and expired nonces are kept a while for audit, then deleted.
-NONCE_RETENTION = timedelta(hours=1)
-CLEANUP_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -45,7 +41,6 @@ class SignIn:
         self.tokens = tokens
         self.chain = chain
         self.database = database
-        self._last_cleanup = 0.0
 
     async def issue_nonce(self, wallet_address: str, asker: str) -> IssuedNonce:
         now = utcnow()
@@ -60,7 +55,6 @@ class SignIn:
             asker=asker,
             keep=LIVE_NONCES_PER_WALLET,
         )
-        await self._clean_up(now)
         message = rules.build_message(wallet_address, nonce, now, expires_at, self.audience)
         return IssuedNonce(nonce, message, expires_at)
 
@@ -108,11 +102,3 @@ class SignIn:
     async def _check_nonce(self, message: SignInMessage, now: datetime) -> None:
         record = await repository.read_nonce(self.database, message.nonce)
         rules.check_nonce(record, message, now, self.audience.clock_skew)
-
-    async def _clean_up(self, now: datetime) -> None:
-        if time.monotonic() - self._last_cleanup < CLEANUP_INTERVAL_SECONDS:
-            return
-        self._last_cleanup = time.monotonic()
-        removed = await repository.delete_expired(self.database, now - NONCE_RETENTION)
-        if removed:
-            log.info("nonces_removed", count=removed)

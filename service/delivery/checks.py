@@ -1,8 +1,9 @@
 """Persistence of delivery checks: scheduling, claims, and the end of a round.
 
 Other capabilities schedule checks through `schedule_check` and `reopen_check` only,
-inside their own transactions, and reports read when time-outs started
-(`timeouts_started`); everything else here belongs to the worker.
+inside their own transactions, reports read when time-outs started
+(`timeouts_started`), and the retention job deletes long-finished checks
+(`delete_finished`); everything else here belongs to the worker.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import datetime
 
 from service.columns import UtcDateTime, as_utc
 from service.database import Database
-from service.sql import Sql, SqlTransaction, with_list
+from service.sql import BatchDelete, Sql, SqlTransaction, with_list
 
 _SCHEDULE = Sql(
     "INSERT INTO delivery_checks (onramp_session_id, due_at, attempts, created_at)"
@@ -50,14 +51,17 @@ _DUE = (
 )
 _CLAIM = (
     "UPDATE delivery_checks SET claimed_until = :lease, attempts = attempts + 1"
-    " WHERE onramp_session_id IN ({due}) RETURNING onramp_session_id"
+    " WHERE onramp_session_id {due} RETURNING onramp_session_id"
 )
-# PostgreSQL: concurrent workers skip each other's rows instead of waiting on them.
+# PostgreSQL: concurrent workers skip each other's rows instead of waiting on them. The
+# due ids are gathered first (an ARRAY subquery, run once), then the rows found by key:
+# written `IN (SELECT …)`, the planner could join them against a scan of every check.
 _CLAIM_POSTGRES = Sql(
-    _CLAIM.format(due=_DUE + " FOR UPDATE SKIP LOCKED"), datetimes=("now", "lease")
+    _CLAIM.format(due=f"= ANY(ARRAY({_DUE} FOR UPDATE SKIP LOCKED))"),
+    datetimes=("now", "lease"),
 )
 # SQLite has one writer at a time, so the UPDATE itself is the claim.
-_CLAIM_SQLITE = Sql(_CLAIM.format(due=_DUE), datetimes=("now", "lease"))
+_CLAIM_SQLITE = Sql(_CLAIM.format(due=f"IN ({_DUE})"), datetimes=("now", "lease"))
 
 
 async def claim_due(sql: SqlTransaction, now: datetime, lease: datetime, limit: int) -> list[str]:
@@ -196,3 +200,30 @@ async def timeouts_started(database: Database, session_ids: list[str]) -> dict[s
         rows = await database.run_alone(statement, params, {"created_at": UtcDateTime()})
         started.update({session_id: as_utc(when) for session_id, when in rows})
     return started
+
+
+# A finished check is decided for good: its verdict is final for its network (a block
+# still short of finality keeps its check open), and the verdict lives on the session.
+# Nothing reads a finished check again: `reopen_check` upserts, so a recheck of a
+# session whose check is gone starts a new one, which only searches the chain again
+# from the session's creation if the session named no transaction.
+_FINISHED = "FROM delivery_checks WHERE finished_at < :before"
+_COUNT_FINISHED = Sql(f"SELECT count(*) {_FINISHED}", datetimes=("before",))
+_DELETE_FINISHED = BatchDelete(
+    "delivery_checks",
+    "onramp_session_id",
+    f"SELECT onramp_session_id {_FINISHED} LIMIT :batch",
+    ("before",),
+)
+
+
+async def count_finished(database: Database, before: datetime) -> int:
+    return int((await database.run_alone(_COUNT_FINISHED, {"before": before}))[0][0])
+
+
+async def delete_finished(database: Database, before: datetime, batch: int) -> int:
+    """At most `batch` checks finished before `before`, in a statement of their own;
+    how many went."""
+    params = {"before": before, "batch": batch}
+    statement = _DELETE_FINISHED.on(database.pool is not None)
+    return len(await database.run_alone(statement, params))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, Integer, String
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, text
 from sqlmodel import Field, SQLModel
 
 from service.columns import UtcDateTime, utcnow
@@ -18,9 +18,25 @@ class DeliveryCheck(SQLModel, table=True):
     """
 
     __tablename__ = "delivery_checks"
+    # Finished checks keep their last `due_at`: the worker's claim reads only the
+    # unfinished ones, the retention job only the finished ones.
+    __table_args__ = (
+        Index(
+            "ix_delivery_checks_due",
+            "due_at",
+            postgresql_where=text("finished_at IS NULL"),
+            sqlite_where=text("finished_at IS NULL"),
+        ),
+        Index(
+            "ix_delivery_checks_finished_at",
+            "finished_at",
+            postgresql_where=text("finished_at IS NOT NULL"),
+            sqlite_where=text("finished_at IS NOT NULL"),
+        ),
+    )
 
     onramp_session_id: str = Field(sa_type=String(32), primary_key=True)
-    due_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime, index=True)
+    due_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     attempts: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     claimed_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -36,7 +36,8 @@ from service.onramp.repository import (
     sessions_to_deliver,
 )
 from service.operations.metrics import database_unavailable
-from service.settings import ChainSettings
+from service.retention.schedule import RetentionSchedule
+from service.settings import ChainSettings, RetentionSettings
 
 log = structlog.get_logger("onramp.delivery")
 
@@ -58,8 +59,11 @@ class DeliveryWorker:
         settings: ChainSettings,
         batch_size: int = 100,
         batched_rpc: bool = True,
+        retention: RetentionSettings | None = None,
     ) -> None:
         self.database = database
+        # The retention job, run beside the rounds on its own schedule.
+        self.retention = RetentionSchedule(database, retention) if retention else None
         self.chains = chains
         self.settings = settings
         self.destinations = accepted_destinations(settings)
@@ -88,7 +92,17 @@ class DeliveryWorker:
         """Check what is due until `stop` is set; rests while nothing is due. A round
         still running when `stop` is set gets `SHUTDOWN_GRACE_SECONDS`, then is cancelled
         and hands its checks back, so another worker takes them at once instead of
-        after the lease."""
+        after the lease. The retention job, if any, stops with the rounds."""
+        beside = asyncio.ensure_future(self.retention.run(stop)) if self.retention else None
+        try:
+            await self._rounds(stop, idle_seconds)
+        finally:
+            if beside is not None:
+                beside.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beside
+
+    async def _rounds(self, stop: asyncio.Event, idle_seconds: float) -> None:
         while not stop.is_set():
             self.beat()
             round_ = asyncio.ensure_future(self.run_once())

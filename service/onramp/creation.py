@@ -19,9 +19,7 @@ another; a webhook that came first makes finish merge under the session's row lo
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
-from datetime import datetime
 
 import msgspec
 import structlog
@@ -39,7 +37,6 @@ from service.onramp.stripe_answer import apply_stripe_session
 from service.onramp.stripe_client import StripeOnramp, StripeRefused, StripeUnavailable
 
 log = structlog.get_logger("onramp.sessions")
-CLEANUP_INTERVAL_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -70,7 +67,6 @@ class SessionCreation:
         self.database = database
         self.stripe = stripe
         self.destinations = destinations
-        self._last_cleanup = 0.0
 
     async def create_session(
         self, request: SessionRequest, idempotency_key: str | None, client_address: str | None
@@ -105,7 +101,6 @@ class SessionCreation:
         exists already (a retry, or an expired key) goes through `_claim_existing`."""
         now = utcnow()
         session = _new_session(request, self.stripe.livemode)
-        await self._clean_up(now)
         wallet, fingerprint = request.wallet_address, request.fingerprint()
         if await keys.claim_and_start(self.database, wallet, key, fingerprint, now, ip, session):
             return _Claim(key, session.id, ip, started=session)
@@ -233,15 +228,6 @@ class SessionCreation:
                 await keys.release(sql, wallet_address, key)
         except Exception:  # the original failure matters more than this clean-up
             log.exception("idempotency_release_failed")
-
-    async def _clean_up(self, now: datetime) -> None:
-        """Expired keys go at most once a minute per process, with a claim."""
-        if time.monotonic() - self._last_cleanup < CLEANUP_INTERVAL_SECONDS:
-            return
-        self._last_cleanup = time.monotonic()
-        removed = await keys.delete_expired(self.database, now)
-        if removed:
-            log.info("idempotency_keys_removed", count=removed)
 
 
 def _ok(body: schemas.SessionPublic) -> Answer:

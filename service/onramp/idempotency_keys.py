@@ -11,7 +11,7 @@ from typing import Any
 from service.database import Database
 from service.onramp import repository
 from service.onramp.models import SessionRow
-from service.sql import RollBack, Sql, SqlTransaction
+from service.sql import BatchDelete, RollBack, Sql, SqlTransaction
 
 # A request that holds a key longer than this is presumed dead and may be taken over.
 IN_FLIGHT_TIMEOUT = timedelta(seconds=60)
@@ -62,8 +62,11 @@ _DELETE_IF_EXPIRED = Sql(
     f"DELETE FROM idempotency_keys WHERE {_THIS_KEY} AND created_at < :cutoff",  # noqa: S608
     datetimes=("cutoff",),
 )
-_DELETE_EXPIRED = Sql(
-    "DELETE FROM idempotency_keys WHERE created_at < :cutoff RETURNING id", datetimes=("cutoff",)
+# The retention job's: a bounded batch per statement, so no delete holds many row locks.
+_EXPIRED = "FROM idempotency_keys WHERE created_at < :cutoff"
+_COUNT_EXPIRED = Sql(f"SELECT count(*) {_EXPIRED}", datetimes=("cutoff",))
+_DELETE_EXPIRED = BatchDelete(
+    "idempotency_keys", "id", f"SELECT id {_EXPIRED} LIMIT :batch", ("cutoff",)
 )
 
 
@@ -182,6 +185,13 @@ async def finish_as_started(
     return finished
 
 
-async def delete_expired(database: Database, now: datetime) -> int:
-    """Keys past their lifetime, all wallets'; how many went."""
-    return len(await database.run_alone(_DELETE_EXPIRED, {"cutoff": now - KEY_LIFETIME}))
+async def count_expired(database: Database, now: datetime) -> int:
+    return int((await database.run_alone(_COUNT_EXPIRED, {"cutoff": now - KEY_LIFETIME}))[0][0])
+
+
+async def delete_expired(database: Database, now: datetime, batch: int) -> int:
+    """At most `batch` keys past their lifetime, all wallets', in a statement of their
+    own; how many went."""
+    params = {"cutoff": now - KEY_LIFETIME, "batch": batch}
+    statement = _DELETE_EXPIRED.on(database.pool is not None)
+    return len(await database.run_alone(statement, params))

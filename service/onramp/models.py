@@ -6,10 +6,24 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from service.columns import UtcDateTime, new_id, utcnow
+
+# A session is settled once rejected or its delivery decided; written as the event
+# prune's statements write it, so that the planner matches them to the partial index.
+UNSETTLED = "NOT (status = 'rejected' OR delivery_status IN ('confirmed', 'mismatch', 'failed'))"
 
 
 class OnrampSession(SQLModel, table=True):
@@ -22,6 +36,17 @@ class OnrampSession(SQLModel, table=True):
     __table_args__ = (
         Index("ix_onramp_sessions_wallet_id", "wallet_address", "id"),
         Index("ix_onramp_sessions_status_id", "status", "id"),
+        # Time ranges: `sessions replay --since`, `reconcile`, `sessions import`.
+        Index("ix_onramp_sessions_created_at", "created_at"),
+        # The few sessions still in flight, which keep their events from the prune
+        # (service/webhooks/repository.py).
+        Index(
+            "ix_onramp_sessions_unsettled",
+            "id",
+            "stripe_session_id",
+            postgresql_where=text(UNSETTLED),
+            sqlite_where=text(UNSETTLED),
+        ),
     )
 
     id: str = Field(default_factory=lambda: new_id("ors"), sa_type=String(32), primary_key=True)

@@ -20,6 +20,7 @@ from service.settings.groups import (
     DatabaseSettings,
     NetworkRpc,
     OnrampSettings,
+    RetentionSettings,
     ServerSettings,
     StripeSettings,
     _Group,
@@ -32,6 +33,7 @@ __all__ = [
     "DatabaseSettings",
     "NetworkRpc",
     "OnrampSettings",
+    "RetentionSettings",
     "ServerSettings",
     "Settings",
     "StripeSettings",
@@ -74,6 +76,7 @@ class Settings(BaseModel):
     chain: ChainSettings = Field(default_factory=ChainSettings)
     onramp: OnrampSettings = Field(default_factory=OnrampSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

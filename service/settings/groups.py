@@ -319,6 +319,18 @@ class OnrampSettings(_Group):
         return self
 
 
+class RetentionSettings(_Group):
+    """What the retention job deletes and how often the delivery worker runs it
+    (docs/operations.md, "Retention policy"). Idempotency keys (24 h) and nonces (1 h
+    past expiry) are kept as long as the API contract says, not configured here."""
+
+    # 0: the worker never runs it; `onramp retention run` from a scheduler instead.
+    interval_seconds: float = Field(3600.0, alias="RETENTION_INTERVAL_SECONDS", ge=0)
+    batch_size: int = Field(1000, alias="RETENTION_BATCH_SIZE", ge=1, le=100_000)
+    webhook_days: int = Field(90, alias="WEBHOOK_RETENTION_DAYS", ge=1)
+    delivery_check_days: int = Field(30, alias="DELIVERY_CHECK_RETENTION_DAYS", ge=1)
+
+
 class AuthSettings(_Group):
     domain: str = Field("localhost:8000", alias="AUTH_DOMAIN")
     uri: str = Field("http://localhost:8000", alias="AUTH_URI")

@@ -18,15 +18,16 @@ class WebhookEvent(SQLModel, table=True):
     """
 
     __tablename__ = "webhook_events"
-    __table_args__ = (Index("ix_webhook_events_unprocessed", "processed_at", "received_at"),)
+    # Replays and the prune read the log by arrival; nothing reads it by type or session.
+    __table_args__ = (Index("ix_webhook_events_received_at", "received_at", "id"),)
 
     id: str = Field(sa_type=String(255), primary_key=True)
-    type: str = Field(sa_type=String(128), index=True)
+    type: str = Field(sa_type=String(128))
     api_version: str | None = Field(default=None, sa_type=String(32))
     created: datetime = Field(sa_type=UtcDateTime)
     livemode: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
-    stripe_session_id: str | None = Field(default=None, sa_type=String(255), index=True)
-    onramp_session_id: str | None = Field(default=None, sa_type=String(32), index=True)
+    stripe_session_id: str | None = Field(default=None, sa_type=String(255))
+    onramp_session_id: str | None = Field(default=None, sa_type=String(32))
     payload: str = Field(sa_type=Text)
     received_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     processed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

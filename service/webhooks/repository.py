@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from service.database import Database
-from service.sql import Sql, SqlTransaction, with_list
+from service.sql import BatchDelete, Sql, SqlTransaction, with_list
 from service.webhooks.events import StripeEvent
 
 
@@ -62,6 +63,13 @@ async def stored_events(
     database: Database, *, since: datetime | None = None, event_ids: list[str] | None = None
 ) -> list[StoredEvent]:
     """Stored events in the order they arrived, for replay."""
+    statement, params = stored_events_statement(since, event_ids)
+    return [StoredEvent(*row) for row in await database.run_alone(statement, params)]
+
+
+def stored_events_statement(
+    since: datetime | None, event_ids: list[str] | None
+) -> tuple[Sql, dict[str, Any]]:
     conditions = (["received_at >= :since"] if since is not None else []) + (
         ["id IN (ids)"] if event_ids else []
     )
@@ -70,7 +78,7 @@ async def stored_events(
     statement, params = with_list(_STORED + where + _ORDER, "ids", event_ids or [], datetimes)
     if since is not None:
         params["since"] = since
-    return [StoredEvent(*row) for row in await database.run_alone(statement, params)]
+    return statement, params
 
 
 _RECORD_OUTCOME = Sql(
@@ -133,12 +141,13 @@ _OLD_EVENTS_BY_NEED = Sql(
     " FROM webhook_events e WHERE e.received_at < :before GROUP BY 1",
     datetimes=("before", "unknown_before"),
 )
-_DELETE_NOT_NEEDED = Sql(
-    "DELETE FROM webhook_events WHERE id IN (SELECT e.id FROM webhook_events e"  # noqa: S608
-    " WHERE e.received_at < :before"
+_DELETE_NOT_NEEDED = BatchDelete(
+    "webhook_events",
+    "id",
+    "SELECT e.id FROM webhook_events e WHERE e.received_at < :before"  # noqa: S608
     f" AND NOT ({_NOT_PROCESSED} OR {_SESSION_NOT_SETTLED} OR {_UNKNOWN_SESSION_RECENT})"
-    " LIMIT :batch) RETURNING id",
-    datetimes=("before", "unknown_before"),
+    " LIMIT :batch",
+    ("before", "unknown_before"),
 )
 
 
@@ -160,4 +169,5 @@ async def delete_not_needed(
     """Delete at most `batch` events received before `before` that nothing needs, in a
     statement of their own (so row locks are held briefly); how many went."""
     params = {"before": before, "unknown_before": unknown_before, "batch": batch}
-    return len(await database.run_alone(_DELETE_NOT_NEEDED, params))
+    statement = _DELETE_NOT_NEEDED.on(database.pool is not None)
+    return len(await database.run_alone(statement, params))

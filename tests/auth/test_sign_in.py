@@ -23,7 +23,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from service.app import create_app
 from service.auth.guards import Operator
-from service.settings import DatabaseSettings, Settings
+from service.columns import utcnow
+from service.database import Database
+from service.retention.job import run_retention
+from service.settings import DatabaseSettings, RetentionSettings, Settings
 from tests.support.anvil import Anvil
 from tests.support.processes import serving
 
@@ -387,10 +390,11 @@ async def test_operator_routes_take_only_a_valid_api_key(
             assert (await client.get("/test/ops", headers={"X-API-Key": key})).status_code == 200
 
 
-async def test_expired_nonces_are_cleaned_up(
+async def test_expired_nonces_go_with_the_retention_job_not_with_a_request(
     chain_client: Client, migrated: dict[str, str], account: LocalAccount
 ) -> None:
-    engine = create_async_engine(DatabaseSettings(DATABASE_URL=migrated["postgresql"]).async_url)
+    settings = DatabaseSettings(DATABASE_URL=migrated["postgresql"])
+    engine = create_async_engine(settings.async_url)
     async with engine.begin() as connection:
         await connection.execute(
             text(
@@ -402,12 +406,22 @@ async def test_expired_nonces_are_cleaned_up(
         )
     async with chain_client() as client:
         await nonce_for(client, account.address)
-    async with engine.connect() as connection:
-        left = await connection.scalar(
-            text("SELECT count(*) FROM auth_nonces WHERE nonce = 'oldnonce0001'")
-        )
+
+    async def left() -> int:
+        async with engine.connect() as connection:
+            found = await connection.scalar(
+                text("SELECT count(*) FROM auth_nonces WHERE nonce = 'oldnonce0001'")
+            )
+            return int(found or 0)
+
+    assert await left() == 1
+    database = Database(settings)
+    try:
+        await run_retention(database, RetentionSettings(), now=utcnow())
+    finally:
+        await database.dispose()
+    assert await left() == 0
     await engine.dispose()
-    assert left == 0
 
 
 async def test_concurrent_verifies_across_server_processes_yield_exactly_one_token(

@@ -17,7 +17,8 @@ from service.database import Database
 from service.onramp import creation, stripe_answer
 from service.onramp.idempotency_keys import IN_FLIGHT_TIMEOUT, KEY_LIFETIME
 from service.onramp.models import OnrampSession
-from service.settings import DatabaseSettings
+from service.retention.job import run_retention
+from service.settings import DatabaseSettings, RetentionSettings
 from tests.onramp.conftest import Caller, new_wallet, token_for
 from tests.support.stripe import RunningStripe
 
@@ -210,6 +211,32 @@ async def test_keys_expire_after_a_day(
     )
     assert reused.status_code == 201
     assert stripe.stats()["sessionsCreated"] == 2
+
+
+async def test_a_creation_deletes_no_expired_keys_the_retention_job_does(
+    caller: Caller, database: Database
+) -> None:
+    expired = [{"key": f"expired-{i}", "t": utcnow() - KEY_LIFETIME * 2} for i in range(200)]
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "INSERT INTO idempotency_keys (wallet_address, key, fingerprint, created_at)"
+                " VALUES ('0xabc', :key, 'f', :t)"
+            ),
+            expired,
+        )
+
+    async def expired_keys() -> int:
+        async with database.engine.connect() as connection:
+            found = await connection.scalar(
+                text("SELECT count(*) FROM idempotency_keys WHERE key LIKE 'expired-%'")
+            )
+            return int(found or 0)
+
+    assert (await caller.create(key="fresh")).status_code == 201
+    assert await expired_keys() == 200
+    await run_retention(database, RetentionSettings(), now=utcnow())
+    assert await expired_keys() == 0
 
 
 async def test_an_idempotency_key_longer_than_255_characters_is_refused(caller: Caller) -> None:

@@ -1,0 +1,1 @@
+"""The retention job: deleting what the service no longer needs, in batches."""
