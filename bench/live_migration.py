@@ -50,6 +50,16 @@ async def one_variant(sessions: int, concurrently: bool) -> dict[str, float | in
         "variant": "concurrent" if concurrently else "plain",
         "sessions": sessions,
         "populate_seconds": round(filled, 1),
+        **waits(took, quiet, during),
+    }
+
+
+def waits(
+    took: float, quiet: tuple[float, float, int], during: tuple[float, float, int]
+) -> dict[str, float | int]:
+    """What `measured` saw: the migration's length and the longest waits, quiet and
+    while it ran."""
+    return {
         "migration_seconds": round(took, 2),
         "longest_read_quiet_ms": round(quiet[0] * 1000),
         "longest_webhook_quiet_ms": round(quiet[1] * 1000),
