@@ -158,7 +158,7 @@ def _fields(session: SessionRow) -> tuple[Any, ...]:
         session.transaction_hash,
         delivery,
         _fees(session),
-        session.livemode,
+        bool(session.livemode),  # SQLite hands back 0 or 1
         session.created_at,
         session.updated_at,
     )

@@ -45,6 +45,7 @@ async def test_a_session_is_created_at_stripe_locked_to_the_wallet(
         "detail": None,
     }
     assert body["createdAt"].endswith("Z")
+    assert (body["fees"], body["livemode"]) == (None, False)
 
     at_stripe = stripe.simulator.sessions[body["stripeSessionId"]]
     assert body["clientSecret"] == at_stripe["client_secret"]
@@ -71,6 +72,8 @@ async def test_the_owner_reads_and_lists_their_sessions(caller: Caller) -> None:
     assert read.json() == created
     listed = await caller.get("/api/v1/onramp/sessions")
     assert listed.json() == {"items": [created], "nextCursor": None}
+    # JSON's false, not 0, from either database (0 == False would pass the equalities).
+    assert read.json()["livemode"] is listed.json()["items"][0]["livemode"] is False
 
 
 async def test_another_wallets_session_does_not_exist_for_you(
