@@ -28,10 +28,8 @@ Create Date: 2026-12-02 20:00:00
 """
 
 from collections.abc import Sequence
-from typing import Any
 
-import sqlalchemy as sa
-from alembic import op
+from service.schema_changes import create_index_concurrently, drop_index_concurrently
 
 revision: str = "0013"
 down_revision: str | None = "0012"
@@ -42,8 +40,8 @@ _UNFINISHED = "finished_at IS NULL"
 _FINISHED = "finished_at IS NOT NULL"
 _UNSETTLED = "NOT (status = 'rejected' OR delivery_status IN ('confirmed', 'mismatch', 'failed'))"
 
-# name: (table, columns, partial on)
-_ADDED: dict[str, tuple[str, list[str], str | None]] = {
+Indexes = dict[str, tuple[str, list[str], str | None]]  # name: (table, columns, partial on)
+_ADDED: Indexes = {
     "ix_delivery_checks_due": ("delivery_checks", ["due_at"], _UNFINISHED),
     "ix_delivery_checks_finished_at": ("delivery_checks", ["finished_at"], _FINISHED),
     "ix_onramp_sessions_created_at": ("onramp_sessions", ["created_at"], None),
@@ -54,7 +52,7 @@ _ADDED: dict[str, tuple[str, list[str], str | None]] = {
         _UNSETTLED,
     ),
 }
-_DROPPED: dict[str, tuple[str, list[str], str | None]] = {
+_DROPPED: Indexes = {
     "ix_delivery_checks_due_at": ("delivery_checks", ["due_at"], None),
     "ix_webhook_events_type": ("webhook_events", ["type"], None),
     "ix_webhook_events_stripe_session_id": ("webhook_events", ["stripe_session_id"], None),
@@ -71,46 +69,8 @@ def downgrade() -> None:
     _change(create=_DROPPED, drop=_ADDED)
 
 
-def _change(
-    create: dict[str, tuple[str, list[str], str | None]],
-    drop: dict[str, tuple[str, list[str], str | None]],
-) -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        for name, (table, columns, where) in create.items():
-            op.create_index(name, table, columns, if_not_exists=True, **_partial(where))
-        for name, (table, _, _) in drop.items():
-            op.drop_index(name, table_name=table, if_exists=True)
-        return
-    # CONCURRENTLY cannot run inside a transaction block.
-    with op.get_context().autocommit_block():
-        for name, (table, columns, where) in create.items():
-            _drop_if_invalid(name, table)
-            op.create_index(
-                name,
-                table,
-                columns,
-                if_not_exists=True,
-                postgresql_concurrently=True,
-                **_partial(where),
-            )
-        for name, (table, _, _) in drop.items():
-            op.drop_index(name, table_name=table, if_exists=True, postgresql_concurrently=True)
-
-
-def _partial(where: str | None) -> dict[str, Any]:
-    if where is None:
-        return {}
-    return {"postgresql_where": sa.text(where), "sqlite_where": sa.text(where)}
-
-
-def _drop_if_invalid(name: str, table: str) -> None:
-    """An index a failed CONCURRENTLY build left unusable (`indisvalid` false)."""
-    invalid = op.get_bind().scalar(
-        sa.text(
-            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
-            " WHERE c.relname = :name AND NOT i.indisvalid"
-        ),
-        {"name": name},
-    )
-    if invalid:
-        op.drop_index(name, table_name=table, postgresql_concurrently=True)
+def _change(create: Indexes, drop: Indexes) -> None:
+    for name, (table, columns, where) in create.items():
+        create_index_concurrently(name, table, columns, where=where)
+    for name, (table, _, _) in drop.items():
+        drop_index_concurrently(name, table)
