@@ -65,10 +65,10 @@ async def import_sessions(
     async for page in stripe.sessions_created(since, until):
         ids = [our_id for obj in page if (our_id := _our_id(obj))]
         held = {row.id: row for row in await _rows(database, ids)}
-        _, stripe_ids_held = await repository.known(database, [], [obj["id"] for obj in page])
+        held_at_stripe = await repository.stripe_ids_held(database, [obj["id"] for obj in page])
         for obj in page:
             mine = held.get(_our_id(obj) or "")
-            taken = obj["id"] in stripe_ids_held
+            taken = obj["id"] in held_at_stripe
             results.append(await _import_one(database, stripe, obj, mine, taken, dry_run))
         if progress is not None:
             progress(len(results), None)  # Stripe's list gives no total

@@ -79,10 +79,7 @@ async def insert(sql: SqlTransaction, row: SessionRow) -> None:
 _INSERT_ABSENT = Sql(
     f"{INSERT} VALUES ({INSERT_VALUES}) ON CONFLICT DO NOTHING RETURNING id", datetimes=DATETIMES
 )
-_KNOWN = "SELECT id, stripe_session_id FROM onramp_sessions WHERE id IN (ids)"
-_KNOWN_AT_STRIPE = (
-    "SELECT id, stripe_session_id FROM onramp_sessions WHERE stripe_session_id IN (ids)"
-)
+_HELD_STRIPE_IDS = "SELECT stripe_session_id FROM onramp_sessions WHERE stripe_session_id IN (ids)"
 
 
 async def insert_if_absent(sql: SqlTransaction, row: SessionRow) -> bool:
@@ -90,20 +87,12 @@ async def insert_if_absent(sql: SqlTransaction, row: SessionRow) -> bool:
     return await sql.scalar(_INSERT_ABSENT, values_of(row)) is not None
 
 
-async def known(
-    database: Database, session_ids: list[str], stripe_session_ids: list[str]
-) -> tuple[set[str], set[str]]:
-    """Which of these ids, and of these Stripe ids, sessions already have."""
-    ids: set[str] = set()
-    stripe_ids: set[str] = set()
-    for template, values in ((_KNOWN, session_ids), (_KNOWN_AT_STRIPE, stripe_session_ids)):
-        if values:
-            statement, params = with_list(template, "ids", values)
-            for session_id, stripe_id in await database.run_alone(statement, params):
-                ids.add(session_id)
-                if stripe_id:
-                    stripe_ids.add(stripe_id)
-    return ids, stripe_ids
+async def stripe_ids_held(database: Database, stripe_session_ids: list[str]) -> set[str]:
+    """Which of these Stripe ids a session here already has."""
+    if not stripe_session_ids:
+        return set()
+    statement, params = with_list(_HELD_STRIPE_IDS, "ids", stripe_session_ids)
+    return {row[0] for row in await database.run_alone(statement, params)}
 
 
 async def insert_alone(database: Database, row: SessionRow) -> None:
