@@ -26,7 +26,6 @@ from service.delivery.checks import schedule_check
 from service.onramp import repository, state
 from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
-from service.onramp.rules import is_session_id
 from service.onramp.state import advance_status
 from service.onramp.stripe_answer import apply_stripe_session
 from service.onramp.stripe_client import StripeOnramp
@@ -35,6 +34,7 @@ from service.onramp.updates import (
     OnrampUpdate,
     apply_update,
     money,
+    our_session_id,
     update_from_stripe,
 )
 from service.sql import RollBack, SqlTransaction
@@ -63,11 +63,11 @@ async def import_sessions(
 ) -> list[SessionImported]:
     results: list[SessionImported] = []
     async for page in stripe.sessions_created(since, until):
-        ids = [our_id for obj in page if (our_id := _our_id(obj))]
+        ids = [our_id for obj in page if (our_id := our_session_id(obj))]
         held = {row.id: row for row in await _rows(database, ids)}
         held_at_stripe = await repository.stripe_ids_held(database, [obj["id"] for obj in page])
         for obj in page:
-            mine = held.get(_our_id(obj) or "")
+            mine = held.get(our_session_id(obj) or "")
             taken = obj["id"] in held_at_stripe
             results.append(await _import_one(database, stripe, obj, mine, taken, dry_run))
         if progress is not None:
@@ -88,7 +88,7 @@ async def _import_one(
     stripe_id_taken: bool,
     dry_run: bool,
 ) -> SessionImported:
-    our_id, stripe_id, status = _our_id(obj), str(obj["id"]), str(obj.get("status"))
+    our_id, stripe_id, status = our_session_id(obj), str(obj["id"]), str(obj.get("status"))
     if our_id is None:
         return SessionImported(None, stripe_id, status, "not_ours")
     if obj.get("livemode") is not stripe.livemode:
@@ -159,12 +159,6 @@ def is_behind(mine: SessionRow, update: OnrampUpdate) -> bool:
             update.destination_amount and mine.destination_amount is None,
         ]
     return any(missing)
-
-
-def _our_id(obj: dict[str, Any]) -> str | None:
-    metadata = obj.get("metadata")
-    value = metadata.get("onramp_session_id") if isinstance(metadata, dict) else None
-    return value if isinstance(value, str) and is_session_id(value) else None
 
 
 def session_from_stripe(obj: dict[str, Any], our_id: str) -> SessionRow:

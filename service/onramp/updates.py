@@ -16,6 +16,7 @@ from typing import Any
 
 from service.delivery.checks import reopen_check, schedule_check
 from service.onramp import repository
+from service.onramp.rules import is_session_id
 from service.sql import SqlTransaction
 
 ONRAMP_OBJECT = "crypto.onramp_session"
@@ -77,6 +78,14 @@ def money(value: Any) -> str | None:
     """A fee as Stripe states it (a decimal string), or None for anything else."""
     text = _short_text(value, 32)
     return text if text is not None and _MONEY.fullmatch(text) else None
+
+
+def our_session_id(obj: dict[str, Any]) -> str | None:
+    """The id of ours a Stripe session carries in its metadata, if it is one: sessions
+    made by another integration on the same account carry none."""
+    metadata = obj.get("metadata")
+    value = metadata.get("onramp_session_id") if isinstance(metadata, dict) else None
+    return value if isinstance(value, str) and is_session_id(value) else None
 
 
 def transaction_id(value: Any) -> str | None:

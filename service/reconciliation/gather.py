@@ -21,9 +21,8 @@ from service.delivery.checks import timeouts_started
 from service.onramp import repository
 from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
-from service.onramp.rules import is_session_id
 from service.onramp.stripe_client import StripeOnramp, StripeRefused
-from service.onramp.updates import money
+from service.onramp.updates import money, our_session_id
 from service.reconciliation.drift import FULFILLED, compare, reused_transfers
 
 LOOKUP_BATCH = 500
@@ -65,7 +64,7 @@ async def reconcile(
     every = await repository.list_sessions(database, chosen, limit=None, newest_first=False)
     ours = [s for s in every if bool(s.livemode) == stripe.livemode]  # the other mode is unseen
     listed = await _listed(stripe, since, until, concurrency, progress)
-    theirs = [s for s in listed if _our_id(s) and s.get("livemode") is stripe.livemode]
+    theirs = [s for s in listed if our_session_id(s) and s.get("livemode") is stripe.livemode]
     pairs = await _paired(database, stripe, ours, theirs, concurrency)
     fulfilled = [o.id for o, _ in pairs if o is not None and o.status == FULFILLED]
     started = await timeouts_started(database, fulfilled)
@@ -112,15 +111,18 @@ async def _paired(
     ours that Stripe's list left out, each with what Stripe says of it by id."""
     by_stripe_id = {s.stripe_session_id: s for s in ours}
     by_id = {s.id: s for s in ours}
-    unmatched = [s for s in theirs if s["id"] not in by_stripe_id and _our_id(s) not in by_id]
-    for found in await _read_by_id(database, [_our_id(s) for s in unmatched]):
+    unmatched = [
+        s for s in theirs if s["id"] not in by_stripe_id and our_session_id(s) not in by_id
+    ]
+    for found in await _read_by_id(database, [our_session_id(s) for s in unmatched]):
         by_stripe_id.setdefault(found.stripe_session_id, found)
         by_id.setdefault(found.id, found)
     listed = {s["id"] for s in theirs}
     leftovers = [s for s in ours if s.stripe_session_id not in listed]
     retrieved = await _retrieved(stripe, leftovers, concurrency)
     pairs: list[Pair] = [
-        (by_stripe_id.get(s["id"]) or by_id.get(_our_id(s) or ""), s) for s in theirs + retrieved
+        (by_stripe_id.get(s["id"]) or by_id.get(our_session_id(s) or ""), s)
+        for s in theirs + retrieved
     ]
     paired = {mine.id for mine, _ in pairs if mine is not None}
     pairs += [(s, None) for s in ours if s.id not in paired]
@@ -187,12 +189,6 @@ async def _retrieved(
     return [s for s in found if s is not None]
 
 
-def _our_id(session: dict[str, Any]) -> str | None:
-    metadata = session.get("metadata")
-    value = metadata.get("onramp_session_id") if isinstance(metadata, dict) else None
-    return value if isinstance(value, str) and is_session_id(value) else None
-
-
 def _side_by_side(
     ours: SessionRow | None, theirs: dict[str, Any] | None, drift: list[str]
 ) -> Compared:
@@ -200,7 +196,7 @@ def _side_by_side(
     held = _held(ours) if ours is not None else {}
     figures = {name: stated.get(name) or held.get(name) for name in {*stated, *held}}
     return Compared(
-        session_id=ours.id if ours is not None else _our_id(theirs or {}),
+        session_id=ours.id if ours is not None else our_session_id(theirs or {}),
         stripe_session_id=figures["stripe_session_id"],
         day=str(figures["day"]),
         status=ours.status if ours is not None else None,
