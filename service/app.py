@@ -16,7 +16,6 @@ from typing import Any
 
 from litestar import Litestar, Response
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.enums import MediaType
 from litestar.openapi import OpenAPIConfig
@@ -30,30 +29,39 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.auth import passport, rules
 from service.auth.guards import operator_guard, wallet_provider
+from service.auth.provider import SignInServices
 from service.auth.routes import routes as auth_routes
 from service.auth.service import SignIn
 from service.auth.tokens import TokenIssuer
 from service.bodies import OnrampRequest
 from service.chain.destinations import accepted_destinations
 from service.chain.rpc import Chains
+from service.dapp.demo_page import routes as demo_routes
+from service.dapp.provider import DappServices
 from service.dapp.routes import routes as dapp_routes
 from service.database import Database, read_database
 from service.delivery.in_process import InProcessWorker
 from service.delivery.worker import DeliveryWorker
-from service.demo.page import routes as demo_routes
 from service.errors import exception_handlers, problem_details_plugin
 from service.live.changes import SessionChanges
+from service.live.provider import LiveServices
 from service.live.routes import routes as live_routes
 from service.logs import configure_logging
 from service.middleware import RequestContextMiddleware, RequestMetrics
 from service.onramp.creation import SessionCreation
+from service.onramp.provider import OnrampServices
 from service.onramp.quotes import Quotes
 from service.onramp.routes import routes as onramp_routes
 from service.onramp.stripe_client import StripeOnramp
+from service.operations.provider import OperationsServices
 from service.operations.routes import Metrics, health, ready
+from service.providers import state_of
 from service.ratelimit import RateLimiter
-from service.services import Services
+from service.reconciliation.provider import ReconciliationServices
+from service.reconciliation.routes import routes as reconciliation_routes
+from service.retention.schedule import RetentionSchedule
 from service.settings import AuthSettings, Settings
+from service.webhooks.provider import WebhookServices
 from service.webhooks.routes import routes as webhook_routes
 from service.webhooks.service import WebhookIngestion
 
@@ -90,7 +98,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     changes = SessionChanges(database)
     webhooks = WebhookIngestion(database, settings.stripe)
     worker = InProcessWorker(
-        DeliveryWorker(database, chains, settings.chain, retention=settings.retention)
+        DeliveryWorker(
+            database,
+            chains,
+            settings.chain,
+            beside=RetentionSchedule(database, settings.retention).run,
+        )
     )
     redis_url = settings.auth.redis_url
     rate_limiter = RateLimiter(
@@ -108,10 +121,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *live_routes,
             *dapp_routes,
             *webhook_routes,
+            *reconciliation_routes,
             *(demo_routes if settings.server.demo_mode else []),
             *_example_dapp(settings),
         ],
-        # Who is calling; the services themselves are in the state (service/services.py).
+        # Who is calling; the capabilities' collaborators are in the state (providers.py).
         dependencies={
             "wallet_token": Provide(wallet_provider(tokens), sync_to_thread=False),
             "operator": Provide(operator_guard(settings.auth.admin_api_keys)),
@@ -138,24 +152,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         request_max_body_size=DEFAULT_BODY_LIMIT,
         request_class=OnrampRequest,
-        # Routes take their services from here (service/services.py).
-        state=State(
-            {
-                "services": Services(
-                    settings=settings,
-                    database=database,
-                    read_database=replica,
-                    chains=chains,
-                    destinations=destinations,
-                    stripe=stripe,
-                    sign_in=sign_in,
-                    creation=creation,
-                    quotes=Quotes(stripe, destinations),
-                    changes=changes,
-                    webhooks=webhooks,
-                    rate_limiter=rate_limiter,
-                ),
-            }
+        # Each capability's routes take their own collaborators from here (providers.py).
+        state=state_of(
+            SignInServices(sign_in, rate_limiter),
+            OnrampServices(
+                settings.onramp,
+                database,
+                replica,
+                destinations,
+                creation,
+                Quotes(stripe, destinations),
+                rate_limiter,
+            ),
+            LiveServices(database, changes, rate_limiter, settings.onramp.live_heartbeat_seconds),
+            DappServices(settings, destinations),
+            WebhookServices(webhooks),
+            OperationsServices(database, chains),
+            ReconciliationServices(database, stripe),
         ),
         on_startup=[database.open, replica.open, _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),

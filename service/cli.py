@@ -58,7 +58,6 @@ class LazyGroup(click.Group):
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"]},
     lazy_subcommands={
-        "sessions": "service.onramp.commands.sessions",
         "webhooks": "service.webhooks.commands.webhooks",
         "delivery": "service.delivery.commands.delivery",
         "reconcile": "service.reconciliation.commands.reconcile_command",
@@ -68,6 +67,18 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="onramp")
 def main() -> None:
     """Sell MUSD on Mezo for card money through Stripe's Crypto Onramp."""
+
+
+@main.group(
+    cls=LazyGroup,
+    lazy_subcommands={
+        "list": "service.onramp.commands.list_sessions_command",
+        "replay": "service.reconciliation.commands.replay_sessions_command",
+        "import": "service.reconciliation.commands.import_sessions_command",
+    },
+)
+def sessions() -> None:
+    """Onramp sessions as this service holds them, and their reconciliation with Stripe."""
 
 
 @main.command()
@@ -170,6 +181,7 @@ def worker() -> None:
     from service.commands import log
     from service.delivery.worker import DeliveryWorker
     from service.operations import worker_endpoint
+    from service.retention.schedule import RetentionSchedule
 
     async def run(settings: Settings, database: Database) -> None:
         chains = Chains(settings.chain)
@@ -177,7 +189,8 @@ def worker() -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        worker = DeliveryWorker(database, chains, settings.chain, retention=settings.retention)
+        retention = RetentionSchedule(database, settings.retention)
+        worker = DeliveryWorker(database, chains, settings.chain, beside=retention.run)
         try:
             async with _worker_endpoint(worker, settings):
                 log.info("worker_started")
@@ -221,6 +234,7 @@ def demo(keep_open: bool) -> None:
     from rich.console import Console
 
     from service.demo.flow import printable, run_demo
+    from service.onramp.lifecycle import DeliveryStatus
 
     console = Console(stderr=True)
 
@@ -241,7 +255,7 @@ def demo(keep_open: bool) -> None:
     except Exception as error:  # the demo reports any failure in one line
         fail(f"demo failed: {error}")
     click.echo(printable(session))
-    if session["delivery"]["status"] != "confirmed":
+    if session["delivery"]["status"] != DeliveryStatus.CONFIRMED:
         fail(f"delivery ended {session['delivery']['status']}")
 
 

@@ -21,7 +21,7 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
-from service.operations import metrics
+from service import outages
 
 log = structlog.get_logger("onramp.errors")
 
@@ -152,7 +152,7 @@ def problem(
 def _from_domain(error: OnrampError) -> ProblemDetailsException:
     if isinstance(error, DatabaseUnavailable):
         log.warning("database_unavailable", error=error.cause)
-        metrics.database_unavailable.labels("api").inc()
+        outages.database_unavailable.labels("api").inc()
     return problem(
         error.status,
         error.code,

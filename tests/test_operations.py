@@ -10,6 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from service.app import create_app
 from service.chain.rpc import ChainUnavailable
+from service.operations.provider import OperationsServices
 from service.settings import Settings
 from tests.support.anvil import Anvil
 from tests.support.metrics import samples, value
@@ -85,7 +86,8 @@ async def test_ready_reports_the_chain_as_last_seen_without_requiring_it(
         before = (await client.get("/ready")).json()["checks"]["rpc"]
         assert before["status"] == "unknown"
         assert (
-            await app.state.services.chains.mezo.call(lambda w3: w3.eth.chain_id) == anvil.chain_id
+            await OperationsServices.of(app.state).chains.mezo.call(lambda w3: w3.eth.chain_id)
+            == anvil.chain_id
         )
         after = await client.get("/ready")
     assert after.status_code == 200
@@ -101,7 +103,7 @@ async def test_ready_stays_200_while_no_rpc_node_answers(
     app = create_app(make_settings())  # the RPC URL is a closed port
     async with AsyncTestClient(app=app) as client:
         with pytest.raises(ChainUnavailable):
-            await app.state.services.chains.mezo.call(lambda w3: w3.eth.chain_id)
+            await OperationsServices.of(app.state).chains.mezo.call(lambda w3: w3.eth.chain_id)
         response = await client.get("/ready")
     assert response.status_code == 200
     assert response.json()["checks"]["rpc"]["status"] == "unavailable"

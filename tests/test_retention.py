@@ -143,7 +143,9 @@ async def test_the_worker_runs_the_job_on_its_schedule(database: Database) -> No
     settings = ChainSettings()
     chains = Chains(settings)
     every = retention(RETENTION_INTERVAL_SECONDS="0.3")
-    worker = DeliveryWorker(database, chains, settings, retention=every)
+    worker = DeliveryWorker(
+        database, chains, settings, beside=RetentionSchedule(database, every).run
+    )
     stop = asyncio.Event()
     running = asyncio.ensure_future(worker.run(stop, idle_seconds=0.05))
     try:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from service.chain import registry
+from service import registry
 from service.chain.addresses import checksum_wallet
 from service.chain.destinations import accepted_destinations
 from service.settings import ConfigurationError, Settings

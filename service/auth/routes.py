@@ -10,6 +10,7 @@ from litestar.params import JSONBody
 
 from service.auth import rules
 from service.auth.guards import BEARER_SECURITY, Wallet
+from service.auth.provider import SignInServices
 from service.auth.schemas import (
     NonceIssued,
     NonceRequest,
@@ -25,7 +26,6 @@ from service.openapi import (
     problems,
 )
 from service.ratelimit import client_ip, client_network
-from service.services import services
 
 BODY_LIMIT = 16 * 1024
 
@@ -56,7 +56,8 @@ async def issue_nonce(
     request: Request[Any, Any, Any],
     state: State,
 ) -> NonceIssued:
-    sign_in, rate_limiter = services(state).sign_in, services(state).rate_limiter
+    found = SignInServices.of(state)
+    sign_in, rate_limiter = found.sign_in, found.rate_limiter
     wallet = rules.signing_wallet(data.wallet_address, sign_in.audience)
     # Charged to the client only: naming a wallet proves nothing about its key, so a
     # budget per wallet would let anyone lock its owner out.
@@ -87,7 +88,8 @@ async def verify_sign_in(
     request: Request[Any, Any, Any],
     state: State,
 ) -> TokenIssued:
-    sign_in, rate_limiter = services(state).sign_in, services(state).rate_limiter
+    found = SignInServices.of(state)
+    sign_in, rate_limiter = found.sign_in, found.rate_limiter
     await rate_limiter.spend("verify", ip=client_ip(request))
     message = rules.parse_message(data.message)  # and its address checked
     token = await sign_in.verify(message, data.message, data.signature)

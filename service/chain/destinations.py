@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.chain import registry
+from service import registry
 from service.chain.addresses import checksum_wallet
 from service.settings import ChainSettings, NetworkRpc
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 from litestar import get
 from litestar.datastructures import State
 
-from service.dapp.schemas import ClientConfig, DestinationConfig, SignInConfig
-from service.services import services
+from service.dapp.provider import DappServices
+from service.dapp.schemas import ClientConfig, DestinationConfig, SignInConfig, lifecycle_config
 from service.settings.groups import STRIPE_API_BASE
+
+LIFECYCLE_CONFIG = lifecycle_config()
 
 
 @get(
@@ -16,7 +18,7 @@ from service.settings.groups import STRIPE_API_BASE
     summary="What a dApp needs to start: Stripe's publishable key, destinations, limits",
 )
 async def client_config(state: State) -> ClientConfig:
-    found = services(state)
+    found = DappServices.of(state)
     settings = found.settings
     publishable = settings.stripe.publishable_key
     return ClientConfig(
@@ -41,6 +43,7 @@ async def client_config(state: State) -> ClientConfig:
         sign_in=SignInConfig(
             domain=settings.auth.domain, uri=settings.auth.uri, chain_id=settings.chain.chain_id
         ),
+        lifecycle=LIFECYCLE_CONFIG,
     )
 
 

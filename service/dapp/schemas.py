@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus, Status
+
 
 class _Schema(msgspec.Struct, rename="camel"):
     pass
@@ -26,6 +28,32 @@ class SignInConfig(_Schema):
     chain_id: int
 
 
+class LifecycleConfig(_Schema):
+    """The session lifecycle as the service declares it, so that a client keeps no copy:
+    a session is settled (nothing more will change) when its status is one of
+    `settledStatuses`, or it is `fulfilledStatus` and its delivery's status is one of
+    `settledDeliveryStatuses`."""
+
+    statuses: list[Status]
+    final_statuses: list[Status]
+    settled_statuses: list[Status]
+    fulfilled_status: Status
+    delivery_statuses: list[DeliveryStatus]
+    settled_delivery_statuses: list[DeliveryStatus]
+
+
+def lifecycle_config() -> LifecycleConfig:
+    ordered = LIFECYCLE.statuses
+    return LifecycleConfig(
+        statuses=[Status(s) for s in ordered],
+        final_statuses=[Status(s) for s in ordered if s in LIFECYCLE.final],
+        settled_statuses=[Status(s) for s in ordered if s in LIFECYCLE.settled_statuses],
+        fulfilled_status=Status(LIFECYCLE.fulfilled),
+        delivery_statuses=[DeliveryStatus(d) for d in LIFECYCLE.deliveries],
+        settled_delivery_statuses=[DeliveryStatus(d) for d in LIFECYCLE.settling_deliveries],
+    )
+
+
 class ClientConfig(_Schema):
     publishable_key: str | None
     stripe_stand_in: bool  # the dApp pays on the stand-in's hosted page, not Stripe's widget
@@ -36,3 +64,4 @@ class ClientConfig(_Schema):
     default_currency: str
     destinations: list[DestinationConfig]
     sign_in: SignInConfig
+    lifecycle: LifecycleConfig

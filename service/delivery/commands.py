@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from service.commands import reports_database_errors, with_database
+from service.onramp.lifecycle import LIFECYCLE
 
 if TYPE_CHECKING:
     from service.database import Database
@@ -30,7 +31,7 @@ def delivery() -> None:
 @click.option("--session", "session_ids", multiple=True, help="A session id (repeatable).")
 @click.option(
     "--status",
-    type=click.Choice(["pending", "confirmed", "mismatch", "failed"]),
+    type=click.Choice(LIFECYCLE.deliveries),
     help="Only sessions whose delivery has this status.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
+from service.onramp.models import DeliveryVerdict
+
 FIRST_PAUSE_SECONDS = 2.0
 LONGEST_PAUSE_SECONDS = 300.0
 SEARCH_AGAIN = "no matching transfer to the wallet yet"
@@ -52,7 +55,7 @@ class Checked:
     @property
     def finished(self) -> bool:
         """No further check: decided for good."""
-        return self.status in ("confirmed", "mismatch", "failed") and not self.check_again
+        return self.status in LIFECYCLE.decided_deliveries and not self.check_again
 
 
 def next_due(now: datetime, attempts: int) -> datetime:
@@ -67,13 +70,13 @@ def apply_time_out(
     """A transaction (or transfer) still unseen `seconds` after the check started has
     failed. One that was on chain before and went away (a reorganisation, a lagging
     node) waits to come back however long it takes, as does anything seen on chain."""
-    if result.status != "pending" or not result.unseen or seen_before:
+    if result.status != DeliveryStatus.PENDING or not result.unseen or seen_before:
         return result
     if now - started <= timedelta(seconds=seconds):
         return result
     return replace(
         result,
-        status="failed",
+        status=DeliveryStatus.FAILED,
         detail=f"not decided within {seconds} s: {result.detail}",
         credits=(),
     )
@@ -83,7 +86,7 @@ def with_finality(result: Checked, finality_depth: int) -> Checked:
     """A verdict read from a receipt stays under watch until its block is final for its
     network: a reorganisation can still remove the transfer, or re-run the transaction
     to another end."""
-    if result.status == "pending" or result.confirmations >= finality_depth:
+    if result.status == DeliveryStatus.PENDING or result.confirmations >= finality_depth:
         return result
     return replace(
         result,
@@ -170,7 +173,7 @@ def one_session_per_transfer(
             settled[session_id] = search_again(result.search_from_block)
         else:
             settled[session_id] = Checked(
-                "mismatch",
+                DeliveryStatus.MISMATCH,
                 f"transfer {credit.describe()} already proves session {holder}",
                 delivered_amount="0",
                 confirmations=result.confirmations,
@@ -187,26 +190,13 @@ def one_session_per_transfer(
 def search_again(search_from_block: int | None, detail: str = SEARCH_AGAIN) -> Checked:
     """A session that found a transfer another session holds looks for another one."""
     return Checked(
-        "pending",
+        DeliveryStatus.PENDING,
         detail,
         search_from_block=search_from_block,
         unseen=True,
         credits=(),
         found_by_search=True,
     )
-
-
-@dataclass(frozen=True)
-class DeliveryVerdict:
-    """What a check concludes, as it is recorded on the session."""
-
-    session_id: str
-    status: str
-    detail: str
-    delivered_amount: str | None
-    confirmations: int
-    block_number: int | None
-    block_hash: str | None
 
 
 def verdict_of(session_id: str, result: Checked) -> DeliveryVerdict:
@@ -224,4 +214,4 @@ def verdict_of(session_id: str, result: Checked) -> DeliveryVerdict:
 def taken_over(finder: str, naming: str) -> DeliveryVerdict:
     """The verdict of a session whose found transfer went to the session it paid."""
     detail = f"the transfer it found pays session {naming} (Stripe's word); searching again"
-    return DeliveryVerdict(finder, "pending", detail, "0", 0, None, None)
+    return DeliveryVerdict(finder, DeliveryStatus.PENDING, detail, "0", 0, None, None)

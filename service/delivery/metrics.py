@@ -14,9 +14,10 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from service.delivery.checks import ClaimedCheck
 from service.delivery.decisions import Checked
+from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
 from service.onramp.models import SessionRow
 
-VERDICTS = ("confirmed", "mismatch", "failed")
+VERDICTS = LIFECYCLE.settling_deliveries
 
 verdicts = Counter(
     "onramp_delivery_verdicts_total",
@@ -54,5 +55,5 @@ def verdicts_reached(
             continue
         verdicts.labels(result.status).inc()
         check = checks.get(session_id)
-        if result.status == "confirmed" and check is not None:
+        if result.status == DeliveryStatus.CONFIRMED and check is not None:
             confirmation_seconds.observe(max(0.0, (now - check.started).total_seconds()))

@@ -13,7 +13,7 @@ from service.columns import UtcDateTime, utcnow
 class DeliveryCheck(SQLModel, table=True):
     """A promise to verify a session's delivery on chain, kept until it is decided.
 
-    Written in the same transaction that records Stripe's `fulfillment_complete`, so a
+    Written in the same transaction that records Stripe's fulfilment, so a
     fulfilled session can never be left without a check.
     """
 

@@ -15,6 +15,7 @@ from decimal import ROUND_FLOOR, Context, Decimal, InvalidOperation
 from eth_utils.abi import event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 
+from service.onramp.lifecycle import DeliveryStatus
 from service.resources import resource_dir
 
 # uint256 has 78 digits; the default context would round at 28.
@@ -89,33 +90,37 @@ def judge(
 
     Tokens the wallet sent to itself are no delivery: they count for nothing."""
     if reverted:
-        return Verdict("failed", "0", "the transaction reverted")
+        return Verdict(DeliveryStatus.FAILED, "0", "the transaction reverted")
     received = tuple(delivered_to(transfers, token, wallet))
     delivered = sum(t.value for t in received)
     amount = from_units(delivered, decimals)
     if not received:
-        return Verdict("mismatch", "0", _why_nothing_arrived(transfers, token, wallet))
+        return Verdict(DeliveryStatus.MISMATCH, "0", _why_nothing_arrived(transfers, token, wallet))
     if delivered < expected_units - tolerance_units:
         short = from_units(expected_units - delivered, decimals)
         return Verdict(
-            "mismatch", amount, f"short by {short}: expected {from_units(expected_units, decimals)}"
+            DeliveryStatus.MISMATCH,
+            amount,
+            f"short by {short}: expected {from_units(expected_units, decimals)}",
         )
     if delivered > expected_units + tolerance_units:
         extra = from_units(delivered - expected_units, decimals)
         return Verdict(
-            "mismatch",
+            DeliveryStatus.MISMATCH,
             amount,
             f"{extra} more than the expected {from_units(expected_units, decimals)}",
         )
     if confirmations < required_confirmations:
         return Verdict(
-            "pending",
+            DeliveryStatus.PENDING,
             amount,
             f"{confirmations} of {required_confirmations} confirmations",
             received,
         )
     plural = "" if confirmations == 1 else "s"
-    return Verdict("confirmed", amount, f"{confirmations} confirmation{plural}", received)
+    return Verdict(
+        DeliveryStatus.CONFIRMED, amount, f"{confirmations} confirmation{plural}", received
+    )
 
 
 def delivered_to(transfers: list[Transfer], token: str, wallet: str) -> list[Transfer]:

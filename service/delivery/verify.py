@@ -16,6 +16,7 @@ from service.database import Database
 from service.delivery import chain, ledger, rules
 from service.delivery.checks import ClaimedCheck
 from service.delivery.decisions import Checked, Credit, search_again, with_finality
+from service.onramp.lifecycle import DeliveryStatus
 from service.onramp.models import SessionRow
 
 Seen = dict[str, chain.Observation]
@@ -39,11 +40,11 @@ async def verify_delivery(
 ) -> Checked:
     destination = verifier.destination
     if session.destination_amount is None:
-        return Checked("pending", "Stripe has not reported the delivered amount yet")
+        return Checked(DeliveryStatus.PENDING, "Stripe has not reported the delivered amount yet")
     try:
         expected = rules.to_units(session.destination_amount, destination.decimals)
     except ValueError as error:
-        return Checked("failed", str(error), credits=())
+        return Checked(DeliveryStatus.FAILED, str(error), credits=())
     tolerance = rules.floor_units(str(verifier.tolerance), destination.decimals)
     found_by_search = session.transaction_hash is None
     tx_hash = session.transaction_hash or check.found_transaction_hash
@@ -55,12 +56,12 @@ async def verify_delivery(
         if tx_hash is None:
             return search_again(search_from)
     if not looks_like_hash(tx_hash):
-        return Checked("failed", f"{tx_hash!r} is not a transaction hash", credits=())
+        return Checked(DeliveryStatus.FAILED, f"{tx_hash!r} is not a transaction hash", credits=())
     observed = seen.get(tx_hash) or await chain.observe_transaction(verifier.rpc, tx_hash)
     found = tx_hash if found_by_search else None
     if not observed.found:
         return Checked(
-            "pending",
+            DeliveryStatus.PENDING,
             "the transaction is not on the chain (yet)",
             transaction_hash=found,
             search_from_block=search_from,

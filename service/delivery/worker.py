@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 
 import structlog
@@ -29,15 +29,15 @@ from service.delivery.decisions import Checked
 from service.delivery.metrics import heartbeat, verdicts_reached
 from service.delivery.verify import Seen, Verifier, looks_like_hash, verify_delivery
 from service.errors import DatabaseUnavailable
+from service.onramp.lifecycle import DeliveryStatus
 from service.onramp.models import SessionRow
 from service.onramp.repository import (
     lock_sessions,
     record_verdicts,
     sessions_to_deliver,
 )
-from service.operations.metrics import database_unavailable
-from service.retention.schedule import RetentionSchedule
-from service.settings import ChainSettings, RetentionSettings
+from service.outages import database_unavailable
+from service.settings import ChainSettings
 
 log = structlog.get_logger("onramp.delivery")
 
@@ -59,11 +59,13 @@ class DeliveryWorker:
         settings: ChainSettings,
         batch_size: int = 100,
         batched_rpc: bool = True,
-        retention: RetentionSettings | None = None,
+        beside: Callable[[asyncio.Event], Awaitable[None]] | None = None,
     ) -> None:
         self.database = database
-        # The retention job, run beside the rounds on its own schedule.
-        self.retention = RetentionSchedule(database, retention) if retention else None
+        # A job of another capability's run beside the rounds until they stop (the
+        # retention job's schedule): given by whoever starts the worker, so that this
+        # capability needs none of theirs.
+        self.beside = beside
         self.chains = chains
         self.settings = settings
         self.destinations = accepted_destinations(settings)
@@ -92,8 +94,8 @@ class DeliveryWorker:
         """Check what is due until `stop` is set; rests while nothing is due. A round
         still running when `stop` is set gets `SHUTDOWN_GRACE_SECONDS`, then is cancelled
         and hands its checks back, so another worker takes them at once instead of
-        after the lease. The retention job, if any, stops with the rounds."""
-        beside = asyncio.ensure_future(self.retention.run(stop)) if self.retention else None
+        after the lease. The job beside the rounds, if any, stops with them."""
+        beside = asyncio.ensure_future(self.beside(stop)) if self.beside else None
         try:
             await self._rounds(stop, idle_seconds)
         finally:
@@ -150,10 +152,10 @@ class DeliveryWorker:
         async with self.database.transaction() as sql:
             claimed = await checks.claim_one(sql, session_id, now, lease)
         if not claimed:
-            return Checked("pending", "a worker is checking this session right now")
+            return Checked(DeliveryStatus.PENDING, "a worker is checking this session right now")
         async with self._handing_back_on_failure(lease):
             decided = await self._decide_and_record([session_id], lease)
-        return decided.get(session_id) or Checked("pending", "checked again meanwhile")
+        return decided.get(session_id) or Checked(DeliveryStatus.PENDING, "checked again meanwhile")
 
     @contextlib.asynccontextmanager
     async def _handing_back_on_failure(self, lease: datetime) -> AsyncIterator[None]:
@@ -193,7 +195,7 @@ class DeliveryWorker:
             log.info(
                 "delivery_round",
                 checked=len(recorded),
-                confirmed=sum(r.status == "confirmed" for r in recorded.values()),
+                confirmed=sum(r.status == DeliveryStatus.CONFIRMED for r in recorded.values()),
             )
         return recorded
 
@@ -301,10 +303,14 @@ class DeliveryWorker:
 
 def _kept(session: SessionRow, check: ClaimedCheck, detail: str) -> Checked:
     """Nothing new is known: keep what was decided, and look again later."""
-    status = session.delivery_status if session.delivery_status != "not_started" else "pending"
+    status = (
+        session.delivery_status
+        if session.delivery_status != DeliveryStatus.NOT_STARTED
+        else DeliveryStatus.PENDING
+    )
     return Checked(
         status,
-        detail if status == "pending" else session.delivery_detail or detail,
+        detail if status == DeliveryStatus.PENDING else session.delivery_detail or detail,
         session.delivered_amount,
         session.delivery_confirmations,
         session.delivery_block_number,

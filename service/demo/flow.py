@@ -3,7 +3,7 @@
 Everything runs on this machine: SQLite in a temporary folder, the Stripe stand-in and
 the service in threads of this process, and anvil with a MUSD-like token. A generated
 wallet signs in through the real SIWE routes, creates a session through the API, the
-stand-in walks it to `fulfillment_complete` while the demo sends the MUSD transfer on
+stand-in walks it to fulfilment while the demo sends the MUSD transfer on
 anvil and passes its hash in the signed webhook, and the in-process worker proves the
 delivery on chain. Everything started is stopped again, on Ctrl-C too.
 """
@@ -29,6 +29,7 @@ from service.app import create_app
 from service.delivery.rules import to_units
 from service.demo.local_chain import Anvil, start_anvil
 from service.demo.local_servers import serve_in_thread
+from service.onramp.lifecycle import LIFECYCLE
 from service.settings import Settings
 from service.stripe_sim.app import StripeSimulator
 
@@ -159,7 +160,7 @@ def run_demo(
         stripe_id = created["stripeSessionId"]
         done(f"onramp session {created['id']} created at Stripe as {stripe_id}")
 
-        for status in ("requires_payment", "fulfillment_processing"):
+        for status in LIFECYCLE.path[1:-1]:
             simulator_call(stripe_url, stripe_id, status)
             done(f"Stripe: {status}")
         details = simulator.sessions[stripe_id]["transaction_details"]
@@ -169,16 +170,16 @@ def run_demo(
         simulator_call(
             stripe_url,
             stripe_id,
-            "fulfillment_complete",
+            LIFECYCLE.fulfilled,
             transactionId=tx,
             destinationAmount=amount,
         )
-        done("Stripe: fulfillment_complete (signed webhook with the transaction hash)")
+        done(f"Stripe: {LIFECYCLE.fulfilled} (signed webhook with the transaction hash)")
 
         deadline = time.monotonic() + timeout_seconds
         while True:
             session = _ok(http.get(f"/api/v1/onramp/sessions/{created['id']}", headers=auth))
-            if session["delivery"]["status"] not in ("pending", "not_started"):
+            if session["delivery"]["status"] in LIFECYCLE.decided_deliveries:
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"delivery still {session['delivery']['status']}")

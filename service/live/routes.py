@@ -13,13 +13,18 @@ from litestar.response import ServerSentEvent
 
 from service.auth.guards import BEARER_SECURITY, Wallet
 from service.errors import NotFound
+from service.live.provider import LiveServices
 from service.live.stream import session_events
 from service.onramp import repository
+from service.onramp.lifecycle import LIFECYCLE
 from service.onramp.rules import is_session_id
 from service.openapi import DATABASE_UNAVAILABLE, NOT_SIGNED_IN, RATE_LIMITED, problems
 from service.ratelimit import client_ip
-from service.services import services
 
+_SETTLED = (
+    f"{' or '.join(f'`{s}`' for s in LIFECYCLE.exits)}, or its delivery has a verdict"
+    f" ({', '.join(f'`{d}`' for d in LIFECYCLE.settling_deliveries)})"
+)
 LastEventId = Annotated[
     str | None,
     HeaderParameter(
@@ -37,8 +42,8 @@ LastEventId = Annotated[
     description="Event `session` carries the session object: once at the start (unless "
     "`Last-Event-ID` names the current state), then on every change of its status or "
     "delivery, made by any replica. A comment line keeps the connection alive at least "
-    "every 15 s. The stream ends once the session is rejected or its delivery has a "
-    "verdict (`confirmed`, `mismatch`, `failed`), or when the token expires (sign in "
+    f"every 15 s. The stream ends once the session is settled: {_SETTLED}, or when "
+    "the token expires (sign in "
     "again and reconnect with `Last-Event-ID`). Opening a stream counts against the "
     "rate limit.",
     security=BEARER_SECURITY,
@@ -59,7 +64,7 @@ async def session_event_stream(
     state: State,
     last_event_id: LastEventId = None,
 ) -> ServerSentEvent:
-    found = services(state)
+    found = LiveServices.of(state)
     row = None
     if is_session_id(session_id):
         row = await repository.read_owned(found.database, session_id, wallet_token.wallet_address)
@@ -74,7 +79,7 @@ async def session_event_stream(
         found.database,
         row,
         last_event_id,
-        found.settings.onramp.live_heartbeat_seconds,
+        found.heartbeat_seconds,
         ends_at=asyncio.get_running_loop().time() + left,
     )
     return ServerSentEvent(events, headers={"X-Accel-Buffering": "no"})

@@ -9,7 +9,8 @@ the current state unless that is the one.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -18,10 +19,10 @@ from litestar.response import ServerSentEventMessage
 from service.database import Database
 from service.live.changes import SessionChanges
 from service.onramp import repository, schemas
+from service.onramp.lifecycle import LIFECYCLE, Lifecycle
 from service.onramp.models import SessionRow
 
 EVENT = "session"
-_SETTLED_DELIVERY = frozenset({"confirmed", "failed", "mismatch"})
 _encode = msgspec.json.Encoder().encode
 
 
@@ -30,26 +31,29 @@ def event_id(row: SessionRow) -> str:
     return str(int(row.updated_at.timestamp() * 1_000_000))
 
 
+# What a change is: the status or the delivery (not the time of the last check). The
+# NOTIFY trigger (alembic 0009) fires on exactly these columns; a test holds it to this.
+OBSERVED_COLUMNS = (
+    "status",
+    "transaction_hash",
+    "destination_amount",
+    "delivery_status",
+    "delivery_confirmations",
+    "delivery_block_number",
+    "delivered_amount",
+    "delivery_detail",
+)
+_observe = attrgetter(*OBSERVED_COLUMNS)
+
+
 def observed(row: SessionRow) -> tuple[Any, ...]:
-    """What a change is: the status or the delivery (not the time of the last check)."""
-    return (
-        row.status,
-        row.transaction_hash,
-        row.destination_amount,
-        row.delivery_status,
-        row.delivery_confirmations,
-        row.delivery_block_number,
-        row.delivered_amount,
-        row.delivery_detail,
-    )
+    observed_now: tuple[Any, ...] = _observe(row)
+    return observed_now
 
 
-def is_settled(row: SessionRow) -> bool:
-    """Nothing more is expected: Stripe refused the session, or the chain gave a verdict
-    on its delivery."""
-    return row.status == "rejected" or (
-        row.status == "fulfillment_complete" and row.delivery_status in _SETTLED_DELIVERY
-    )
+def is_settled(row: SessionRow, lifecycle: Lifecycle = LIFECYCLE) -> bool:
+    """Nothing more is expected (`Lifecycle.is_settled`)."""
+    return lifecycle.is_settled(row.status, row.delivery_status)
 
 
 def session_event(row: SessionRow) -> ServerSentEventMessage:
@@ -68,7 +72,8 @@ async def session_events(
     last_event_id: str | None,
     heartbeat_seconds: float,
     ends_at: float,
-) -> AsyncIterator[ServerSentEventMessage]:
+    lifecycle: Lifecycle = LIFECYCLE,
+) -> AsyncGenerator[ServerSentEventMessage, None]:
     """The stream of one session, already found to be the caller's (`first`), until it
     is settled or the caller's token expires (`ends_at`, on the event loop's clock)."""
     loop = asyncio.get_running_loop()
@@ -82,7 +87,7 @@ async def session_events(
             if observed(row) != sent:
                 sent = observed(row)
                 yield session_event(row)
-            if is_settled(row):
+            if is_settled(row, lifecycle):
                 return
             beat = loop.time() + heartbeat_seconds
             while not watch.changed.is_set():

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 
 from prometheus_client import Counter, Histogram
 
-from service.onramp.state import STATUSES
+from service.onramp.lifecycle import LIFECYCLE
 
 STRIPE_OPERATIONS = ("create", "retrieve", "quote", "list")
 STRIPE_OUTCOMES = (
@@ -35,7 +35,7 @@ status_changes = Counter(
 )
 source_amount = Counter(
     "onramp_source_amount_total",
-    "Money paid for sessions that reached fulfillment_complete, in their source currency.",
+    "Money paid for sessions Stripe fulfilled, in their source currency.",
     ["currency"],
 )
 stripe_calls = Counter(
@@ -51,7 +51,7 @@ stripe_seconds = Histogram(
 )
 
 # Every known series exists from the start, so that the first event is a step from zero.
-for _status in STATUSES[1:]:
+for _status in LIFECYCLE.statuses[1:]:
     status_changes.labels(_status)
 for _operation in STRIPE_OPERATIONS:
     stripe_seconds.labels(_operation)
@@ -62,7 +62,7 @@ for _operation in STRIPE_OPERATIONS:
 def session_moved(status: str, amount: str | None, currency: str | None) -> None:
     """A session moved to `status`; a fulfilled one adds what it cost to the volume."""
     status_changes.labels(status).inc()
-    if status != "fulfillment_complete" or not amount or not currency:
+    if status != LIFECYCLE.fulfilled or not amount or not currency:
         return
     try:
         paid = Decimal(amount)

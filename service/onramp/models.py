@@ -3,6 +3,7 @@ in code (`SessionRow`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import msgspec
@@ -10,20 +11,51 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
-    text,
+    column,
+    false,
+    not_,
+    or_,
 )
+from sqlalchemy.dialects import sqlite
 from sqlmodel import Field, SQLModel
 
 from service.columns import UtcDateTime, new_id, utcnow
+from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus, Lifecycle
 
-# A session is settled once rejected or its delivery decided; written as the event
-# prune's statements write it, so that the planner matches them to the partial index.
-UNSETTLED = "NOT (status = 'rejected' OR delivery_status IN ('confirmed', 'mismatch', 'failed'))"
+
+def settled(
+    lifecycle: Lifecycle,
+    status: ColumnElement[str] | None = None,
+    delivery: ColumnElement[str] | None = None,
+) -> ColumnElement[bool]:
+    """`Lifecycle.is_settled` in SQL. A delivery is decided only once its session is
+    fulfilled, so the delivery alone says it: the shortest predicate, and the one the
+    partial index below is built on (the planner matches statements written alike)."""
+    status = column("status", String) if status is None else status
+    delivery = column("delivery_status", String) if delivery is None else delivery
+    exits = [s for s in lifecycle.statuses if s in lifecycle.settled_statuses]
+    by_status = status == exits[0] if len(exits) == 1 else status.in_(exits) if exits else false()
+    return or_(by_status, delivery.in_(lifecycle.settling_deliveries))
+
+
+def settled_sql(lifecycle: Lifecycle, table: str) -> str:
+    """`settled` as SQL text over `table`'s (an alias's) columns, the same on both
+    databases, for the statements still written as text."""
+    named = settled(
+        lifecycle,
+        column(f"{table}.status", String, is_literal=True),
+        column(f"{table}.delivery_status", String, is_literal=True),
+    )
+    return str(named.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+
+
+UNSETTLED = not_(settled(LIFECYCLE))
 
 
 class OnrampSession(SQLModel, table=True):
@@ -44,8 +76,8 @@ class OnrampSession(SQLModel, table=True):
             "ix_onramp_sessions_unsettled",
             "id",
             "stripe_session_id",
-            postgresql_where=text(UNSETTLED),
-            sqlite_where=text(UNSETTLED),
+            postgresql_where=UNSETTLED,
+            sqlite_where=UNSETTLED,
         ),
     )
 
@@ -58,7 +90,7 @@ class OnrampSession(SQLModel, table=True):
     # Stripe's hosted onramp page for this session: another way to pay than the widget.
     redirect_url: str | None = Field(default=None, sa_type=String(1024))
     livemode: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
-    status: str = Field(default="initialized", sa_type=String(32))
+    status: str = Field(default=LIFECYCLE.initial, sa_type=String(32))
     # None until Stripe prices a session bought by its destination amount.
     source_amount: str | None = Field(default=None, sa_type=String(32), nullable=True)
     source_currency: str = Field(sa_type=String(16))
@@ -66,7 +98,7 @@ class OnrampSession(SQLModel, table=True):
     destination_network: str = Field(sa_type=String(32))
     destination_amount: str | None = Field(default=None, sa_type=String(80))
     transaction_hash: str | None = Field(default=None, sa_type=String(66))
-    delivery_status: str = Field(default="not_started", sa_type=String(16))
+    delivery_status: str = Field(default=DeliveryStatus.NOT_STARTED, sa_type=String(16))
     delivery_confirmations: int = Field(default=0, sa_column=Column(Integer, nullable=False))
     delivery_block_number: int | None = Field(default=None, sa_type=BigInteger)
     delivery_block_hash: str | None = Field(default=None, sa_type=String(66))
@@ -99,10 +131,10 @@ class SessionRow(msgspec.Struct):
     client_secret: str | None = None
     livemode: bool = False
     redirect_url: str | None = None
-    status: str = "initialized"
+    status: str = LIFECYCLE.initial
     destination_amount: str | None = None
     transaction_hash: str | None = None
-    delivery_status: str = "not_started"
+    delivery_status: str = DeliveryStatus.NOT_STARTED
     delivery_confirmations: int = 0
     delivery_block_number: int | None = None
     delivery_block_hash: str | None = None
@@ -116,6 +148,19 @@ class SessionRow(msgspec.Struct):
 
 
 SESSION_COLUMNS: tuple[str, ...] = SessionRow.__struct_fields__
+
+
+@dataclass(frozen=True)
+class DeliveryVerdict:
+    """What the delivery worker's check concludes, as it is recorded on the session."""
+
+    session_id: str
+    status: str
+    detail: str
+    delivered_amount: str | None
+    confirmations: int
+    block_number: int | None
+    block_hash: str | None
 
 
 class IdempotencyKey(SQLModel, table=True):

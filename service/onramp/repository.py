@@ -14,9 +14,9 @@ from typing import Any, NamedTuple
 
 from service.columns import UtcDateTime, as_utc
 from service.database import Database
-from service.delivery.decisions import DeliveryVerdict
-from service.onramp import metrics, state
-from service.onramp.models import SESSION_COLUMNS, SessionRow
+from service.onramp import metrics
+from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
+from service.onramp.models import SESSION_COLUMNS, DeliveryVerdict, SessionRow
 from service.sql import Sql, SqlTransaction, with_list
 
 COLUMNS = ", ".join(SESSION_COLUMNS)
@@ -45,7 +45,8 @@ _STRIPE_ANSWER += ("network_fee_amount", "transaction_fee_amount")
 _STRIPE_FIELDS = ", ".join(f"{name} = :{name}" for name in _STRIPE_ANSWER)
 FINISH = (
     f"UPDATE onramp_sessions SET {_STRIPE_FIELDS}"
-    " WHERE id = :id AND status = 'initialized' AND stripe_session_id IS NULL RETURNING id"
+    f" WHERE id = :id AND status = '{LIFECYCLE.initial}' AND stripe_session_id IS NULL"
+    " RETURNING id"
 )
 _FINISH = Sql(FINISH, datetimes=("updated_at",))
 _STORE_STRIPE_ANSWER = Sql(
@@ -213,17 +214,17 @@ _NEWER_FEES = (
 
 
 def _advance_statement(status: str) -> Sql | None:
-    before = state.statuses_before(status)
+    before = LIFECYCLE.statuses_before(status)
     if not before:
         return None
     fulfilled = ""
-    if status == "fulfillment_complete":
+    if status == LIFECYCLE.fulfilled:
         fulfilled = (
             ", transaction_hash = COALESCE(transaction_hash, :tx)"
             ", destination_amount = COALESCE(destination_amount, :amount)"
-            ", delivery_status = 'pending'"
+            f", delivery_status = '{DeliveryStatus.PENDING}'"
         )
-    allowed = ", ".join(f"'{s}'" for s in before)  # the state machine's own constants
+    allowed = ", ".join(f"'{s}'" for s in before)  # the lifecycle's own constants
     return Sql(
         "UPDATE onramp_sessions SET status = :status, updated_at = :now,"
         f" stripe_session_id = COALESCE(stripe_session_id, :sid){fulfilled}{_NEWER_FEES}"
@@ -233,7 +234,7 @@ def _advance_statement(status: str) -> Sql | None:
 
 
 _ADVANCE: dict[str, Sql] = {
-    status: sql for status in state.STATUSES if (sql := _advance_statement(status))
+    status: sql for status in LIFECYCLE.statuses if (sql := _advance_statement(status))
 }
 # News for a fulfilled session: its delivery is undecided again until checked anew.
 _FILL_FULFILMENT = Sql(
@@ -241,8 +242,8 @@ _FILL_FULFILMENT = Sql(
     " destination_amount = COALESCE(destination_amount, :amount),"
     " network_fee_amount = COALESCE(network_fee_amount, :network_fee),"
     " transaction_fee_amount = COALESCE(transaction_fee_amount, :transaction_fee),"
-    " delivery_status = 'pending', delivery_detail = NULL, updated_at = :now"
-    f" WHERE {_FOUND} AND status = 'fulfillment_complete'"
+    f" delivery_status = '{DeliveryStatus.PENDING}', delivery_detail = NULL, updated_at = :now"
+    f" WHERE {_FOUND} AND status = '{LIFECYCLE.fulfilled}'"
     " AND ((transaction_hash IS NULL AND CAST(:tx AS VARCHAR) IS NOT NULL)"
     " OR (destination_amount IS NULL AND CAST(:amount AS VARCHAR) IS NOT NULL))"
     " RETURNING id",
@@ -298,7 +299,7 @@ async def find(sql: SqlTransaction, found: dict[str, Any]) -> tuple[str, bool] |
 _READ_MANY = f"{_READ} WHERE id IN (ids)"
 _LOCK_MANY = "SELECT id FROM onramp_sessions WHERE id IN (ids) ORDER BY id FOR UPDATE"
 _FULFILLED = (
-    "SELECT id FROM onramp_sessions WHERE status = 'fulfillment_complete'"
+    f"SELECT id FROM onramp_sessions WHERE status = '{LIFECYCLE.fulfilled}'"
     " AND (CAST(:delivery_status AS VARCHAR) IS NULL OR delivery_status = :delivery_status)"
 )
 _EVERY_FULFILLED = Sql(_FULFILLED + " ORDER BY id")

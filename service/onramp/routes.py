@@ -12,8 +12,8 @@ from service.auth.guards import API_KEY_SECURITY, BEARER_SECURITY, Operator, Wal
 from service.chain.addresses import wallet_parameter
 from service.errors import Forbidden
 from service.onramp import queries, schemas
+from service.onramp.provider import OnrampServices
 from service.onramp.quotes import check_priced_amount
-from service.onramp.replay import sync_session as sync_with_stripe
 from service.onramp.rules import check_create_request, check_quote_request
 from service.openapi import (
     DATABASE_UNAVAILABLE,
@@ -25,7 +25,6 @@ from service.openapi import (
     problems,
 )
 from service.ratelimit import client_ip
-from service.services import services
 
 BODY_LIMIT = 16 * 1024
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100.")]
@@ -80,7 +79,7 @@ async def create_session(
     state: State,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response[schemas.SessionPublic]:
-    found = services(state)
+    found = OnrampServices.of(state)
     await found.rate_limiter.spend(
         "create", ip=client_ip(request), wallet=wallet_token.wallet_address
     )
@@ -91,14 +90,14 @@ async def create_session(
         data.source_currency,
         data.destination_currency,
         data.destination_network,
-        found.settings.onramp,
+        found.settings,
         found.destinations,
     )
     if session_request.wallet_address != wallet_token.wallet_address:
         raise Forbidden(
             "Sessions can only be created for the signed-in wallet.", code="wallet_mismatch"
         )
-    await check_priced_amount(found.quotes, session_request, found.settings.onramp)
+    await check_priced_amount(found.quotes, session_request, found.settings)
     created = await found.creation.create_session(
         session_request, idempotency_key, client_ip(request)
     )
@@ -134,7 +133,7 @@ async def quote(
     destination_network: Annotated[str | None, QueryParameter(name="destinationNetwork")] = None,
     destination_currency: Annotated[str | None, QueryParameter(name="destinationCurrency")] = None,
 ) -> schemas.Quote:
-    found = services(state)
+    found = OnrampServices.of(state)
     await found.rate_limiter.spend(
         "quote", ip=client_ip(request), wallet=wallet_token.wallet_address
     )
@@ -144,7 +143,7 @@ async def quote(
         source_currency,
         destination_network,
         destination_currency,
-        found.settings.onramp,
+        found.settings,
         found.destinations,
     )
     return await found.quotes.quote(asked)
@@ -168,7 +167,7 @@ async def read_session(
     session_id: FromPath[str], wallet_token: Wallet, state: State
 ) -> schemas.SessionPublic:
     return await queries.read_owned(
-        services(state).database, session_id, wallet_token.wallet_address
+        OnrampServices.of(state).database, session_id, wallet_token.wallet_address
     )
 
 
@@ -193,7 +192,7 @@ async def list_wallet_sessions(
     limit: Limit = 20,
 ) -> schemas.SessionPage:
     page = await queries.page(
-        services(state).read_database,
+        OnrampServices.of(state).read_database,
         wallet_address=wallet_token.wallet_address,
         status=status,
         cursor=cursor,
@@ -225,7 +224,7 @@ async def list_all_sessions(
     limit: Limit = 20,
 ) -> schemas.SessionSummaryPage:
     page = await queries.page(
-        services(state).read_database,
+        OnrampServices.of(state).read_database,
         wallet_address=wallet_parameter(wallet, "wallet") if wallet is not None else None,
         status=status,
         cursor=cursor,
@@ -234,37 +233,10 @@ async def list_all_sessions(
     return schemas.SessionSummaryPage([schemas.summary(s) for s in page.sessions], page.next_cursor)
 
 
-@post(
-    "/api/v1/admin/sessions/{session_id:str}/sync",
-    status_code=200,
-    tags=["operations"],
-    summary="Re-read a session from Stripe and reconcile it",
-    security=API_KEY_SECURITY,
-    responses=problems(
-        {
-            400: "Not a valid request.",
-            401: NO_API_KEY,
-            403: WRONG_API_KEY,
-            404: "No such session.",
-            409: "The session has no Stripe session yet (`session_incomplete`).",
-            502: "Stripe is unreachable or failing (`stripe_unavailable`).",
-            503: "Stripe is not configured (`stripe_not_configured`) or the database is "
-            "not reachable.",
-        }
-    ),
-)
-async def sync_session(
-    session_id: FromPath[str], operator: Operator, state: State
-) -> schemas.SessionSummary:
-    found = services(state)
-    return await sync_with_stripe(found.database, found.stripe, session_id)
-
-
 routes = [
     create_session,
     quote,
     read_session,
     list_wallet_sessions,
     list_all_sessions,
-    sync_session,
 ]

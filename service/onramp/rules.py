@@ -15,7 +15,7 @@ from typing import NamedTuple
 from service.chain.addresses import checksum_wallet
 from service.chain.destinations import Destinations
 from service.errors import InvalidRequest
-from service.onramp.state import STATUSES, is_status
+from service.onramp.lifecycle import LIFECYCLE
 from service.settings import OnrampSettings
 
 SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
@@ -249,6 +249,8 @@ def decode_cursor(cursor: str | None) -> str | None:
 
 
 def check_status_filter(status: str | None) -> str | None:
-    if status is not None and not is_status(status):
-        raise _invalid("invalid_status", "status", f"must be one of {', '.join(STATUSES)}")
+    if status is not None and not LIFECYCLE.is_status(status):
+        raise _invalid(
+            "invalid_status", "status", f"must be one of {', '.join(LIFECYCLE.statuses)}"
+        )
     return status

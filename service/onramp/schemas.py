@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
+from service.onramp.lifecycle import DeliveryStatus, Status
 from service.onramp.models import SessionRow
-from service.onramp.state import Status
 
 Text = Annotated[str, msgspec.Meta(max_length=64)]
 S = TypeVar("S", bound="SessionSummary")
@@ -28,9 +28,6 @@ SourceAmount = Annotated[
         examples=["100.00"],
     ),
 ]
-DeliveryStatus = Literal["not_started", "pending", "confirmed", "mismatch", "failed"]
-
-
 DestinationAmount = Annotated[
     str,
     msgspec.Meta(

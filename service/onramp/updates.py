@@ -12,10 +12,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from service.delivery.checks import reopen_check, schedule_check
 from service.onramp import repository
+from service.onramp.lifecycle import LIFECYCLE
 from service.onramp.rules import is_session_id
 from service.sql import SqlTransaction
 
@@ -47,6 +47,20 @@ class Applied:
     outcome: str
     onramp_session_id: str | None
     conflict: str | None = None
+
+
+class DeliveryChecks(Protocol):
+    """The delivery capability's part in Stripe's news: a session Stripe fulfils gets a
+    check in the same transaction. Passed in by the caller (`service.delivery.checks`),
+    which sits above both capabilities, so that onramp imports nothing of delivery."""
+
+    async def schedule_check(
+        self, sql: SqlTransaction, onramp_session_id: str, now: datetime
+    ) -> None: ...
+
+    async def reopen_check(
+        self, sql: SqlTransaction, onramp_session_id: str, now: datetime
+    ) -> None: ...
 
 
 def update_from_stripe(obj: Any) -> OnrampUpdate | None:
@@ -101,7 +115,9 @@ def _short_text(value: Any, limit: int) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= limit else None
 
 
-async def apply_update(sql: SqlTransaction, update: OnrampUpdate, now: datetime) -> Applied:
+async def apply_update(
+    sql: SqlTransaction, update: OnrampUpdate, now: datetime, checks: DeliveryChecks
+) -> Applied:
     """Move the session forward by `update`, and schedule its delivery check once
     fulfilled, in the caller's transaction. News for a fulfilled session (a late
     transaction id or amount) makes its check start again at once, even if it ended."""
@@ -116,12 +132,12 @@ async def apply_update(sql: SqlTransaction, update: OnrampUpdate, now: datetime)
     fees = {"network_fee": update.network_fee, "transaction_fee": update.transaction_fee}
     news = {**found, **fulfilment, **fees, "now": now}
     moved = await repository.advance(sql, update.status, news)
-    if moved is None and update.status == "fulfillment_complete" and any(fulfilment.values()):
+    if moved is None and update.status == LIFECYCLE.fulfilled and any(fulfilment.values()):
         moved = await repository.fill_fulfilment(sql, news)
         if moved is not None:
-            await reopen_check(sql, moved, now)
-    elif moved is not None and update.status == "fulfillment_complete":
-        await schedule_check(sql, moved, now)
+            await checks.reopen_check(sql, moved, now)
+    elif moved is not None and update.status == LIFECYCLE.fulfilled:
+        await checks.schedule_check(sql, moved, now)
     if moved is None and any(fees.values()):
         moved = await repository.fill_fees(sql, news)
     if moved is not None:

@@ -11,7 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 
 from service import migrations
-from service.services import services
+from service.operations.provider import OperationsServices
 
 
 @cache
@@ -43,7 +43,7 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     The chain is reported as last seen, not required: a node outage delays delivery
     checks but does not stop the API.
     """
-    database = services(state).database
+    database = OperationsServices.of(state).database
     checks: dict[str, dict[str, Any]] = {"database": await database.check()}
     if checks["database"]["status"] == "ok":
         revision = checks["database"].pop("revision")
@@ -54,7 +54,7 @@ async def ready(state: State) -> Response[dict[str, Any]]:
             "head": head,
         }
     healthy = all(check["status"] == "ok" for check in checks.values())
-    chains = services(state).chains
+    chains = OperationsServices.of(state).chains
     return Response(
         {
             "status": "ok" if healthy else "unavailable",

@@ -6,15 +6,17 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+from service.onramp.lifecycle import Status
 from service.reconciliation.gather import Compared
 from service.reconciliation.totals import totals
 
-COLOURS = {
-    "fulfillment_complete": "#2e7d32",
-    "fulfillment_processing": "#66bb6a",
-    "requires_payment": "#ffb300",
-    "initialized": "#90a4ae",
-    "rejected": "#c62828",
+# A status without a colour of its own (a new one) is drawn in indigo.
+COLOURS: dict[str, str] = {
+    Status.FULFILLMENT_COMPLETE: "#2e7d32",
+    Status.FULFILLMENT_PROCESSING: "#66bb6a",
+    Status.REQUIRES_PAYMENT: "#ffb300",
+    Status.INITIALIZED: "#90a4ae",
+    Status.REJECTED: "#c62828",
 }
 
 

@@ -1,10 +1,15 @@
-"""`onramp reconcile`: do Stripe, this database and the chain agree on a range of
-sessions, and what did the range sell? It only reads, from the replica when
-DATABASE_READ_URL names one."""
+"""Our sessions and Stripe's brought into agreement.
+
+`onramp reconcile`: do Stripe, this database and the chain agree on a range of sessions,
+and what did the range sell? It only reads, from the replica when DATABASE_READ_URL
+names one. `onramp sessions replay` and `onramp sessions import` (in the `sessions`
+group that service/cli.py makes of these and onramp's `list`) bring Stripe's word here.
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,10 +24,13 @@ from service.commands import (
     reports_database_errors,
     with_database,
 )
+from service.onramp.lifecycle import LIFECYCLE
 
 if TYPE_CHECKING:
     from service.database import Database
     from service.reconciliation.gather import Compared
+    from service.reconciliation.imports import SessionImported
+    from service.reconciliation.replay import SessionReplayed
     from service.settings import Settings
 
 
@@ -142,3 +150,120 @@ def _tell(
         output.write_text(text if text.endswith("\n") else text + "\n")
     else:
         click.echo(text)
+
+
+@click.command("import")
+@click.option(
+    "--since", type=click.DateTime(), required=True, help="Sessions created at or after (UTC)."
+)
+@click.option("--until", type=click.DateTime(), help="Sessions created before (UTC).")
+@click.option("--dry-run", is_flag=True, help="Report what would be imported; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@reports_database_errors
+def import_sessions_command(
+    since: datetime, until: datetime | None, dry_run: bool, as_json: bool
+) -> None:
+    """Bring back sessions that Stripe has and this database lost (after a restore),
+    under their own ids; never duplicates, safe to rerun."""
+    from service.errors import NotConfigured, Unprocessable, UpstreamUnavailable
+    from service.onramp.stripe_client import StripeOnramp
+    from service.reconciliation.imports import import_sessions
+    from service.reports import progress_bar
+
+    start, end = since.replace(tzinfo=UTC), until.replace(tzinfo=UTC) if until else None
+    if end is not None and end <= start:
+        fail("--until must be after --since", EXIT_CONFIGURATION)
+
+    async def run(settings: Settings, database: Database) -> list[SessionImported]:
+        stripe = StripeOnramp(settings.stripe)
+        stripe.require_configured()
+        try:
+            with progress_bar("Importing sessions", not as_json) as progress:
+                return await import_sessions(
+                    database, stripe, since=start, until=end, dry_run=dry_run, progress=progress
+                )
+        finally:
+            await stripe.close()
+
+    try:
+        results = with_database(run)
+    except (UpstreamUnavailable, Unprocessable) as error:
+        fail(f"Stripe: {error.detail}")
+    except NotConfigured as error:
+        fail(error.detail, EXIT_CONFIGURATION)
+    columns = [("stripe_session_id", "Stripe session"), ("status", "Status")]
+    _report_sessions(results, columns, as_json=as_json, title="Session import", dry_run=dry_run)
+
+
+@click.command("replay")
+@click.option("--id", "session_ids", multiple=True, help="A session id (repeatable).")
+@click.option("--since", type=click.DateTime(), help="Sessions created at or after (UTC).")
+@click.option("--status", type=click.Choice(LIFECYCLE.statuses), help="Only this status.")
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every session this database holds (to bring back lost ones: `sessions import`).",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=8, show_default=True)
+@reports_database_errors
+def replay_sessions_command(
+    session_ids: tuple[str, ...],
+    since: datetime | None,
+    status: str | None,
+    every: bool,
+    dry_run: bool,
+    as_json: bool,
+    concurrency: int,
+) -> None:
+    """Re-read sessions from Stripe and bring them forward (never back); safe to rerun."""
+    from service.onramp.stripe_client import StripeOnramp
+    from service.reconciliation.replay import replay_sessions
+    from service.reports import progress_bar
+
+    if not (session_ids or since or status or every):
+        fail("choose sessions with --id, --since, --status or --all", EXIT_CONFIGURATION)
+
+    async def run(settings: Settings, database: Database) -> list[SessionReplayed]:
+        stripe = StripeOnramp(settings.stripe)
+        try:
+            with progress_bar("Replaying sessions", not as_json) as progress:
+                return await replay_sessions(
+                    database,
+                    stripe,
+                    session_ids=list(session_ids) or None,
+                    since=since.replace(tzinfo=UTC) if since else None,
+                    status=status,
+                    dry_run=dry_run,
+                    concurrency=concurrency,
+                    progress=progress,
+                )
+        finally:
+            await stripe.close()
+
+    results = with_database(run)
+    columns = [("before", "Before"), ("after", "After")]
+    _report_sessions(results, columns, as_json=as_json, title="Session replay", dry_run=dry_run)
+
+
+def _report_sessions(
+    results: Sequence[SessionImported | SessionReplayed],
+    columns: list[tuple[str, str]],
+    *,
+    as_json: bool,
+    title: str,
+    dry_run: bool,
+) -> None:
+    """A row per session and its outcome; exit 1 if any failed, so a script retries."""
+    from service.reports import print_report
+
+    print_report(
+        results,
+        [("session_id", "Session"), *columns, ("outcome", "Outcome"), ("error", "Error")],
+        as_json=as_json,
+        title=f"{title} (dry run: nothing changed)" if dry_run else title,
+    )
+    if any(result.outcome == "failed" for result in results):
+        sys.exit(EXIT_FAILURE)

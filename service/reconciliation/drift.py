@@ -25,11 +25,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus, Lifecycle
 from service.onramp.models import SessionRow
-from service.onramp.state import STATUSES, advance_status
 from service.onramp.updates import money, transaction_id
 
-FULFILLED = "fulfillment_complete"
 REUSED_DETAIL = "already proves session"
 
 
@@ -40,6 +39,7 @@ def compare(
     delivery_started: datetime | None,
     now: datetime,
     delivery_timeout: timedelta,
+    lifecycle: Lifecycle = LIFECYCLE,
 ) -> list[str]:
     if ours is None:
         return ["missing_locally"]
@@ -47,32 +47,32 @@ def compare(
         return ["missing_at_stripe"]
     if ours.stripe_session_id is None:
         return ["stripe_id_not_stored"]
-    kinds = _status_drift(ours.status, str(theirs.get("status")))
+    kinds = _status_drift(ours.status, str(theirs.get("status")), lifecycle)
     if not kinds:
-        kinds = _figure_drift(ours, theirs)
-    if ours.status == FULFILLED:
+        kinds = _figure_drift(ours, theirs, lifecycle.fulfilled)
+    if ours.status == lifecycle.fulfilled:
         kinds += _delivery_drift(ours, delivery_started, now, delivery_timeout)
     return kinds
 
 
-def _status_drift(ours: str, theirs: str) -> list[str]:
+def _status_drift(ours: str, theirs: str, lifecycle: Lifecycle) -> list[str]:
     if ours == theirs:
         return []
-    if theirs not in STATUSES:
+    if not lifecycle.is_status(theirs):
         return ["status_differs"]
-    if advance_status(ours, theirs) == theirs:
+    if lifecycle.advance(ours, theirs) == theirs:
         return ["stripe_ahead"]
-    if advance_status(theirs, ours) == ours:
+    if lifecycle.advance(theirs, ours) == ours:
         return ["local_ahead"]
     return ["status_differs"]
 
 
-def _figure_drift(ours: SessionRow, theirs: dict[str, Any]) -> list[str]:
+def _figure_drift(ours: SessionRow, theirs: dict[str, Any], fulfilled: str) -> list[str]:
     details = theirs.get("transaction_details")
     details = details if isinstance(details, dict) else {}
     kinds = []
     amounts = [(ours.source_amount, details.get("source_amount"))]
-    if ours.status == FULFILLED:
+    if ours.status == fulfilled:
         amounts.append((ours.destination_amount, details.get("destination_amount")))
     if any(_amount(mine) != _amount(stripes) for mine, stripes in amounts):
         kinds.append("amount_differs")
@@ -85,7 +85,7 @@ def _figure_drift(ours: SessionRow, theirs: dict[str, Any]) -> list[str]:
         ):
             kinds.append("fees_differ")
     stated_tx = transaction_id(details.get("transaction_id"))
-    if ours.status == FULFILLED and stated_tx is not None and stated_tx != ours.transaction_hash:
+    if ours.status == fulfilled and stated_tx is not None and stated_tx != ours.transaction_hash:
         kinds.append("transaction_differs")
     return kinds
 
@@ -94,15 +94,15 @@ def _delivery_drift(
     ours: SessionRow, started: datetime | None, now: datetime, timeout: timedelta
 ) -> list[str]:
     status = ours.delivery_status
-    if status == "mismatch":
+    if status == DeliveryStatus.MISMATCH:
         if REUSED_DETAIL in (ours.delivery_detail or ""):
             return ["transfer_reused"]
         delivered, expected = _amount(ours.delivered_amount), _amount(ours.destination_amount)
         short = delivered is not None and expected is not None and delivered < expected
         return ["delivered_short" if short else "delivery_mismatch"]
-    if status in ("failed", "not_started"):
+    if status in (DeliveryStatus.FAILED, DeliveryStatus.NOT_STARTED):
         return ["fulfilled_not_delivered"]
-    if status == "pending" and started is not None and now - started > timeout:
+    if status == DeliveryStatus.PENDING and started is not None and now - started > timeout:
         return ["fulfilled_not_delivered"]
     return []
 
@@ -112,14 +112,14 @@ def reused_transfers(sessions: Iterable[SessionRow]) -> set[str]:
     chain's verdict gave it to."""
     by_transfer: dict[tuple[str, str], list[SessionRow]] = defaultdict(list)
     for session in {session.id: session for session in sessions}.values():
-        if session.transaction_hash and session.status == FULFILLED:
+        if session.transaction_hash and session.status == LIFECYCLE.fulfilled:
             by_transfer[(session.destination_network, session.transaction_hash)].append(session)
     return {
         session.id
         for named in by_transfer.values()
         if len(named) > 1
         for session in named
-        if session.delivery_status != "confirmed"
+        if session.delivery_status != DeliveryStatus.CONFIRMED
     }
 
 

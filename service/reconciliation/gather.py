@@ -19,11 +19,12 @@ from typing import Any
 from service.database import Database
 from service.delivery.checks import timeouts_started
 from service.onramp import repository
+from service.onramp.lifecycle import LIFECYCLE
 from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
 from service.onramp.stripe_client import StripeOnramp, StripeRefused
 from service.onramp.updates import money, our_session_id
-from service.reconciliation.drift import FULFILLED, compare, reused_transfers
+from service.reconciliation.drift import compare, reused_transfers
 
 LOOKUP_BATCH = 500
 
@@ -66,7 +67,7 @@ async def reconcile(
     listed = await _listed(stripe, since, until, concurrency, progress)
     theirs = [s for s in listed if our_session_id(s) and s.get("livemode") is stripe.livemode]
     pairs = await _paired(database, stripe, ours, theirs, concurrency)
-    fulfilled = [o.id for o, _ in pairs if o is not None and o.status == FULFILLED]
+    fulfilled = [o.id for o, _ in pairs if o is not None and o.status == LIFECYCLE.fulfilled]
     started = await timeouts_started(database, fulfilled)
     reused = reused_transfers(o for o, _ in pairs if o is not None)
     compared = []

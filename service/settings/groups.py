@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from service.chain import registry
+from service import registry
 
 MEZO_TESTNET_CHAIN_ID = 31611
 MEZO_TESTNET_RPC_URL = "https://rpc.test.mezo.org"

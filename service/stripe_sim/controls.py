@@ -7,13 +7,10 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from service.stripe_sim.params import StripeError
-from service.stripe_sim.webhooks import WebhookConfig
-
-if TYPE_CHECKING:
-    from service.stripe_sim.app import StripeSimulator
+from service.stripe_sim.webhooks import WebhookConfig, WebhookSender
 
 _ADVANCE_PATH = re.compile(r"^/_sim/sessions/(?P<id>[A-Za-z0-9_]+)/advance$")
 
@@ -53,8 +50,27 @@ class Stats:
     quote_requests: int = 0
 
 
+class Controlled(Protocol):
+    """What the controls reach of the stand-in (app.py's `StripeSimulator`)."""
+
+    faults: Faults
+    stats: Stats
+    webhooks: WebhookSender
+
+    def reset(self) -> None: ...
+
+    def advance(
+        self,
+        session_id: str,
+        status: str,
+        *,
+        transaction_id: str | None = None,
+        destination_amount: str | None = None,
+    ) -> dict[str, Any]: ...
+
+
 def control(
-    simulator: StripeSimulator, method: str, path: str, body: bytes
+    simulator: Controlled, method: str, path: str, body: bytes
 ) -> tuple[int, dict[str, Any]]:
     """Test controls: faults, status changes, counters, reset."""
     try:

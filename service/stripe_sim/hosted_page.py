@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
-
-if TYPE_CHECKING:
-    from service.stripe_sim.app import StripeSimulator
 
 PAGE_PREFIX = "/pay/"
 PAYING_CARD = "4242424242424242"
@@ -24,12 +21,24 @@ DECLINED_CARD = "4000000000000002"
 Deliver = Callable[[dict[str, Any]], str]
 
 
+class Paid(Protocol):
+    """What a payment reaches of the stand-in (app.py's `StripeSimulator`)."""
+
+    deliver: Deliver | None
+
+    def session_by_hash(self, page: str) -> dict[str, Any] | None: ...
+
+    def advance(
+        self, session_id: str, status: str, *, transaction_id: str | None = None
+    ) -> dict[str, Any]: ...
+
+
 def page_url(host: str, session_hash: str) -> str:
     return f"http://{host}{PAGE_PREFIX}{session_hash}"
 
 
 def hosted_page(
-    simulator: StripeSimulator, method: str, path: str, body: bytes
+    simulator: Paid, method: str, path: str, body: bytes
 ) -> tuple[int, str, dict[str, str]]:
     """(status, HTML, headers) for a page request."""
     session = simulator.session_by_hash(path.removeprefix(PAGE_PREFIX))
@@ -42,7 +51,7 @@ def hosted_page(
     return 200, _session_page(session, None), {}
 
 
-def pay(simulator: StripeSimulator, session: dict[str, Any], card: str) -> str:
+def pay(simulator: Paid, session: dict[str, Any], card: str) -> str:
     """Take the card's answer; the session moves as Stripe's would and its webhooks go."""
     if session["status"] not in {"initialized", "requires_payment"}:
         return "This session is no longer waiting for a payment."

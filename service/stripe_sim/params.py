@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from service.stripe_sim.forms import FormValue
-from service.stripe_sim.prices import PRICES
+from service.stripe_sim.offer import offer
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
@@ -100,7 +100,7 @@ def destination_amount_param(params: dict[str, FormValue], currency: str) -> Dec
         amount = Decimal(text)
     except InvalidOperation:
         amount = Decimal(-1)
-    if not amount.is_finite() or amount <= 0 or currency not in PRICES:
+    if not amount.is_finite() or amount <= 0 or not offer().sells(currency):
         raise StripeError(
             400,
             "Invalid destination_amount: a positive amount of a priced currency is required.",

@@ -21,6 +21,12 @@ PRICES: dict[str, Decimal] = {
 _CRYPTO_PLACES = Decimal("0.000001")  # what a quote shows
 
 
+def price(currency: str) -> Decimal:
+    """A token the stand-in has no price for (a registry entry it does not know) sells at
+    par, as the stablecoins do."""
+    return PRICES.get(currency, Decimal(1))
+
+
 def transaction_fee(source_amount: Decimal) -> Decimal:
     return (source_amount * TRANSACTION_FEE_RATE).quantize(CENT)
 
@@ -28,12 +34,12 @@ def transaction_fee(source_amount: Decimal) -> Decimal:
 def destination_for(source_amount: Decimal, currency: str) -> Decimal:
     """What `source_amount` buys once the fees are taken from it."""
     spent = source_amount - transaction_fee(source_amount) - NETWORK_FEE
-    return (max(spent, Decimal(0)) / PRICES[currency]).quantize(_CRYPTO_PLACES, ROUND_DOWN)
+    return (max(spent, Decimal(0)) / price(currency)).quantize(_CRYPTO_PLACES, ROUND_DOWN)
 
 
 def source_for(destination_amount: Decimal, currency: str) -> Decimal:
     """The smallest source amount that buys at least `destination_amount`."""
-    needed = destination_amount * PRICES[currency] + NETWORK_FEE
+    needed = destination_amount * price(currency) + NETWORK_FEE
     source = (needed / (1 - TRANSACTION_FEE_RATE)).quantize(CENT, ROUND_UP)
     # The fee is rounded to the cent, so the estimate can be a cent off either way.
     while destination_for(source, currency) < destination_amount:

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from service.stripe_sim.forms import FormValue
+from service.stripe_sim.offer import offer
 from service.stripe_sim.params import (
     StripeError,
     amount_param,
@@ -18,11 +19,10 @@ from service.stripe_sim.params import (
 )
 from service.stripe_sim.prices import (
     NETWORK_FEE,
-    PRICES,
     destination_for,
     transaction_fee,
 )
-from service.stripe_sim.sessions import DESTINATIONS, WALLET_KEYS, priced_source
+from service.stripe_sim.sessions import priced_source
 
 
 def new_quote(params: dict[str, FormValue], livemode: bool = False) -> dict[str, Any]:
@@ -37,10 +37,13 @@ def new_quote(params: dict[str, FormValue], livemode: bool = False) -> dict[str,
             param="source_amount",
         )
     source_currency = source_currency_param(params)
-    networks = [n.lower() for n in list_param(params, "destination_networks")] or list(DESTINATIONS)
+    sold = offer()
+    networks = [n.lower() for n in list_param(params, "destination_networks")] or list(
+        sold.destinations
+    )
     currencies = [c.lower() for c in list_param(params, "destination_currencies")]
     for network in networks:
-        if network not in DESTINATIONS:
+        if network not in sold.destinations:
             raise StripeError(
                 400,
                 f"Unsupported destination network: {network}",
@@ -55,11 +58,11 @@ def new_quote(params: dict[str, FormValue], livemode: bool = False) -> dict[str,
         )
     quotes: dict[str, list[dict[str, Any]]] = {}
     for network in networks:
-        offered = [c for c in (currencies or sorted(DESTINATIONS[network])) if c in PRICES]
-        quotes[WALLET_KEYS[network]] = [
+        offered = currencies or sorted(sold.destinations[network])
+        quotes[sold.wallet_keys[network]] = [
             _network_quote(network, currency, source_text, destination_text)
             for currency in offered
-            if currency in DESTINATIONS[network]
+            if currency in sold.destinations[network]
         ]
     source = amount_param(source_text, "source_amount") if source_text else None
     return {

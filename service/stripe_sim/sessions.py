@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from service.stripe_sim.forms import FormValue
+from service.stripe_sim.offer import offer
 from service.stripe_sim.params import (
     StripeError,
     amount_param,
@@ -20,8 +21,10 @@ from service.stripe_sim.params import (
     source_currency_param,
     text_param,
 )
-from service.stripe_sim.prices import NETWORK_FEE, PRICES, TRANSACTION_FEE_RATE, source_for
+from service.stripe_sim.prices import NETWORK_FEE, TRANSACTION_FEE_RATE, price, source_for
 
+# Stripe's statuses of an onramp session: the stand-in plays Stripe, so it keeps
+# Stripe's list rather than the service's lifecycle.
 STATUSES = (
     "initialized",
     "rejected",
@@ -29,27 +32,6 @@ STATUSES = (
     "fulfillment_processing",
     "fulfillment_complete",
 )
-# What this stand-in sells: Stripe's public networks plus Mezo, the product's target.
-DESTINATIONS: dict[str, frozenset[str]] = {
-    "ethereum": frozenset({"eth", "usdc"}),
-    "base": frozenset({"eth", "usdc"}),
-    "polygon": frozenset({"pol", "usdc"}),
-    "avalanche": frozenset({"avax", "usdc"}),
-    "solana": frozenset({"sol", "usdc"}),
-    "bitcoin": frozenset({"btc"}),
-    "mezo": frozenset({"musd", "btc"}),
-}
-# Stripe's key for each network in `wallet_addresses[...]`: its own names, which are not
-# always the network's (`base_network` for Base; `wallet_addresses[base]` is refused).
-WALLET_KEYS: dict[str, str] = {
-    "ethereum": "ethereum",
-    "base": "base_network",
-    "polygon": "polygon",
-    "avalanche": "avalanche",
-    "solana": "solana",
-    "bitcoin": "bitcoin",
-    "mezo": "mezo",
-}
 MAX_SOURCE_AMOUNT = Decimal("25000")
 # Like Stripe's test-mode magic values: customers from TEST-NET-3 are refused.
 UNSUPPORTED_CUSTOMERS = ipaddress.ip_network("203.0.113.0/24")
@@ -77,7 +59,7 @@ _EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 def priced_source(destination_amount: Decimal, currency: str) -> Decimal:
     """What buying `destination_amount` costs, within the amount Stripe allows."""
-    if destination_amount > MAX_SOURCE_AMOUNT / PRICES[currency]:
+    if destination_amount > MAX_SOURCE_AMOUNT / price(currency):
         raise StripeError(
             400,
             f"destination_amount costs more than the maximum of {MAX_SOURCE_AMOUNT}.",
@@ -124,15 +106,16 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
     currency = (
         text_param(params, "destination_currency") or (currencies[0] if currencies else "")
     ).lower()
+    sold = offer()
     for net in {*networks, *([network] if network else [])}:
-        if net not in DESTINATIONS:
+        if net not in sold.destinations:
             raise StripeError(
                 400,
                 f"Unsupported destination network: {net}",
                 code="crypto_onramp_invalid_source_destination_pair",
                 param="destination_network",
             )
-    if network and currency and currency not in DESTINATIONS[network]:
+    if network and currency and currency not in sold.destinations[network]:
         raise StripeError(
             400,
             f"{currency} is not available on {network}.",
@@ -143,7 +126,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
     if not isinstance(wallets, dict):
         raise StripeError(400, "Invalid hash: wallet_addresses", code="parameter_invalid_hash")
     for net, address in wallets.items():
-        if net not in WALLET_KEYS.values():
+        if net not in sold.wallet_keys.values():
             raise StripeError(
                 400, f"Unsupported network in wallet_addresses: {net}", param="wallet_addresses"
             )
@@ -201,8 +184,8 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
             "source_amount": f"{source_amount:.2f}" if source_amount is not None else None,
             "source_currency": source_currency,
             "transaction_id": None,
-            "wallet_address": wallets.get(WALLET_KEYS[network]) if network else None,
-            "wallet_addresses": {key: wallets.get(key) for key in WALLET_KEYS.values()},
+            "wallet_address": wallets.get(sold.wallet_keys[network]) if network else None,
+            "wallet_addresses": {key: wallets.get(key) for key in sold.wallet_keys.values()},
         },
     }
 

@@ -8,10 +8,8 @@ from datetime import UTC, datetime
 import msgspec
 
 from service.errors import InvalidRequest
+from service.onramp.lifecycle import LIFECYCLE, Lifecycle
 from service.onramp.updates import OnrampUpdate, update_from_stripe
-
-# Stripe's documented name, and the spelling some integrations use.
-ONRAMP_EVENT_TYPES = frozenset({"crypto.onramp_session_updated", "crypto.onramp_session.updated"})
 
 
 @dataclass(frozen=True)
@@ -24,7 +22,7 @@ class StripeEvent:
     update: OnrampUpdate | None
 
 
-def parse_event(payload: bytes) -> StripeEvent:
+def parse_event(payload: bytes, lifecycle: Lifecycle = LIFECYCLE) -> StripeEvent:
     if b"\\u0000" in payload:
         # A NUL escaped in JSON decodes to a character PostgreSQL text cannot hold.
         raise InvalidRequest("The event holds NUL characters.", code="invalid_event")
@@ -47,7 +45,7 @@ def parse_event(payload: bytes) -> StripeEvent:
     update = None
     # Only an onramp session's update moves a session, whatever object another event
     # carries; the event's own mode is the one that counts.
-    if event_type in ONRAMP_EVENT_TYPES and isinstance(data := raw.get("data"), dict):
+    if event_type in lifecycle.event_types and isinstance(data := raw.get("data"), dict):
         update = update_from_stripe(data.get("object"))
         update = replace(update, livemode=livemode) if update else None
     return StripeEvent(

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from service.database import Database
+from service.onramp.lifecycle import LIFECYCLE, Lifecycle
+from service.onramp.models import settled_sql
 from service.sql import BatchDelete, Sql, SqlTransaction, with_list
 from service.webhooks.events import StripeEvent
 
@@ -117,12 +120,6 @@ _RECORD = Sql(
 # explained in service/webhooks/retention.py. Each condition is true or false, never
 # NULL, so that `NOT (…)` below deletes only what is certainly not needed.
 _NOT_PROCESSED = "(e.processed_at IS NULL OR e.outcome IS NULL OR e.outcome = 'failed')"
-_SETTLED = "(s.status = 'rejected' OR s.delivery_status IN ('confirmed', 'mismatch', 'failed'))"
-_SESSION_NOT_SETTLED = (
-    "(EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.id = e.onramp_session_id"  # noqa: S608
-    f" AND NOT {_SETTLED}) OR EXISTS (SELECT 1 FROM onramp_sessions s"
-    f" WHERE s.stripe_session_id = e.stripe_session_id AND NOT {_SETTLED}))"
-)
 _SESSION_KNOWN = (
     "(EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.id = e.onramp_session_id)"
     " OR EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.stripe_session_id = e.stripe_session_id))"
@@ -133,41 +130,67 @@ _UNKNOWN_SESSION_RECENT = (
     f" AND NOT {_SESSION_KNOWN})"
 )
 NOT_NEEDED = "not_needed"
-_OLD_EVENTS_BY_NEED = Sql(
-    f"SELECT CASE WHEN {_NOT_PROCESSED} THEN 'not_processed'"  # noqa: S608 - constants
-    f" WHEN {_SESSION_NOT_SETTLED} THEN 'session_not_settled'"
-    f" WHEN {_UNKNOWN_SESSION_RECENT} THEN 'unknown_session_recent'"
-    f" ELSE '{NOT_NEEDED}' END AS need, COUNT(*)"
-    " FROM webhook_events e WHERE e.received_at < :before GROUP BY 1",
-    datetimes=("before", "unknown_before"),
-)
-_DELETE_NOT_NEEDED = BatchDelete(
-    "webhook_events",
-    "id",
-    "SELECT e.id FROM webhook_events e WHERE e.received_at < :before"  # noqa: S608
-    f" AND NOT ({_NOT_PROCESSED} OR {_SESSION_NOT_SETTLED} OR {_UNKNOWN_SESSION_RECENT})"
-    " LIMIT :batch",
-    ("before", "unknown_before"),
-)
+
+
+@dataclass(frozen=True)
+class PruneStatements:
+    """What the prune counts and deletes, for one lifecycle's meaning of settled."""
+
+    by_need: Sql
+    delete_not_needed: BatchDelete
+
+
+@cache
+def prune_statements(lifecycle: Lifecycle) -> PruneStatements:
+    settled = f"({settled_sql(lifecycle, 's')})"
+    session_not_settled = (
+        "(EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.id = e.onramp_session_id"  # noqa: S608
+        f" AND NOT {settled}) OR EXISTS (SELECT 1 FROM onramp_sessions s"
+        f" WHERE s.stripe_session_id = e.stripe_session_id AND NOT {settled}))"
+    )
+    by_need = Sql(
+        f"SELECT CASE WHEN {_NOT_PROCESSED} THEN 'not_processed'"  # noqa: S608 - constants
+        f" WHEN {session_not_settled} THEN 'session_not_settled'"
+        f" WHEN {_UNKNOWN_SESSION_RECENT} THEN 'unknown_session_recent'"
+        f" ELSE '{NOT_NEEDED}' END AS need, COUNT(*)"
+        " FROM webhook_events e WHERE e.received_at < :before GROUP BY 1",
+        datetimes=("before", "unknown_before"),
+    )
+    delete_not_needed = BatchDelete(
+        "webhook_events",
+        "id",
+        "SELECT e.id FROM webhook_events e WHERE e.received_at < :before"  # noqa: S608
+        f" AND NOT ({_NOT_PROCESSED} OR {session_not_settled} OR {_UNKNOWN_SESSION_RECENT})"
+        " LIMIT :batch",
+        ("before", "unknown_before"),
+    )
+    return PruneStatements(by_need, delete_not_needed)
 
 
 async def old_events_by_need(
-    database: Database, before: datetime, unknown_before: datetime
+    database: Database,
+    before: datetime,
+    unknown_before: datetime,
+    lifecycle: Lifecycle = LIFECYCLE,
 ) -> dict[str, int]:
     """How many events received before `before` are kept, by why, and how many are
     `NOT_NEEDED`."""
     params = {"before": before, "unknown_before": unknown_before}
     return {
         str(need): int(count)
-        for need, count in await database.run_alone(_OLD_EVENTS_BY_NEED, params)
+        for need, count in await database.run_alone(prune_statements(lifecycle).by_need, params)
     }
 
 
 async def delete_not_needed(
-    database: Database, before: datetime, unknown_before: datetime, batch: int
+    database: Database,
+    before: datetime,
+    unknown_before: datetime,
+    batch: int,
+    lifecycle: Lifecycle = LIFECYCLE,
 ) -> int:
     """Delete at most `batch` events received before `before` that nothing needs, in a
     statement of their own (so row locks are held briefly); how many went."""
     params = {"before": before, "unknown_before": unknown_before, "batch": batch}
-    statement = _DELETE_NOT_NEEDED.on(database.pool is not None)
+    statement = prune_statements(lifecycle).delete_not_needed.on(database.pool is not None)
     return len(await database.run_alone(statement, params))

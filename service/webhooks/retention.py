@@ -7,11 +7,10 @@ it (each is a reason in the report):
   outcome is `failed`). Stripe's redelivery or `onramp webhooks replay` still has to
   apply it.
 - `session_not_settled`: a session it names (by our id or by Stripe's) is not settled
-  yet. A session is settled when it is `rejected`, or when its delivery is decided
-  (`confirmed`, `mismatch` or `failed`); until then `webhooks replay` may be what moves
-  it. A later `delivery recheck` of a settled session needs no events: its status is
-  final (`fulfillment_complete` or `rejected` never move) and its transaction hash is
-  stored and never replaced.
+  yet (`Lifecycle.is_settled`: refused by Stripe, or its delivery decided); until then
+  `webhooks replay` may be what moves it. A later `delivery recheck` of a settled
+  session needs no events: its status is final (nothing moves it) and its transaction
+  hash is stored and never replaced.
 - `unknown_session_recent`: it names a session this database does not hold, and it is
   younger than `UNKNOWN_SESSION_DAYS` (or `older_than_days`, if longer). Such events are
   the only local trace of a session lost in a restore from an older backup; `onramp
@@ -38,6 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from service.database import Database
+from service.onramp.lifecycle import LIFECYCLE, Lifecycle
 from service.webhooks import DEFAULT_BATCH_SIZE
 from service.webhooks.repository import NOT_NEEDED, delete_not_needed, old_events_by_need
 
@@ -63,23 +63,26 @@ async def prune_events(
     dry_run: bool = False,
     batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[int, int], None] | None = None,
+    lifecycle: Lifecycle = LIFECYCLE,
 ) -> list[Pruned]:
     """Delete events received more than `older_than_days` before `now` that no session
     needs; what went, and what was kept among the old ones, by reason."""
     before = now - timedelta(days=older_than_days)
     unknown_before = now - timedelta(days=max(older_than_days, UNKNOWN_SESSION_DAYS))
-    counts = await old_events_by_need(database, before, unknown_before)
+    counts = await old_events_by_need(database, before, unknown_before, lifecycle)
     if dry_run:
         return _report("would_delete", counts.get(NOT_NEEDED, 0), counts)
     deleted, total = 0, counts.get(NOT_NEEDED, 0)
     while True:
-        went = await delete_not_needed(database, before, unknown_before, batch_size)
+        went = await delete_not_needed(database, before, unknown_before, batch_size, lifecycle)
         deleted += went
         if progress is not None:
             progress(deleted, max(total, deleted))
         if went < batch_size:
             break
-    return _report("deleted", deleted, await old_events_by_need(database, before, unknown_before))
+    return _report(
+        "deleted", deleted, await old_events_by_need(database, before, unknown_before, lifecycle)
+    )
 
 
 def _report(outcome: str, gone: int, counts: dict[str, int]) -> list[Pruned]:

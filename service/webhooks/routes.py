@@ -13,7 +13,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, Parameter, Reques
 from litestar.openapi.spec.enums import OpenAPIType
 
 from service.openapi import TOO_LARGE, problems
-from service.services import services
+from service.webhooks.provider import WebhookServices
 
 BODY_LIMIT = 1024 * 1024
 
@@ -82,7 +82,7 @@ class SignedEventOperation(Operation):
 async def receive_stripe_event(request: Request[Any, Any, Any], state: State) -> WebhookReceipt:
     """The body is read as bytes and never parsed before its signature is verified."""
     payload = await request.body()
-    receipt = await services(state).webhooks.receive(
+    receipt = await WebhookServices.of(state).ingestion.receive(
         payload, request.headers.get("stripe-signature")
     )
     return WebhookReceipt(received=True, event_id=receipt.event_id, outcome=receipt.outcome)

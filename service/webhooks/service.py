@@ -16,6 +16,7 @@ import structlog
 
 from service.columns import utcnow
 from service.database import Database
+from service.delivery import checks
 from service.errors import NotConfigured
 from service.onramp.updates import Applied, apply_update
 from service.settings import StripeSettings
@@ -121,7 +122,7 @@ async def apply_event(sql: SqlTransaction, event: StripeEvent, now: datetime) ->
     """What a stored event does to its session (nothing, for other kinds of events)."""
     if event.update is None:
         return Applied("ignored", None)
-    return await apply_update(sql, event.update, now)
+    return await apply_update(sql, event.update, now, checks)
 
 
 def stored_event(payload: str) -> StripeEvent:

@@ -25,6 +25,7 @@ from service.app import create_app
 from service.auth.guards import Operator
 from service.columns import utcnow
 from service.database import Database
+from service.operations.provider import OperationsServices
 from service.retention.job import run_retention
 from service.settings import DatabaseSettings, RetentionSettings, Settings
 from tests.support.anvil import Anvil
@@ -331,7 +332,7 @@ async def test_concurrent_verifies_of_one_nonce_yield_exactly_one_token(
         for client in clients:
             await client.aclose()
         for app in apps:
-            await app.state.services.database.dispose()
+            await OperationsServices.of(app.state).database.dispose()
 
 
 @get("/test/ops", security=[{"ApiKey": []}])

@@ -16,7 +16,7 @@ from eth_account import Account
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from service.chain import registry
+from service import registry
 from service.chain.rpc import Chains
 from service.columns import utcnow
 from service.database import Database

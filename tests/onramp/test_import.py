@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from service.onramp.imports import session_from_stripe
+from service.reconciliation.imports import session_from_stripe
 from tests.onramp.conftest import Caller
 from tests.onramp.test_replay import cli_env
 from tests.support.orm import run_sql

@@ -18,6 +18,7 @@ from service.app import create_app
 from service.database import Database
 from service.errors import DatabaseUnavailable
 from service.onramp.models import OnrampSession
+from service.onramp.provider import OnrampServices
 from service.settings import DatabaseSettings, Settings
 from service.sql import Sql
 from tests.conftest import POSTGRES_ADMIN_URL, empty_tables
@@ -98,8 +99,8 @@ async def test_listings_work_through_a_read_only_connection_while_writes_go_to_t
         every = await client.get("/api/v1/admin/sessions", headers=OPS)
         assert [item["id"] for item in every.json()["items"]] == [session_id]
 
-        reader = app.state.services.read_database
-        assert reader is not app.state.services.database
+        reader = OnrampServices.of(app.state).read_database
+        assert reader is not OnrampServices.of(app.state).database
         with pytest.raises(DatabaseUnavailable):
             await reader.run_alone(
                 Sql("UPDATE onramp_sessions SET status = status RETURNING id"), {}

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.onramp.state import STATUSES
+from service.onramp.lifecycle import LIFECYCLE
 from tests.onramp.conftest import new_wallet
 from tests.security.conftest import signed_in
 
@@ -81,7 +81,7 @@ def test_no_filter_or_cursor_lists_another_wallets_sessions(
     assert first_page["nextCursor"] is not None
 
     seen = [stranger.get(SESSIONS).json()]
-    seen += [stranger.get(SESSIONS, status=status).json() for status in STATUSES]
+    seen += [stranger.get(SESSIONS, status=status).json() for status in LIFECYCLE.statuses]
     seen.append(stranger.get(SESSIONS, cursor=first_page["nextCursor"]).json())
     seen.append(stranger.get(SESSIONS, cursor=first_page["nextCursor"], limit="100").json())
     assert all(page == {"items": [], "nextCursor": None} for page in seen), seen

@@ -14,6 +14,7 @@ import psycopg
 from service.auth import repository as nonces
 from service.delivery import checks
 from service.onramp import idempotency_keys, repository
+from service.onramp.lifecycle import LIFECYCLE
 from service.onramp.repository import Chosen
 from service.sql import Sql
 from service.webhooks import repository as events
@@ -188,7 +189,7 @@ def hot_queries(s: Samples) -> list[HotQuery]:
         ),
         HotQuery(
             "retention: old events no session needs (a batch)",
-            events._DELETE_NOT_NEEDED.postgres,
+            events.prune_statements(LIFECYCLE).delete_not_needed.postgres,
             {
                 "before": s.oldest_event + day,
                 "unknown_before": s.now - UNKNOWN_SESSION_DAYS * day,
@@ -199,7 +200,7 @@ def hot_queries(s: Samples) -> list[HotQuery]:
         ),
         HotQuery(
             "retention: first run over a backlog of events (a batch)",
-            events._DELETE_NOT_NEEDED.postgres,
+            events.prune_statements(LIFECYCLE).delete_not_needed.postgres,
             {"before": s.now - 90 * day, "unknown_before": s.now - 90 * day, "batch": 1000},
             "ix_onramp_sessions_unsettled",
             writes=True,

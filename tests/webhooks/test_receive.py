@@ -208,17 +208,6 @@ async def test_an_event_before_the_stripe_id_is_stored_finds_the_session_by_meta
     assert (moved.status, moved.stripe_session_id) == ("requires_payment", "cos_early")
 
 
-@pytest.mark.parametrize(
-    "event_type", ["crypto.onramp_session.updated", "crypto.onramp_session_updated"]
-)
-async def test_both_spellings_of_the_event_type_are_accepted(
-    client: AsyncTestClient[Litestar], database: Database, event_type: str
-) -> None:
-    session = await a_session(database)
-    event = onramp_event(session.stripe_session_id or "", "requires_payment", event_type=event_type)
-    assert (await deliver(client, event)).json()["outcome"] == "applied"
-
-
 async def test_other_events_and_unknown_sessions_are_stored_and_change_nothing(
     client: AsyncTestClient[Litestar], database: Database
 ) -> None:

@@ -16,9 +16,10 @@ from datetime import datetime
 
 from service.columns import utcnow
 from service.database import Database
-from service.delivery.checks import reopen_check
+from service.delivery import checks
 from service.errors import Conflict, NotFound
-from service.onramp import repository, schemas, state
+from service.onramp import repository, schemas
+from service.onramp.lifecycle import LIFECYCLE
 from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
 from service.onramp.rules import is_session_id
@@ -74,12 +75,12 @@ async def _replay_one(
         if update is None:
             raise ValueError("Stripe's answer is not an onramp session")
         async with database.transaction() as sql:
-            applied = await apply_update(sql, update, utcnow())
+            applied = await apply_update(sql, update, utcnow(), checks)
             if dry_run:
                 raise RollBack
     except Exception as error:  # report it and go on with the other sessions
         return SessionReplayed(session.id, before, before, "failed", _reason(error))
-    after = state.advance_status(before, update.status)
+    after = LIFECYCLE.advance(before, update.status)
     changed = applied.outcome == "applied"
     return SessionReplayed(session.id, before, after, "changed" if changed else "unchanged")
 
@@ -100,9 +101,9 @@ async def sync_session(
     update = update_from_stripe(await stripe.retrieve_session(session.stripe_session_id))
     if update is not None:
         async with database.transaction() as sql:
-            applied = await apply_update(sql, update, utcnow())
-            if applied.onramp_session_id and update.status == "fulfillment_complete":
-                await reopen_check(sql, applied.onramp_session_id, utcnow())
+            applied = await apply_update(sql, update, utcnow(), checks)
+            if applied.onramp_session_id and update.status == LIFECYCLE.fulfilled:
+                await checks.reopen_check(sql, applied.onramp_session_id, utcnow())
     synced = await repository.read(database, session_id)
     if synced is None:  # pragma: no cover - deleted meanwhile
         raise NotFound("No such session.")

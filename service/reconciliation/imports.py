@@ -22,11 +22,11 @@ import msgspec
 from service.chain.addresses import checksum_wallet
 from service.columns import utcnow
 from service.database import Database
-from service.delivery.checks import schedule_check
-from service.onramp import repository, state
+from service.delivery import checks
+from service.onramp import repository
+from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
 from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
-from service.onramp.state import advance_status
 from service.onramp.stripe_answer import apply_stripe_session
 from service.onramp.stripe_client import StripeOnramp
 from service.onramp.updates import (
@@ -105,7 +105,7 @@ async def _import_one(
         return SessionImported(our_id, stripe_id, status, "present")
     async with database.transaction() as sql:
         finished = mine is not None and await _finish(sql, mine, obj)
-        applied = await apply_update(sql, update, utcnow())
+        applied = await apply_update(sql, update, utcnow(), checks)
         if dry_run:
             raise RollBack
     changed = finished or applied.outcome == "applied"
@@ -123,8 +123,8 @@ async def _store(
         return SessionImported(our_id, stripe_id, status, "failed", str(error))
     async with database.transaction() as sql:
         stored = await repository.insert_if_absent(sql, row)
-        if stored and row.status == "fulfillment_complete":
-            await schedule_check(sql, row.id, utcnow())
+        if stored and row.status == LIFECYCLE.fulfilled:
+            await checks.schedule_check(sql, row.id, utcnow())
         if dry_run:
             raise RollBack
     outcome = "imported" if stored else "present"  # present: made meanwhile, by its create call
@@ -139,21 +139,21 @@ async def _finish(sql: SqlTransaction, mine: SessionRow, obj: dict[str, Any]) ->
         return False
     answered = msgspec.structs.replace(mine)
     apply_stripe_session(answered, obj)
-    answered.status, answered.transaction_hash = "initialized", None
+    answered.status, answered.transaction_hash = LIFECYCLE.initial, None
     return await repository.finish(sql, answered)
 
 
 def is_behind(mine: SessionRow, update: OnrampUpdate) -> bool:
     """Whether Stripe's word would change the stored session: a later status, or
     fulfilment figures or fees it does not have yet."""
-    if advance_status(mine.status, update.status) != mine.status:
+    if LIFECYCLE.advance(mine.status, update.status) != mine.status:
         return True
     missing = [
         (update.network_fee or update.transaction_fee)
         and mine.network_fee_amount is None
         and mine.transaction_fee_amount is None,
     ]
-    if mine.status == "fulfillment_complete":
+    if mine.status == LIFECYCLE.fulfilled:
         missing += [
             update.transaction_id and mine.transaction_hash is None,
             update.destination_amount and mine.destination_amount is None,
@@ -167,7 +167,7 @@ def session_from_stripe(obj: dict[str, Any], our_id: str) -> SessionRow:
     if obj.get("object") != ONRAMP_OBJECT:
         raise ValueError("not an onramp session")
     status = obj.get("status")
-    if status not in state.STATUSES:
+    if not isinstance(status, str) or not LIFECYCLE.is_status(status):
         raise ValueError(f"unknown status {status!r}")
     details = obj.get("transaction_details")
     details = details if isinstance(details, dict) else {}
@@ -178,7 +178,7 @@ def session_from_stripe(obj: dict[str, Any], our_id: str) -> SessionRow:
         raise ValueError("no currencies or network")
     update = update_from_stripe(obj)
     assert update is not None
-    fulfilled = status == "fulfillment_complete"
+    fulfilled = status == LIFECYCLE.fulfilled
     created = obj.get("created")
     return SessionRow(
         wallet_address=wallet,
@@ -196,7 +196,7 @@ def session_from_stripe(obj: dict[str, Any], our_id: str) -> SessionRow:
         status=status,
         destination_amount=update.destination_amount,
         transaction_hash=update.transaction_id if fulfilled else None,
-        delivery_status="pending" if fulfilled else "not_started",
+        delivery_status=DeliveryStatus.PENDING if fulfilled else DeliveryStatus.NOT_STARTED,
         network_fee_amount=update.network_fee,
         transaction_fee_amount=update.transaction_fee,
         created_at=(datetime.fromtimestamp(created, UTC) if isinstance(created, int) else utcnow()),

@@ -1,0 +1,18 @@
+"""What the live status route uses, built by `create_app` (service/providers.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.database import Database
+from service.live.changes import SessionChanges
+from service.providers import Provider
+from service.ratelimit import RateLimiter
+
+
+@dataclass(frozen=True, slots=True)
+class LiveServices(Provider):
+    database: Database
+    changes: SessionChanges
+    rate_limiter: RateLimiter
+    heartbeat_seconds: float

@@ -1,0 +1,15 @@
+"""What `/health` and `/ready` read, built by `create_app` (service/providers.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.chain.rpc import Chains
+from service.database import Database
+from service.providers import Provider
+
+
+@dataclass(frozen=True, slots=True)
+class OperationsServices(Provider):
+    database: Database
+    chains: Chains
