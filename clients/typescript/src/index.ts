@@ -49,13 +49,16 @@ export interface OnrampClientOptions {
   retryDelayMs?: number;
 }
 
-const SETTLED_DELIVERY = new Set(["confirmed", "failed", "mismatch"]);
+/** The session lifecycle as the service declares it (`GET /api/v1/config`). */
+export type Lifecycle = ClientConfig["lifecycle"];
 
-/** Nothing more will change: refused, or the chain gave its verdict on the delivery. */
-export function isSettled(session: Session): boolean {
+/** Nothing more will change, by the lifecycle the service serves: refused, or the
+ * chain gave its verdict on the delivery. */
+export function isSettled(session: Session, lifecycle: Lifecycle): boolean {
   return (
-    session.status === "rejected" ||
-    (session.status === "fulfillment_complete" && SETTLED_DELIVERY.has(session.delivery.status))
+    lifecycle.settledStatuses.includes(session.status) ||
+    (session.status === lifecycle.fulfilledStatus &&
+      lifecycle.settledDeliveryStatuses.includes(session.delivery.status))
   );
 }
 
@@ -67,6 +70,7 @@ export class OnrampClient {
   private readonly fetcher: typeof fetch;
   private readonly attempts: number;
   private readonly retryDelayMs: number;
+  private lifecycleRead: Promise<Lifecycle> | undefined;
 
   constructor(options: OnrampClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/$/, "");
@@ -82,6 +86,18 @@ export class OnrampClient {
     const { data, error, response } = await this.api.GET("/api/v1/config");
     if (data === undefined) throw await problemOf(response, error);
     return data;
+  }
+
+  /** The service's lifecycle, read once (again after a failed read). */
+  lifecycle(): Promise<Lifecycle> {
+    this.lifecycleRead ??= this.config().then(
+      (config) => config.lifecycle,
+      (error: unknown) => {
+        this.lifecycleRead = undefined;
+        throw error;
+      },
+    );
+    return this.lifecycleRead;
   }
 
   /** Ask for the service's message, have the wallet sign it, and keep the token. */
@@ -159,6 +175,7 @@ export class OnrampClient {
   /** The session now and at every change of its status or delivery, until it is
    * settled; a dropped connection is opened again from the last event received. */
   async *watchSession(id: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Session> {
+    const lifecycle = await this.lifecycle();
     let lastEventId: string | undefined;
     let latest: Session | undefined;
     for (let failures = 0; ; ) {
@@ -191,7 +208,7 @@ export class OnrampClient {
             if (options.signal?.aborted) return;
             failures++;
           }
-          if (latest !== undefined && isSettled(latest)) return;
+          if (latest !== undefined && isSettled(latest, lifecycle)) return;
         }
       }
       if (options.signal?.aborted) return;

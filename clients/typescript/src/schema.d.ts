@@ -181,23 +181,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/admin/sessions/{session_id}/sync": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /** Re-read a session from Stripe and reconcile it */
-        post: operations["ApiV1AdminSessionsSessionIdSyncSyncSession"];
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/onramp/sessions/{session_id}/events": {
         parameters: {
             query?: never;
@@ -207,7 +190,7 @@ export interface paths {
         };
         /**
          * A session's live status, as Server-Sent Events
-         * @description Event `session` carries the session object: once at the start (unless `Last-Event-ID` names the current state), then on every change of its status or delivery, made by any replica. A comment line keeps the connection alive at least every 15 s. The stream ends once the session is rejected or its delivery has a verdict (`confirmed`, `mismatch`, `failed`), or when the token expires (sign in again and reconnect with `Last-Event-ID`). Opening a stream counts against the rate limit.
+         * @description Event `session` carries the session object: once at the start (unless `Last-Event-ID` names the current state), then on every change of its status or delivery, made by any replica. A comment line keeps the connection alive at least every 15 s. The stream ends once the session is settled: `rejected`, or its delivery has a verdict (`confirmed`, `mismatch`, `failed`), or when the token expires (sign in again and reconnect with `Last-Event-ID`). Opening a stream counts against the rate limit.
          */
         get: operations["ApiV1OnrampSessionsSessionIdEventsSessionEventStream"];
         put?: never;
@@ -252,6 +235,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/sessions/{session_id}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Re-read a session from Stripe and reconcile it */
+        post: operations["ApiV1AdminSessionsSessionIdSyncSyncSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -267,17 +267,23 @@ export interface components {
             defaultCurrency: string;
             destinations: components["schemas"]["DestinationConfig"][];
             signIn: components["schemas"]["SignInConfig"];
+            lifecycle: components["schemas"]["LifecycleConfig"];
         };
         /** Delivery */
         Delivery: {
-            /** @enum {string} */
-            status: "not_started" | "pending" | "confirmed" | "mismatch" | "failed";
+            status: components["schemas"]["DeliveryStatus"];
             confirmations: number;
             blockNumber: number | null;
             deliveredAmount: string | null;
             checkedAt: string | null;
             detail: string | null;
         };
+        /**
+         * DeliveryStatus
+         * @description What the chain says of a fulfilled session's tokens.
+         * @enum {string}
+         */
+        DeliveryStatus: "not_started" | "pending" | "confirmed" | "mismatch" | "failed";
         /** DestinationConfig */
         DestinationConfig: {
             network: string;
@@ -296,6 +302,15 @@ export interface components {
         FieldError: {
             field: string;
             message: string;
+        };
+        /** LifecycleConfig */
+        LifecycleConfig: {
+            statuses: components["schemas"]["Status"][];
+            finalStatuses: components["schemas"]["Status"][];
+            settledStatuses: components["schemas"]["Status"][];
+            fulfilledStatus: components["schemas"]["Status"];
+            deliveryStatuses: components["schemas"]["DeliveryStatus"][];
+            settledDeliveryStatuses: components["schemas"]["DeliveryStatus"][];
         };
         /** NonceIssued */
         NonceIssued: {
@@ -358,8 +373,7 @@ export interface components {
         SessionPublic: {
             id: string;
             stripeSessionId: string | null;
-            /** @enum {string} */
-            status: "initialized" | "requires_payment" | "fulfillment_processing" | "fulfillment_complete" | "rejected";
+            status: components["schemas"]["Status"];
             walletAddress: string;
             sourceAmount: string | null;
             sourceCurrency: string;
@@ -381,8 +395,7 @@ export interface components {
         SessionSummary: {
             id: string;
             stripeSessionId: string | null;
-            /** @enum {string} */
-            status: "initialized" | "requires_payment" | "fulfillment_processing" | "fulfillment_complete" | "rejected";
+            status: components["schemas"]["Status"];
             walletAddress: string;
             sourceAmount: string | null;
             sourceCurrency: string;
@@ -421,6 +434,12 @@ export interface components {
             expiresAt: string;
             bitcoinAddress?: string | null;
         };
+        /**
+         * Status
+         * @description Stripe's statuses of an onramp session (the value is Stripe's own name).
+         * @enum {string}
+         */
+        Status: "initialized" | "requires_payment" | "fulfillment_processing" | "fulfillment_complete" | "rejected";
         /** TokenIssued */
         TokenIssued: {
             token: string;
@@ -1039,91 +1058,6 @@ export interface operations {
             };
         };
     };
-    ApiV1AdminSessionsSessionIdSyncSyncSession: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                session_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Request fulfilled, document follows */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["SessionSummary"];
-                };
-            };
-            /** @description Not a valid request. */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No `X-API-Key` (`unauthorized`). */
-            401: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description An unknown API key, or a wallet token instead of a key (`forbidden`). */
-            403: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description No such session. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The session has no Stripe session yet (`session_incomplete`). */
-            409: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Stripe is unreachable or failing (`stripe_unavailable`). */
-            502: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Stripe is not configured (`stripe_not_configured`) or the database is not reachable. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
     ApiV1OnrampSessionsSessionIdEventsSessionEventStream: {
         parameters: {
             query?: never;
@@ -1272,6 +1206,91 @@ export interface operations {
                 };
             };
             /** @description No STRIPE_WEBHOOK_SECRET is configured (`webhooks_not_configured`), or the database is not reachable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ApiV1AdminSessionsSessionIdSyncSyncSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionSummary"];
+                };
+            };
+            /** @description Not a valid request. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No `X-API-Key` (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unknown API key, or a wallet token instead of a key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such session. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The session has no Stripe session yet (`session_incomplete`). */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stripe is unreachable or failing (`stripe_unavailable`). */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Stripe is not configured (`stripe_not_configured`) or the database is not reachable. */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -145,6 +145,6 @@ describe("the typed client against a running service", () => {
     expect(cut).toBe(1);
     expect(seen[0]).toBe("initialized");
     expect(seen.at(-1)).toBe("rejected");
-    expect(isSettled((await client.session(session.id)))).toBe(true);
+    expect(isSettled(await client.session(session.id), await client.lifecycle())).toBe(true);
   });
 });

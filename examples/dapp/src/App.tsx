@@ -67,7 +67,7 @@ export function App() {
   }, [onramp, signedIn, amount]);
 
   useEffect(() => {
-    if (session === undefined || isSettled(session)) return;
+    if (session === undefined || config === undefined || isSettled(session, config.lifecycle)) return;
     const stop = new AbortController();
     void (async () => {
       try {
@@ -80,7 +80,7 @@ export function App() {
       }
     })();
     return () => stop.abort();
-  }, [onramp, session?.id]);
+  }, [onramp, session?.id, config]);
 
   async function connect() {
     if (window.ethereum === undefined) {
@@ -194,7 +194,7 @@ export function App() {
               Transaction <code>{session.transactionHash}</code>
             </p>
           )}
-          {config?.stripeStandIn && session.redirectUrl && session.status === "initialized" && (
+          {config?.stripeStandIn && session.redirectUrl && session.status === config.lifecycle.statuses[0] && (
             <p>
               <a href={session.redirectUrl} target="_blank" rel="noreferrer">
                 Open the payment page
