@@ -157,7 +157,7 @@ def one_session_per_transfer(
     results: dict[str, Checked], holders: dict[Credit, str]
 ) -> dict[str, Checked]:
     """Results as the ledger allows them: a session whose transfer is held by another
-    session is a `mismatch` naming it if it named that transfer itself, or searches
+    session is a mismatch naming it if it named that transfer itself, or searches
     again if it had only found it."""
     settled = dict(results)
     for session_id, result in results.items():

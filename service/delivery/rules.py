@@ -45,7 +45,7 @@ class Transfer:
 
 @dataclass(frozen=True)
 class Verdict:
-    """`confirmed`, `pending`, `mismatch` or `failed`, with what was seen; `counted` are
+    """A delivery status (`DeliveryStatus`) with what was seen; `counted` are
     the transfers that make up the delivery when its amount is right."""
 
     status: str

@@ -2,8 +2,8 @@
 settled, and which of Stripe's events move it.
 
 Stripe publishes no transition table, so this encodes the contract's rule: a session
-moves forward along `PATH`; an exit (`rejected`) ends any session that has not reached
-the end of the path; nothing ever moves back. Applying the furthest status seen is then
+moves forward along the lifecycle's `path`; an exit (Stripe's refusal) ends any session
+that has not reached the end of the path; nothing ever moves back. Applying the furthest status seen is then
 the same whatever order, duplication or subset of updates arrives.
 
 Everything else derives from `LIFECYCLE`: the compare-and-set (`repository.advance`), the
@@ -49,12 +49,20 @@ class Lifecycle:
 
     path: tuple[str, ...]
     exits: tuple[str, ...]
-    # The statuses of a delivery that the chain has decided (a verdict); the others wait.
+    # Every status a delivery has, in order, and those the chain has decided (a verdict).
     deliveries: tuple[str, ...]
     decided_deliveries: frozenset[str]
     # Stripe's event types whose `data.object` is the session as it now stands: the
     # session moves to that object's status. Other events are stored and ignored.
     event_types: frozenset[str]
+
+    def __post_init__(self) -> None:
+        # Plain strings, whatever was declared: as rows, JSON and click's choices hold them
+        # (click takes an Enum's member names, not its values).
+        for name in ("path", "exits", "deliveries"):
+            object.__setattr__(self, name, tuple(str(value) for value in getattr(self, name)))
+        for name in ("decided_deliveries", "event_types"):
+            object.__setattr__(self, name, frozenset(str(value) for value in getattr(self, name)))
 
     @property
     def statuses(self) -> tuple[str, ...]:
