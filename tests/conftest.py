@@ -115,20 +115,28 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def migrated(postgres_url: str, sqlite_url: str) -> dict[str, str]:
+def migrated_postgresql(postgres_url: str) -> str:
+    migrations.upgrade(DatabaseSettings(DATABASE_URL=postgres_url))
+    return postgres_url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(sqlite_url: str) -> str:
+    migrations.upgrade(DatabaseSettings(DATABASE_URL=sqlite_url))
+    return sqlite_url
+
+
+@pytest.fixture(scope="session")
+def migrated(migrated_postgresql: str, migrated_sqlite: str) -> dict[str, str]:
     """Both databases brought to head by the real migrations, once per run."""
-    urls = {"postgresql": postgres_url, "sqlite": sqlite_url}
-    for url in urls.values():
-        migrations.upgrade(DatabaseSettings(DATABASE_URL=url))
-    return urls
+    return {"postgresql": migrated_postgresql, "sqlite": migrated_sqlite}
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-async def database_url(
-    request: pytest.FixtureRequest, migrated: dict[str, str]
-) -> AsyncIterator[str]:
-    """Each persistence test runs on both databases, starting from empty tables."""
-    url = migrated[request.param]
+async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Each persistence test runs on both databases, starting from empty tables. Only the
+    param's own database is asked for, so that the SQLite runs need no PostgreSQL."""
+    url: str = request.getfixturevalue(f"migrated_{request.param}")
     await empty_tables(url)
     yield url
     await empty_tables(url)
@@ -143,11 +151,24 @@ async def empty_tables(url: str) -> None:
 
 
 @pytest.fixture
-def make_settings(migrated: dict[str, str]) -> Callable[..., Settings]:
+def settings_from_env() -> Callable[..., Settings]:
+    """Settings as the service would read them from an environment that names its own
+    database: what needs no PostgreSQL uses this rather than `make_settings`."""
+
+    def build(**env: str) -> Settings:
+        return Settings.from_env({**BASE_ENV, **env})
+
+    return build
+
+
+@pytest.fixture
+def make_settings(
+    migrated: dict[str, str], settings_from_env: Callable[..., Settings]
+) -> Callable[..., Settings]:
     """Settings as the service would read them from an environment (PostgreSQL default)."""
 
     def build(**env: str) -> Settings:
-        return Settings.from_env({**BASE_ENV, "DATABASE_URL": migrated["postgresql"], **env})
+        return settings_from_env(**{"DATABASE_URL": migrated["postgresql"], **env})
 
     return build
 
