@@ -3,6 +3,9 @@
 PostgreSQL runs on 127.0.0.1:5432 on every machine here; each test run creates its own
 database there and drops it at the end. SQLite databases are files in a temporary
 directory. The schema is made by the real migrations, once per database and run.
+
+Every test that needs PostgreSQL or a process of its own is marked `slow_tier` here, from
+the code it runs (tests/support/tiers.py); `./run test --fast` runs the rest.
 """
 
 from __future__ import annotations
@@ -10,9 +13,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+import subprocess
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import psycopg
 import pytest
@@ -31,6 +35,7 @@ from tests.support.environment import BASE_ENV
 from tests.support.profile import Profile, current_profile
 from tests.support.rpc_trouble import TroubledNode, start_troubled_node
 from tests.support.stripe import RunningStripe, start_stripe
+from tests.support.tiers import SLOW_TIER, slow_items
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "ONRAMP_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -65,6 +70,40 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             for finding in dict.fromkeys(_SECRETS_IN_OUTPUT):
                 reporter.write_line(finding)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SLOW_TIER}: needs PostgreSQL or a process of its own (set by tests/support/tiers.py"
+        " from the test's code and fixtures; `./run test --fast` leaves these out)",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in slow_items(items):
+        item.add_marker(SLOW_TIER)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    """A run without the slow tier may neither start a process nor connect to PostgreSQL,
+    so that a test put in the fast tier wrongly fails at once, and on any machine."""
+    if f"not {SLOW_TIER}" not in session.config.getoption("markexpr"):
+        return (yield)
+
+    def refuse(*args: object, **kwargs: object) -> NoReturn:
+        raise RuntimeError(
+            f"a process or PostgreSQL in a run without {SLOW_TIER}: tests/support/tiers.py"
+            " should have put this test in that tier"
+        )
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", refuse)
+        patch.setattr(psycopg, "connect", refuse)
+        patch.setattr(psycopg.Connection, "connect", classmethod(refuse))
+        patch.setattr(psycopg.AsyncConnection, "connect", classmethod(refuse))
+        return (yield)
 
 
 @pytest.fixture(scope="session")
@@ -115,20 +154,28 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def migrated(postgres_url: str, sqlite_url: str) -> dict[str, str]:
+def migrated_postgresql(postgres_url: str) -> str:
+    migrations.upgrade(DatabaseSettings(DATABASE_URL=postgres_url))
+    return postgres_url
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(sqlite_url: str) -> str:
+    migrations.upgrade(DatabaseSettings(DATABASE_URL=sqlite_url))
+    return sqlite_url
+
+
+@pytest.fixture(scope="session")
+def migrated(migrated_postgresql: str, migrated_sqlite: str) -> dict[str, str]:
     """Both databases brought to head by the real migrations, once per run."""
-    urls = {"postgresql": postgres_url, "sqlite": sqlite_url}
-    for url in urls.values():
-        migrations.upgrade(DatabaseSettings(DATABASE_URL=url))
-    return urls
+    return {"postgresql": migrated_postgresql, "sqlite": migrated_sqlite}
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
-async def database_url(
-    request: pytest.FixtureRequest, migrated: dict[str, str]
-) -> AsyncIterator[str]:
-    """Each persistence test runs on both databases, starting from empty tables."""
-    url = migrated[request.param]
+async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Each persistence test runs on both databases, starting from empty tables. Only the
+    param's own database is asked for, so that the SQLite runs need no PostgreSQL."""
+    url: str = request.getfixturevalue(f"migrated_{request.param}")
     await empty_tables(url)
     yield url
     await empty_tables(url)
@@ -143,11 +190,24 @@ async def empty_tables(url: str) -> None:
 
 
 @pytest.fixture
-def make_settings(migrated: dict[str, str]) -> Callable[..., Settings]:
+def settings_from_env() -> Callable[..., Settings]:
+    """Settings as the service would read them from an environment that names its own
+    database: what needs no PostgreSQL uses this rather than `make_settings`."""
+
+    def build(**env: str) -> Settings:
+        return Settings.from_env({**BASE_ENV, **env})
+
+    return build
+
+
+@pytest.fixture
+def make_settings(
+    migrated: dict[str, str], settings_from_env: Callable[..., Settings]
+) -> Callable[..., Settings]:
     """Settings as the service would read them from an environment (PostgreSQL default)."""
 
     def build(**env: str) -> Settings:
-        return Settings.from_env({**BASE_ENV, "DATABASE_URL": migrated["postgresql"], **env})
+        return settings_from_env(**{"DATABASE_URL": migrated["postgresql"], **env})
 
     return build
 

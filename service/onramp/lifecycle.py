@@ -3,8 +3,8 @@ settled, and which of Stripe's events move it.
 
 Stripe publishes no transition table, so this encodes the contract's rule: a session
 moves forward along the lifecycle's `path`; an exit (Stripe's refusal) ends any session
-that has not reached the end of the path; nothing ever moves back. Applying the furthest status seen is then
-the same whatever order, duplication or subset of updates arrives.
+that has not reached the end of the path; nothing ever moves back. Applying the furthest
+status seen is then the same whatever order, duplication or subset of updates arrives.
 
 Everything else derives from `LIFECYCLE`: the compare-and-set (`repository.advance`), the
 settled predicate in SQL (`models.settled`: the event prune, retention and the partial

@@ -83,12 +83,13 @@ def stripe_env(stripe: RunningStripe) -> dict[str, str]:
 
 @pytest.fixture
 def make_onramp_app(
-    make_settings: Callable[..., Settings], stripe_env: dict[str, str], database_url: str
+    settings_from_env: Callable[..., Settings], stripe_env: dict[str, str], database_url: str
 ) -> Callable[..., Litestar]:
     """Apps on each database in turn (see `database_url`), against the stand-in."""
 
     def build(**env: str) -> Litestar:
-        return create_app(make_settings(**{**stripe_env, "DATABASE_URL": database_url, **env}))
+        settings = settings_from_env(**{**stripe_env, "DATABASE_URL": database_url, **env})
+        return create_app(settings)
 
     return build
 

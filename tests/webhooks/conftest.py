@@ -22,9 +22,9 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-def webhook_app(make_settings: Callable[..., Settings], database_url: str) -> Litestar:
+def webhook_app(settings_from_env: Callable[..., Settings], database_url: str) -> Litestar:
     return create_app(
-        make_settings(DATABASE_URL=database_url, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+        settings_from_env(DATABASE_URL=database_url, STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
     )
 
 
