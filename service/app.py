@@ -165,7 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 rate_limiter,
             ),
             LiveServices(database, changes, rate_limiter, settings.onramp.live_heartbeat_seconds),
-            DappServices(settings, destinations),
+            DappServices(settings, destinations, database),
             WebhookServices(webhooks),
             OperationsServices(database, chains),
             ReconciliationServices(database, stripe),

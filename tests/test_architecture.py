@@ -50,6 +50,8 @@ def test_the_contracts_hold() -> None:
         ("onramp/routes.py", "service.app"),
         # A capability below another importing it back.
         ("chain/rpc.py", "service.onramp.repository"),
+        # A new module outside the declared layers, gathering every capability.
+        ("services.py", "service.onramp.creation, service.webhooks.service"),
     ],
 )
 def test_an_import_against_the_direction_breaks_a_contract(
@@ -59,7 +61,7 @@ def test_an_import_against_the_direction_breaks_a_contract(
         ROOT / "service", tmp_path / "service", ignore=shutil.ignore_patterns("__pycache__")
     )
     shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
-    with (tmp_path / "service" / module).open("a") as source:
+    with (tmp_path / "service" / module).open("a") as source:  # a new file, or an addition
         source.write(f"\nimport {imported}  # noqa\n")
     linted = lint_imports(tmp_path)
     assert linted.returncode != 0, linted.stdout

@@ -11,8 +11,8 @@ from __future__ import annotations
 from litestar import Response, get
 from litestar.datastructures import State
 
+from service.dapp.provider import DappServices
 from service.onramp import queries, schemas
-from service.onramp.provider import OnrampServices
 
 PAGE = """<!doctype html>
 <html lang="en">
@@ -82,7 +82,7 @@ async def demo_script() -> Response[str]:
 @get("/demo/sessions", include_in_schema=False)
 async def demo_sessions(state: State) -> list[schemas.SessionSummary]:
     newest = await queries.page(
-        OnrampServices.of(state).database, wallet_address=None, status=None, cursor=None, limit=50
+        DappServices.of(state).database, wallet_address=None, status=None, cursor=None, limit=50
     )
     return [schemas.summary(session) for session in newest.sessions]
 

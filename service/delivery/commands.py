@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from service.commands import reports_database_errors, with_database
-from service.onramp.lifecycle import LIFECYCLE
+from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
 
 if TYPE_CHECKING:
     from service.database import Database
@@ -31,7 +31,8 @@ def delivery() -> None:
 @click.option("--session", "session_ids", multiple=True, help="A session id (repeatable).")
 @click.option(
     "--status",
-    type=click.Choice(LIFECYCLE.deliveries),
+    # A fulfilled session's: its delivery has started.
+    type=click.Choice([d for d in LIFECYCLE.deliveries if d != DeliveryStatus.NOT_STARTED]),
     help="Only sessions whose delivery has this status.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -89,14 +89,16 @@ export class OnrampClient {
   }
 
   /** The service's lifecycle, read once (again after a failed read). */
-  lifecycle(): Promise<Lifecycle> {
-    this.lifecycleRead ??= this.config().then(
-      (config) => config.lifecycle,
-      (error: unknown) => {
-        this.lifecycleRead = undefined;
-        throw error;
+  lifecycle(signal?: AbortSignal): Promise<Lifecycle> {
+    this.lifecycleRead ??= this.api.GET("/api/v1/config", { signal }).then(
+      async ({ data, error, response }) => {
+        if (data === undefined) throw await problemOf(response, error);
+        return data.lifecycle;
       },
     );
+    this.lifecycleRead.catch(() => {
+      this.lifecycleRead = undefined;
+    });
     return this.lifecycleRead;
   }
 
@@ -175,7 +177,7 @@ export class OnrampClient {
   /** The session now and at every change of its status or delivery, until it is
    * settled; a dropped connection is opened again from the last event received. */
   async *watchSession(id: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Session> {
-    const lifecycle = await this.lifecycle();
+    let lifecycle: Lifecycle | undefined;
     let lastEventId: string | undefined;
     let latest: Session | undefined;
     for (let failures = 0; ; ) {
@@ -183,6 +185,8 @@ export class OnrampClient {
       if (lastEventId !== undefined) headers["Last-Event-ID"] = lastEventId;
       let response: Response | undefined;
       try {
+        // Read with the stream, so that its failures are retried like the stream's.
+        lifecycle ??= await this.lifecycle(options.signal);
         response = await this.fetcher(
           `${this.baseUrl}/api/v1/onramp/sessions/${encodeURIComponent(id)}/events`,
           { headers, signal: options.signal },
@@ -208,7 +212,7 @@ export class OnrampClient {
             if (options.signal?.aborted) return;
             failures++;
           }
-          if (latest !== undefined && isSettled(latest, lifecycle)) return;
+          if (latest !== undefined && lifecycle !== undefined && isSettled(latest, lifecycle)) return;
         }
       }
       if (options.signal?.aborted) return;
