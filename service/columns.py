@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, Table
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -54,7 +54,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
-def as_utc(value: datetime | str) -> datetime:
-    """A timestamp read by hand-written SQL: PostgreSQL gives datetimes, SQLite text."""
-    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+def table_of(model: type[Any]) -> Table:
+    """A SQLModel table's `Table`, typed: what statements are built on."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

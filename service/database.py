@@ -2,9 +2,9 @@
 
 SQLite is the zero-set-up default (one file beside the working directory), through
 SQLAlchemy's async engine; PostgreSQL, what production runs, through psycopg 3's own
-connection pool, the one pool the service holds to it. Every statement is written by
-hand once for both (service/sql.py) and runs through `transaction()` or `run_alone()`,
-which turn any failure to reach the database into `DatabaseUnavailable`.
+connection pool, the one pool the service holds to it. Every statement is built once
+from the models for both (service/sql.py) and runs through `transaction()` or
+`run_alone()`, which turn any failure to reach the database into `DatabaseUnavailable`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.errors import ReadOnlySqlTransaction, UndefinedTable
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy import event
+from sqlalchemy import column, event, select, table
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as EnginePoolTimeout
@@ -40,7 +40,8 @@ _UNREACHABLE = (
     InterfaceError,
     EnginePoolTimeout,
 )
-_SELECT_REVISION = Sql("SELECT version_num FROM alembic_version")
+# Alembic's own table, which no model declares.
+_SELECT_REVISION = Sql(select(table("alembic_version", column("version_num"))))
 
 
 @asynccontextmanager
@@ -76,13 +77,20 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
     )
 
 
+# WAL lets readers work beside the one writer; the busy timeout queues writers.
+_SQLITE_PRAGMAS = {
+    "journal_mode": "WAL",
+    "busy_timeout": "15000",
+    "foreign_keys": "ON",
+    "synchronous": "NORMAL",
+}
+
+
 def _tune_sqlite(connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
-    """WAL lets readers work beside the one writer; the busy timeout queues writers."""
     cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=15000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    for name, value in _SQLITE_PRAGMAS.items():
+        # SQL text: a connection's settings, which SQLAlchemy has no expression for.
+        cursor.execute(f"PRAGMA {name}={value}")
     cursor.close()
 
 
@@ -125,8 +133,8 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[SqlTransaction]:
-        """A transaction for hand-written SQL: committed on a clean exit, rolled back on
-        an exception or a `sql.RollBack`."""
+        """A transaction for the repositories' statements: committed on a clean exit,
+        rolled back on an exception or a `sql.RollBack`."""
         if self.pool is None:
             async with (
                 _reachable(),
@@ -141,24 +149,22 @@ class Database:
         ):
             yield transaction
 
-    async def run_alone(
-        self, statement: Sql, params: Mapping[str, Any], types: dict[str, Any] | None = None
-    ) -> list[tuple[Any, ...]]:
+    async def run_alone(self, statement: Sql, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """The rows of one statement run on its own (no BEGIN, no COMMIT: it is atomic by
         itself), one round trip: on psycopg's pool for PostgreSQL, on SQLAlchemy's engine
-        for SQLite, where `types` names the result columns to convert (timestamps).
-        Statements run here return rows (writes say RETURNING): asking psycopg whether
-        there are any builds a description of every column, a fifth of a read's cost."""
+        for SQLite. Statements run here return rows (writes say RETURNING): asking
+        psycopg whether there are any builds a description of every column, a fifth of a
+        read's cost."""
         if self.pool is None:
-            clause: Any = statement.clause.columns(**types) if types else statement.clause
             async with _reachable(), self.engine.connect() as connection:
-                rows = [
-                    tuple(row) for row in (await connection.execute(clause, dict(params))).all()
-                ]
+                result = await connection.execute(
+                    statement.expression, statement.sqlite_values(params)
+                )
+                rows = [tuple(row) for row in result.all()]
                 await connection.commit()
                 return rows
         async with self.pool_connection() as connection:
-            cursor = await connection.execute(statement.psycopg_query, params)
+            cursor = await connection.execute(statement.psycopg_query, statement.values(params))
             return await cursor.fetchall()
 
     @asynccontextmanager

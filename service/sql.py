@@ -1,92 +1,135 @@
-"""Hand-written SQL, run as directly as each database allows.
+"""Statements built from the tables' models, run as directly as each database allows.
 
-Every request runs a handful of fixed statements; going through the ORM and
-SQLAlchemy's execution layer cost more CPU than the database work itself (see
-bench/README.md). So each statement is written once, in SQL that PostgreSQL and SQLite
-both accept, in the repository module of its table, and runs on psycopg's own
-connection pool for PostgreSQL and on SQLAlchemy's connection for SQLite, whose driver
-has no faster path. The ORM models define the tables, for migrations and tests.
+Every request runs a handful of fixed statements; going through the ORM's unit of work
+and SQLAlchemy's execution layer on PostgreSQL cost more CPU than the database work
+itself (bench/README.md). So each statement is built once, when its module loads, from
+the SQLModel tables with SQLAlchemy's expression language (a renamed column fails there
+and in mypy), in the repository module of its table; for PostgreSQL it is compiled then
+into psycopg's own SQL and run on psycopg's pool, and on SQLite SQLAlchemy's connection
+runs the expression (compiled once into its cache), as that driver has no faster path.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Protocol
 
 from psycopg import AsyncConnection as PsycopgConnection
 from psycopg.rows import dict_row
-from sqlalchemy import TextClause, bindparam, text
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    literal_column,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import psycopg as postgres_dialect
+from sqlalchemy.dialects.sqlite import aiosqlite as sqlite_dialect
+from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement, Executable
+from sqlalchemy.sql.schema import Column
 
-from service.columns import UtcDateTime
+_POSTGRES = postgres_dialect.dialect()  # type: ignore[no-untyped-call]
+_SQLITE = sqlite_dialect.dialect()
 
-_NAMED_PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
 
-
-@dataclass(frozen=True)
 class Sql:
-    """One statement with `:name` parameters; `datetimes` names the timestamp ones."""
+    """One statement: `statement` for both databases, or `sqlite` for SQLite where the
+    two must differ. Parameters are `bindparam`s, passed by name; in an INSERT or UPDATE
+    none is named as a column of its table (SQLAlchemy would take it for a value to set).
+    """
 
-    statement: str
-    datetimes: tuple[str, ...] = ()
-    clause: TextClause = field(init=False, repr=False, compare=False)
-    psycopg_query: str = field(init=False, repr=False, compare=False)
+    __slots__ = ("constants", "expression", "parameters", "psycopg_query", "sqlite_query")
 
-    def __post_init__(self) -> None:
-        typed = [bindparam(name, type_=UtcDateTime()) for name in self.datetimes]
-        object.__setattr__(self, "clause", text(self.statement).bindparams(*typed))
-        escaped = self.statement.replace("%", "%%")
-        object.__setattr__(self, "psycopg_query", _NAMED_PARAMETER.sub(r"%(\1)s", escaped))
+    def __init__(self, statement: Executable, sqlite: Executable | None = None) -> None:
+        self.expression = statement if sqlite is None else sqlite
+        compiled = _compile(statement, _POSTGRES)
+        self.psycopg_query: str = compiled.string
+        # Values the expression holds itself (`attempts + 1`), sent with the caller's.
+        self.constants: dict[str, Any] = {
+            name: value
+            for name, value in compiled.params.items()
+            if name in compiled.binds and not compiled.binds[name].required
+        }
+        on_sqlite = _compile(self.expression, _SQLITE)
+        # SQLAlchemy reads an INSERT's or UPDATE's columns from the parameters it is
+        # given: it gets the statement's own, and nothing else.
+        self.parameters = frozenset(bind.key for bind in on_sqlite.binds.values() if bind.required)
+        # Compiled as it will run: a parameter named as a column fails here, at import.
+        on_sqlite = _compile(self.expression, _SQLITE, column_keys=[*self.parameters])
+        self.sqlite_query: str = on_sqlite.string
+
+    @classmethod
+    def per_dialect(cls, build: Callable[[bool], Executable]) -> Sql:
+        """A statement that `build(postgres)` writes for each database (`one_of`)."""
+        return cls(build(True), build(False))
+
+    def values(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The parameters as psycopg takes them."""
+        return {**self.constants, **params} if self.constants else params
+
+    def sqlite_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """The parameters as SQLAlchemy takes them on SQLite: the statement's own only."""
+        return {name: value for name, value in params.items() if name in self.parameters}
 
 
-@lru_cache(maxsize=512)
-def _expanded(template: str, name: str, count: int, datetimes: tuple[str, ...]) -> Sql:
-    # An empty list matches nothing (`IN ()` is not SQL on PostgreSQL).
-    placeholders = ", ".join(f":{name}_{i}" for i in range(count)) or "NULL"
-    return Sql(template.replace(f"({name})", f"({placeholders})"), datetimes)
+def _compile(statement: Executable, dialect: Dialect, **options: Any) -> SQLCompiler:
+    assert isinstance(statement, ClauseElement)
+    compiled = statement.compile(dialect=dialect, **options)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
 
 
-def with_list(
-    template: str, name: str, values: Sequence[Any], datetimes: tuple[str, ...] = ()
-) -> tuple[Sql, dict[str, Any]]:
-    """`... IN (ids)` with one parameter per value, the same on both databases; the
-    statement is made once per list length."""
-    params = {f"{name}_{i}": value for i, value in enumerate(values)}
-    return _expanded(template, name, len(values), datetimes), params
+def const(value: str) -> ColumnElement[str]:
+    """A constant written into the statement, not sent as a parameter: a predicate that
+    a partial index is built on must name its values for the planner to match it (the
+    same quoting on both databases)."""
+    rendered = literal(value, String).compile(
+        dialect=_POSTGRES, compile_kwargs={"literal_binds": True}
+    )
+    return literal_column(str(rendered), String)
 
 
-@dataclass(frozen=True)
-class BatchDelete:
-    """A DELETE of the rows whose `key` a bounded `chosen` SELECT returns (it ends with
-    `LIMIT :batch`), for retention, returning the keys that went.
+def one_of(column: Any, name: str, postgres: bool) -> ColumnElement[bool]:
+    """`column` (of text: ids, hashes) in the list passed as `name`: one array parameter
+    on PostgreSQL (one statement whatever the length), an expanding `IN` on SQLite
+    (which has no arrays)."""
+    if postgres:
+        listed: ColumnElement[bool] = column == any_(bindparam(name, type_=ARRAY(String)))
+        return listed
+    expanded: ColumnElement[bool] = column.in_(bindparam(name, expanding=True))
+    return expanded
+
+
+def insert_into(table: Table, postgres: bool) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say ON CONFLICT, in each database's own construct."""
+    return postgresql.insert(table) if postgres else sqlite.insert(table)
+
+
+def batch_delete(key: Column[Any], chosen: Select[Any]) -> Sql:
+    """A DELETE of the rows whose `key` a bounded `chosen` SELECT returns (with
+    `.limit(bindparam("batch"))`), for retention, returning the keys that went.
 
     On PostgreSQL the keys are gathered first (an ARRAY subquery, run once) and the rows
     found by their key: written `key IN (SELECT …)`, the planner joined the keys against
     a sequential scan of the whole table, tens of milliseconds per batch at size
     (bench/README.md). SQLite has no arrays and looks each key up anyway.
     """
-
-    table: str
-    key: str
-    chosen: str
-    datetimes: tuple[str, ...] = ()
-    postgres: Sql = field(init=False, repr=False, compare=False)
-    sqlite: Sql = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        delete = f"DELETE FROM {self.table} WHERE {self.key}"  # noqa: S608 - constants
-        returning = f"RETURNING {self.key}"
-        postgres = Sql(f"{delete} = ANY(ARRAY({self.chosen})) {returning}", self.datetimes)
-        sqlite = Sql(f"{delete} IN ({self.chosen}) {returning}", self.datetimes)
-        object.__setattr__(self, "postgres", postgres)
-        object.__setattr__(self, "sqlite", sqlite)
-
-    def on(self, is_postgres: bool) -> Sql:
-        return self.postgres if is_postgres else self.sqlite
+    table = key.table
+    gathered: Delete = delete(table).where(key == any_(func.array(chosen.scalar_subquery())))
+    looked_up: Delete = delete(table).where(key.in_(chosen))
+    return Sql(gathered.returning(key), looked_up.returning(key))
 
 
 class SqlTransaction(Protocol):
@@ -136,24 +179,26 @@ class _OnPsycopg(_AfterCommit):
         self.connection = connection
 
     async def scalar(self, sql: Sql, params: Mapping[str, Any]) -> Any:
-        cursor = await self.connection.execute(sql.psycopg_query, params)
+        cursor = await self.connection.execute(sql.psycopg_query, sql.values(params))
         row = await cursor.fetchone() if cursor.description else None
         return row[0] if row else None
 
     async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None:
-        await self.connection.execute(sql.psycopg_query, params)
+        await self.connection.execute(sql.psycopg_query, sql.values(params))
 
     async def execute_many(self, sql: Sql, params: Sequence[Mapping[str, Any]]) -> None:
         if params:
-            await self.connection.cursor().executemany(sql.psycopg_query, params)
+            await self.connection.cursor().executemany(
+                sql.psycopg_query, [sql.values(p) for p in params]
+            )
 
     async def column(self, sql: Sql, params: Mapping[str, Any]) -> list[Any]:
-        cursor = await self.connection.execute(sql.psycopg_query, params)
+        cursor = await self.connection.execute(sql.psycopg_query, sql.values(params))
         return [row[0] for row in await cursor.fetchall()]
 
     async def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         cursor = self.connection.cursor(row_factory=dict_row)
-        await cursor.execute(sql.psycopg_query, params)
+        await cursor.execute(sql.psycopg_query, sql.values(params))
         return await cursor.fetchall()
 
 
@@ -166,23 +211,23 @@ class _OnSqlAlchemy(_AfterCommit):
         self.is_postgres = connection.dialect.name == "postgresql"
 
     async def scalar(self, sql: Sql, params: Mapping[str, Any]) -> Any:
-        result = await self.connection.execute(sql.clause, dict(params))
+        result = await self.connection.execute(sql.expression, sql.sqlite_values(params))
         row = result.first() if result.returns_rows else None
         return row[0] if row else None
 
     async def execute(self, sql: Sql, params: Mapping[str, Any]) -> None:
-        await self.connection.execute(sql.clause, dict(params))
+        await self.connection.execute(sql.expression, sql.sqlite_values(params))
 
     async def execute_many(self, sql: Sql, params: Sequence[Mapping[str, Any]]) -> None:
         if params:
-            await self.connection.execute(sql.clause, [dict(p) for p in params])
+            await self.connection.execute(sql.expression, [sql.sqlite_values(p) for p in params])
 
     async def column(self, sql: Sql, params: Mapping[str, Any]) -> list[Any]:
-        result = await self.connection.execute(sql.clause, dict(params))
+        result = await self.connection.execute(sql.expression, sql.sqlite_values(params))
         return [row[0] for row in result.all()]
 
     async def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-        result = await self.connection.execute(sql.clause, dict(params))
+        result = await self.connection.execute(sql.expression, sql.sqlite_values(params))
         return [dict(row) for row in result.mappings().all()]
 
 

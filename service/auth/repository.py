@@ -1,4 +1,4 @@
-"""Persistence of nonces, as hand-written SQL of one statement per call where the
+"""Persistence of nonces, built from the table's model, one statement per call where the
 database allows it: sign-in is a hot path, and the ORM's unit of work and transaction
 round trips cost more than the statements themselves (bench/README.md).
 
@@ -8,50 +8,74 @@ The single-use guarantee lives in `consume`'s one conditional UPDATE.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlmodel import col
+
+from service.auth.models import AuthNonce
 from service.auth.rules import NonceRecord
-from service.columns import UtcDateTime, as_utc
+from service.columns import table_of
 from service.database import Database
-from service.sql import BatchDelete, Sql
+from service.sql import Sql, batch_delete
 
 # Expired nonces are kept this long for audit, then the retention job deletes them.
 NONCE_RETENTION = timedelta(hours=1)
 
-_INSERT = (
-    "INSERT INTO auth_nonces (nonce, wallet_address, issued_at, expires_at, requested_by)"
-    " VALUES (:nonce, :wallet, :issued_at, :expires_at, :asker)"
-)
+N = AuthNonce
+NONCES = table_of(AuthNonce)
+# Parameters are not named as columns: an INSERT or UPDATE keeps those for itself.
+_ISSUED: dict[Any, Any] = {
+    col(N.nonce): bindparam("issued_nonce"),
+    col(N.wallet_address): bindparam("wallet"),
+    col(N.issued_at): bindparam("issued"),
+    col(N.expires_at): bindparam("expires"),
+    col(N.requested_by): bindparam("asker"),
+}
+_INSERT = insert(NONCES).values(_ISSUED)
 # Only among the nonces the same client asked for: one client's requests naming a wallet
 # never evict the nonce its owner, elsewhere, is about to sign.
-_EVICT = (
-    "DELETE FROM auth_nonces WHERE wallet_address = :wallet AND requested_by = :asker"
-    " AND used_at IS NULL AND nonce NOT IN (SELECT nonce FROM auth_nonces"
-    " WHERE wallet_address = :wallet AND requested_by = :asker AND used_at IS NULL"
-    " ORDER BY issued_at DESC, nonce DESC LIMIT :keep)"
+_UNUSED_OF_ASKER = (
+    col(N.wallet_address) == bindparam("wallet"),
+    col(N.requested_by) == bindparam("asker"),
+    col(N.used_at).is_(None),
 )
+_NEWEST = (
+    select(col(N.nonce))
+    .where(*_UNUSED_OF_ASKER)
+    .order_by(col(N.issued_at).desc(), col(N.nonce).desc())
+    .limit(bindparam("keep"))
+)
+_EVICT = delete(NONCES).where(*_UNUSED_OF_ASKER, col(N.nonce).not_in(_NEWEST))
 # PostgreSQL: both in one statement. The DELETE does not see the row the INSERT adds,
 # so it keeps the newest `keep - 1` of the others.
 _ADD_POSTGRES = Sql(
-    f"WITH added AS ({_INSERT} RETURNING nonce) {_EVICT} RETURNING nonce",
-    datetimes=("issued_at", "expires_at"),
+    _EVICT.add_cte(_INSERT.returning(col(N.nonce)).cte("added")).returning(col(N.nonce))
 )
-_ADD_SQLITE = Sql(_INSERT, datetimes=("issued_at", "expires_at"))
+_ADD_SQLITE = Sql(_INSERT)
 _EVICT_SQLITE = Sql(_EVICT)
 _READ = Sql(
-    "SELECT wallet_address, issued_at, expires_at, used_at FROM auth_nonces WHERE nonce = :nonce"
+    select(col(N.wallet_address), col(N.issued_at), col(N.expires_at), col(N.used_at)).where(
+        col(N.nonce) == bindparam("nonce")
+    )
 )
-_READ_TYPES = {name: UtcDateTime() for name in ("issued_at", "expires_at", "used_at")}
 _CONSUME = Sql(
-    "UPDATE auth_nonces SET used_at = :now"
-    " WHERE nonce = :nonce AND wallet_address = :wallet AND used_at IS NULL"
-    " AND expires_at > :now AND issued_at <= :issued_by RETURNING nonce",
-    datetimes=("now", "issued_by"),
+    update(NONCES)
+    .values({col(N.used_at): bindparam("now")})
+    .where(
+        col(N.nonce) == bindparam("spent_nonce"),
+        col(N.wallet_address) == bindparam("wallet"),
+        col(N.used_at).is_(None),
+        col(N.expires_at) > bindparam("now"),
+        col(N.issued_at) <= bindparam("issued_by"),
+    )
+    .returning(col(N.nonce))
 )
 # The retention job's: a bounded batch per statement, so no delete holds many row locks.
-_EXPIRED = "FROM auth_nonces WHERE expires_at < :before"
-_COUNT_EXPIRED = Sql(f"SELECT count(*) {_EXPIRED}", datetimes=("before",))
-_DELETE_EXPIRED = BatchDelete(
-    "auth_nonces", "nonce", f"SELECT nonce {_EXPIRED} LIMIT :batch", ("before",)
+_EXPIRED = col(N.expires_at) < bindparam("before")
+_COUNT_EXPIRED = Sql(select(func.count()).select_from(NONCES).where(_EXPIRED))
+_DELETE_EXPIRED = batch_delete(
+    NONCES.c.nonce, select(col(N.nonce)).where(_EXPIRED).limit(bindparam("batch"))
 )
 
 
@@ -68,10 +92,10 @@ async def add_nonce(
     """Store a new nonce; of the unused nonces `asker` holds for the wallet only the
     newest `keep` remain."""
     values = {
-        "nonce": nonce,
+        "issued_nonce": nonce,
         "wallet": wallet_address,
-        "issued_at": issued_at,
-        "expires_at": expires_at,
+        "issued": issued_at,
+        "expires": expires_at,
         "asker": asker,
     }
     if database.pool is not None:
@@ -83,16 +107,10 @@ async def add_nonce(
 
 
 async def read_nonce(database: Database, nonce: str) -> NonceRecord | None:
-    rows = await database.run_alone(_READ, {"nonce": nonce}, _READ_TYPES)
+    rows = await database.run_alone(_READ, {"nonce": nonce})
     if not rows:
         return None
-    wallet, issued_at, expires_at, used_at = rows[0]
-    return NonceRecord(
-        wallet,
-        as_utc(issued_at),
-        as_utc(expires_at),
-        None if used_at is None else as_utc(used_at),
-    )
+    return NonceRecord(*rows[0])
 
 
 async def consume(
@@ -104,7 +122,7 @@ async def consume(
     A concurrent second caller waits on the row lock (PostgreSQL) or the write lock
     (SQLite), then finds `used_at` set and changes nothing.
     """
-    values = {"nonce": nonce, "wallet": wallet_address, "issued_by": issued_by, "now": now}
+    values = {"spent_nonce": nonce, "wallet": wallet_address, "issued_by": issued_by, "now": now}
     return bool(await database.run_alone(_CONSUME, values))
 
 
@@ -122,5 +140,4 @@ async def delete_expired(database: Database, now: datetime, batch: int) -> int:
     """At most `batch` nonces past their retention, in a statement of their own; how
     many went."""
     params = {"before": expired_before(now), "batch": batch}
-    statement = _DELETE_EXPIRED.on(database.pool is not None)
-    return len(await database.run_alone(statement, params))
+    return len(await database.run_alone(_DELETE_EXPIRED, params))

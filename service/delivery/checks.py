@@ -11,14 +11,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.columns import UtcDateTime, as_utc
-from service.database import Database
-from service.sql import BatchDelete, Sql, SqlTransaction, with_list
+from sqlalchemy import any_, bindparam, func, null, or_, select, update
+from sqlmodel import col
 
-_SCHEDULE = Sql(
-    "INSERT INTO delivery_checks (onramp_session_id, due_at, attempts, created_at)"
-    " VALUES (:session_id, :now, 0, :now) ON CONFLICT (onramp_session_id) DO NOTHING",
-    datetimes=("now",),
+from service.columns import table_of
+from service.database import Database
+from service.delivery.models import DeliveryCheck
+from service.sql import Sql, SqlTransaction, batch_delete, insert_into, one_of
+
+C = DeliveryCheck
+CHECKS = table_of(DeliveryCheck)
+_SESSION = col(C.onramp_session_id)
+_NEW = {
+    _SESSION: bindparam("session_id"),
+    col(C.due_at): bindparam("now"),
+    col(C.attempts): 0,
+    col(C.created_at): bindparam("now"),
+}
+_SCHEDULE = Sql.per_dialect(
+    lambda postgres: (
+        insert_into(CHECKS, postgres).values(_NEW).on_conflict_do_nothing(index_elements=[_SESSION])
+    )
 )
 
 
@@ -27,12 +40,21 @@ async def schedule_check(sql: SqlTransaction, onramp_session_id: str, now: datet
     await sql.execute(_SCHEDULE, {"session_id": onramp_session_id, "now": now})
 
 
-_REOPEN = Sql(
-    "INSERT INTO delivery_checks (onramp_session_id, due_at, attempts, created_at)"
-    " VALUES (:session_id, :now, 0, :now) ON CONFLICT (onramp_session_id) DO UPDATE"
-    " SET due_at = :now, finished_at = NULL, claimed_until = NULL, attempts = 0,"
-    " created_at = :now",
-    datetimes=("now",),
+_REOPEN = Sql.per_dialect(
+    lambda postgres: (
+        insert_into(CHECKS, postgres)
+        .values(_NEW)
+        .on_conflict_do_update(
+            index_elements=[_SESSION],
+            set_={
+                col(C.due_at): bindparam("now"),
+                col(C.finished_at): null(),
+                col(C.claimed_until): null(),
+                col(C.attempts): 0,
+                col(C.created_at): bindparam("now"),
+            },
+        )
+    )
 )
 
 
@@ -44,24 +66,27 @@ async def reopen_check(sql: SqlTransaction, onramp_session_id: str, now: datetim
 
 
 _DUE = (
-    "SELECT onramp_session_id FROM delivery_checks"
-    " WHERE finished_at IS NULL AND due_at <= :now"
-    " AND (claimed_until IS NULL OR claimed_until < :now)"
-    " ORDER BY due_at LIMIT :limit"
+    select(_SESSION)
+    .where(
+        col(C.finished_at).is_(None),
+        col(C.due_at) <= bindparam("now"),
+        or_(col(C.claimed_until).is_(None), col(C.claimed_until) < bindparam("now")),
+    )
+    .order_by(col(C.due_at))
+    .limit(bindparam("limit"))
 )
-_CLAIM = (
-    "UPDATE delivery_checks SET claimed_until = :lease, attempts = attempts + 1"
-    " WHERE onramp_session_id {due} RETURNING onramp_session_id"
-)
+_LEASED = {col(C.claimed_until): bindparam("lease"), col(C.attempts): col(C.attempts) + 1}
 # PostgreSQL: concurrent workers skip each other's rows instead of waiting on them. The
 # due ids are gathered first (an ARRAY subquery, run once), then the rows found by key:
 # written `IN (SELECT …)`, the planner could join them against a scan of every check.
 _CLAIM_POSTGRES = Sql(
-    _CLAIM.format(due=f"= ANY(ARRAY({_DUE} FOR UPDATE SKIP LOCKED))"),
-    datetimes=("now", "lease"),
+    update(CHECKS)
+    .values(_LEASED)
+    .where(any_(func.array(_DUE.with_for_update(skip_locked=True).scalar_subquery())) == _SESSION)
+    .returning(_SESSION)
 )
 # SQLite has one writer at a time, so the UPDATE itself is the claim.
-_CLAIM_SQLITE = Sql(_CLAIM.format(due=f"IN ({_DUE})"), datetimes=("now", "lease"))
+_CLAIM_SQLITE = Sql(update(CHECKS).values(_LEASED).where(_SESSION.in_(_DUE)).returning(_SESSION))
 
 
 async def claim_due(sql: SqlTransaction, now: datetime, lease: datetime, limit: int) -> list[str]:
@@ -72,10 +97,13 @@ async def claim_due(sql: SqlTransaction, now: datetime, lease: datetime, limit: 
 
 # One session, for a check on an operator's word: taken only if no worker holds it.
 _CLAIM_ONE = Sql(
-    "UPDATE delivery_checks SET claimed_until = :lease, attempts = attempts + 1"
-    " WHERE onramp_session_id = :id AND (claimed_until IS NULL OR claimed_until < :now)"
-    " RETURNING onramp_session_id",
-    datetimes=("now", "lease"),
+    update(CHECKS)
+    .values(_LEASED)
+    .where(
+        bindparam("id") == _SESSION,
+        or_(col(C.claimed_until).is_(None), col(C.claimed_until) < bindparam("now")),
+    )
+    .returning(_SESSION)
 )
 
 
@@ -85,9 +113,9 @@ async def claim_one(sql: SqlTransaction, session_id: str, now: datetime, lease: 
 
 
 _HAND_BACK = Sql(
-    "UPDATE delivery_checks SET claimed_until = NULL, due_at = :due"
-    " WHERE claimed_until = :lease AND finished_at IS NULL",
-    datetimes=("lease", "due"),
+    update(CHECKS)
+    .values({col(C.claimed_until): null(), col(C.due_at): bindparam("due")})
+    .where(col(C.claimed_until) == bindparam("lease"), col(C.finished_at).is_(None))
 )
 
 
@@ -98,44 +126,49 @@ async def hand_back(sql: SqlTransaction, lease: datetime, due: datetime) -> None
 
 @dataclass(frozen=True)
 class ClaimedCheck:
-    session_id: str
-    started: datetime  # when the time-out began
+    """A check as a round reads it: its row, by column name."""
+
+    onramp_session_id: str
+    created_at: datetime  # when the time-out began: reopening a check starts it again
     attempts: int
     search_from_block: int | None
     found_transaction_hash: str | None
 
+    @property
+    def started(self) -> datetime:
+        return self.created_at
 
-_READ = (
-    "SELECT onramp_session_id, created_at, attempts, search_from_block,"
-    " found_transaction_hash FROM delivery_checks WHERE onramp_session_id IN (ids)"
+
+_READ = Sql.per_dialect(
+    lambda postgres: select(
+        _SESSION,
+        col(C.created_at),
+        col(C.attempts),
+        col(C.search_from_block),
+        col(C.found_transaction_hash),
+    ).where(one_of(_SESSION, "ids", postgres))
 )
 
 
 async def read_checks(sql: SqlTransaction, session_ids: list[str]) -> dict[str, ClaimedCheck]:
-    statement, params = with_list(_READ, "ids", session_ids)
-    return {
-        row["onramp_session_id"]: ClaimedCheck(
-            row["onramp_session_id"],
-            as_utc(row["created_at"]),
-            row["attempts"],
-            row["search_from_block"],
-            row["found_transaction_hash"],
-        )
-        for row in await sql.rows(statement, params)
-    }
+    checks = [ClaimedCheck(**row) for row in await sql.rows(_READ, {"ids": session_ids})]
+    return {check.onramp_session_id: check for check in checks}
 
 
-_END_CLAIMS = (
-    "UPDATE delivery_checks SET claimed_until = NULL"
-    " WHERE onramp_session_id IN (ids) AND claimed_until = :lease RETURNING onramp_session_id"
+_END_CLAIMS = Sql.per_dialect(
+    lambda postgres: (
+        update(CHECKS)
+        .values({col(C.claimed_until): null()})
+        .where(one_of(_SESSION, "ids", postgres), col(C.claimed_until) == bindparam("lease"))
+        .returning(_SESSION)
+    )
 )
 
 
 async def end_claims(sql: SqlTransaction, session_ids: list[str], lease: datetime) -> set[str]:
     """The checks this round still holds, no longer claimed once the transaction commits.
     A check reopened meanwhile, or taken over after the lease, is not among them."""
-    statement, params = with_list(_END_CLAIMS, "ids", session_ids, datetimes=("lease",))
-    return set(await sql.column(statement, {**params, "lease": lease}))
+    return set(await sql.column(_END_CLAIMS, {"ids": session_ids, "lease": lease}))
 
 
 @dataclass(frozen=True)
@@ -148,10 +181,16 @@ class CheckOutcome:
 
 
 _SETTLE = Sql(
-    "UPDATE delivery_checks SET finished_at = :finished_at, due_at = :due_at,"
-    " search_from_block = :search_from_block, found_transaction_hash = :found"
-    " WHERE onramp_session_id = :session_id",
-    datetimes=("finished_at", "due_at"),
+    update(CHECKS)
+    .values(
+        {
+            col(C.finished_at): bindparam("finished"),
+            col(C.due_at): bindparam("due"),
+            col(C.search_from_block): bindparam("from_block"),
+            col(C.found_transaction_hash): bindparam("found"),
+        }
+    )
+    .where(bindparam("session_id") == _SESSION)
 )
 
 
@@ -161,9 +200,9 @@ async def settle_checks(sql: SqlTransaction, outcomes: list[CheckOutcome]) -> No
         [
             {
                 "session_id": o.session_id,
-                "finished_at": o.finished_at,
-                "due_at": o.due_at,
-                "search_from_block": o.search_from_block,
+                "finished": o.finished_at,
+                "due": o.due_at,
+                "from_block": o.search_from_block,
                 "found": o.found_transaction_hash,
             }
             for o in outcomes
@@ -171,10 +210,21 @@ async def settle_checks(sql: SqlTransaction, outcomes: list[CheckOutcome]) -> No
     )
 
 
-_SEARCH_AGAIN = (
-    "UPDATE delivery_checks SET due_at = :now, finished_at = NULL, claimed_until = NULL,"
-    " attempts = 0, created_at = :now, found_transaction_hash = NULL"
-    " WHERE onramp_session_id IN (ids)"
+_SEARCH_AGAIN = Sql.per_dialect(
+    lambda postgres: (
+        update(CHECKS)
+        .values(
+            {
+                col(C.due_at): bindparam("now"),
+                col(C.finished_at): null(),
+                col(C.claimed_until): null(),
+                col(C.attempts): 0,
+                col(C.created_at): bindparam("now"),
+                col(C.found_transaction_hash): null(),
+            }
+        )
+        .where(one_of(_SESSION, "ids", postgres))
+    )
 )
 
 
@@ -182,12 +232,11 @@ async def search_again(sql: SqlTransaction, session_ids: list[str], now: datetim
     """Sessions whose found transfer went to the session Stripe named for it look for
     another one, now; a round holding one of them loses its claim."""
     if session_ids:
-        statement, params = with_list(_SEARCH_AGAIN, "ids", sorted(session_ids), ("now",))
-        await sql.execute(statement, {**params, "now": now})
+        await sql.execute(_SEARCH_AGAIN, {"ids": sorted(session_ids), "now": now})
 
 
-_STARTED = (
-    "SELECT onramp_session_id, created_at FROM delivery_checks WHERE onramp_session_id IN (ids)"
+_STARTED = Sql.per_dialect(
+    lambda postgres: select(_SESSION, col(C.created_at)).where(one_of(_SESSION, "ids", postgres))
 )
 
 
@@ -196,9 +245,8 @@ async def timeouts_started(database: Database, session_ids: list[str]) -> dict[s
     transaction id), for the sessions that have a check."""
     started: dict[str, datetime] = {}
     for at in range(0, len(session_ids), 500):
-        statement, params = with_list(_STARTED, "ids", session_ids[at : at + 500])
-        rows = await database.run_alone(statement, params, {"created_at": UtcDateTime()})
-        started.update({session_id: as_utc(when) for session_id, when in rows})
+        rows = await database.run_alone(_STARTED, {"ids": session_ids[at : at + 500]})
+        started.update(dict(rows))
     return started
 
 
@@ -207,13 +255,10 @@ async def timeouts_started(database: Database, session_ids: list[str]) -> dict[s
 # Nothing reads a finished check again: `reopen_check` upserts, so a recheck of a
 # session whose check is gone starts a new one, which only searches the chain again
 # from the session's creation if the session named no transaction.
-_FINISHED = "FROM delivery_checks WHERE finished_at < :before"
-_COUNT_FINISHED = Sql(f"SELECT count(*) {_FINISHED}", datetimes=("before",))
-_DELETE_FINISHED = BatchDelete(
-    "delivery_checks",
-    "onramp_session_id",
-    f"SELECT onramp_session_id {_FINISHED} LIMIT :batch",
-    ("before",),
+_FINISHED = col(C.finished_at) < bindparam("before")
+_COUNT_FINISHED = Sql(select(func.count()).select_from(CHECKS).where(_FINISHED))
+_DELETE_FINISHED = batch_delete(
+    CHECKS.c.onramp_session_id, select(_SESSION).where(_FINISHED).limit(bindparam("batch"))
 )
 
 
@@ -225,5 +270,4 @@ async def delete_finished(database: Database, before: datetime, batch: int) -> i
     """At most `batch` checks finished before `before`, in a statement of their own;
     how many went."""
     params = {"before": before, "batch": batch}
-    statement = _DELETE_FINISHED.on(database.pool is not None)
-    return len(await database.run_alone(statement, params))
+    return len(await database.run_alone(_DELETE_FINISHED, params))

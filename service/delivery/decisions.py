@@ -97,9 +97,10 @@ def with_finality(result: Checked, finality_depth: int) -> Checked:
 
 @dataclass(frozen=True)
 class Holder:
-    """Who the ledger credits a transfer to, and whether that session only found it."""
+    """Who the ledger credits a transfer to, and whether that session only found it: the
+    rest of a `delivery_credits` row, by column name."""
 
-    session_id: str
+    onramp_session_id: str
     found_by_search: bool
 
 
@@ -119,7 +120,7 @@ def credit_order(
     def precedence(proposal: tuple[Credit, str]) -> tuple[Credit, bool, bool, datetime, str]:
         credit, session_id = proposal
         incumbent = incumbents.get(credit)
-        held = incumbent is not None and incumbent.session_id == session_id
+        held = incumbent is not None and incumbent.onramp_session_id == session_id
         return (
             credit,
             results[session_id].found_by_search,
@@ -146,10 +147,10 @@ def taken_from_searches(
             if (
                 holder is not None
                 and holder.found_by_search
-                and holder.session_id != session_id
-                and holder.session_id not in results
+                and holder.onramp_session_id != session_id
+                and holder.onramp_session_id not in results
             ):
-                taken.setdefault(credit, (session_id, holder.session_id))
+                taken.setdefault(credit, (session_id, holder.onramp_session_id))
     return taken
 
 

@@ -11,27 +11,63 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from service.delivery.decisions import Credit, Holder
-from service.sql import Sql, SqlTransaction, with_list
+from sqlalchemy import bindparam, delete, select, true, update
+from sqlmodel import col
 
-_CREDIT = Sql(
-    "INSERT INTO delivery_credits (chain_id, transaction_hash, log_index,"
-    " onramp_session_id, found_by_search, credited_at)"
-    " VALUES (:chain_id, :transaction_hash, :log_index, :session_id, :found, :now)"
-    " ON CONFLICT (chain_id, transaction_hash, log_index) DO NOTHING",
-    datetimes=("now",),
+from service.columns import table_of
+from service.delivery.decisions import Credit, Holder
+from service.delivery.models import DeliveryCredit
+from service.sql import Sql, SqlTransaction, insert_into, one_of
+
+L = DeliveryCredit
+CREDITS = table_of(DeliveryCredit)
+_TRANSFER = (col(L.chain_id), col(L.transaction_hash), col(L.log_index))
+# A transfer's parameters: `chain`, `tx` and `log` (not the columns' names, which an
+# INSERT or UPDATE keeps for itself).
+_THIS_TRANSFER = (
+    col(L.chain_id) == bindparam("chain"),
+    col(L.transaction_hash) == bindparam("tx"),
+    col(L.log_index) == bindparam("log"),
 )
-_HOLDERS = (
-    "SELECT chain_id, transaction_hash, log_index, onramp_session_id, found_by_search"
-    " FROM delivery_credits WHERE transaction_hash IN (hashes)"
+_CREDIT = Sql.per_dialect(
+    lambda postgres: (
+        insert_into(CREDITS, postgres)
+        .values(
+            {
+                col(L.chain_id): bindparam("chain"),
+                col(L.transaction_hash): bindparam("tx"),
+                col(L.log_index): bindparam("log"),
+                col(L.onramp_session_id): bindparam("session_id"),
+                col(L.found_by_search): bindparam("found"),
+                col(L.credited_at): bindparam("now"),
+            }
+        )
+        .on_conflict_do_nothing(index_elements=list(_TRANSFER))
+    )
+)
+_HOLDERS = Sql.per_dialect(
+    lambda postgres: select(*_TRANSFER, col(L.onramp_session_id), col(L.found_by_search)).where(
+        one_of(col(L.transaction_hash), "hashes", postgres)
+    )
 )
 _TAKE_OVER = Sql(
-    "UPDATE delivery_credits SET onramp_session_id = :session_id, found_by_search = :found,"
-    " credited_at = :now WHERE chain_id = :chain_id AND transaction_hash = :transaction_hash"
-    " AND log_index = :log_index AND onramp_session_id = :finder AND found_by_search",
-    datetimes=("now",),
+    update(CREDITS)
+    .values(
+        {
+            col(L.onramp_session_id): bindparam("session_id"),
+            col(L.found_by_search): bindparam("found"),
+            col(L.credited_at): bindparam("now"),
+        }
+    )
+    .where(
+        *_THIS_TRANSFER,
+        col(L.onramp_session_id) == bindparam("finder"),
+        col(L.found_by_search) == true(),
+    )
 )
-_RELEASE = "DELETE FROM delivery_credits WHERE onramp_session_id IN (ids)"
+_RELEASE = Sql.per_dialect(
+    lambda postgres: delete(CREDITS).where(one_of(col(L.onramp_session_id), "ids", postgres))
+)
 
 
 async def credit(
@@ -43,9 +79,9 @@ async def credit(
         _CREDIT,
         [
             {
-                "chain_id": c.chain_id,
-                "transaction_hash": c.transaction_hash,
-                "log_index": c.log_index,
+                "chain": c.chain_id,
+                "tx": c.transaction_hash,
+                "log": c.log_index,
                 "session_id": session_id,
                 "found": found,
                 "now": now,
@@ -64,9 +100,9 @@ async def take_over(
         _TAKE_OVER,
         [
             {
-                "chain_id": c.chain_id,
-                "transaction_hash": c.transaction_hash,
-                "log_index": c.log_index,
+                "chain": c.chain_id,
+                "tx": c.transaction_hash,
+                "log": c.log_index,
                 "session_id": naming,
                 "finder": finder,
                 "found": False,
@@ -82,9 +118,9 @@ async def holders(sql: SqlTransaction, credits: list[Credit]) -> dict[Credit, Ho
     wanted = set(credits)
     if not wanted:
         return {}
-    statement, params = with_list(_HOLDERS, "hashes", sorted({c.transaction_hash for c in wanted}))
+    hashes = sorted({c.transaction_hash for c in wanted})
     held = {}
-    for row in await sql.rows(statement, params):
+    for row in await sql.rows(_HOLDERS, {"hashes": hashes}):
         key = Credit(row["chain_id"], row["transaction_hash"], row["log_index"])
         if key in wanted:
             held[key] = Holder(row["onramp_session_id"], bool(row["found_by_search"]))
@@ -94,5 +130,4 @@ async def holders(sql: SqlTransaction, credits: list[Credit]) -> dict[Credit, Ho
 async def release(sql: SqlTransaction, session_ids: list[str]) -> None:
     """Whatever these sessions held is free again."""
     if session_ids:
-        statement, params = with_list(_RELEASE, "ids", sorted(session_ids))
-        await sql.execute(statement, params)
+        await sql.execute(_RELEASE, {"ids": sorted(session_ids)})

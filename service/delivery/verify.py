@@ -132,7 +132,7 @@ async def _search(
     async with verifier.ledger_reads, verifier.database.transaction() as sql:
         held = await ledger.holders(sql, [c for found in credits.values() for c in found])
     for tx_hash, found in credits.items():
-        if found and all(held[c].session_id == session.id for c in found if c in held):
+        if found and all(held[c].onramp_session_id == session.id for c in found if c in held):
             return tx_hash, search_from, seen
     return None, search_from, seen
 

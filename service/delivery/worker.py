@@ -268,7 +268,7 @@ class DeliveryWorker:
         # are locked with the round's. (Read apart: on SQLite a transaction that reads
         # first cannot always start writing.)
         async with self.database.transaction() as sql:
-            finders = {h.session_id for h in (await ledger.holders(sql, proposed)).values()}
+            finders = {h.onramp_session_id for h in (await ledger.holders(sql, proposed)).values()}
         finders -= set(results)
         async with self.database.transaction() as sql:
             await lock_sessions(sql, sorted({*results, *finders}))
@@ -287,7 +287,7 @@ class DeliveryWorker:
             await ledger.take_over(sql, taken, now)
             holders = await ledger.holders(sql, proposed)
             settled = decisions.one_session_per_transfer(
-                results, {c: h.session_id for c, h in holders.items()}
+                results, {c: h.onramp_session_id for c, h in holders.items()}
             )
             await ledger.release(
                 sql, [i for i, r in settled.items() if r.credits == () and results[i].credits]

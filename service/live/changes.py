@@ -21,13 +21,17 @@ from dataclasses import dataclass, field
 
 import structlog
 from psycopg import AsyncConnection
+from sqlalchemy import literal, select
 
 from service.database import Database
 from service.onramp import repository
 from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
+from service.sql import Sql
 
 CHANNEL = "onramp_session_changed"
+# Whether a quiet listening connection still answers.
+_PROBE = Sql(select(literal(1)))
 READ_BATCH = 500
 PROBE_SECONDS = 30.0  # a listening connection this quiet is asked whether it still answers
 log = structlog.get_logger("onramp.live")
@@ -135,6 +139,7 @@ class SessionChanges:
                     keepalives_interval=10,
                     keepalives_count=3,
                 ) as connection:
+                    # SQL text: LISTEN has no SQLAlchemy expression.
                     await connection.execute(f"LISTEN {CHANNEL}")
                     pause = 0.5
                     for session_id in tuple(self._watches):
@@ -144,7 +149,7 @@ class SessionChanges:
                             self.notice(notify.payload)
                         # Quiet for a while: make sure the connection still answers.
                         async with asyncio.timeout(settings.connect_timeout_seconds):
-                            await connection.execute("SELECT 1")
+                            await connection.execute(_PROBE.psycopg_query, _PROBE.values({}))
             except asyncio.CancelledError:
                 raise
             except Exception as error:

@@ -8,65 +8,108 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, null, or_, select, update
+from sqlmodel import col
+
+from service.columns import table_of
 from service.database import Database
 from service.onramp import repository
-from service.onramp.models import SessionRow
-from service.sql import BatchDelete, RollBack, Sql, SqlTransaction
+from service.onramp.models import SESSIONS, IdempotencyKey, OnrampSession, SessionRow
+from service.sql import RollBack, Sql, SqlTransaction, batch_delete, insert_into
 
 # A request that holds a key longer than this is presumed dead and may be taken over.
 IN_FLIGHT_TIMEOUT = timedelta(seconds=60)
 KEY_LIFETIME = timedelta(hours=24)
 
-_THIS_KEY = "wallet_address = :wallet AND key = :key"
-_CLAIM = (
-    "INSERT INTO idempotency_keys (wallet_address, key, fingerprint, locked_at, created_at,"
-    " customer_ip, onramp_session_id)"
-    " VALUES (:wallet, :key, :fingerprint, :now, :now, :ip, :session_id)"
-    " ON CONFLICT (wallet_address, key) DO NOTHING RETURNING id"
+K = IdempotencyKey
+KEYS = table_of(IdempotencyKey)
+# The key's parameters are `wallet` and `idempotency_key`: in an INSERT or UPDATE a
+# parameter may not be named as a column (service/sql.py).
+_THIS_KEY = and_(
+    col(K.wallet_address) == bindparam("wallet"), col(K.key) == bindparam("idempotency_key")
 )
-_CLAIM_ALONE = Sql(_CLAIM, datetimes=("now",))
+_CLAIMED: dict[Any, Any] = {
+    col(K.wallet_address): bindparam("wallet"),
+    col(K.key): bindparam("idempotency_key"),
+    col(K.fingerprint): bindparam("request_fingerprint"),
+    col(K.locked_at): bindparam("now"),
+    col(K.created_at): bindparam("now"),
+    col(K.customer_ip): bindparam("ip"),
+    col(K.onramp_session_id): bindparam("session_id"),
+}
+
+
+def _claim(postgres: bool) -> Any:
+    return (
+        insert_into(KEYS, postgres)
+        .values(_CLAIMED)
+        .on_conflict_do_nothing(index_elements=[col(K.wallet_address), col(K.key)])
+        .returning(col(K.id))
+    )
+
+
+_CLAIM_ALONE = Sql.per_dialect(_claim)
 # PostgreSQL: the claim and its new session in one statement, nothing stored unless the
-# key was new.
+# key was new. The session's values are its columns' own parameters, as `repository`'s
+# INSERT takes them.
+_CLAIMED_NOW = _claim(postgres=True).cte("claimed")
 _CLAIM_AND_START = Sql(
-    f"WITH claimed AS ({_CLAIM}) {repository.INSERT}"  # noqa: S608 - constants
-    f" SELECT {repository.INSERT_VALUES} WHERE EXISTS (SELECT 1 FROM claimed) RETURNING id",
-    datetimes=("now", *repository.DATETIMES),
+    insert(SESSIONS)
+    .from_select(
+        [*repository.ROW],
+        select(
+            *[bindparam(f"new_{column.key}", type_=column.type) for column in repository.ROW]
+        ).where(exists(select(_CLAIMED_NOW.c.id))),
+    )
+    .add_cte(_CLAIMED_NOW)
+    .returning(col(OnrampSession.id))
 )
 _NAME_SESSION = Sql(
-    f"UPDATE idempotency_keys SET onramp_session_id = :session_id WHERE {_THIS_KEY}"  # noqa: S608
+    update(KEYS).values({col(K.onramp_session_id): bindparam("session_id")}).where(_THIS_KEY)
 )
-_ANSWER = (
-    "UPDATE idempotency_keys SET response_status = :response_status,"
-    " response_body = :response_body, onramp_session_id = :session_id, locked_at = NULL"
-    " WHERE wallet_address = :wallet AND key = :key"
-)
-_STORE_ANSWER = Sql(_ANSWER)
+_ANSWERED: dict[Any, Any] = {
+    col(K.response_status): bindparam("response_status_given"),
+    col(K.response_body): bindparam("response_body_given"),
+    col(K.onramp_session_id): bindparam("session_id"),
+    col(K.locked_at): null(),
+}
+_STORE_ANSWER = Sql(update(KEYS).values(_ANSWERED).where(_THIS_KEY))
+_FINISHED = repository.FINISH.cte("finished")
 _FINISH_AND_ANSWER = Sql(
-    f"WITH finished AS ({repository.FINISH}),"  # noqa: S608 - constants
-    f" answered AS ({_ANSWER} AND EXISTS (SELECT 1 FROM finished))"
-    " SELECT id FROM finished",
-    datetimes=("updated_at",),
+    select(_FINISHED.c.id).add_cte(
+        update(KEYS)
+        .values(_ANSWERED)
+        .where(_THIS_KEY, exists(select(_FINISHED.c.id)))
+        .cte("answered")
+    )
 )
 _TAKE_OVER = Sql(
-    f"UPDATE idempotency_keys SET locked_at = :now WHERE {_THIS_KEY}"  # noqa: S608
-    " AND fingerprint = :fingerprint AND response_status IS NULL"
-    " AND (locked_at IS NULL OR locked_at < :stale) RETURNING id",
-    datetimes=("now", "stale"),
+    update(KEYS)
+    .values({col(K.locked_at): bindparam("now")})
+    .where(
+        _THIS_KEY,
+        col(K.fingerprint) == bindparam("request_fingerprint"),
+        col(K.response_status).is_(None),
+        or_(col(K.locked_at).is_(None), col(K.locked_at) < bindparam("stale")),
+    )
+    .returning(col(K.id))
 )
 _READ = Sql(
-    "SELECT fingerprint, onramp_session_id, response_status, response_body, customer_ip"
-    " FROM idempotency_keys WHERE wallet_address = :wallet AND key = :key"
+    select(
+        col(K.fingerprint),
+        col(K.onramp_session_id),
+        col(K.response_status),
+        col(K.response_body),
+        col(K.customer_ip),
+    ).where(_THIS_KEY)
 )
-_RELEASE = Sql(f"UPDATE idempotency_keys SET locked_at = NULL WHERE {_THIS_KEY}")  # noqa: S608
-_DELETE_IF_EXPIRED = Sql(
-    f"DELETE FROM idempotency_keys WHERE {_THIS_KEY} AND created_at < :cutoff",  # noqa: S608
-    datetimes=("cutoff",),
-)
+_RELEASE = Sql(update(KEYS).values({col(K.locked_at): null()}).where(_THIS_KEY))
+_DELETE_IF_EXPIRED = Sql(delete(KEYS).where(_THIS_KEY, col(K.created_at) < bindparam("cutoff")))
 # The retention job's: a bounded batch per statement, so no delete holds many row locks.
-_EXPIRED = "FROM idempotency_keys WHERE created_at < :cutoff"
-_COUNT_EXPIRED = Sql(f"SELECT count(*) {_EXPIRED}", datetimes=("cutoff",))
-_DELETE_EXPIRED = BatchDelete(
-    "idempotency_keys", "id", f"SELECT id {_EXPIRED} LIMIT :batch", ("cutoff",)
+_EXPIRED = col(K.created_at) < bindparam("cutoff")
+_COUNT_EXPIRED = Sql(select(func.count()).select_from(KEYS).where(_EXPIRED))
+_DELETE_EXPIRED = batch_delete(
+    KEYS.c.id, select(col(K.id)).where(_EXPIRED).limit(bindparam("batch"))
 )
 
 
@@ -89,7 +132,7 @@ class Answer:
 
 
 def _key(wallet: str, key: str) -> dict[str, Any]:
-    return {"wallet": wallet, "key": key}
+    return {"wallet": wallet, "idempotency_key": key}
 
 
 async def claim_and_start(
@@ -104,9 +147,9 @@ async def claim_and_start(
     """Claim a key nobody holds and store its new session, atomically; false (and
     nothing stored) when the key exists, whatever its state."""
     values = {
-        **repository.values_of(session),
+        **{f"new_{name}": value for name, value in repository.values_of(session).items()},
         **_key(wallet, key),
-        "fingerprint": fingerprint,
+        "request_fingerprint": fingerprint,
         "now": now,
         "ip": ip,
         "session_id": session.id,
@@ -123,7 +166,7 @@ async def claim_and_start(
 async def claim(
     sql: SqlTransaction, wallet: str, key: str, fingerprint: str, now: datetime, ip: str | None
 ) -> bool:
-    values = {**_key(wallet, key), "fingerprint": fingerprint, "now": now, "ip": ip}
+    values = {**_key(wallet, key), "request_fingerprint": fingerprint, "now": now, "ip": ip}
     return await sql.scalar(_CLAIM_ALONE, {**values, "session_id": None}) is not None
 
 
@@ -131,7 +174,7 @@ async def take_over(
     sql: SqlTransaction, wallet: str, key: str, fingerprint: str, now: datetime
 ) -> bool:
     """Lock an unfinished key that no live request holds; true if this caller got it."""
-    values = {**_key(wallet, key), "fingerprint": fingerprint, "now": now}
+    values = {**_key(wallet, key), "request_fingerprint": fingerprint, "now": now}
     return await sql.scalar(_TAKE_OVER, {**values, "stale": now - IN_FLIGHT_TIMEOUT}) is not None
 
 
@@ -148,7 +191,7 @@ async def name_session(sql: SqlTransaction, wallet: str, key: str, session_id: s
 
 
 async def store_answer(sql: SqlTransaction, wallet: str, key: str, answer: Answer) -> None:
-    values = {"response_status": answer.status, "response_body": answer.body}
+    values = {"response_status_given": answer.status, "response_body_given": answer.body}
     await sql.execute(
         _STORE_ANSWER, {**_key(wallet, key), **values, "session_id": answer.session_id}
     )
@@ -170,8 +213,8 @@ async def finish_as_started(
     values = {
         **repository.stripe_answer_of(session),
         **_key(wallet, key),
-        "response_status": answer.status,
-        "response_body": answer.body,
+        "response_status_given": answer.status,
+        "response_body_given": answer.body,
         "session_id": answer.session_id,
     }
     if database.pool is not None:
@@ -193,5 +236,4 @@ async def delete_expired(database: Database, now: datetime, batch: int) -> int:
     """At most `batch` keys past their lifetime, all wallets', in a statement of their
     own; how many went."""
     params = {"cutoff": now - KEY_LIFETIME, "batch": batch}
-    statement = _DELETE_EXPIRED.on(database.pool is not None)
-    return len(await database.run_alone(statement, params))
+    return len(await database.run_alone(_DELETE_EXPIRED, params))

@@ -22,11 +22,11 @@ from sqlalchemy import (
     not_,
     or_,
 )
-from sqlalchemy.dialects import sqlite
 from sqlmodel import Field, SQLModel
 
-from service.columns import UtcDateTime, new_id, utcnow
+from service.columns import UtcDateTime, new_id, table_of, utcnow
 from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus, Lifecycle
+from service.sql import const
 
 
 def settled(
@@ -36,23 +36,13 @@ def settled(
 ) -> ColumnElement[bool]:
     """`Lifecycle.is_settled` in SQL. A delivery is decided only once its session is
     fulfilled, so the delivery alone says it: the shortest predicate, and the one the
-    partial index below is built on (the planner matches statements written alike)."""
+    partial index below is built on (the planner matches statements written alike, their
+    values written in, not sent as parameters)."""
     status = column("status", String) if status is None else status
     delivery = column("delivery_status", String) if delivery is None else delivery
-    exits = [s for s in lifecycle.statuses if s in lifecycle.settled_statuses]
+    exits = [const(s) for s in lifecycle.statuses if s in lifecycle.settled_statuses]
     by_status = status == exits[0] if len(exits) == 1 else status.in_(exits) if exits else false()
-    return or_(by_status, delivery.in_(lifecycle.settling_deliveries))
-
-
-def settled_sql(lifecycle: Lifecycle, table: str) -> str:
-    """`settled` as SQL text over `table`'s (an alias's) columns, the same on both
-    databases, for the statements still written as text."""
-    named = settled(
-        lifecycle,
-        column(f"{table}.status", String, is_literal=True),
-        column(f"{table}.delivery_status", String, is_literal=True),
-    )
-    return str(named.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    return or_(by_status, delivery.in_([const(d) for d in lifecycle.settling_deliveries]))
 
 
 UNSETTLED = not_(settled(LIFECYCLE))
@@ -148,6 +138,7 @@ class SessionRow(msgspec.Struct):
 
 
 SESSION_COLUMNS: tuple[str, ...] = SessionRow.__struct_fields__
+SESSIONS = table_of(OnrampSession)
 
 
 @dataclass(frozen=True)

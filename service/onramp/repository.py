@@ -1,8 +1,8 @@
-"""Every statement on `onramp_sessions`, in hand-written SQL for PostgreSQL and SQLite:
-through the ORM a create cost about 7 ms of CPU and a read 1.5 ms (bench/README.md).
-Rows come back as `SessionRow`s. The create flow, reads and lists, Stripe's news
-(updates.py decides, the compare-and-set is here) and the delivery worker's reads and
-verdicts all come through this module.
+"""Every statement on `onramp_sessions`, built from the table's model and compiled once
+(service/sql.py): through the ORM a create cost about 7 ms of CPU and a read 1.5 ms
+(bench/README.md). Rows come back as `SessionRow`s. The create flow, reads and lists,
+Stripe's news (updates.py decides, the compare-and-set is here) and the delivery
+worker's reads and verdicts all come through this module.
 """
 
 from __future__ import annotations
@@ -12,46 +12,80 @@ from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
-from service.columns import UtcDateTime, as_utc
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    bindparam,
+    exists,
+    func,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlmodel import col
+
 from service.database import Database
 from service.onramp import metrics
 from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
-from service.onramp.models import SESSION_COLUMNS, DeliveryVerdict, SessionRow
-from service.sql import Sql, SqlTransaction, with_list
-
-COLUMNS = ", ".join(SESSION_COLUMNS)
-DATETIMES = ("delivery_checked_at", "created_at", "updated_at")
-_TYPES = {name: UtcDateTime() for name in DATETIMES}
-INSERT = f"INSERT INTO onramp_sessions ({COLUMNS})"
-INSERT_VALUES = ", ".join(f":{name}" for name in SESSION_COLUMNS)
-_INSERT = Sql(f"{INSERT} VALUES ({INSERT_VALUES})", datetimes=DATETIMES)
-_INSERT_ALONE = Sql(f"{INSERT} VALUES ({INSERT_VALUES}) RETURNING id", datetimes=DATETIMES)
-_READ = f"SELECT {COLUMNS} FROM onramp_sessions"
-_READ_OWNED = Sql(
-    f"{_READ} WHERE id = :id AND stripe_session_id IS NOT NULL AND wallet_address = :wallet"
+from service.onramp.models import (
+    SESSION_COLUMNS,
+    SESSIONS,
+    DeliveryVerdict,
+    OnrampSession,
+    SessionRow,
 )
-_READ_ANY = Sql(f"{_READ} WHERE id = :id")
-_LOCK_ONE = Sql(f"{_READ} WHERE id = :id FOR UPDATE")
+from service.sql import Sql, SqlTransaction, const, insert_into, one_of
+
+S = OnrampSession
+ROW = tuple(SESSIONS.c[name] for name in SESSION_COLUMNS)  # a SessionRow, in its order
+_ID = col(S.id) == bindparam("id")
+_THIS = col(S.id) == bindparam("session")  # in an UPDATE, where `id` names the column
+
+# Every column, each a parameter of its own name.
+_INSERT = Sql(SESSIONS.insert())
+_INSERT_ALONE = Sql(SESSIONS.insert().returning(col(S.id)))
+_READ_OWNED = Sql(
+    select(*ROW).where(
+        _ID, col(S.stripe_session_id).is_not(None), col(S.wallet_address) == bindparam("wallet")
+    )
+)
+_READ_ANY = Sql(select(*ROW).where(_ID))
+_LOCK_ONE = Sql(select(*ROW).where(_ID).with_for_update())
 # SQLite locks the whole database for its one writer, from the first write on: a write
 # that changes nothing takes the lock before the read.
-_WRITE_LOCK_SQLITE = Sql("UPDATE onramp_sessions SET id = id WHERE id = :id")
-_DELETE = Sql("DELETE FROM onramp_sessions WHERE id = :id")
-# Stripe's answer to the create call. `FINISH` runs only on a session nothing has touched
-# since it was stored (no webhook moved it or named its Stripe id).
-_STRIPE_ANSWER: tuple[str, ...] = ("stripe_session_id", "client_secret", "redirect_url")
-_STRIPE_ANSWER += ("livemode", "status", "source_amount")
-_STRIPE_ANSWER += ("transaction_hash", "destination_amount", "updated_at")
-_STRIPE_ANSWER += ("network_fee_amount", "transaction_fee_amount")
-_STRIPE_FIELDS = ", ".join(f"{name} = :{name}" for name in _STRIPE_ANSWER)
+_WRITE_LOCK_SQLITE = Sql(update(SESSIONS).values({col(S.id): col(S.id)}).where(_THIS))
+_DELETE = Sql(SESSIONS.delete().where(_ID))
+# Stripe's answer to the create call, each column from the parameter `answer_<column>`.
+# `FINISH` runs only on a session nothing has touched since it was stored (no webhook
+# moved it or named its Stripe id).
+STRIPE_ANSWER: tuple[Any, ...] = (
+    col(S.stripe_session_id),
+    col(S.client_secret),
+    col(S.redirect_url),
+    col(S.livemode),
+    col(S.status),
+    col(S.source_amount),
+    col(S.transaction_hash),
+    col(S.destination_amount),
+    col(S.updated_at),
+    col(S.network_fee_amount),
+    col(S.transaction_fee_amount),
+)
+_ANSWERED: dict[Any, Any] = {column: bindparam(f"answer_{column.key}") for column in STRIPE_ANSWER}
 FINISH = (
-    f"UPDATE onramp_sessions SET {_STRIPE_FIELDS}"
-    f" WHERE id = :id AND status = '{LIFECYCLE.initial}' AND stripe_session_id IS NULL"
-    " RETURNING id"
+    update(SESSIONS)
+    .values(_ANSWERED)
+    .where(
+        _THIS,
+        col(S.status) == const(LIFECYCLE.initial),
+        col(S.stripe_session_id).is_(None),
+    )
+    .returning(col(S.id))
 )
-_FINISH = Sql(FINISH, datetimes=("updated_at",))
-_STORE_STRIPE_ANSWER = Sql(
-    f"UPDATE onramp_sessions SET {_STRIPE_FIELDS} WHERE id = :id", ("updated_at",)
-)
+_FINISH = Sql(FINISH)
+_STORE_STRIPE_ANSWER = Sql(update(SESSIONS).values(_ANSWERED).where(_THIS))
 
 
 def values_of(row: SessionRow) -> dict[str, Any]:
@@ -59,28 +93,27 @@ def values_of(row: SessionRow) -> dict[str, Any]:
 
 
 def stripe_answer_of(row: SessionRow) -> dict[str, Any]:
-    return {name: getattr(row, name) for name in ("id", *_STRIPE_ANSWER)}
+    answer = {f"answer_{column.key}": getattr(row, column.key) for column in STRIPE_ANSWER}
+    return {"session": row.id, **answer}
 
 
 def _row_by_name(values: Mapping[str, Any]) -> SessionRow:
-    """A row read in a transaction, where SQLite's timestamps are still text. Rows read on
-    their own (`Database.run_alone`) come back in UTC from either database, and become a
-    `SessionRow(*values)` as they are."""
-    row = SessionRow(*(values[name] for name in SESSION_COLUMNS))
-    row.created_at, row.updated_at = as_utc(row.created_at), as_utc(row.updated_at)
-    if row.delivery_checked_at is not None:
-        row.delivery_checked_at = as_utc(row.delivery_checked_at)
-    return row
+    """A row read in a transaction, by column name."""
+    return SessionRow(**values)
 
 
 async def insert(sql: SqlTransaction, row: SessionRow) -> None:
     await sql.execute(_INSERT, values_of(row))
 
 
-_INSERT_ABSENT = Sql(
-    f"{INSERT} VALUES ({INSERT_VALUES}) ON CONFLICT DO NOTHING RETURNING id", datetimes=DATETIMES
+_INSERT_ABSENT = Sql.per_dialect(
+    lambda postgres: insert_into(SESSIONS, postgres).on_conflict_do_nothing().returning(col(S.id))
 )
-_HELD_STRIPE_IDS = "SELECT stripe_session_id FROM onramp_sessions WHERE stripe_session_id IN (ids)"
+_HELD_STRIPE_IDS = Sql.per_dialect(
+    lambda postgres: select(col(S.stripe_session_id)).where(
+        one_of(col(S.stripe_session_id), "ids", postgres)
+    )
+)
 
 
 async def insert_if_absent(sql: SqlTransaction, row: SessionRow) -> bool:
@@ -92,8 +125,8 @@ async def stripe_ids_held(database: Database, stripe_session_ids: list[str]) -> 
     """Which of these Stripe ids a session here already has."""
     if not stripe_session_ids:
         return set()
-    statement, params = with_list(_HELD_STRIPE_IDS, "ids", stripe_session_ids)
-    return {row[0] for row in await database.run_alone(statement, params)}
+    rows = await database.run_alone(_HELD_STRIPE_IDS, {"ids": stripe_session_ids})
+    return {row[0] for row in rows}
 
 
 async def insert_alone(database: Database, row: SessionRow) -> None:
@@ -115,7 +148,7 @@ async def store_stripe_answer(sql: SqlTransaction, row: SessionRow) -> None:
 async def lock(sql: SqlTransaction, session_id: str) -> SessionRow | None:
     """The session, its row locked until the transaction ends."""
     if not sql.is_postgres:
-        await sql.execute(_WRITE_LOCK_SQLITE, {"id": session_id})
+        await sql.execute(_WRITE_LOCK_SQLITE, {"session": session_id})
     rows = await sql.rows(_LOCK_ONE if sql.is_postgres else _READ_ANY, {"id": session_id})
     return _row_by_name(rows[0]) if rows else None
 
@@ -126,13 +159,13 @@ async def delete(sql: SqlTransaction, session_id: str) -> None:
 
 async def read_owned(database: Database, session_id: str, wallet: str) -> SessionRow | None:
     """A session that exists at Stripe and belongs to `wallet`."""
-    rows = await database.run_alone(_READ_OWNED, {"id": session_id, "wallet": wallet}, _TYPES)
+    rows = await database.run_alone(_READ_OWNED, {"id": session_id, "wallet": wallet})
     return SessionRow(*rows[0]) if rows else None
 
 
 async def read(database: Database, session_id: str) -> SessionRow | None:
     """Whatever stage the session is at, Stripe id or not."""
-    rows = await database.run_alone(_READ_ANY, {"id": session_id}, _TYPES)
+    rows = await database.run_alone(_READ_ANY, {"id": session_id})
     return SessionRow(*rows[0]) if rows else None
 
 
@@ -150,7 +183,15 @@ class Chosen(NamedTuple):
     unfinished_too: bool = False
 
 
-_LISTS: dict[str, Sql] = {}
+_LISTS: dict[tuple[Any, ...], Sql] = {}
+# Each filter of a list: its condition, from the parameter of its name.
+_FILTERS: dict[str, Any] = {
+    "wallet": lambda: col(S.wallet_address) == bindparam("wallet"),
+    "status": lambda: col(S.status) == bindparam("status"),
+    "before": lambda: col(S.id) < bindparam("before"),
+    "since": lambda: col(S.created_at) >= bindparam("since"),
+    "until": lambda: col(S.created_at) < bindparam("until"),
+}
 
 
 def _list_statement(
@@ -159,29 +200,35 @@ def _list_statement(
     """One statement per combination of filters, so that each keeps a plan that uses
     its index."""
     given = {
-        ("wallet", "wallet_address = :wallet"): chosen.wallet_address,
-        ("status", "status = :status"): chosen.status,
-        ("before", "id < :before"): chosen.before_id,
-        ("since", "created_at >= :since"): chosen.created_since,
-        ("until", "created_at < :until"): chosen.created_before,
+        "wallet": chosen.wallet_address,
+        "status": chosen.status,
+        "before": chosen.before_id,
+        "since": chosen.created_since,
+        "until": chosen.created_before,
     }
-    present = {key: value for key, value in given.items() if value is not None}
-    conditions = [] if chosen.unfinished_too else ["stripe_session_id IS NOT NULL"]
-    conditions += [condition for _, condition in present]
-    conditions += ["id IN (ids)"] if chosen.ids else []
-    params: dict[str, Any] = {name: value for (name, _), value in present.items()}
-    order = "DESC" if newest_first else "ASC"
-    limited = " LIMIT :limit" if limit is not None else ""
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    template = f"{_READ}{where} ORDER BY id {order}{limited}"
-    datetimes = tuple(name for name in ("since", "until") if name in params)
-    if chosen.ids:
-        statement, listed = with_list(template, "ids", chosen.ids, datetimes)
-        return statement, params | listed
-    found = _LISTS.get(template)
+    params: dict[str, Any] = {name: value for name, value in given.items() if value is not None}
+    shape = (*params, bool(chosen.ids), chosen.unfinished_too, limit is not None, newest_first)
+    found = _LISTS.get(shape)
     if found is None:
-        found = _LISTS[template] = Sql(template, datetimes)
+        found = _LISTS[shape] = Sql.per_dialect(
+            lambda postgres: _list(params, chosen, limit is not None, newest_first, postgres)
+        )
+    if chosen.ids:
+        params["ids"] = list(chosen.ids)
     return found, params
+
+
+def _list(
+    params: dict[str, Any], chosen: Chosen, limited: bool, newest_first: bool, postgres: bool
+) -> Any:
+    conditions: list[ColumnElement[bool]] = [_FILTERS[name]() for name in params]
+    if not chosen.unfinished_too:
+        conditions.append(col(S.stripe_session_id).is_not(None))
+    if chosen.ids:
+        conditions.append(one_of(col(S.id), "ids", postgres))
+    order = col(S.id).desc() if newest_first else col(S.id).asc()
+    statement = select(*ROW).where(*conditions).order_by(order)
+    return statement.limit(bindparam("limit")) if limited else statement
 
 
 async def list_sessions(
@@ -191,72 +238,112 @@ async def list_sessions(
     statement, params = _list_statement(chosen, limit, newest_first)
     if limit is not None:
         params["limit"] = limit
-    return [SessionRow(*row) for row in await database.run_alone(statement, params, _TYPES)]
+    return [SessionRow(*row) for row in await database.run_alone(statement, params)]
 
 
 # Stripe's news. A session is found by Stripe's id, or by our own id (from the Stripe
 # session's metadata) while the create call has not stored Stripe's id yet and no other
 # session has it: a Stripe id, once on a session, is never moved to another. News moves
 # only a session of its own mode (live or test).
-_FOUND_ANY_MODE = (
-    "(stripe_session_id = :sid OR (CAST(:oid AS VARCHAR) IS NOT NULL"
-    " AND id = :oid AND stripe_session_id IS NULL AND NOT EXISTS"
-    " (SELECT 1 FROM onramp_sessions AS holder WHERE holder.stripe_session_id = :sid)))"
+_HOLDER = SESSIONS.alias("holder")
+_FOUND_ANY_MODE = or_(
+    col(S.stripe_session_id) == bindparam("sid"),
+    and_(
+        bindparam("oid", type_=String).is_not(None),
+        col(S.id) == bindparam("oid"),
+        col(S.stripe_session_id).is_(None),
+        ~exists().where(_HOLDER.c.stripe_session_id == bindparam("sid")),
+    ),
 )
-_FOUND = f"({_FOUND_ANY_MODE} AND livemode = :livemode)"
-
-
+_FOUND = and_(_FOUND_ANY_MODE, col(S.livemode) == bindparam("live"))
 # Newer news carries Stripe's fees as they now stand; older news only fills a gap.
-_NEWER_FEES = (
-    ", network_fee_amount = COALESCE(:network_fee, network_fee_amount)"
-    ", transaction_fee_amount = COALESCE(:transaction_fee, transaction_fee_amount)"
-)
+_NEWER_FEES: dict[Any, Any] = {
+    col(S.network_fee_amount): func.coalesce(bindparam("network_fee"), col(S.network_fee_amount)),
+    col(S.transaction_fee_amount): func.coalesce(
+        bindparam("transaction_fee"), col(S.transaction_fee_amount)
+    ),
+}
+_FULFILMENT_NEWS: dict[Any, Any] = {
+    col(S.transaction_hash): func.coalesce(col(S.transaction_hash), bindparam("tx")),
+    col(S.destination_amount): func.coalesce(col(S.destination_amount), bindparam("amount")),
+    col(S.delivery_status): const(DeliveryStatus.PENDING),
+}
 
 
 def _advance_statement(status: str) -> Sql | None:
+    """The compare-and-set to `status`: only from the statuses the lifecycle allows."""
     before = LIFECYCLE.statuses_before(status)
     if not before:
         return None
-    fulfilled = ""
-    if status == LIFECYCLE.fulfilled:
-        fulfilled = (
-            ", transaction_hash = COALESCE(transaction_hash, :tx)"
-            ", destination_amount = COALESCE(destination_amount, :amount)"
-            f", delivery_status = '{DeliveryStatus.PENDING}'"
-        )
-    allowed = ", ".join(f"'{s}'" for s in before)  # the lifecycle's own constants
+    fulfilled = _FULFILMENT_NEWS if status == LIFECYCLE.fulfilled else {}
+    moved: dict[Any, Any] = {
+        col(S.status): const(status),
+        col(S.updated_at): bindparam("now"),
+        col(S.stripe_session_id): func.coalesce(col(S.stripe_session_id), bindparam("sid")),
+        **fulfilled,
+        **_NEWER_FEES,
+    }
     return Sql(
-        "UPDATE onramp_sessions SET status = :status, updated_at = :now,"
-        f" stripe_session_id = COALESCE(stripe_session_id, :sid){fulfilled}{_NEWER_FEES}"
-        f" WHERE {_FOUND} AND status IN ({allowed}) RETURNING id, source_amount, source_currency",
-        datetimes=("now",),
+        update(SESSIONS)
+        .values(moved)
+        .where(_FOUND, col(S.status).in_([const(s) for s in before]))
+        .returning(col(S.id), col(S.source_amount), col(S.source_currency))
     )
 
 
 _ADVANCE: dict[str, Sql] = {
     status: sql for status in LIFECYCLE.statuses if (sql := _advance_statement(status))
 }
+
+
+def _news_of(name: str) -> ColumnElement[bool]:
+    """Stripe's news names it, where the session has none yet."""
+    return bindparam(name, type_=String).is_not(None)
+
+
 # News for a fulfilled session: its delivery is undecided again until checked anew.
 _FILL_FULFILMENT = Sql(
-    "UPDATE onramp_sessions SET transaction_hash = COALESCE(transaction_hash, :tx),"
-    " destination_amount = COALESCE(destination_amount, :amount),"
-    " network_fee_amount = COALESCE(network_fee_amount, :network_fee),"
-    " transaction_fee_amount = COALESCE(transaction_fee_amount, :transaction_fee),"
-    f" delivery_status = '{DeliveryStatus.PENDING}', delivery_detail = NULL, updated_at = :now"
-    f" WHERE {_FOUND} AND status = '{LIFECYCLE.fulfilled}'"
-    " AND ((transaction_hash IS NULL AND CAST(:tx AS VARCHAR) IS NOT NULL)"
-    " OR (destination_amount IS NULL AND CAST(:amount AS VARCHAR) IS NOT NULL))"
-    " RETURNING id",
-    datetimes=("now",),
+    update(SESSIONS)
+    .values(
+        {
+            **_FULFILMENT_NEWS,
+            col(S.network_fee_amount): func.coalesce(
+                col(S.network_fee_amount), bindparam("network_fee")
+            ),
+            col(S.transaction_fee_amount): func.coalesce(
+                col(S.transaction_fee_amount), bindparam("transaction_fee")
+            ),
+            col(S.delivery_detail): null(),
+            col(S.updated_at): bindparam("now"),
+        }
+    )
+    .where(
+        _FOUND,
+        col(S.status) == const(LIFECYCLE.fulfilled),
+        or_(
+            and_(col(S.transaction_hash).is_(None), _news_of("tx")),
+            and_(col(S.destination_amount).is_(None), _news_of("amount")),
+        ),
+    )
+    .returning(col(S.id))
 )
 _FILL_FEES = Sql(
-    "UPDATE onramp_sessions SET network_fee_amount = :network_fee,"
-    " transaction_fee_amount = :transaction_fee, updated_at = :now"
-    f" WHERE {_FOUND} AND network_fee_amount IS NULL AND transaction_fee_amount IS NULL"
-    " RETURNING id",
-    datetimes=("now",),
+    update(SESSIONS)
+    .values(
+        {
+            col(S.network_fee_amount): bindparam("network_fee"),
+            col(S.transaction_fee_amount): bindparam("transaction_fee"),
+            col(S.updated_at): bindparam("now"),
+        }
+    )
+    .where(
+        _FOUND,
+        col(S.network_fee_amount).is_(None),
+        col(S.transaction_fee_amount).is_(None),
+    )
+    .returning(col(S.id))
 )
-_FIND = Sql(f"SELECT id, livemode FROM onramp_sessions WHERE {_FOUND_ANY_MODE}")
+_FIND = Sql(select(col(S.id), col(S.livemode)).where(_FOUND_ANY_MODE))
 
 
 def can_advance_to(status: str) -> bool:
@@ -267,7 +354,7 @@ async def advance(sql: SqlTransaction, status: str, found: dict[str, Any]) -> st
     """Move the found session to `status` if the state machine allows it from where it
     is (a compare-and-set on the status); its id, or None when nothing moved. Only a
     move that commits is counted, so a dry run or a repeated event counts nothing."""
-    rows = await sql.rows(_ADVANCE[status], {**found, "status": status})
+    rows = await sql.rows(_ADVANCE[status], found)
     if not rows:
         return None
     moved = rows[0]
@@ -296,28 +383,55 @@ async def find(sql: SqlTransaction, found: dict[str, Any]) -> tuple[str, bool] |
 
 
 # The delivery worker's door to sessions: what its proof needs, and its verdict.
-_READ_MANY = f"{_READ} WHERE id IN (ids)"
-_LOCK_MANY = "SELECT id FROM onramp_sessions WHERE id IN (ids) ORDER BY id FOR UPDATE"
-_FULFILLED = (
-    f"SELECT id FROM onramp_sessions WHERE status = '{LIFECYCLE.fulfilled}'"
-    " AND (CAST(:delivery_status AS VARCHAR) IS NULL OR delivery_status = :delivery_status)"
+_READ_MANY = Sql.per_dialect(
+    lambda postgres: select(*ROW).where(one_of(col(S.id), "ids", postgres))
 )
-_EVERY_FULFILLED = Sql(_FULFILLED + " ORDER BY id")
+_LOCK_MANY = Sql.per_dialect(
+    lambda postgres: (
+        select(col(S.id))
+        .where(one_of(col(S.id), "ids", postgres))
+        .order_by(col(S.id))
+        .with_for_update()
+    )
+)
+
+
+def _fulfilled(postgres: bool, named: bool) -> Any:
+    """Fulfilled sessions, of a delivery status when `:delivery` is not null."""
+    wanted = bindparam("delivery", type_=String)
+    statement = select(col(S.id)).where(
+        col(S.status) == const(LIFECYCLE.fulfilled),
+        or_(wanted.is_(None), col(S.delivery_status) == wanted),
+    )
+    if named:
+        statement = statement.where(one_of(col(S.id), "ids", postgres))
+    return statement.order_by(col(S.id))
+
+
+_EVERY_FULFILLED = Sql.per_dialect(lambda postgres: _fulfilled(postgres, named=False))
+_FULFILLED_NAMED = Sql.per_dialect(lambda postgres: _fulfilled(postgres, named=True))
 _RECORD_VERDICT = Sql(
-    "UPDATE onramp_sessions SET delivery_status = :status, delivery_detail = :detail,"
-    " delivery_checked_at = :now, delivery_confirmations = :confirmations,"
-    " delivery_block_number = :block_number, delivery_block_hash = :block_hash,"
-    " delivered_amount = :delivered_amount, updated_at = :now"
-    " WHERE id = :session_id",
-    datetimes=("now",),
+    update(SESSIONS)
+    .values(
+        {
+            col(S.delivery_status): bindparam("verdict"),
+            col(S.delivery_detail): bindparam("detail"),
+            col(S.delivery_checked_at): bindparam("now"),
+            col(S.delivery_confirmations): bindparam("confirmations"),
+            col(S.delivery_block_number): bindparam("block_number"),
+            col(S.delivery_block_hash): bindparam("block_hash"),
+            col(S.delivered_amount): bindparam("delivered"),
+            col(S.updated_at): bindparam("now"),
+        }
+    )
+    .where(col(S.id) == bindparam("session"))
 )
 
 
 async def sessions_to_deliver(sql: SqlTransaction, session_ids: list[str]) -> dict[str, SessionRow]:
     if not session_ids:
         return {}
-    statement, params = with_list(_READ_MANY, "ids", session_ids)
-    rows = await sql.rows(statement, params)
+    rows = await sql.rows(_READ_MANY, {"ids": session_ids})
     return {row["id"]: _row_by_name(row) for row in rows}
 
 
@@ -326,14 +440,28 @@ async def lock_sessions(sql: SqlTransaction, session_ids: list[str]) -> None:
     the order a webhook takes them (session, then its check), so the two never wait on
     each other in a circle. SQLite has a single writer and needs none."""
     if sql.is_postgres and session_ids:
-        statement, params = with_list(_LOCK_MANY, "ids", session_ids)
-        await sql.column(statement, params)
+        await sql.column(_LOCK_MANY, {"ids": session_ids})
 
 
 async def record_verdicts(
     sql: SqlTransaction, verdicts: list[DeliveryVerdict], now: datetime
 ) -> None:
-    await sql.execute_many(_RECORD_VERDICT, [{**vars(v), "now": now} for v in verdicts])
+    await sql.execute_many(
+        _RECORD_VERDICT,
+        [
+            {
+                "session": v.session_id,
+                "verdict": v.status,
+                "detail": v.detail,
+                "delivered": v.delivered_amount,
+                "confirmations": v.confirmations,
+                "block_number": v.block_number,
+                "block_hash": v.block_hash,
+                "now": now,
+            }
+            for v in verdicts
+        ],
+    )
 
 
 async def fulfilled_sessions(
@@ -341,8 +469,5 @@ async def fulfilled_sessions(
 ) -> list[str]:
     """Fulfilled sessions, all or those named, optionally by delivery status."""
     if session_ids:
-        template = _FULFILLED + " AND id IN (ids) ORDER BY id"
-        statement, params = with_list(template, "ids", session_ids)
-    else:
-        statement, params = _EVERY_FULFILLED, {}
-    return await sql.column(statement, {**params, "delivery_status": delivery_status})
+        return await sql.column(_FULFILLED_NAMED, {"ids": session_ids, "delivery": delivery_status})
+    return await sql.column(_EVERY_FULFILLED, {"delivery": delivery_status})

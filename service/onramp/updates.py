@@ -126,7 +126,7 @@ async def apply_update(
     found = {
         "sid": update.stripe_session_id,
         "oid": update.onramp_session_id,
-        "livemode": update.livemode,
+        "live": update.livemode,
     }
     fulfilment = {"tx": update.transaction_id, "amount": update.destination_amount}
     fees = {"network_fee": update.network_fee, "transaction_fee": update.transaction_fee}

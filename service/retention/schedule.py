@@ -16,17 +16,21 @@ from typing import Any
 
 import structlog
 from psycopg import AsyncConnection
+from sqlalchemy import BigInteger, bindparam, func, select
 
 from service.columns import utcnow
 from service.database import Database
 from service.errors import DatabaseUnavailable
 from service.retention.job import run_retention
 from service.settings import RetentionSettings
+from service.sql import Sql
 
 log = structlog.get_logger("onramp.retention")
 
 # An arbitrary number of this service's own: pg_try_advisory_lock's key for the job.
 RETENTION_LOCK = 0x6F6E72616D70
+_TRY_LOCK = Sql(select(func.pg_try_advisory_lock(bindparam("key", type_=BigInteger))))
+_UNLOCK = Sql(select(func.pg_advisory_unlock(bindparam("key", type_=BigInteger))))
 
 
 class RetentionSchedule:
@@ -65,7 +69,7 @@ class RetentionSchedule:
             return
         # The lock belongs to this connection's session, held aside for the run.
         async with self.database.pool_connection() as connection:
-            cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (RETENTION_LOCK,))
+            cursor = await connection.execute(_TRY_LOCK.psycopg_query, {"key": RETENTION_LOCK})
             row = await cursor.fetchone()
             alone = bool(row and row[0])
             try:
@@ -77,7 +81,7 @@ class RetentionSchedule:
 
 async def _unlock(connection: AsyncConnection[Any]) -> None:
     try:
-        await connection.execute("SELECT pg_advisory_unlock(%s)", (RETENTION_LOCK,))
+        await connection.execute(_UNLOCK.psycopg_query, {"key": RETENTION_LOCK})
     except BaseException:
         await connection.close()  # the session's end releases its locks
         raise

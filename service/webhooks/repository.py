@@ -9,11 +9,31 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from sqlalchemy import (
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal_column,
+    not_,
+    null,
+    or_,
+    select,
+    update,
+)
+from sqlmodel import col
+
+from service.columns import table_of
 from service.database import Database
 from service.onramp.lifecycle import LIFECYCLE, Lifecycle
-from service.onramp.models import settled_sql
-from service.sql import BatchDelete, Sql, SqlTransaction, with_list
+from service.onramp.models import SESSIONS, settled
+from service.sql import Sql, SqlTransaction, batch_delete, const, insert_into, one_of
 from service.webhooks.events import StripeEvent
+from service.webhooks.models import WebhookEvent
+
+E = WebhookEvent
+EVENTS = table_of(WebhookEvent)
 
 
 async def record_event(
@@ -39,13 +59,14 @@ async def record_event(
             "api_version": event.api_version,
             "created": event.created,
             "livemode": event.livemode,
-            "sid": event.update.stripe_session_id if event.update else None,
-            "oid": onramp_session_id,
+            "stripe_session_id": event.update.stripe_session_id if event.update else None,
+            "onramp_session_id": onramp_session_id,
             "payload": payload.decode("utf-8"),
-            "now": now,
+            "received_at": now,
             "processed_at": None if outcome == "failed" else now,
             "outcome": outcome,
             "error": error,
+            "attempts": 1,
         },
     )
     return stored is not None
@@ -58,8 +79,7 @@ class StoredEvent:
     payload: str
 
 
-_STORED = "SELECT id, type, payload FROM webhook_events"
-_ORDER = " ORDER BY received_at, id"
+_STORED: dict[tuple[bool, bool], Sql] = {}
 
 
 async def stored_events(
@@ -73,22 +93,36 @@ async def stored_events(
 def stored_events_statement(
     since: datetime | None, event_ids: list[str] | None
 ) -> tuple[Sql, dict[str, Any]]:
-    conditions = (["received_at >= :since"] if since is not None else []) + (
-        ["id IN (ids)"] if event_ids else []
+    shape = (since is not None, bool(event_ids))
+    statement = _STORED.get(shape)
+    if statement is None:
+        statement = _STORED[shape] = Sql.per_dialect(lambda postgres: _stored(*shape, postgres))
+    params: dict[str, Any] = {"since": since} if since is not None else {}
+    return statement, params | ({"ids": event_ids} if event_ids else {})
+
+
+def _stored(since: bool, named: bool, postgres: bool) -> Any:
+    conditions = [col(E.received_at) >= bindparam("since")] if since else []
+    conditions += [one_of(col(E.id), "ids", postgres)] if named else []
+    return (
+        select(col(E.id), col(E.type), col(E.payload))
+        .where(*conditions)
+        .order_by(col(E.received_at), col(E.id))
     )
-    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-    datetimes = ("since",) if since is not None else ()
-    statement, params = with_list(_STORED + where + _ORDER, "ids", event_ids or [], datetimes)
-    if since is not None:
-        params["since"] = since
-    return statement, params
 
 
 _RECORD_OUTCOME = Sql(
-    "UPDATE webhook_events SET outcome = :outcome, processed_at = :now,"
-    " onramp_session_id = COALESCE(:oid, onramp_session_id), error = NULL,"
-    " attempts = attempts + 1 WHERE id = :id",
-    datetimes=("now",),
+    update(EVENTS)
+    .values(
+        {
+            col(E.outcome): bindparam("result"),
+            col(E.processed_at): bindparam("now"),
+            col(E.onramp_session_id): func.coalesce(bindparam("oid"), col(E.onramp_session_id)),
+            col(E.error): null(),
+            col(E.attempts): col(E.attempts) + 1,
+        }
+    )
+    .where(col(E.id) == bindparam("event"))
 )
 
 
@@ -96,40 +130,47 @@ async def record_outcome(
     sql: SqlTransaction, event_id: str, outcome: str, session_id: str | None, now: datetime
 ) -> None:
     """What a replay did with a stored event."""
-    values = {"id": event_id, "outcome": outcome, "oid": session_id, "now": now}
+    values = {"event": event_id, "result": outcome, "oid": session_id, "now": now}
     await sql.execute(_RECORD_OUTCOME, values)
 
 
-# Written once as SQL (PostgreSQL and SQLite share the upsert syntax): this statement
-# runs for every delivery, and building it through the ORM cost more than running it.
-_RECORD = Sql(
-    "INSERT INTO webhook_events (id, type, api_version, created, livemode, stripe_session_id,"
-    " onramp_session_id, payload, received_at, processed_at, outcome, error, attempts)"
-    " VALUES (:id, :type, :api_version, :created, :livemode, :sid, :oid, :payload, :now,"
-    " :processed_at, :outcome, :error, 1)"
-    " ON CONFLICT (id) DO UPDATE SET processed_at = excluded.processed_at,"
-    " outcome = excluded.outcome, onramp_session_id = excluded.onramp_session_id,"
-    " error = excluded.error, attempts = webhook_events.attempts + 1"
-    " WHERE webhook_events.processed_at IS NULL"
-    " RETURNING id",
-    datetimes=("created", "now", "processed_at"),
-)
+def _record(postgres: bool) -> Any:
+    stored = insert_into(EVENTS, postgres)
+    return stored.on_conflict_do_update(
+        index_elements=[col(E.id)],
+        set_={
+            col(E.processed_at): stored.excluded.processed_at,
+            col(E.outcome): stored.excluded.outcome,
+            col(E.onramp_session_id): stored.excluded.onramp_session_id,
+            col(E.error): stored.excluded.error,
+            col(E.attempts): col(E.attempts) + 1,
+        },
+        where=col(E.processed_at).is_(None),
+    ).returning(col(E.id))
+
+
+# Every column, each a parameter of its own name: an event stored once, or updated by its
+# redelivery while it is not processed.
+_RECORD = Sql.per_dialect(_record)
 
 
 # Why an event received before `:before` is kept; the retention rules themselves are
 # explained in service/webhooks/retention.py. Each condition is true or false, never
 # NULL, so that `NOT (…)` below deletes only what is certainly not needed.
-_NOT_PROCESSED = "(e.processed_at IS NULL OR e.outcome IS NULL OR e.outcome = 'failed')"
-_SESSION_KNOWN = (
-    "(EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.id = e.onramp_session_id)"
-    " OR EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.stripe_session_id = e.stripe_session_id))"
+_NOT_PROCESSED = or_(
+    col(E.processed_at).is_(None), col(E.outcome).is_(None), col(E.outcome) == const("failed")
 )
-_UNKNOWN_SESSION_RECENT = (
-    "(e.received_at >= :unknown_before"
-    " AND (e.onramp_session_id IS NOT NULL OR e.stripe_session_id IS NOT NULL)"
-    f" AND NOT {_SESSION_KNOWN})"
+_S = SESSIONS.alias("s")
+_BY_OUR_ID = _S.c.id == col(E.onramp_session_id)
+_BY_STRIPE_ID = _S.c.stripe_session_id == col(E.stripe_session_id)
+_SESSION_KNOWN = or_(exists().where(_BY_OUR_ID), exists().where(_BY_STRIPE_ID))
+_UNKNOWN_SESSION_RECENT = and_(
+    col(E.received_at) >= bindparam("unknown_before"),
+    or_(col(E.onramp_session_id).is_not(None), col(E.stripe_session_id).is_not(None)),
+    not_(_SESSION_KNOWN),
 )
 NOT_NEEDED = "not_needed"
+_OLD = col(E.received_at) < bindparam("before")
 
 
 @dataclass(frozen=True)
@@ -137,34 +178,25 @@ class PruneStatements:
     """What the prune counts and deletes, for one lifecycle's meaning of settled."""
 
     by_need: Sql
-    delete_not_needed: BatchDelete
+    delete_not_needed: Sql
 
 
 @cache
 def prune_statements(lifecycle: Lifecycle) -> PruneStatements:
-    settled = f"({settled_sql(lifecycle, 's')})"
-    session_not_settled = (
-        "(EXISTS (SELECT 1 FROM onramp_sessions s WHERE s.id = e.onramp_session_id"  # noqa: S608
-        f" AND NOT {settled}) OR EXISTS (SELECT 1 FROM onramp_sessions s"
-        f" WHERE s.stripe_session_id = e.stripe_session_id AND NOT {settled}))"
+    unsettled = not_(settled(lifecycle, _S.c.status, _S.c.delivery_status))
+    session_not_settled = or_(
+        exists().where(_BY_OUR_ID, unsettled), exists().where(_BY_STRIPE_ID, unsettled)
     )
-    by_need = Sql(
-        f"SELECT CASE WHEN {_NOT_PROCESSED} THEN 'not_processed'"  # noqa: S608 - constants
-        f" WHEN {session_not_settled} THEN 'session_not_settled'"
-        f" WHEN {_UNKNOWN_SESSION_RECENT} THEN 'unknown_session_recent'"
-        f" ELSE '{NOT_NEEDED}' END AS need, COUNT(*)"
-        " FROM webhook_events e WHERE e.received_at < :before GROUP BY 1",
-        datetimes=("before", "unknown_before"),
-    )
-    delete_not_needed = BatchDelete(
-        "webhook_events",
-        "id",
-        "SELECT e.id FROM webhook_events e WHERE e.received_at < :before"  # noqa: S608
-        f" AND NOT ({_NOT_PROCESSED} OR {session_not_settled} OR {_UNKNOWN_SESSION_RECENT})"
-        " LIMIT :batch",
-        ("before", "unknown_before"),
-    )
-    return PruneStatements(by_need, delete_not_needed)
+    need = case(
+        (_NOT_PROCESSED, const("not_processed")),
+        (session_not_settled, const("session_not_settled")),
+        (_UNKNOWN_SESSION_RECENT, const("unknown_session_recent")),
+        else_=const(NOT_NEEDED),
+    ).label("need")
+    by_need = Sql(select(need, func.count()).where(_OLD).group_by(literal_column(need.name)))
+    needed = or_(_NOT_PROCESSED, session_not_settled, _UNKNOWN_SESSION_RECENT)
+    chosen = select(col(E.id)).where(_OLD, not_(needed)).limit(bindparam("batch"))
+    return PruneStatements(by_need, batch_delete(EVENTS.c.id, chosen))
 
 
 async def old_events_by_need(
@@ -192,5 +224,4 @@ async def delete_not_needed(
     """Delete at most `batch` events received before `before` that nothing needs, in a
     statement of their own (so row locks are held briefly); how many went."""
     params = {"before": before, "unknown_before": unknown_before, "batch": batch}
-    statement = prune_statements(lifecycle).delete_not_needed.on(database.pool is not None)
-    return len(await database.run_alone(statement, params))
+    return len(await database.run_alone(prune_statements(lifecycle).delete_not_needed, params))

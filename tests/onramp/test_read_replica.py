@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 
 from service import migrations
 from service.app import create_app
@@ -103,7 +104,7 @@ async def test_listings_work_through_a_read_only_connection_while_writes_go_to_t
         assert reader is not OnrampServices.of(app.state).database
         with pytest.raises(DatabaseUnavailable):
             await reader.run_alone(
-                Sql("UPDATE onramp_sessions SET status = status RETURNING id"), {}
+                Sql(text("UPDATE onramp_sessions SET status = status RETURNING id")), {}
             )
 
 

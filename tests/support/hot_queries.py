@@ -99,13 +99,12 @@ def hot_queries(s: Samples) -> list[HotQuery]:
     news = {
         "sid": s.stripe_session_id,
         "oid": s.session_id,
-        "livemode": False,
+        "live": False,
         "tx": None,
         "amount": None,
         "network_fee": None,
         "transaction_fee": None,
         "now": s.now,
-        "status": "fulfillment_complete",
     }
     hour = timedelta(hours=1)
     return [
@@ -138,13 +137,13 @@ def hot_queries(s: Samples) -> list[HotQuery]:
         HotQuery(
             "idempotency key read",
             idempotency_keys._READ,
-            {"wallet": s.key_wallet, "key": s.key},
+            {"wallet": s.key_wallet, "idempotency_key": s.key},
             "idempotency_keys_wallet_address_key_key",
         ),
         HotQuery(
             "nonce spent",
             nonces._CONSUME,
-            {"nonce": s.nonce, "wallet": s.nonce_wallet, "now": s.now, "issued_by": s.now},
+            {"spent_nonce": s.nonce, "wallet": s.nonce_wallet, "now": s.now, "issued_by": s.now},
             "auth_nonces_pkey",
             writes=True,
         ),
@@ -168,28 +167,28 @@ def hot_queries(s: Samples) -> list[HotQuery]:
         ),
         HotQuery(
             "retention: expired idempotency keys (a batch)",
-            idempotency_keys._DELETE_EXPIRED.postgres,
+            idempotency_keys._DELETE_EXPIRED,
             {"cutoff": s.oldest_key + hour, "batch": 1000},
             "ix_idempotency_keys_created_at",
             writes=True,
         ),
         HotQuery(
             "retention: expired nonces (a batch)",
-            nonces._DELETE_EXPIRED.postgres,
+            nonces._DELETE_EXPIRED,
             {"before": s.oldest_nonce_expiry + hour, "batch": 1000},
             "ix_auth_nonces_expires_at",
             writes=True,
         ),
         HotQuery(
             "retention: finished checks (a batch)",
-            checks._DELETE_FINISHED.postgres,
+            checks._DELETE_FINISHED,
             {"before": s.oldest_finished_check + day, "batch": 1000},
             "ix_delivery_checks_finished_at",
             writes=True,
         ),
         HotQuery(
             "retention: old events no session needs (a batch)",
-            events.prune_statements(LIFECYCLE).delete_not_needed.postgres,
+            events.prune_statements(LIFECYCLE).delete_not_needed,
             {
                 "before": s.oldest_event + day,
                 "unknown_before": s.now - UNKNOWN_SESSION_DAYS * day,
@@ -200,7 +199,7 @@ def hot_queries(s: Samples) -> list[HotQuery]:
         ),
         HotQuery(
             "retention: first run over a backlog of events (a batch)",
-            events.prune_statements(LIFECYCLE).delete_not_needed.postgres,
+            events.prune_statements(LIFECYCLE).delete_not_needed,
             {"before": s.now - 90 * day, "unknown_before": s.now - 90 * day, "batch": 1000},
             "ix_onramp_sessions_unsettled",
             writes=True,
@@ -213,7 +212,8 @@ def plan_of(connection: psycopg.Connection[Any], query: HotQuery, analyze: bool)
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
     try:
         row = connection.execute(
-            f"EXPLAIN ({options}) {query.statement.psycopg_query}", query.params
+            f"EXPLAIN ({options}) {query.statement.psycopg_query}",
+            query.statement.values(query.params),
         ).fetchone()
     finally:
         connection.rollback()

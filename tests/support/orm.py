@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import text
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.database import Database
@@ -21,6 +22,6 @@ async def run_sql(database_url: str, statement: str, **params: Any) -> list[tupl
     changing rows behind the service's back, as an outage or a restore would."""
     database = Database(DatabaseSettings(DATABASE_URL=database_url))
     try:
-        return await database.run_alone(Sql(statement), params)
+        return await database.run_alone(Sql(text(statement)), params)
     finally:
         await database.dispose()
