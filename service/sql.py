@@ -55,6 +55,10 @@ class Sql:
     def __init__(self, statement: Executable, sqlite: Executable | None = None) -> None:
         self.expression = statement if sqlite is None else sqlite
         compiled = _compile(statement, _POSTGRES)
+        # A column left out of an INSERT whose model has a Python default would be filled
+        # by SQLAlchemy on SQLite but sent as NULL to psycopg: every value is the caller's.
+        assert not compiled.insert_prefetch, f"{compiled.string}: give every column a value"
+        assert not compiled.update_prefetch, f"{compiled.string}: give every column a value"
         self.psycopg_query: str = compiled.string
         # Values the expression holds itself (`attempts + 1`), sent with the caller's.
         self.constants: dict[str, Any] = {
@@ -80,7 +84,12 @@ class Sql:
         return {**self.constants, **params} if self.constants else params
 
     def sqlite_values(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """The parameters as SQLAlchemy takes them on SQLite: the statement's own only."""
+        """The parameters as SQLAlchemy takes them on SQLite: the statement's own only,
+        and every one of them, as psycopg would insist (an INSERT naming no columns
+        would otherwise leave one out)."""
+        missing = self.parameters - params.keys()
+        if missing:
+            raise KeyError(f"parameters not given: {', '.join(sorted(missing))}")
         return {name: value for name, value in params.items() if name in self.parameters}
 
 

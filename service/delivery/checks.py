@@ -21,16 +21,16 @@ from service.sql import Sql, SqlTransaction, batch_delete, insert_into, one_of
 
 C = DeliveryCheck
 CHECKS = table_of(DeliveryCheck)
-_SESSION = col(C.onramp_session_id)
+_session = col(C.onramp_session_id)
 _NEW = {
-    _SESSION: bindparam("session_id"),
+    _session: bindparam("session_id"),
     col(C.due_at): bindparam("now"),
     col(C.attempts): 0,
     col(C.created_at): bindparam("now"),
 }
 _SCHEDULE = Sql.per_dialect(
     lambda postgres: (
-        insert_into(CHECKS, postgres).values(_NEW).on_conflict_do_nothing(index_elements=[_SESSION])
+        insert_into(CHECKS, postgres).values(_NEW).on_conflict_do_nothing(index_elements=[_session])
     )
 )
 
@@ -45,7 +45,7 @@ _REOPEN = Sql.per_dialect(
         insert_into(CHECKS, postgres)
         .values(_NEW)
         .on_conflict_do_update(
-            index_elements=[_SESSION],
+            index_elements=[_session],
             set_={
                 col(C.due_at): bindparam("now"),
                 col(C.finished_at): null(),
@@ -66,7 +66,7 @@ async def reopen_check(sql: SqlTransaction, onramp_session_id: str, now: datetim
 
 
 _DUE = (
-    select(_SESSION)
+    select(_session)
     .where(
         col(C.finished_at).is_(None),
         col(C.due_at) <= bindparam("now"),
@@ -82,11 +82,11 @@ _LEASED = {col(C.claimed_until): bindparam("lease"), col(C.attempts): col(C.atte
 _CLAIM_POSTGRES = Sql(
     update(CHECKS)
     .values(_LEASED)
-    .where(any_(func.array(_DUE.with_for_update(skip_locked=True).scalar_subquery())) == _SESSION)
-    .returning(_SESSION)
+    .where(_session == any_(func.array(_DUE.with_for_update(skip_locked=True).scalar_subquery())))
+    .returning(_session)
 )
 # SQLite has one writer at a time, so the UPDATE itself is the claim.
-_CLAIM_SQLITE = Sql(update(CHECKS).values(_LEASED).where(_SESSION.in_(_DUE)).returning(_SESSION))
+_CLAIM_SQLITE = Sql(update(CHECKS).values(_LEASED).where(_session.in_(_DUE)).returning(_session))
 
 
 async def claim_due(sql: SqlTransaction, now: datetime, lease: datetime, limit: int) -> list[str]:
@@ -100,10 +100,10 @@ _CLAIM_ONE = Sql(
     update(CHECKS)
     .values(_LEASED)
     .where(
-        bindparam("id") == _SESSION,
+        _session == bindparam("id"),
         or_(col(C.claimed_until).is_(None), col(C.claimed_until) < bindparam("now")),
     )
-    .returning(_SESSION)
+    .returning(_session)
 )
 
 
@@ -141,12 +141,12 @@ class ClaimedCheck:
 
 _READ = Sql.per_dialect(
     lambda postgres: select(
-        _SESSION,
+        _session,
         col(C.created_at),
         col(C.attempts),
         col(C.search_from_block),
         col(C.found_transaction_hash),
-    ).where(one_of(_SESSION, "ids", postgres))
+    ).where(one_of(_session, "ids", postgres))
 )
 
 
@@ -159,8 +159,8 @@ _END_CLAIMS = Sql.per_dialect(
     lambda postgres: (
         update(CHECKS)
         .values({col(C.claimed_until): null()})
-        .where(one_of(_SESSION, "ids", postgres), col(C.claimed_until) == bindparam("lease"))
-        .returning(_SESSION)
+        .where(one_of(_session, "ids", postgres), col(C.claimed_until) == bindparam("lease"))
+        .returning(_session)
     )
 )
 
@@ -190,7 +190,7 @@ _SETTLE = Sql(
             col(C.found_transaction_hash): bindparam("found"),
         }
     )
-    .where(bindparam("session_id") == _SESSION)
+    .where(_session == bindparam("session_id"))
 )
 
 
@@ -223,7 +223,7 @@ _SEARCH_AGAIN = Sql.per_dialect(
                 col(C.found_transaction_hash): null(),
             }
         )
-        .where(one_of(_SESSION, "ids", postgres))
+        .where(one_of(_session, "ids", postgres))
     )
 )
 
@@ -236,7 +236,7 @@ async def search_again(sql: SqlTransaction, session_ids: list[str], now: datetim
 
 
 _STARTED = Sql.per_dialect(
-    lambda postgres: select(_SESSION, col(C.created_at)).where(one_of(_SESSION, "ids", postgres))
+    lambda postgres: select(_session, col(C.created_at)).where(one_of(_session, "ids", postgres))
 )
 
 
@@ -258,7 +258,7 @@ async def timeouts_started(database: Database, session_ids: list[str]) -> dict[s
 _FINISHED = col(C.finished_at) < bindparam("before")
 _COUNT_FINISHED = Sql(select(func.count()).select_from(CHECKS).where(_FINISHED))
 _DELETE_FINISHED = batch_delete(
-    CHECKS.c.onramp_session_id, select(_SESSION).where(_FINISHED).limit(bindparam("batch"))
+    CHECKS.c.onramp_session_id, select(_session).where(_FINISHED).limit(bindparam("batch"))
 )
 
 
