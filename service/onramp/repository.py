@@ -73,7 +73,12 @@ STRIPE_ANSWER: tuple[Any, ...] = (
     col(S.network_fee_amount),
     col(S.transaction_fee_amount),
 )
-_ANSWERED: dict[Any, Any] = {column: bindparam(f"answer_{column.key}") for column in STRIPE_ANSWER}
+# (parameter, column) pairs, named once: Stripe's answer is stored on every create.
+_ANSWER_PARAMETERS = tuple((f"answer_{column.key}", column.key) for column in STRIPE_ANSWER)
+_ANSWERED: dict[Any, Any] = {
+    column: bindparam(parameter)
+    for column, (parameter, _) in zip(STRIPE_ANSWER, _ANSWER_PARAMETERS, strict=True)
+}
 FINISH = (
     update(SESSIONS)
     .values(_ANSWERED)
@@ -93,7 +98,7 @@ def values_of(row: SessionRow) -> dict[str, Any]:
 
 
 def stripe_answer_of(row: SessionRow) -> dict[str, Any]:
-    answer = {f"answer_{column.key}": getattr(row, column.key) for column in STRIPE_ANSWER}
+    answer = {parameter: getattr(row, name) for parameter, name in _ANSWER_PARAMETERS}
     return {"session": row.id, **answer}
 
 
