@@ -57,8 +57,8 @@ class Sql:
         compiled = _compile(statement, _POSTGRES)
         # A column left out of an INSERT whose model has a Python default would be filled
         # by SQLAlchemy on SQLite but sent as NULL to psycopg: every value is the caller's.
-        assert not compiled.insert_prefetch, f"{compiled.string}: give every column a value"
-        assert not compiled.update_prefetch, f"{compiled.string}: give every column a value"
+        if compiled.insert_prefetch or compiled.update_prefetch:
+            raise ValueError(f"{compiled.string}: give every column a value")
         self.psycopg_query: str = compiled.string
         # Values the expression holds itself (`attempts + 1`), sent with the caller's.
         self.constants: dict[str, Any] = {

@@ -19,7 +19,8 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import Table, TextClause
+from sqlalchemy import Table, TextClause, bindparam, insert, update
+from sqlalchemy.exc import CompileError
 
 import service
 from service.auth.models import AuthNonce
@@ -143,3 +144,18 @@ def test_a_misspelt_column_is_a_type_error(tmp_path: Path) -> None:
     )
     assert checked.returncode == 1, checked.stdout
     assert 'has no attribute "stripe_sesion_id"' in checked.stdout
+
+
+def test_a_statement_sqlalchemy_would_complete_differently_per_database_is_refused() -> None:
+    """A defaulted column left out of an INSERT (SQLAlchemy fills it on SQLite only), or
+    a parameter named as a column of an UPDATE (SQLAlchemy would set it), fails when the
+    module loads rather than in a request."""
+    checks = table_of(DeliveryCheck)
+    with pytest.raises(ValueError, match="give every column a value"):
+        Sql(insert(checks).values({checks.c.onramp_session_id: bindparam("session")}))
+    with pytest.raises(CompileError, match="reserved"):
+        Sql(
+            update(checks)
+            .values({checks.c.attempts: 0})
+            .where(checks.c.due_at == bindparam("due_at"))
+        )
