@@ -46,6 +46,7 @@ from service.errors import exception_handlers, problem_details_plugin
 from service.live.changes import SessionChanges
 from service.live.provider import LiveServices
 from service.live.routes import routes as live_routes
+from service.live.slots import StreamCaps, StreamSlots
 from service.logs import configure_logging
 from service.middleware import RequestContextMiddleware, RequestMetrics
 from service.onramp.creation import SessionCreation
@@ -164,7 +165,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 Quotes(stripe, destinations),
                 rate_limiter,
             ),
-            LiveServices(database, changes, rate_limiter, settings.onramp.live_heartbeat_seconds),
+            LiveServices(
+                database,
+                changes,
+                rate_limiter,
+                settings.live,
+                StreamSlots(StreamCaps.of(settings.live)),
+            ),
             DappServices(settings, destinations, database),
             WebhookServices(webhooks),
             OperationsServices(database, chains),

@@ -105,11 +105,14 @@ def serve(workers: int, no_worker: bool) -> None:
 
     from service import migrations
     from service.commands import log
+    from service.live import open_files
     from service.logs import configure_logging
 
     if no_worker:
         os.environ["DELIVERY_WORKER"] = "false"
     settings = load_settings()
+    if problem := open_files.hold(settings):
+        fail(f"configuration error: {problem}", EXIT_CONFIGURATION)
     configure_logging(settings.server.log_level, settings.server.log_format)
     if not settings.auth.jwt_secrets:
         # Development only (production refuses to start without one): one secret for

@@ -84,6 +84,21 @@ class RateLimited(OnrampError):
     code = "rate_limited"
 
 
+class TooManyStreams(OnrampError):
+    """A wallet or a client network has as many live streams open as it may: one of
+    them must end before another opens."""
+
+    status = 429
+    code = "too_many_streams"
+
+
+class StreamCeiling(TooManyStreams):
+    """This process holds as many live streams as it may (`LIVE_MAX_STREAMS`): another
+    replica, or this one a little later, has room."""
+
+    status = 503
+
+
 class UpstreamUnavailable(OnrampError):
     status = 502
     code = "upstream_unavailable"

@@ -53,6 +53,13 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert settings.retention.batch_size == 1000
     assert settings.retention.webhook_days == 90
     assert settings.retention.delivery_check_days == 30
+    live = settings.live
+    assert (live.max_streams_per_wallet, live.max_streams_per_client, live.max_streams) == (
+        5,
+        50,
+        2000,
+    )
+    assert (live.max_stream_seconds, live.heartbeat_seconds) == (900, 15)
 
 
 @pytest.mark.parametrize(
@@ -111,6 +118,42 @@ def test_secret_values_are_never_echoed_in_problems() -> None:
 def test_amount_bounds_must_be_ordered() -> None:
     problems = problems_for({"MIN_SOURCE_AMOUNT": "500", "MAX_SOURCE_AMOUNT": "100"})
     assert problems == ["MIN_SOURCE_AMOUNT must not exceed MAX_SOURCE_AMOUNT"]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        (
+            {"LIVE_MAX_STREAMS_PER_WALLET": "60"},
+            ["LIVE_MAX_STREAMS_PER_WALLET must not exceed LIVE_MAX_STREAMS_PER_CLIENT"],
+        ),
+        (
+            {"LIVE_MAX_STREAMS": "10"},
+            ["LIVE_MAX_STREAMS_PER_CLIENT must not exceed LIVE_MAX_STREAMS"],
+        ),
+    ],
+)
+def test_stream_caps_nest_wallet_within_client_within_process(
+    env: dict[str, str], expected: list[str]
+) -> None:
+    assert problems_for(env) == expected
+
+
+def test_stream_caps_and_time_must_be_positive() -> None:
+    problems = problems_for(
+        {
+            "LIVE_MAX_STREAMS_PER_WALLET": "0",
+            "LIVE_MAX_STREAMS_PER_CLIENT": "-1",
+            "LIVE_MAX_STREAMS": "many",
+            "LIVE_MAX_STREAM_SECONDS": "0",
+        }
+    )
+    assert sorted(p.split(":")[0] for p in problems) == [
+        "LIVE_MAX_STREAMS",
+        "LIVE_MAX_STREAMS_PER_CLIENT",
+        "LIVE_MAX_STREAMS_PER_WALLET",
+        "LIVE_MAX_STREAM_SECONDS",
+    ]
 
 
 def test_a_safe_production_environment_is_accepted() -> None:

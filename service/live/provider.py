@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 from service.database import Database
 from service.live.changes import SessionChanges
+from service.live.slots import StreamSlots
 from service.providers import Provider
 from service.ratelimit import RateLimiter
+from service.settings import LiveSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,4 +17,5 @@ class LiveServices(Provider):
     database: Database
     changes: SessionChanges
     rate_limiter: RateLimiter
-    heartbeat_seconds: float
+    settings: LiveSettings
+    slots: StreamSlots

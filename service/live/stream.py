@@ -63,6 +63,15 @@ def session_event(row: SessionRow) -> ServerSentEventMessage:
 
 
 HEARTBEAT = ServerSentEventMessage(data=None, comment="heartbeat")
+# An EventSource waits this long before it reconnects from a stream that reached
+# LIVE_MAX_STREAM_SECONDS (the `retry:` field, in milliseconds).
+RECONNECT_MS = 2000
+
+
+def reconnect_hint(retry_ms: int) -> ServerSentEventMessage:
+    return ServerSentEventMessage(
+        data=None, comment="time limit: reconnect with Last-Event-ID", retry=retry_ms
+    )
 
 
 async def session_events(
@@ -73,9 +82,13 @@ async def session_events(
     heartbeat_seconds: float,
     ends_at: float,
     lifecycle: Lifecycle = LIFECYCLE,
+    *,
+    retry_ms: int | None = None,
 ) -> AsyncGenerator[ServerSentEventMessage, None]:
     """The stream of one session, already found to be the caller's (`first`), until it
-    is settled or the caller's token expires (`ends_at`, on the event loop's clock)."""
+    is settled or its time is up (`ends_at`, on the event loop's clock): the caller's
+    token expires, or the stream has lasted LIVE_MAX_STREAM_SECONDS and its last
+    message tells the client to reconnect in `retry_ms`."""
     loop = asyncio.get_running_loop()
     async with changes.watch(first.id) as watch:
         # Read again once watched: a change between the route's read and now is seen.
@@ -92,7 +105,9 @@ async def session_events(
             beat = loop.time() + heartbeat_seconds
             while not watch.changed.is_set():
                 if loop.time() >= ends_at:
-                    return  # the client signs in again and resumes with Last-Event-ID
+                    if retry_ms is not None:
+                        yield reconnect_hint(retry_ms)
+                    return  # the client resumes with Last-Event-ID (signed in again)
                 try:
                     async with asyncio.timeout_at(min(beat, ends_at)):
                         await watch.changed.wait()

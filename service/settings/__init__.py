@@ -18,6 +18,7 @@ from service.settings.groups import (
     AuthSettings,
     ChainSettings,
     DatabaseSettings,
+    LiveSettings,
     NetworkRpc,
     OnrampSettings,
     RetentionSettings,
@@ -31,6 +32,7 @@ __all__ = [
     "ChainSettings",
     "ConfigurationError",
     "DatabaseSettings",
+    "LiveSettings",
     "NetworkRpc",
     "OnrampSettings",
     "RetentionSettings",
@@ -75,6 +77,7 @@ class Settings(BaseModel):
     stripe: StripeSettings = Field(default_factory=StripeSettings)
     chain: ChainSettings = Field(default_factory=ChainSettings)
     onramp: OnrampSettings = Field(default_factory=OnrampSettings)
+    live: LiveSettings = Field(default_factory=LiveSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
 

@@ -304,8 +304,6 @@ class OnrampSettings(_Group):
     destination_network: str = Field("mezo", alias="DESTINATION_NETWORK")
     min_source_amount: Decimal = Field(Decimal("1.00"), alias="MIN_SOURCE_AMOUNT", gt=0)
     max_source_amount: Decimal = Field(Decimal("10000.00"), alias="MAX_SOURCE_AMOUNT", gt=0)
-    # How often an idle event stream sends a comment, so proxies keep it open.
-    live_heartbeat_seconds: float = Field(15.0, alias="LIVE_HEARTBEAT_SECONDS", gt=0, le=15)
 
     @field_validator("default_source_currency", "destination_currency", "destination_network")
     @classmethod
@@ -316,6 +314,32 @@ class OnrampSettings(_Group):
     def _ordered_bounds(self) -> OnrampSettings:
         if self.min_source_amount > self.max_source_amount:
             raise ValueError("MIN_SOURCE_AMOUNT must not exceed MAX_SOURCE_AMOUNT")
+        return self
+
+
+class LiveSettings(_Group):
+    """The live status streams (service/live/). Each open stream holds a socket and a
+    watch in its process, so open streams are capped, not only openings (the rate limit
+    counts those), and each stream ends after a while so that its client reconnects,
+    possibly to another replica."""
+
+    # How often an idle event stream sends a comment, so proxies keep it open.
+    heartbeat_seconds: float = Field(15.0, alias="LIVE_HEARTBEAT_SECONDS", gt=0, le=15)
+    max_streams_per_wallet: int = Field(5, alias="LIVE_MAX_STREAMS_PER_WALLET", ge=1)
+    # Per client network: an IPv4 address or an IPv6 /64 (ratelimit.client_network).
+    max_streams_per_client: int = Field(50, alias="LIVE_MAX_STREAMS_PER_CLIENT", ge=1)
+    max_streams: int = Field(2000, alias="LIVE_MAX_STREAMS", ge=1, le=1_000_000)
+    max_stream_seconds: float = Field(900.0, alias="LIVE_MAX_STREAM_SECONDS", gt=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _nested_caps(self) -> LiveSettings:
+        # A wallet's streams come from its clients, and a client's from this process.
+        if self.max_streams_per_wallet > self.max_streams_per_client:
+            raise ValueError(
+                "LIVE_MAX_STREAMS_PER_WALLET must not exceed LIVE_MAX_STREAMS_PER_CLIENT"
+            )
+        if self.max_streams_per_client > self.max_streams:
+            raise ValueError("LIVE_MAX_STREAMS_PER_CLIENT must not exceed LIVE_MAX_STREAMS")
         return self
 
 
