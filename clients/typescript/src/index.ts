@@ -175,7 +175,8 @@ export class OnrampClient {
   }
 
   /** The session now and at every change of its status or delivery, until it is
-   * settled; a dropped connection is opened again from the last event received. */
+   * settled; a dropped or timed-out connection is opened again from the last event
+   * received. A session already settled is read once (its stream answers 204). */
   async *watchSession(id: string, options: { signal?: AbortSignal } = {}): AsyncGenerator<Session> {
     let lifecycle: Lifecycle | undefined;
     let lastEventId: string | undefined;
@@ -196,6 +197,11 @@ export class OnrampClient {
         if (++failures >= this.attempts) throw error;
       }
       if (response !== undefined) {
+        if (response.status === 204) {
+          // Settled before this stream opened: there is nothing to stream, only to read.
+          yield await this.session(id);
+          return;
+        }
         if (!response.ok) {
           const problem = await problemOf(response);
           if (!problem.retryable || ++failures >= this.attempts) throw problem;

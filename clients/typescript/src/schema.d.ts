@@ -190,7 +190,7 @@ export interface paths {
         };
         /**
          * A session's live status, as Server-Sent Events
-         * @description Event `session` carries the session object: once at the start (unless `Last-Event-ID` names the current state), then on every change of its status or delivery, made by any replica. A comment line keeps the connection alive at least every 15 s. The stream ends once the session is settled: `rejected`, or its delivery has a verdict (`confirmed`, `mismatch`, `failed`), or when the token expires (sign in again and reconnect with `Last-Event-ID`). Opening a stream counts against the rate limit.
+         * @description Event `session` carries the session object: once at the start (unless `Last-Event-ID` names the current state), then on every change of its status or delivery, made by any replica. A comment line keeps the connection alive at least every 15 s. The stream ends once the session is settled: `rejected`, or its delivery has a verdict (`confirmed`, `mismatch`, `failed`); a settled session's stream answers 204 at once, so that an `EventSource` stops reconnecting (read the session instead). It also ends when the token expires (sign in again and reconnect with `Last-Event-ID`), and after `LIVE_MAX_STREAM_SECONDS` with a `retry:` hint (reconnect with `Last-Event-ID`). Opening a stream counts against the rate limit; a wallet and a client network may each keep only so many streams open (`LIVE_MAX_STREAMS_PER_WALLET`, `LIVE_MAX_STREAMS_PER_CLIENT`), and a server only `LIVE_MAX_STREAMS`.
          */
         get: operations["ApiV1OnrampSessionsSessionIdEventsSessionEventStream"];
         put?: never;
@@ -1081,6 +1081,13 @@ export interface operations {
                     "application/json": unknown;
                 };
             };
+            /** @description The session is settled: nothing more will be sent. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             /** @description Not a valid request (a `Last-Event-ID` this service did not send). */
             400: {
                 headers: {
@@ -1108,7 +1115,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Over the per-minute budget of this client IP or wallet (`rate_limited`). */
+            /** @description Over the per-minute budget of this client IP or wallet (`rate_limited`); or this wallet or client network has as many streams open as it may (`too_many_streams`, with `Retry-After`). */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1117,7 +1124,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The database is not reachable right now (`database_unavailable`). */
+            /** @description The database is not reachable right now (`database_unavailable`); or this server holds as many streams as it may (`too_many_streams`, with `Retry-After`). */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -147,4 +147,26 @@ describe("the typed client against a running service", () => {
     expect(seen.at(-1)).toBe("rejected");
     expect(isSettled(await client.session(session.id), await client.lifecycle())).toBe(true);
   });
+
+  it("reads a session settled before its watch once, without reconnecting to its 204", async () => {
+    let streams = 0;
+    const counting: typeof fetch = async (input, init) => {
+      if (String(input instanceof Request ? input.url : input).endsWith("/events")) streams++;
+      return fetch(input, init);
+    };
+    const { client, wallet } = await signedIn(counting);
+    const session = await client.createSession({ purchaseId: "p-settled", walletAddress: wallet, sourceAmount: "40.00" });
+    const declined = await fetch(session.redirectUrl ?? "", {
+      method: "POST",
+      body: new URLSearchParams({ card: "4000000000000002" }),
+    });
+    expect(declined.status).toBe(200);
+    const lifecycle = await client.lifecycle();
+    await expect.poll(async () => isSettled(await client.session(session.id), lifecycle)).toBe(true);
+
+    const seen: string[] = [];
+    for await (const current of client.watchSession(session.id)) seen.push(current.status);
+    expect(seen).toEqual(["rejected"]);
+    expect(streams).toBe(1);
+  });
 });
