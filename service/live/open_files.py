@@ -2,12 +2,13 @@
 
 Each open stream is a socket, a file descriptor of its process. The rule, stated once
 here: a process needs one descriptor per stream (`LIVE_MAX_STREAMS`), one per database
-connection it may open (`DATABASE_POOL_SIZE` + `DATABASE_MAX_OVERFLOW`, an upper bound,
-for the primary and any read replica), and `RESERVE` for everything else (its listening socket, requests other than
-streams, the live `LISTEN` connection, Redis, Stripe and the RPC nodes, logs and the
-interpreter's own files). `onramp serve` raises its soft open-file limit to that when
-the hard limit allows, as Go's runtime and nginx do (a soft limit of 1024 is only kept
-for programs that still use select()), and refuses to start when it cannot.
+connection it may open (`DATABASE_POOL_SIZE` + `DATABASE_MAX_OVERFLOW`, an upper
+bound, for the primary and any read replica), and `RESERVE` for everything else (its
+listening socket, requests other than streams, the live `LISTEN` connection, Redis,
+Stripe and the RPC nodes, logs and the interpreter's own files). `onramp serve` raises
+its soft open-file limit to that when the hard limit allows, as Go's runtime and nginx
+do (a soft limit of 1024 is only kept for programs that still use select()), and
+refuses to start when it cannot.
 """
 
 from __future__ import annotations
