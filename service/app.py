@@ -31,7 +31,7 @@ from service.auth import passport, rules
 from service.auth.guards import operator_guard, wallet_provider
 from service.auth.provider import SignInServices
 from service.auth.routes import routes as auth_routes
-from service.auth.service import SignIn
+from service.auth.service import CHAIN_CHECK, ChainChecks, SignIn
 from service.auth.tokens import TokenIssuer
 from service.bodies import OnrampRequest
 from service.chain.destinations import accepted_destinations
@@ -83,6 +83,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     chains = Chains(settings.chain)
     destinations = accepted_destinations(settings.chain)
     tokens = _token_issuer(settings.auth)
+    redis_url = settings.auth.redis_url
+    rate_limiter = RateLimiter(
+        settings.auth.rate_limit_per_minute,
+        redis_url.get_secret_value() if redis_url else None,
+        budgets={CHAIN_CHECK: settings.auth.rate_limit_chain_checks_per_minute},
+    )
     sign_in = SignIn(
         rules.Audience(
             settings.auth.domain,
@@ -91,7 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             passport=passport.deployments().get(settings.chain.chain_id),
         ),
         tokens,
-        chains.mezo,
+        ChainChecks(chains.mezo, settings.auth.sign_in_gas_cap, rate_limiter),
         database,
     )
     stripe = StripeOnramp(settings.stripe)
@@ -105,11 +111,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             settings.chain,
             beside=RetentionSchedule(database, settings.retention).run,
         )
-    )
-    redis_url = settings.auth.redis_url
-    rate_limiter = RateLimiter(
-        settings.auth.rate_limit_per_minute,
-        redis_url.get_secret_value() if redis_url else None,
     )
 
     app = Litestar(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -25,10 +26,17 @@ log = structlog.get_logger("onramp.ratelimit")
 
 
 class RateLimiter:
-    """Fixed one-minute windows; the same budget for every identity kind."""
+    """Fixed one-minute windows; the same budget for every identity kind, and for every
+    action but those given a budget of their own (`budgets`, per minute)."""
 
-    def __init__(self, per_minute: int, redis_url: str | None = None) -> None:
+    def __init__(
+        self,
+        per_minute: int,
+        redis_url: str | None = None,
+        budgets: Mapping[str, int] | None = None,
+    ) -> None:
         self.limit: RateLimitItem = RateLimitItemPerMinute(per_minute)
+        self.limits = {n: RateLimitItemPerMinute(m) for n, m in (budgets or {}).items()}
         self.storage: Storage = (
             RedisStorage(f"async+{redis_url}", implementation="redispy", key_prefix="onramp")
             if redis_url
@@ -42,16 +50,17 @@ class RateLimiter:
         A Redis outage must not take sign-in down with it: the request passes and the
         failure is logged.
         """
+        limit = self.limits.get(action, self.limit)
         for kind, identity in identities.items():
             if kind == "ip":
                 identity = client_network(identity)
             try:
-                allowed = await self.limiter.hit(self.limit, action, kind, identity)
+                allowed = await self.limiter.hit(limit, action, kind, identity)
             except Exception as error:  # any storage failure: fail open, loudly
                 log.error("rate_limit_storage_failed", error=type(error).__name__)
                 return
             if not allowed:
-                stats = await self.limiter.get_window_stats(self.limit, action, kind, identity)
+                stats = await self.limiter.get_window_stats(limit, action, kind, identity)
                 retry_after = max(1, math.ceil(stats.reset_time - time.time()))
                 raise RateLimited(
                     f"Too many {action} requests from this {kind}; retry in {retry_after} s.",

@@ -33,7 +33,7 @@ from tests.support import log_scan, processes
 from tests.support.anvil import Anvil, start_anvil
 from tests.support.environment import BASE_ENV
 from tests.support.profile import Profile, current_profile
-from tests.support.rpc_trouble import TroubledNode, start_troubled_node
+from tests.support.rpc_trouble import TroubledNode, troubled_node_before
 from tests.support.stripe import RunningStripe, start_stripe
 from tests.support.tiers import SLOW_TIER, slow_items
 
@@ -242,11 +242,8 @@ def anvil() -> Iterator[Anvil]:
 @pytest.fixture
 def troubled_node(anvil: Anvil) -> Iterator[TroubledNode]:
     """An RPC proxy in front of the run's anvil that a test can make misbehave."""
-    node = start_troubled_node(anvil.url)
-    try:
+    with troubled_node_before(anvil.url) as node:
         yield node
-    finally:
-        node.stop()
 
 
 @pytest.fixture(scope="session")

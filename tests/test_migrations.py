@@ -120,3 +120,34 @@ def test_the_ledger_migration_lowers_hashes_and_rechecks_confirmed_deliveries(
         assert "delivery_credits" in tables_in(empty_database)
     finally:
         engine.dispose()
+
+
+def test_nonces_issued_before_the_chain_check_count_start_at_none(
+    empty_database: DatabaseSettings,
+) -> None:
+    """The count of a nonce's checks on chain arrives at 0 for nonces already out, and
+    leaves again on downgrade with the nonces kept."""
+    migrations.upgrade(empty_database, "0013")
+    engine = create_engine(empty_database.sync_url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO auth_nonces (nonce, wallet_address, issued_at, expires_at)"
+                    " VALUES ('before0015', '0x52908400098527886E0F7030069857D2E4169EE7',"
+                    " :now, :now)"
+                ),
+                {"now": utcnow()},
+            )
+        migrations.upgrade(empty_database)
+        with engine.connect() as connection:
+            counted = connection.execute(text("SELECT nonce, chain_checks FROM auth_nonces"))
+            assert [tuple(row) for row in counted] == [("before0015", 0)]
+        migrations.downgrade(empty_database, "0013")
+        columns = {column["name"] for column in inspect(engine).get_columns("auth_nonces")}
+        assert "chain_checks" not in columns
+        with engine.connect() as connection:
+            kept = connection.execute(text("SELECT nonce FROM auth_nonces"))
+            assert [row[0] for row in kept] == ["before0015"]
+    finally:
+        engine.dispose()

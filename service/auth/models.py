@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, String
+from sqlalchemy import Column, Index, Integer, String, text
 from sqlmodel import Field, SQLModel
 
 from service.columns import UtcDateTime
 
 
 class AuthNonce(SQLModel, table=True):
-    """A single-use challenge: `used_at` is set by the one verify call that wins it."""
+    """A single-use challenge: `used_at` is set by the one verify call that wins it, or
+    by the last verify that may ask the chain (`chain_checks`) when it fails."""
 
     __tablename__ = "auth_nonces"
     # The nonces one client asked for one wallet, for keeping only the newest few.
@@ -26,3 +27,7 @@ class AuthNonce(SQLModel, table=True):
     used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     # The client network that asked (an IPv4 address, an IPv6 /64).
     requested_by: str | None = Field(default=None, sa_type=String(64))
+    # Verifies that asked the chain with this nonce (rules.CHAIN_CHECKS_PER_NONCE at most).
+    chain_checks: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
+    )

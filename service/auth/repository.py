@@ -2,7 +2,8 @@
 database allows it: sign-in is a hot path, and the ORM's unit of work and transaction
 round trips cost more than the statements themselves (bench/README.md).
 
-The single-use guarantee lives in `consume`'s one conditional UPDATE.
+The single-use guarantee lives in `consume`'s one conditional UPDATE; the bound on
+verifies that ask the chain, in `claim_chain_check`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlmodel import col
 
 from service.auth.models import AuthNonce
-from service.auth.rules import NonceRecord
+from service.auth.rules import CHAIN_CHECKS_PER_NONCE, NonceRecord
 from service.columns import table_of
 from service.database import Database
 from service.sql import Sql, batch_delete
@@ -55,9 +56,13 @@ _ADD_POSTGRES = Sql(
 _ADD_SQLITE = Sql(_INSERT)
 _EVICT_SQLITE = Sql(_EVICT)
 _READ = Sql(
-    select(col(N.wallet_address), col(N.issued_at), col(N.expires_at), col(N.used_at)).where(
-        col(N.nonce) == bindparam("nonce")
-    )
+    select(
+        col(N.wallet_address),
+        col(N.issued_at),
+        col(N.expires_at),
+        col(N.used_at),
+        col(N.chain_checks),
+    ).where(col(N.nonce) == bindparam("nonce"))
 )
 _CONSUME = Sql(
     update(NONCES)
@@ -69,6 +74,24 @@ _CONSUME = Sql(
         col(N.expires_at) > bindparam("now"),
         col(N.issued_at) <= bindparam("issued_by"),
     )
+    .returning(col(N.nonce))
+)
+_CLAIM_CHAIN_CHECK = Sql(
+    update(NONCES)
+    .values({col(N.chain_checks): col(N.chain_checks) + 1})
+    .where(
+        col(N.nonce) == bindparam("checked_nonce"),
+        col(N.wallet_address) == bindparam("wallet"),
+        col(N.used_at).is_(None),
+        col(N.expires_at) > bindparam("now"),
+        col(N.chain_checks) < CHAIN_CHECKS_PER_NONCE,
+    )
+    .returning(col(N.chain_checks))
+)
+_SPEND = Sql(
+    update(NONCES)
+    .values({col(N.used_at): bindparam("now")})
+    .where(col(N.nonce) == bindparam("spent_nonce"), col(N.used_at).is_(None))
     .returning(col(N.nonce))
 )
 # The retention job's: a bounded batch per statement, so no delete holds many row locks.
@@ -124,6 +147,22 @@ async def consume(
     """
     values = {"spent_nonce": nonce, "wallet": wallet_address, "issued_by": issued_by, "now": now}
     return bool(await database.run_alone(_CONSUME, values))
+
+
+async def claim_chain_check(
+    database: Database, nonce: str, wallet_address: str, now: datetime
+) -> int | None:
+    """Count one more verify of the wallet's unused, unexpired nonce that asks the
+    chain; how many that makes, or None when the nonce has none left (or is not
+    usable). One conditional UPDATE: replicas together never exceed the bound."""
+    values = {"checked_nonce": nonce, "wallet": wallet_address, "now": now}
+    rows = await database.run_alone(_CLAIM_CHAIN_CHECK, values)
+    return int(rows[0][0]) if rows else None
+
+
+async def spend(database: Database, nonce: str, now: datetime) -> None:
+    """Mark the nonce used without a sign-in: its last check on chain failed."""
+    await database.run_alone(_SPEND, {"spent_nonce": nonce, "now": now})
 
 
 def expired_before(now: datetime) -> datetime:

@@ -92,7 +92,7 @@ async def verify_sign_in(
     sign_in, rate_limiter = found.sign_in, found.rate_limiter
     await rate_limiter.spend("verify", ip=client_ip(request))
     message = rules.parse_message(data.message)  # and its address checked
-    token = await sign_in.verify(message, data.message, data.signature)
+    token = await sign_in.verify(message, data.message, data.signature, client_ip(request))
     return TokenIssued(
         token=token.encoded,
         wallet_address=token.wallet_address,

@@ -33,6 +33,10 @@ STATEMENT = "Sign in to buy MUSD with onramp."
 EOA_SIGNATURE_LENGTH = 65
 COMPACT_SIGNATURE_LENGTH = 64  # EIP-2098: r, then yParity in the top bit of s
 _HEX_SIGNATURE = re.compile(r"0x(?:[0-9a-fA-F]{2})+")
+# Verifies of one nonce that may ask the chain (a contract wallet's signature, or one
+# that is not the wallet's key): each runs code the signer chose on a node; after the
+# last of them has failed, the nonce is spent.
+CHAIN_CHECKS_PER_NONCE = 3
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class NonceRecord:
     issued_at: datetime
     expires_at: datetime
     used_at: datetime | None
+    chain_checks: int = 0
 
 
 def new_nonce() -> str:
@@ -164,14 +169,15 @@ def check_nonce(
     now: datetime,
     clock_skew: timedelta = timedelta(seconds=60),
 ) -> None:
-    """The nonce must be ours, for this wallet, unused, unexpired, and not predated."""
+    """The nonce must be ours, for this wallet, unused (with a check on chain left),
+    unexpired, and not predated."""
     if record is None or record.wallet_address != nonce_wallet(message):
         raise Unauthorized("The nonce was not issued by this service.", code="nonce_invalid")
     if message.issued_at < record.issued_at - clock_skew:
         raise Unauthorized(
             "The message claims to be issued before its nonce was.", code="nonce_invalid"
         )
-    if record.used_at is not None:
+    if record.used_at is not None or record.chain_checks >= CHAIN_CHECKS_PER_NONCE:
         raise Unauthorized("The nonce has already been used.", code="nonce_used")
     if now >= record.expires_at:
         raise Unauthorized("The nonce has expired.", code="nonce_expired")

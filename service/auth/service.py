@@ -16,6 +16,7 @@ from service.chain.rpc import ChainRpc
 from service.columns import utcnow
 from service.database import Database
 from service.errors import Unauthorized
+from service.ratelimit import RateLimiter
 
 log = structlog.get_logger("onramp.auth")
 
@@ -24,6 +25,8 @@ NONCE_TTL = timedelta(minutes=5)
 # client's oldest. Clients never evict each other's, so nobody can exhaust or push out
 # a wallet's nonce by asking in its name.
 LIVE_NONCES_PER_WALLET = 5
+# The rate limiter's action for verifies that ask the chain (RATE_LIMIT_CHAIN_CHECKS_...).
+CHAIN_CHECK = "chain_check"
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,23 @@ class IssuedNonce:
     expires_at: datetime
 
 
+@dataclass(frozen=True)
+class ChainChecks:
+    """What a verify that asks the chain runs with: the node, the gas each call may
+    burn (SIGN_IN_GAS_CAP), and the clients' budgets (`CHAIN_CHECK`)."""
+
+    rpc: ChainRpc
+    gas_cap: int
+    budgets: RateLimiter
+
+
 class SignIn:
     def __init__(
-        self, audience: rules.Audience, tokens: TokenIssuer, chain: ChainRpc, database: Database
+        self,
+        audience: rules.Audience,
+        tokens: TokenIssuer,
+        chain: ChainChecks,
+        database: Database,
     ) -> None:
         self.audience = audience
         self.tokens = tokens
@@ -59,15 +76,15 @@ class SignIn:
         return IssuedNonce(nonce, message, expires_at)
 
     async def verify(
-        self, message: SignInMessage, message_text: str, signature_text: str
+        self, message: SignInMessage, message_text: str, signature_text: str, client: str
     ) -> WalletToken:
         """Every check that needs no I/O runs first; the nonce is spent last.
 
         `message` is `message_text` parsed (`rules.parse_message`); the signature is
         checked over the text exactly as the wallet signed it, by the message's family:
         BIP-137 for a Bitcoin wallet, else EIP-191 from an EOA (65 or 64 bytes), EIP-1271
-        from a deployed contract wallet or ERC-6492 from one not deployed yet. No
-        database connection is held while a slow RPC node answers for a contract wallet.
+        from a deployed contract wallet or ERC-6492 from one not deployed yet. `client`
+        is the caller's address, whose budget a check on chain spends.
         """
         now = utcnow()
         rules.check_message(message, self.audience, now)
@@ -83,14 +100,39 @@ class SignIn:
         signature = rules.parse_signature(signature_text)
         wallet = checksum_wallet(message.address)
         if rules.recover_signer(message_text, signature) != wallet:
-            # Not the wallet's own key: perhaps a contract wallet, deployed or not, which
-            # the chain must answer for, so the nonce is checked first and nothing is
-            # held meanwhile.
-            await self._check_nonce(message, now)
-            await verify_wallet_signature(message_text, signature, wallet, self.chain)
+            await self._ask_chain(message, message_text, signature, wallet, now, client)
         await self._consume_nonce(message, wallet, now)
         log.info("signed_in", wallet=wallet)
         return self.tokens.issue(wallet, now)
+
+    async def _ask_chain(
+        self,
+        message: SignInMessage,
+        message_text: str,
+        signature: bytes,
+        wallet: str,
+        now: datetime,
+        client: str,
+    ) -> None:
+        """Not the wallet's own key: perhaps a contract wallet, deployed or not, which
+        the chain must answer for by running code the signer chose. So the nonce is
+        checked first, then the client's budget spent, then one of the nonce's few
+        checks on chain claimed (the last one failing spends it); no database
+        connection is held while a node answers."""
+        await self._check_nonce(message, now)
+        await self.chain.budgets.spend(CHAIN_CHECK, ip=client)
+        claimed = await repository.claim_chain_check(self.database, message.nonce, wallet, now)
+        if claimed is None:
+            await self._check_nonce(message, now)  # which rule refused it
+            raise Unauthorized("The nonce has already been used.", code="nonce_used")
+        try:
+            await verify_wallet_signature(
+                message_text, signature, wallet, self.chain.rpc, self.chain.gas_cap
+            )
+        except Exception:
+            if claimed >= rules.CHAIN_CHECKS_PER_NONCE:
+                await repository.spend(self.database, message.nonce, now)
+            raise
 
     async def _consume_nonce(self, message: SignInMessage, wallet: str, now: datetime) -> None:
         # The message may predate its nonce by no more than the clock skew.

@@ -3,13 +3,15 @@
 One client per network (`MEZO_RPC_URLS`, `BASE_RPC_URLS`, …). Each call goes to the
 first URL of its network and moves on to the next when one times out or fails at the
 transport level; only when every URL has failed does the caller see `ChainUnavailable`.
+An `eth_call` whose own code fails is the code's answer, not a node's failure
+(`execution.py`): the caller sees `ExecutionFailed` at once, and no node's health moves.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -19,8 +21,10 @@ import structlog
 from aiohttp import ClientError
 from web3 import AsyncHTTPProvider, AsyncWeb3
 from web3.exceptions import Web3Exception
+from web3.types import RPCEndpoint
 
 from service.chain import metrics
+from service.chain.execution import ExecutionFailed, call_result
 from service.columns import utcnow
 from service.errors import NotConfigured
 from service.settings import ChainSettings, NetworkRpc
@@ -93,7 +97,8 @@ class ChainRpc:
 
     async def call(self, operation: Callable[[AsyncWeb3[Any]], Awaitable[T]]) -> T:
         """`operation` on the first healthy node, failing over in order; one more pass
-        after a short pause when every node failed."""
+        after a short pause when every node failed. `ExecutionFailed` is no node's
+        failure: it ends the call at once."""
         last_error: BaseException | None = None
         for attempt in range(RETRY_PASSES):
             if attempt:
@@ -106,6 +111,20 @@ class ChainRpc:
         raise ChainUnavailable(
             f"No chain RPC node answered ({type(last_error).__name__}); try again shortly."
         )
+
+    async def eth_call(self, transaction: Mapping[str, str]) -> bytes:
+        """What `transaction` (hex strings: `to`, `data`, `gas`) returns at the latest
+        block, failing over like `call`; `ExecutionFailed` when its own code failed.
+
+        Sent as the caller wrote it, past web3's request and error formatters, so that
+        the node's own error object decides whose failure it is (`execution.py`).
+        """
+
+        async def run(w3: AsyncWeb3[Any]) -> bytes:
+            endpoint = RPCEndpoint("eth_call")
+            return call_result(await w3.provider.make_request(endpoint, [transaction, "latest"]))
+
+        return await self.call(run)
 
     def _in_failover_order(self) -> list[tuple[NodeHealth, AsyncWeb3[Any]]]:
         """Nodes in configured order, skipping those on another chain and those whose
@@ -132,6 +151,10 @@ class ChainRpc:
                 if health.status == "wrong_chain":
                     raise _WrongChain(health.detail)
                 result = await operation(node)
+        except ExecutionFailed:
+            # The node did its job: its health stays as it was, and nothing is retried.
+            metrics.rpc_calls.labels(health.host, "execution_failed").inc()
+            raise
         except _NODE_FAILURES as error:
             health.status, health.detail = "unavailable", type(error).__name__
             health.checked_at = utcnow()

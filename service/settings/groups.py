@@ -365,6 +365,15 @@ class AuthSettings(_Group):
     admin_api_keys: SecretList = Field(default_factory=list, alias="ADMIN_API_KEYS")
     redis_url: OptionalSecret = Field(None, alias="REDIS_URL")
     rate_limit_per_minute: int = Field(30, alias="RATE_LIMIT_PER_MINUTE", ge=1)
+    # Verifies that ask the chain, per client network: each runs a contract's code on a
+    # node, which the one who signs in chooses.
+    rate_limit_chain_checks_per_minute: int = Field(
+        10, alias="RATE_LIMIT_CHAIN_CHECKS_PER_MINUTE", ge=1
+    )
+    # The gas of every eth_call a sign-in makes (EIP-1271, ERC-6492): enough to deploy a
+    # smart account and ask it once, while code that loops stops there, not at the
+    # node's own cap; above a block's gas limit some nodes refuse the call.
+    sign_in_gas_cap: int = Field(5_000_000, alias="SIGN_IN_GAS_CAP", ge=100_000, le=30_000_000)
 
     @field_validator("jwt_secrets")
     @classmethod

@@ -118,6 +118,7 @@ def chain_client(migrated: dict[str, str], anvil: Anvil) -> Iterator[TestClient[
         **BASE_ENV,
         "DATABASE_URL": migrated["postgresql"],
         "RATE_LIMIT_PER_MINUTE": "1000000",
+        "RATE_LIMIT_CHAIN_CHECKS_PER_MINUTE": "1000000",
         "MEZO_RPC_URLS": anvil.url,
     }
     with TestClient(app=create_app(Settings.from_env(env))) as test_client:

@@ -121,6 +121,7 @@ def service_env(
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "JWT_SECRET": JWT_SECRET,
         "RATE_LIMIT_PER_MINUTE": "100000",
+        "RATE_LIMIT_CHAIN_CHECKS_PER_MINUTE": "100000",
     }
     if stripe is not None:
         env |= {"STRIPE_SECRET_KEY": stripe.secret_key, "STRIPE_API_BASE": stripe.url}

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -18,18 +20,22 @@ MODES = ("healthy", "html", "bad_gateway", "rpc_error", "malformed", "hang")
 
 
 class TroubledNode:
-    """ASGI app: `mode` says how the next requests are answered."""
+    """ASGI app: `mode` says how the next requests are answered; with `methods` set,
+    only requests for those JSON-RPC methods are in trouble. `calls` keeps each
+    request's JSON-RPC calls ({"method", "params"}) as they came in."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.mode = "healthy"
+        self.methods: frozenset[str] | None = None
         self.requests = 0
+        self.calls: list[dict[str, Any]] = []
         self.url = ""
         self._server: Any = None
         self._thread: Any = None
 
     def stop(self) -> None:
-        self.mode = "healthy"
+        self.mode, self.methods = "healthy", None
         self._server.should_exit = True
         self._thread.join(timeout=10)
 
@@ -58,8 +64,15 @@ class TroubledNode:
         )
         await send({"type": "http.response.body", "body": payload})
 
+    def calls_of(self, method: str) -> list[dict[str, Any]]:
+        return [call for call in self.calls if call.get("method") == method]
+
     async def answer(self, body: bytes) -> tuple[int, bytes, str]:
-        mode = self.mode
+        request = json.loads(body)
+        calls = request if isinstance(request, list) else [request]
+        self.calls += calls
+        troubled = self.methods is None or any(c.get("method") in self.methods for c in calls)
+        mode = self.mode if troubled else "healthy"
         if mode == "html":
             return 200, b"<html><body>502 Bad Gateway</body></html>", "text/html"
         if mode == "bad_gateway":
@@ -69,7 +82,6 @@ class TroubledNode:
                 if self.mode != "hang":
                     break
                 await asyncio.sleep(0.05)
-        request = json.loads(body)
         if mode == "rpc_error":
             return 200, json.dumps(_each(request, _error)).encode(), "application/json"
         async with httpx.AsyncClient() as http:
@@ -104,7 +116,12 @@ def _mangle(response: dict[str, Any]) -> dict[str, Any]:
     return response
 
 
-def start_troubled_node(upstream: str) -> TroubledNode:
+@contextmanager
+def troubled_node_before(upstream: str) -> Iterator[TroubledNode]:
+    """A troubled node in front of `upstream` until the block ends."""
     node = TroubledNode(upstream)
     node.url, node._server, node._thread = serve_in_thread(node)
-    return node
+    try:
+        yield node
+    finally:
+        node.stop()
