@@ -229,6 +229,7 @@ def _worker_endpoint(
 def demo(keep_open: bool) -> None:
     """The whole purchase on this machine: sign-in, session, Stripe, chain, delivery proof."""
     import contextlib
+    import signal
     import time
 
     from rich.console import Console
@@ -247,6 +248,15 @@ def demo(keep_open: bool) -> None:
             while True:
                 time.sleep(1)
 
+    def stop(signum: int, frame: object) -> None:
+        """SIGTERM and SIGHUP end the demo as Ctrl-C does, so that everything it
+        started (anvil, a process of its own) is stopped too; a second signal waits."""
+        for each in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     console.print("[bold]onramp demo[/]: every part runs locally and stops at the end")
     try:
         session = run_demo(step, hold=hold if keep_open else None)
