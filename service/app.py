@@ -22,10 +22,8 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.routes import HTTPRoute
-from litestar.static_files import create_static_files_router
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from service.auth import passport, rules
 from service.auth.guards import operator_guard, wallet_provider
@@ -36,6 +34,7 @@ from service.auth.tokens import TokenIssuer
 from service.bodies import OnrampRequest
 from service.chain.destinations import accepted_destinations
 from service.chain.rpc import Chains
+from service.dapp import static_files
 from service.dapp.demo_page import routes as demo_routes
 from service.dapp.provider import DappServices
 from service.dapp.routes import routes as dapp_routes
@@ -43,6 +42,7 @@ from service.database import Database, read_database
 from service.delivery.in_process import InProcessWorker
 from service.delivery.worker import DeliveryWorker
 from service.errors import exception_handlers, problem_details_plugin
+from service.forwarded import ForwardedClient
 from service.live.changes import SessionChanges
 from service.live.provider import LiveServices
 from service.live.routes import routes as live_routes
@@ -54,8 +54,9 @@ from service.onramp.provider import OnrampServices
 from service.onramp.quotes import Quotes
 from service.onramp.routes import routes as onramp_routes
 from service.onramp.stripe_client import StripeOnramp
+from service.operations import metrics_endpoint
 from service.operations.provider import OperationsServices
-from service.operations.routes import Metrics, health, ready
+from service.operations.routes import Metrics, health, ready, ready_in_detail
 from service.providers import state_of
 from service.ratelimit import RateLimiter
 from service.reconciliation.provider import ReconciliationServices
@@ -117,7 +118,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[
             health,
             ready,
-            Metrics,
+            ready_in_detail,
+            # Deployed, /metrics is served on METRICS_PORT only: what it counts (volumes,
+            # outcomes, node hosts) is for the operators' Prometheus, not the public.
+            *([] if settings.server.is_deployed else [Metrics]),
             *auth_routes,
             *onramp_routes,
             *live_routes,
@@ -178,6 +182,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OperationsServices(database, chains),
             ReconciliationServices(database, stripe),
         ),
+        lifespan=_metrics_listener(settings),
         on_startup=[database.open, replica.open, _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),
         on_shutdown=[
@@ -194,24 +199,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
     _answer_options_with_every_method(app)
     handler: Any = app.asgi_handler
     if settings.server.trusted_proxies:
-        # The client address behind a trusted proxy, from X-Forwarded-For (uvicorn's parser).
-        handler = ProxyHeadersMiddleware(handler, settings.server.trusted_proxies)
-    app.asgi_handler = RequestContextMiddleware(handler, hsts=settings.server.is_production)
+        handler = ForwardedClient(handler, settings.server.trusted_proxies)
+    app.asgi_handler = RequestContextMiddleware(handler, hsts=settings.server.is_deployed)
     return app
 
 
-def _example_dapp(settings: Settings) -> list[Any]:
-    """examples/dapp, built, at /app/ (same origin as the API: no CORS, one CSP)."""
-    if settings.server.dapp_dir is None:
+def _metrics_listener(settings: Settings) -> list[Callable[[Litestar], Any]]:
+    """/health and /metrics on METRICS_PORT while the app runs, when it is set (in each
+    process of `serve --workers N`, sharing the port)."""
+    port = settings.server.metrics_port
+    if port is None:
         return []
-    return [
-        create_static_files_router(
-            path="/app",
-            directories=[settings.server.dapp_dir],
-            html_mode=True,
-            include_in_schema=False,
-        )
-    ]
+    host = settings.server.host
+    return [lambda _: metrics_endpoint.serving(lambda: True, host, port, shared=True)]
+
+
+def _example_dapp(settings: Settings) -> list[Any]:
+    """examples/dapp, built, at /app/ when DAPP_DIR names it."""
+    folder = settings.server.dapp_dir
+    return [] if folder is None else [static_files.example_dapp(folder)]
 
 
 def _answer_options_with_every_method(app: Litestar) -> None:

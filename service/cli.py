@@ -114,6 +114,7 @@ def serve(workers: int, no_worker: bool) -> None:
     if problem := open_files.hold(settings):
         fail(f"configuration error: {problem}", EXIT_CONFIGURATION)
     configure_logging(settings.server.log_level, settings.server.log_format)
+    _require_metrics_port(settings)
     if not settings.auth.jwt_secrets:
         # Development only (production refuses to start without one): one secret for
         # this run, inherited by every worker so their tokens are interchangeable.
@@ -135,10 +136,25 @@ def serve(workers: int, no_worker: bool) -> None:
         log_config=None,
         access_log=False,
         server_header=False,
-        proxy_headers=bool(settings.server.trusted_proxies),
-        forwarded_allow_ips=settings.server.trusted_proxies or None,
+        # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES (service/forwarded.py);
+        # uvicorn's own reading (on by default, for 127.0.0.1) would come first.
+        proxy_headers=False,
         timeout_graceful_shutdown=20,
     )
+
+
+def _require_metrics_port(settings: Settings) -> None:
+    """METRICS_PORT taken is one line before uvicorn starts, not a traceback from each
+    worker's start-up (the app serves it, service/app.py)."""
+    from service.operations import metrics_endpoint
+
+    port = settings.server.metrics_port
+    if port is None:
+        return
+    try:
+        metrics_endpoint.listen(settings.server.host, port, shared=True).close()
+    except metrics_endpoint.EndpointUnavailable as error:
+        fail(f"METRICS_PORT: {error}")
 
 
 def _require_schema_at_head(settings: Settings) -> None:
@@ -183,7 +199,7 @@ def worker() -> None:
     from service.chain.rpc import Chains
     from service.commands import log
     from service.delivery.worker import DeliveryWorker
-    from service.operations import worker_endpoint
+    from service.operations import metrics_endpoint
     from service.retention.schedule import RetentionSchedule
 
     async def run(settings: Settings, database: Database) -> None:
@@ -204,7 +220,7 @@ def worker() -> None:
 
     try:
         with_database(run, log_level=None)
-    except worker_endpoint.EndpointUnavailable as error:
+    except metrics_endpoint.EndpointUnavailable as error:
         fail(f"WORKER_METRICS_PORT: {error}")
 
 
@@ -213,13 +229,13 @@ def _worker_endpoint(
 ) -> contextlib.AbstractAsyncContextManager[None]:
     """/health and /metrics on WORKER_METRICS_PORT, when it is set."""
     from service.commands import log
-    from service.operations import worker_endpoint
+    from service.operations import metrics_endpoint
 
     port = settings.server.worker_metrics_port
     if port is None:
         return contextlib.nullcontext()
     log.info("worker_endpoint", host=settings.server.host, port=port)
-    return worker_endpoint.serving(worker.is_alive, settings.server.host, port)
+    return metrics_endpoint.serving(worker.is_alive, settings.server.host, port)
 
 
 @main.command()
@@ -232,6 +248,7 @@ def _worker_endpoint(
 def demo(keep_open: bool) -> None:
     """The whole purchase on this machine: sign-in, session, Stripe, chain, delivery proof."""
     import contextlib
+    import signal
     import time
 
     from rich.console import Console
@@ -250,6 +267,15 @@ def demo(keep_open: bool) -> None:
             while True:
                 time.sleep(1)
 
+    def stop(signum: int, frame: object) -> None:
+        """SIGTERM and SIGHUP end the demo as Ctrl-C does, so that everything it
+        started (anvil, a process of its own) is stopped too; a second signal waits."""
+        for each in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(each, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     console.print("[bold]onramp demo[/]: every part runs locally and stops at the end")
     try:
         session = run_demo(step, hold=hold if keep_open else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import wraps
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -40,6 +41,35 @@ def __getattr__(name: str) -> Any:
         globals()["log"] = logger
         return logger
     raise AttributeError(name)
+
+
+class UtcTime(click.ParamType[datetime]):
+    """A moment written as the service prints them, or as a person would: ISO 8601
+    with `Z` or an offset (`2026-12-06T22:40:46Z`, `2026-12-06T22:40:46+02:00`), or a
+    plain date (its midnight); a time without a zone is UTC. Every time option of the
+    CLI takes one (`--since`, `--until`), and the command gets an aware UTC datetime."""
+
+    name = "time"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            moment = value
+        else:
+            try:
+                moment = datetime.fromisoformat(str(value).strip().upper())
+            except ValueError:
+                self.fail(
+                    f"{value!r} is not an ISO 8601 time: 2026-12-06T22:40:46Z,"
+                    " 2026-12-06T22:40:46+02:00, 2026-12-06T22:40:46 (UTC) or 2026-12-06",
+                    param,
+                    ctx,
+                )
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+TIME = UtcTime()
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> NoReturn:

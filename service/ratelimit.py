@@ -69,7 +69,8 @@ class RateLimiter:
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
-    """The peer address; behind TRUSTED_PROXIES it is already the forwarded client's."""
+    """The peer address; behind TRUSTED_PROXIES it is already the forwarded client's
+    (service/forwarded.py)."""
     return request.client.host if request.client else "unknown"
 
 

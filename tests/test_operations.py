@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -11,11 +13,24 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.chain.rpc import ChainUnavailable
 from service.operations.provider import OperationsServices
-from service.settings import Settings
-from tests.support.anvil import Anvil
+from service.settings import ConfigurationError, Settings
+from tests.support.anvil import Anvil, free_port
+from tests.support.environment import STAGING_ENV
 from tests.support.metrics import samples, value
 
 Client = Callable[..., AsyncTestClient[Litestar]]
+OPS_KEY = "ops-key-for-operations-0123456789abcdef"
+
+
+async def readiness(client: AsyncTestClient[Litestar]) -> tuple[int, dict[str, Any]]:
+    """The public /ready, which says ready or not and nothing more, and the operators'
+    detail; both agree on the status code."""
+    public = await client.get("/ready")
+    detail = await client.get("/api/v1/admin/ready", headers={"X-API-Key": OPS_KEY})
+    assert public.status_code == detail.status_code, detail.text
+    assert public.json() == {"status": detail.json()["status"]}
+    body: dict[str, Any] = detail.json()
+    return detail.status_code, body
 
 
 async def test_health_answers_without_dependencies(make_client: Client) -> None:
@@ -26,39 +41,55 @@ async def test_health_answers_without_dependencies(make_client: Client) -> None:
 
 
 async def test_ready_on_a_migrated_database(database_url: str, make_client: Client) -> None:
-    async with make_client(DATABASE_URL=database_url) as client:
-        response = await client.get("/ready")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["status"] == "ok"
+    async with make_client(DATABASE_URL=database_url, ADMIN_API_KEYS=OPS_KEY) as client:
+        public = await client.get("/ready")
+        status, body = await readiness(client)
+    assert (public.status_code, public.json()) == (200, {"status": "ready"})
+    assert (status, body["status"]) == (200, "ready")
     assert body["checks"]["database"] == {"status": "ok"}
     assert body["checks"]["schema"]["status"] == "ok"
     assert body["checks"]["schema"]["revision"] == body["checks"]["schema"]["head"]
 
 
-async def test_ready_is_503_with_detail_when_the_database_is_unreachable(
+async def test_ready_is_503_with_detail_for_operators_when_the_database_is_unreachable(
     make_client: Client,
 ) -> None:
     async with make_client(
-        DATABASE_URL="postgresql://postgres:s3cretpw@127.0.0.1:1/none"
+        DATABASE_URL="postgresql://postgres:s3cretpw@127.0.0.1:1/none", ADMIN_API_KEYS=OPS_KEY
     ) as client:
-        response = await client.get("/ready")
-    assert response.status_code == 503
-    body = response.json()
-    assert body["status"] == "unavailable"
+        public = await client.get("/ready")
+        status, body = await readiness(client)
+    assert (public.status_code, public.json()) == (503, {"status": "unavailable"})
+    assert (status, body["status"]) == (503, "unavailable")
     assert body["checks"]["database"]["status"] == "unavailable"
     assert body["checks"]["database"]["detail"]
-    assert "s3cretpw" not in response.text
+    assert "s3cretpw" not in str(body)
 
 
 async def test_ready_is_503_while_the_schema_is_not_migrated(
     tmp_path: object, make_settings: Callable[..., Settings]
 ) -> None:
-    settings = make_settings(DATABASE_URL=f"sqlite:///{tmp_path}/empty.db")
+    settings = make_settings(DATABASE_URL=f"sqlite:///{tmp_path}/empty.db", ADMIN_API_KEYS=OPS_KEY)
     async with AsyncTestClient(app=create_app(settings)) as client:
-        response = await client.get("/ready")
-    assert response.status_code == 503
-    assert response.json()["checks"]["schema"]["status"] == "behind"
+        status, body = await readiness(client)
+    assert status == 503
+    assert body["checks"]["schema"]["status"] == "behind"
+
+
+async def test_readiness_detail_is_for_operators_only(make_client: Client) -> None:
+    async with make_client(ADMIN_API_KEYS=OPS_KEY) as client:
+        anonymous = await client.get("/api/v1/admin/ready")
+        wrong = await client.get("/api/v1/admin/ready", headers={"X-API-Key": "not-the-key"})
+        document = (await client.get("/schema/openapi.json")).json()
+    assert (anonymous.status_code, anonymous.json()["code"]) == (401, "unauthorized")
+    assert wrong.status_code == 403
+    public = document["paths"]["/ready"]["get"]["responses"]
+    for answer in ("200", "503"):
+        schema = public[answer]["content"]["application/json"]["schema"]
+        assert set(
+            document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]["properties"]
+        ) == {"status"}
+    assert document["paths"]["/api/v1/admin/ready"]["get"]["security"] == [{"ApiKey": []}]
 
 
 async def test_metrics_count_requests_and_latency_by_route(make_client: Client) -> None:
@@ -77,36 +108,67 @@ async def test_metrics_count_requests_and_latency_by_route(make_client: Client) 
     assert 'onramp_request_duration_seconds_bucket{app_name="onramp",le="0.005"' in text
 
 
+@pytest.mark.parametrize("environment", ["staging", "production"])
+async def test_a_deployed_api_serves_metrics_on_its_own_port_only(
+    make_settings: Callable[..., Settings], environment: str
+) -> None:
+    port = free_port()
+    keys = {"STRIPE_SECRET_KEY": "sk_live_onramp"} if environment == "production" else {}
+    settings = make_settings(
+        **{**STAGING_ENV, "ENVIRONMENT": environment, **keys, "METRICS_PORT": str(port)}
+    )
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        await client.get("/health")
+        on_the_api = await client.get("/metrics")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as listener:
+            scraped = await listener.get("/metrics")
+            alive = await listener.get("/health")
+    assert on_the_api.status_code == 404
+    assert scraped.status_code == 200
+    assert 'onramp_requests_total{app_name="onramp",method="GET",path="/health"' in scraped.text
+    assert alive.json() == {"status": "ok"}
+
+
+async def test_metrics_port_must_be_a_port_of_its_own(
+    settings_from_env: Callable[..., Settings],
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        settings_from_env(PORT="9100", METRICS_PORT="9100")
+    assert refused.value.problems == ["METRICS_PORT: must differ from PORT (its own listener)"]
+
+
 async def test_ready_reports_the_chain_as_last_seen_without_requiring_it(
     make_settings: Callable[..., Settings], anvil: Anvil
 ) -> None:
-    settings = make_settings(MEZO_RPC_URLS=f"{anvil.url},http://127.0.0.1:9/secret-key-path")
+    settings = make_settings(
+        MEZO_RPC_URLS=f"{anvil.url},http://127.0.0.1:9/secret-key-path", ADMIN_API_KEYS=OPS_KEY
+    )
     app = create_app(settings)
     async with AsyncTestClient(app=app) as client:
-        before = (await client.get("/ready")).json()["checks"]["rpc"]
-        assert before["status"] == "unknown"
+        _, before = await readiness(client)
+        assert before["checks"]["rpc"]["status"] == "unknown"
         assert (
             await OperationsServices.of(app.state).chains.mezo.call(lambda w3: w3.eth.chain_id)
             == anvil.chain_id
         )
-        after = await client.get("/ready")
-    assert after.status_code == 200
-    rpc = after.json()["checks"]["rpc"]
+        status, after = await readiness(client)
+    assert status == 200
+    rpc = after["checks"]["rpc"]
     assert rpc["status"] == "ok"
     assert [node["status"] for node in rpc["nodes"]] == ["ok", "unknown"]
-    assert "secret-key-path" not in after.text
+    assert "secret-key-path" not in str(after)
 
 
 async def test_ready_stays_200_while_no_rpc_node_answers(
     make_settings: Callable[..., Settings],
 ) -> None:
-    app = create_app(make_settings())  # the RPC URL is a closed port
+    app = create_app(make_settings(ADMIN_API_KEYS=OPS_KEY))  # the RPC URL is a closed port
     async with AsyncTestClient(app=app) as client:
         with pytest.raises(ChainUnavailable):
             await OperationsServices.of(app.state).chains.mezo.call(lambda w3: w3.eth.chain_id)
-        response = await client.get("/ready")
-    assert response.status_code == 200
-    assert response.json()["checks"]["rpc"]["status"] == "unavailable"
+        status, body = await readiness(client)
+    assert status == 200
+    assert body["checks"]["rpc"]["status"] == "unavailable"
 
 
 async def test_a_database_outage_is_a_503_problem(make_client: Client) -> None:

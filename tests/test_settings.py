@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +23,16 @@ PRODUCTION = {
     "AUTH_URI": "https://app.example",
     "ADMIN_API_KEYS": "ops-key",
 }
+
+
+# The same deployment as PRODUCTION, on Stripe's test mode: staging.
+STAGING = {
+    **PRODUCTION,
+    "ENVIRONMENT": "staging",
+    "STRIPE_SECRET_KEY": "sk_test_abc123",
+    "STRIPE_PUBLISHABLE_KEY": "pk_test_abc123",
+}
+DEPLOYED = {"production": PRODUCTION, "staging": STAGING}
 
 
 def problems_for(env: dict[str, str]) -> list[str]:
@@ -281,3 +292,178 @@ def test_retention_settings_are_checked() -> None:
         "DELIVERY_CHECK_RETENTION_DAYS",
         "RETENTION_INTERVAL_SECONDS",
     }
+
+
+def test_a_safe_staging_environment_is_accepted_and_deployed() -> None:
+    server = Settings.from_env(STAGING).server
+    assert (server.environment, server.is_deployed, server.is_production) == (
+        "staging",
+        True,
+        False,
+    )
+    assert not Settings.from_env({}).server.is_deployed
+
+
+@pytest.mark.parametrize(
+    ("environment", "change", "variable"),
+    [
+        ("production", {"STRIPE_SECRET_KEY": "sk_test_abc123"}, "STRIPE_SECRET_KEY"),
+        ("production", {"STRIPE_SECRET_KEY": "rk_test_abc123"}, "STRIPE_SECRET_KEY"),
+        # The stand-in's own key (service/stripe_sim): a test-mode key.
+        ("production", {"STRIPE_SECRET_KEY": "sk_test_onramp_simulator"}, "STRIPE_SECRET_KEY"),
+        ("production", {"STRIPE_SECRET_KEY": "sk_onramp"}, "STRIPE_SECRET_KEY"),
+        ("production", {"STRIPE_PUBLISHABLE_KEY": "pk_test_abc123"}, "STRIPE_PUBLISHABLE_KEY"),
+        ("staging", {"STRIPE_SECRET_KEY": "sk_live_abc123"}, "STRIPE_SECRET_KEY"),
+        ("staging", {"STRIPE_SECRET_KEY": "rk_live_abc123"}, "STRIPE_SECRET_KEY"),
+        ("staging", {"STRIPE_PUBLISHABLE_KEY": "pk_live_abc123"}, "STRIPE_PUBLISHABLE_KEY"),
+    ],
+)
+def test_production_takes_live_keys_and_staging_test_keys(
+    environment: str, change: dict[str, str], variable: str
+) -> None:
+    [problem] = problems_for({**DEPLOYED[environment], **change})
+    mode = "live" if environment == "production" else "test"
+    assert problem.startswith(f"{variable}: must be a {mode}-mode key")
+    assert problem.endswith(f"when ENVIRONMENT={environment}")
+    assert change[variable] not in problem
+
+
+@pytest.mark.parametrize(
+    ("environment", "key"),
+    [
+        ("production", {"STRIPE_SECRET_KEY": "rk_live_abc123"}),
+        ("staging", {"STRIPE_SECRET_KEY": "rk_test_abc123"}),
+    ],
+)
+def test_restricted_keys_of_the_right_mode_are_accepted(
+    environment: str, key: dict[str, str]
+) -> None:
+    Settings.from_env({**DEPLOYED[environment], **key})
+
+
+LOCAL_HOSTS = [
+    "localhost.",
+    "LocalHost",
+    "app.localhost",
+    "127.0.0.1.",
+    "127.1",
+    "2130706433",
+    "0x7f000001",
+    "0177.0.0.1",
+    "0x7f.1",
+    "0.0.0.0",  # noqa: S104 - a spelling to refuse, not an address bound
+    "0",
+    "[::1]",
+    "[0:0:0:0:0:0:0:1]",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+    "[::]",
+]
+
+
+@pytest.mark.parametrize("environment", DEPLOYED)
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"STRIPE_API_BASE": "http://127.0.0.1:12111"}, "STRIPE_API_BASE"),
+        ({"STRIPE_API_BASE": "https://api.stripe.com.example"}, "STRIPE_API_BASE"),
+        ({"MEZO_RPC_URLS": "https://a.example,http://rpc.example/k3y"}, "MEZO_RPC_URLS"),
+        ({"BASE_RPC_URLS": "http://base.example/k3y"}, "BASE_RPC_URLS"),
+        *[({"AUTH_DOMAIN": f"{host}:8000"}, "AUTH_DOMAIN") for host in LOCAL_HOSTS],
+        *[({"AUTH_DOMAIN": host}, "AUTH_DOMAIN") for host in LOCAL_HOSTS],
+        *[({"AUTH_URI": f"https://{host}"}, "AUTH_URI") for host in LOCAL_HOSTS],
+        ({"ALLOWED_ORIGINS": "null"}, "ALLOWED_ORIGINS"),
+        ({"ALLOWED_ORIGINS": "https://app.example,null"}, "ALLOWED_ORIGINS"),
+        ({"ALLOWED_ORIGINS": "http://app.example"}, "ALLOWED_ORIGINS"),
+        ({"TRUSTED_PROXIES": "*"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/8, *"}, "TRUSTED_PROXIES"),
+        (
+            {"DATABASE_URL": "postgresql://u:hunter2@db.example.com/onramp?sslmode=disable"},
+            "DATABASE_URL",
+        ),
+        (
+            {"DATABASE_URL": "postgres://u:hunter2@8.8.8.8/onramp?sslmode=disable"},
+            "DATABASE_URL",
+        ),
+        (
+            {"DATABASE_URL": "postgres://u:hunter2@db.example.com/onramp?sslmode=allow"},
+            "DATABASE_URL",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://u:hunter2@10.0.0.5,db.example.com/x?sslmode=disable"},
+            "DATABASE_URL",
+        ),
+        (
+            {"DATABASE_URL": "postgresql://u:hunter2@/onramp?host=db.example.com&sslmode=disable"},
+            "DATABASE_URL",
+        ),
+        (
+            {"DATABASE_READ_URL": "postgresql://u:hunter2@replica.example.com/x?sslmode=disable"},
+            "DATABASE_READ_URL",
+        ),
+        ({"DEMO_MODE": "true"}, "DEMO_MODE"),
+    ],
+)
+def test_deployments_refuse_each_unsafe_setting_on_a_line_of_its_own(
+    environment: str, change: dict[str, str], variable: str
+) -> None:
+    [problem] = problems_for({**DEPLOYED[environment], **change})
+    assert problem.startswith(f"{variable}: ")
+    assert f"ENVIRONMENT={environment}" in problem
+    assert "k3y" not in problem
+    assert "hunter2" not in problem
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://u:p@postgres:5432/onramp?sslmode=disable",
+        "postgres://u:p@postgres.railway.internal:5432/onramp?sslmode=disable",
+        "postgres://u:p@db.internal/onramp?sslmode=disable",
+        "postgres://u:p@db.local/onramp?sslmode=disable",
+        "postgres://u:p@10.1.2.3/onramp?sslmode=disable",
+        "postgres://u:p@192.168.1.9:5432,172.16.0.4:5432/onramp?sslmode=disable",
+        "postgres://u:p@[fd12:3456::1]:5432/onramp?sslmode=disable",
+        "postgres://u:p@127.0.0.1/onramp?sslmode=disable",
+        "postgres://u:p@localhost./onramp?sslmode=disable",
+        "postgresql://u:p@/onramp?host=/var/run/postgresql&sslmode=disable",
+        "postgres://u:p@db.example.com/onramp?sslmode=require",
+        "postgres://u:p@db.example.com/onramp",
+    ],
+)
+def test_plaintext_to_a_database_on_a_private_network_is_accepted(url: str) -> None:
+    Settings.from_env({**PRODUCTION, "DATABASE_URL": url})
+
+
+def a_dapp(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "index.html").write_text("<!doctype html>")
+    return folder
+
+
+@pytest.mark.parametrize("environment", DEPLOYED)
+def test_deployments_serve_only_a_built_dapp_folder(
+    environment: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each folder below holds an index.html: a built dApp's file does not make it safe.
+    home = a_dapp(tmp_path / "home" / "ops")
+    monkeypatch.setenv("HOME", str(home))
+    a_dapp(home.parent)
+    (tmp_path / "link").symlink_to(home)
+    deployed = DEPLOYED[environment]
+    Settings.from_env({**deployed, "DAPP_DIR": str(a_dapp(home / "site" / "dist"))})
+    for folder in (home, home.parent, tmp_path / "link"):
+        [problem] = problems_for({**deployed, "DAPP_DIR": str(folder)})
+        assert problem.startswith("DAPP_DIR: must not be a filesystem root, a home directory")
+    (tmp_path / "empty").mkdir()
+    [problem] = problems_for({**deployed, "DAPP_DIR": str(tmp_path / "empty")})
+    assert problem.startswith("DAPP_DIR: must hold a built dApp (it has no index.html)")
+    root = problems_for({**deployed, "DAPP_DIR": "/"})
+    assert root[0].startswith("DAPP_DIR: must not be a filesystem root")
+    assert {problem.split(":")[0] for problem in root} == {"DAPP_DIR"}
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert Settings.from_env({"TRUSTED_PROXIES": "10.0.0.1, 10.1.0.0/16, ::1"})
+    [problem] = problems_for({"TRUSTED_PROXIES": "10.0.0.1, proxy.example"})
+    assert problem.startswith("TRUSTED_PROXIES: 'proxy.example' is not an IP address")

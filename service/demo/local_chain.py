@@ -113,13 +113,17 @@ def start_anvil(chain_id: int = MEZO_TESTNET_CHAIN_ID, block_time: int | None = 
     url = f"http://127.0.0.1:{port}"
     w3 = Web3(HTTPProvider(url, request_kwargs={"timeout": 5}))
     deadline = time.monotonic() + 20
-    while True:
-        try:
-            if w3.eth.chain_id == chain_id:
-                return Anvil(url, chain_id, process, w3)
-        except Exception:
-            if process.poll() is not None or time.monotonic() > deadline:
-                error = process.stderr.read().decode() if process.stderr else ""
-                process.kill()
-                raise RuntimeError(f"anvil did not start: {error}") from None
-        time.sleep(0.05)
+    try:
+        while True:
+            try:
+                if w3.eth.chain_id == chain_id:
+                    return Anvil(url, chain_id, process, w3)
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    error = process.stderr.read().decode() if process.stderr else ""
+                    raise RuntimeError(f"anvil did not start: {error}") from None
+            time.sleep(0.05)
+    except BaseException:  # a failed start, or Ctrl-C / SIGTERM while it starts
+        process.kill()
+        process.wait()
+        raise

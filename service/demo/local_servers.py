@@ -18,7 +18,13 @@ def serve_in_thread(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
     """`app` on a free loopback port until `server.should_exit` is set."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="auto"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        access_log=False,
+        lifespan="auto",
+        proxy_headers=False,  # the app believes X-Forwarded-For from TRUSTED_PROXIES only
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)

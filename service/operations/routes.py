@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 from litestar import Response, get
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 
 from service import migrations
+from service.auth.guards import API_KEY_SECURITY, Operator
+from service.openapi import NO_API_KEY, WRONG_API_KEY, problems
 from service.operations.provider import OperationsServices
 
 
@@ -25,26 +28,67 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+class Readiness(msgspec.Struct):
+    """Whether this replica takes traffic, and nothing about why (that is the
+    operators', at /api/v1/admin/ready): node hosts, the schema revision and the
+    database's errors tell a stranger what the service runs on."""
+
+    status: Literal["ready", "unavailable"]
+
+
 @get(
     "/ready",
     tags=["operations"],
     summary="The service can take traffic",
     responses={
         503: ResponseSpec(
-            dict[str, Any],
-            description="The database is unreachable or its schema is behind; `checks` says which.",
+            Readiness,
+            description="The database is unreachable or its schema is behind this release"
+            " (operators read which at /api/v1/admin/ready).",
             generate_examples=False,
         )
     },
 )
-async def ready(state: State) -> Response[dict[str, Any]]:
-    """503 while the database is unreachable or its schema is behind this release.
+async def ready(state: State) -> Response[Readiness]:
+    """503 while the database is unreachable or its schema is behind this release."""
+    healthy, _ = await _readiness(OperationsServices.of(state))
+    return Response(
+        Readiness("ready" if healthy else "unavailable"), status_code=200 if healthy else 503
+    )
 
-    The chain is reported as last seen, not required: a node outage delays delivery
-    checks but does not stop the API.
-    """
-    database = OperationsServices.of(state).database
-    checks: dict[str, dict[str, Any]] = {"database": await database.check()}
+
+@get(
+    "/api/v1/admin/ready",
+    tags=["operations"],
+    summary="Readiness with each check's detail: database, schema revision, RPC nodes",
+    security=API_KEY_SECURITY,
+    responses={
+        **problems({401: NO_API_KEY, 403: WRONG_API_KEY}),
+        503: ResponseSpec(
+            dict[str, Any],
+            description="Not ready; `checks` says which check failed and why.",
+            generate_examples=False,
+        ),
+    },
+)
+async def ready_in_detail(operator: Operator, state: State) -> Response[dict[str, Any]]:
+    """/ready's answer with its reasons. The chain is reported as last seen, not
+    required: a node outage delays delivery checks but does not stop the API."""
+    found = OperationsServices.of(state)
+    healthy, checks = await _readiness(found)
+    return Response(
+        {
+            "status": "ready" if healthy else "unavailable",
+            "checks": {**checks, "rpc": found.chains.report()},
+        },
+        status_code=200 if healthy else 503,
+    )
+
+
+async def _readiness(found: OperationsServices) -> tuple[bool, dict[str, dict[str, Any]]]:
+    """Whether the database answers with the schema this release needs, and each
+    check's detail."""
+    checks: dict[str, dict[str, Any]] = {"database": await found.database.check()}
     if checks["database"]["status"] == "ok":
         revision = checks["database"].pop("revision")
         head = _head_revision()
@@ -53,15 +97,7 @@ async def ready(state: State) -> Response[dict[str, Any]]:
             "revision": revision,
             "head": head,
         }
-    healthy = all(check["status"] == "ok" for check in checks.values())
-    chains = OperationsServices.of(state).chains
-    return Response(
-        {
-            "status": "ok" if healthy else "unavailable",
-            "checks": {**checks, "rpc": chains.report()},
-        },
-        status_code=200 if healthy else 503,
-    )
+    return all(check["status"] == "ok" for check in checks.values()), checks
 
 
 class Metrics(PrometheusController):

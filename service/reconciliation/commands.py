@@ -20,6 +20,7 @@ from service.commands import (
     EXIT_CONFIGURATION,
     EXIT_FAILURE,
     EXIT_UNAVAILABLE,
+    TIME,
     fail,
     reports_database_errors,
     with_database,
@@ -35,10 +36,8 @@ if TYPE_CHECKING:
 
 
 @click.command("reconcile")
-@click.option(
-    "--since", type=click.DateTime(), required=True, help="Sessions created at or after (UTC)."
-)
-@click.option("--until", type=click.DateTime(), help="Sessions created before (UTC; now).")
+@click.option("--since", type=TIME, required=True, help="Sessions created at or after (UTC).")
+@click.option("--until", type=TIME, help="Sessions created before (UTC; now).")
 @click.option(
     "--format",
     "output_format",
@@ -83,8 +82,8 @@ def reconcile_command(
     from service.reconciliation.gather import reconcile
     from service.reports import progress_bar
 
-    start = since.replace(tzinfo=UTC)
-    end = until.replace(tzinfo=UTC) if until else datetime.now(UTC) + timedelta(seconds=1)
+    start = since
+    end = until or datetime.now(UTC) + timedelta(seconds=1)
     if end <= start:
         fail("--until must be after --since", EXIT_CONFIGURATION)
 
@@ -153,10 +152,8 @@ def _tell(
 
 
 @click.command("import")
-@click.option(
-    "--since", type=click.DateTime(), required=True, help="Sessions created at or after (UTC)."
-)
-@click.option("--until", type=click.DateTime(), help="Sessions created before (UTC).")
+@click.option("--since", type=TIME, required=True, help="Sessions created at or after (UTC).")
+@click.option("--until", type=TIME, help="Sessions created before (UTC).")
 @click.option("--dry-run", is_flag=True, help="Report what would be imported; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @reports_database_errors
@@ -170,7 +167,7 @@ def import_sessions_command(
     from service.reconciliation.imports import import_sessions
     from service.reports import progress_bar
 
-    start, end = since.replace(tzinfo=UTC), until.replace(tzinfo=UTC) if until else None
+    start, end = since, until
     if end is not None and end <= start:
         fail("--until must be after --since", EXIT_CONFIGURATION)
 
@@ -197,7 +194,7 @@ def import_sessions_command(
 
 @click.command("replay")
 @click.option("--id", "session_ids", multiple=True, help="A session id (repeatable).")
-@click.option("--since", type=click.DateTime(), help="Sessions created at or after (UTC).")
+@click.option("--since", type=TIME, help="Sessions created at or after (UTC).")
 @click.option("--status", type=click.Choice(LIFECYCLE.statuses), help="Only this status.")
 @click.option(
     "--all",
@@ -234,7 +231,7 @@ def replay_sessions_command(
                     database,
                     stripe,
                     session_ids=list(session_ids) or None,
-                    since=since.replace(tzinfo=UTC) if since else None,
+                    since=since,
                     status=status,
                     dry_run=dry_run,
                     concurrency=concurrency,

@@ -7,14 +7,18 @@ production set-ups, so a bad deploy fails at start-up with one readable line per
 
 from __future__ import annotations
 
-import ipaddress
+import contextlib
 import os
+import pwd
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from service.settings import hosts
 from service.settings.groups import (
+    STRIPE_API_BASE,
     AuthSettings,
     ChainSettings,
     DatabaseSettings,
@@ -104,41 +108,101 @@ class Settings(BaseModel):
         return settings
 
     def production_problems(self) -> list[str]:
-        """Settings that are fine on a laptop and unsafe with real money."""
-        if not self.server.is_production:
+        """Settings that are fine on a laptop and unsafe with real money, or on a
+        staging deployment that others reach (production's checks, Stripe's test mode)."""
+        if not self.server.is_deployed:
             return []
+        when = f"when ENVIRONMENT={self.server.environment}"
         problems = []
         if not self.auth.jwt_secrets:
-            problems.append("JWT_SECRET: required when ENVIRONMENT=production")
+            problems.append(f"JWT_SECRET: required {when}")
         if self.stripe.secret_key is None:
-            problems.append("STRIPE_SECRET_KEY: required when ENVIRONMENT=production")
+            problems.append(f"STRIPE_SECRET_KEY: required {when}")
         if not self.stripe.webhook_secrets:
-            problems.append("STRIPE_WEBHOOK_SECRET: required when ENVIRONMENT=production")
+            problems.append(f"STRIPE_WEBHOOK_SECRET: required {when}")
+        problems += self._stripe_problems(when)
         if self.database.is_sqlite:
-            problems.append("DATABASE_URL: must be a PostgreSQL URL when ENVIRONMENT=production")
-        if "*" in self.server.allowed_origins:
-            problems.append("ALLOWED_ORIGINS: '*' is refused when ENVIRONMENT=production")
+            problems.append(f"DATABASE_URL: must be a PostgreSQL URL {when}")
+        problems += [
+            f"{name}: sslmode=disable (or allow) sends the database's traffic unencrypted"
+            f" to a host outside a private network; use sslmode=require or verify-full {when}"
+            for name, url in (
+                ("DATABASE_URL", self.database.url),
+                ("DATABASE_READ_URL", self.database.read_url),
+            )
+            if url is not None and _plaintext_to_a_public_host(url)
+        ]
+        problems += [
+            f"{network.upper()}_RPC_URLS: every URL must be https:// {when}"
+            for network, rpc in self.chain.networks.items()
+            if any(not url.lower().startswith(("https://", "wss://")) for url in rpc.rpc_urls)
+        ]
+        problems += self._origin_problems(when)
         if self.server.demo_mode:
-            problems.append("DEMO_MODE: refused when ENVIRONMENT=production")
-        if _is_local_host(_hostname(f"//{self.auth.domain}")):
+            problems.append(f"DEMO_MODE: refused {when}")
+        if hosts.is_local_host(_hostname(f"//{self.auth.domain}")):
             problems.append(
-                "AUTH_DOMAIN: set it to the dApp's own domain (sign-in messages name it)"
-                " when ENVIRONMENT=production"
+                f"AUTH_DOMAIN: set it to the dApp's own domain (sign-in messages name it) {when}"
             )
-        if _is_local_host(_hostname(self.auth.uri)) or not self.auth.uri.startswith("https://"):
-            problems.append(
-                "AUTH_URI: set it to the dApp's own https URI when ENVIRONMENT=production"
-            )
+        if hosts.is_local_host(_hostname(self.auth.uri)) or not self.auth.uri.startswith(
+            "https://"
+        ):
+            problems.append(f"AUTH_URI: set it to the dApp's own https URI {when}")
         if not self.auth.admin_api_keys:
+            problems.append(f"ADMIN_API_KEYS: required {when} (operators' routes)")
+        problems += self._proxy_problems(when)
+        if self.server.dapp_dir is not None:
+            problems += [
+                f"DAPP_DIR: {why} {when}" for why in _unsafe_dapp_dir(self.server.dapp_dir)
+            ]
+        return problems
+
+    def _stripe_problems(self, when: str) -> list[str]:
+        """Stripe itself, with live-mode keys in production (a test-mode key is the
+        stand-in's, `sk_test_onramp_simulator`, or a mistake) and test-mode keys only in
+        staging."""
+        problems = []
+        if self.stripe.api_base != STRIPE_API_BASE:
+            problems.append(f"STRIPE_API_BASE: must be {STRIPE_API_BASE} {when}")
+        mode = "live" if self.server.is_production else "test"
+        for name, key, kinds in (
+            ("STRIPE_SECRET_KEY", self.stripe.secret_key, ("sk", "rk")),
+            ("STRIPE_PUBLISHABLE_KEY", self.stripe.publishable_key, ("pk",)),
+        ):
+            prefixes = tuple(f"{kind}_{mode}_" for kind in kinds)
+            if key is not None and not key.get_secret_value().startswith(prefixes):
+                shapes = " or ".join(f"{prefix}…" for prefix in prefixes)
+                problems.append(f"{name}: must be a {mode}-mode key ({shapes}) {when}")
+        return problems
+
+    def _origin_problems(self, when: str) -> list[str]:
+        origins = self.server.allowed_origins
+        problems = []
+        if "*" in origins:
+            problems.append(f"ALLOWED_ORIGINS: '*' is refused {when}")
+        plain = [o for o in origins if o != "*" and not o.lower().startswith("https://")]
+        if plain:
+            listed = ", ".join(repr(origin) for origin in plain)
             problems.append(
-                "ADMIN_API_KEYS: required when ENVIRONMENT=production (operators' routes)"
-            )
-        if self.server.platform_proxy and not self.server.trusted_proxies:
-            problems.append(
-                f"TRUSTED_PROXIES: required behind {self.server.platform_proxy}'s proxy, or"
-                " every customer looks like the proxy (on Railway: TRUSTED_PROXIES=*)"
+                f"ALLOWED_ORIGINS: only https:// origins are accepted {when} (got {listed};"
+                " 'null' is the origin of every sandboxed page and local file)"
             )
         return problems
+
+    def _proxy_problems(self, when: str) -> list[str]:
+        proxy, trusted = self.server.platform_proxy, self.server.trusted_proxies
+        if proxy and not trusted:
+            return [
+                f"TRUSTED_PROXIES: required behind {proxy}'s proxy, or"
+                " every customer looks like the proxy (on Railway: TRUSTED_PROXIES=*)"
+            ]
+        if "*" in trusted and not proxy:
+            return [
+                "TRUSTED_PROXIES: '*' believes X-Forwarded-For from whoever reaches the port;"
+                f" name the proxies' addresses or networks {when} ('*' is for Railway, whose"
+                " proxy is the only way in)"
+            ]
+        return []
 
 
 def _hostname(url: str) -> str:
@@ -148,16 +212,50 @@ def _hostname(url: str) -> str:
         return ""
 
 
-def _is_local_host(host: str) -> bool:
-    """Unset, or a name or address that only reaches this machine."""
-    host = host.strip().strip("[]").lower()
-    if host in ("", "localhost") or host.endswith(".localhost"):
-        return True
+def _plaintext_to_a_public_host(url: str) -> bool:
+    """A libpq URL with sslmode=disable or allow (plaintext first) naming a host that is
+    neither this machine nor on a private network. Its hosts are in the authority
+    (comma-separated for failover) or in `host` parameters."""
     try:
-        address = ipaddress.ip_address(host)
+        parts = urlsplit(url)
     except ValueError:
+        return False  # not a URL: refused as one by DatabaseSettings
+    query = parse_qs(parts.query)
+    if not {mode.strip().lower() for mode in query.get("sslmode", [])} & {"disable", "allow"}:
         return False
-    return address.is_loopback or address.is_unspecified
+    named = query.get("host") or [parts.netloc.rpartition("@")[2]]
+    return any(
+        not hosts.is_private_host(_without_port(host))
+        for entry in named
+        for host in entry.split(",")
+    )
+
+
+def _without_port(host: str) -> str:
+    host = host.strip()
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
+
+
+def _unsafe_dapp_dir(folder: Path) -> list[str]:
+    """What serves to everyone at /app/ must be a built dApp, not a folder whose other
+    files (keys, shell histories, configuration) would be served with it."""
+    resolved = folder.resolve()
+    problems = []
+    if any(home.is_relative_to(resolved) for home in {Path(resolved.anchor), *_homes()}):
+        problems.append("must not be a filesystem root, a home directory or a folder holding one")
+    if not (resolved / "index.html").is_file():
+        problems.append("must hold a built dApp (it has no index.html)")
+    return problems
+
+
+def _homes() -> set[Path]:
+    """Every account's home directory, as the password database and HOME name them."""
+    found = {Path(user.pw_dir).resolve() for user in pwd.getpwall() if user.pw_dir}
+    with contextlib.suppress(RuntimeError):  # neither HOME nor an entry for this user
+        found.add(Path.home().resolve())
+    return found
 
 
 def _describe(error: ValidationError, env: Mapping[str, str]) -> list[str]:

@@ -3,6 +3,7 @@ what it configures, each parsed and checked by pydantic (`Settings` gathers them
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
@@ -134,7 +135,10 @@ def _with_driver(url: str, driver: str) -> str:
 
 
 class ServerSettings(_Group):
-    environment: Literal["development", "production"] = Field("development", alias="ENVIRONMENT")
+    # staging: every check of production, with Stripe's test mode instead of live mode.
+    environment: Literal["development", "staging", "production"] = Field(
+        "development", alias="ENVIRONMENT"
+    )
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
     allowed_origins: CommaList = Field(default_factory=list, alias="ALLOWED_ORIGINS")
@@ -152,6 +156,9 @@ class ServerSettings(_Group):
     platform_proxy: str | None = Field(None, alias="_PLATFORM_PROXY")
     # Where `onramp worker` serves /health and /metrics; unset, it serves nothing.
     worker_metrics_port: OptionalInt = Field(None, alias="WORKER_METRICS_PORT")
+    # Where the API serves /health and /metrics on a listener of their own: the only
+    # /metrics of a deployed (production or staging) API, which keeps it off PORT.
+    metrics_port: OptionalInt = Field(None, alias="METRICS_PORT")
 
     @model_validator(mode="before")
     @classmethod
@@ -161,12 +168,32 @@ class ServerSettings(_Group):
         railway = any(name in env for name in _RAILWAY_VARIABLES)
         return {**env, "_PLATFORM_PROXY": "Railway" if railway else None}
 
-    @field_validator("worker_metrics_port")
+    @field_validator("worker_metrics_port", "metrics_port")
     @classmethod
     def _a_port(cls, port: int | None) -> int | None:
         if port is not None and not 1 <= port <= 65535:
             raise ValueError("must be a TCP port number from 1 to 65535")
         return port
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            if entry == "*":
+                continue
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an IP address or network (CIDR), nor '*'"
+                ) from None
+        return entries
+
+    @model_validator(mode="after")
+    def _metrics_beside_the_api(self) -> ServerSettings:
+        if self.metrics_port is not None and self.metrics_port == self.port:
+            raise ValueError("METRICS_PORT: must differ from PORT (its own listener)")
+        return self
 
     @field_validator("log_level", "log_format", "environment", mode="before")
     @classmethod
@@ -176,6 +203,12 @@ class ServerSettings(_Group):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def is_deployed(self) -> bool:
+        """Production or staging: reachable by others, so held to production's checks
+        and answering as production does (HSTS, /metrics off the API port)."""
+        return self.environment != "development"
 
 
 _STRIPE_KEY_SHAPES: dict[str, tuple[tuple[str, ...], str]] = {

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
 
-from service.commands import EXIT_FAILURE, reports_database_errors, with_database
+from service.commands import EXIT_FAILURE, TIME, reports_database_errors, with_database
 from service.webhooks import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ def webhooks() -> None:
 
 
 @webhooks.command("replay")
-@click.option("--since", type=click.DateTime(), help="Events received at or after (UTC).")
+@click.option("--since", type=TIME, help="Events received at or after (UTC).")
 @click.option("--event", "event_ids", multiple=True, help="An event id (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Report what would change; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -40,7 +40,7 @@ def replay_webhooks(
         with progress_bar("Replaying events", not as_json) as progress:
             return await replay_events(
                 database,
-                since=since.replace(tzinfo=UTC) if since else None,
+                since=since,
                 event_ids=list(event_ids) or None,
                 dry_run=dry_run,
                 progress=progress,

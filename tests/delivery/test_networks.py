@@ -25,7 +25,7 @@ from tests.delivery.conftest import (
     send,
     session_row,
 )
-from tests.onramp.conftest import Caller
+from tests.onramp.conftest import ADMIN_KEY, Caller
 from tests.support.anvil import Anvil
 from tests.support.stripe import RunningStripe
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
@@ -89,7 +89,9 @@ async def test_one_deployment_verifies_musd_on_mezo_and_usdc_on_base(
             (await caller.get(f"/api/v1/onramp/sessions/{s['id']}")).json()
             for s in (on_mezo, on_base)
         ]
-        ready = (await client.get("/ready")).json()["checks"]["rpc"]
+        ready = (await client.get("/api/v1/admin/ready", headers={"X-API-Key": ADMIN_KEY})).json()[
+            "checks"
+        ]["rpc"]
     for view, tx in zip(views, (musd_tx, usdc_tx), strict=True):
         assert view["delivery"]["status"] == "confirmed", view
         assert view["delivery"]["deliveredAmount"] == "98.49"

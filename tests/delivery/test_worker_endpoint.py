@@ -1,5 +1,6 @@
 """`onramp worker` with WORKER_METRICS_PORT: `/health` while its loop goes round, and
-`/metrics` with the verdicts it reached, as a platform and Prometheus see them."""
+`/metrics` with the verdicts it reached, as a platform and Prometheus see them; and the
+same listener of the API's, on METRICS_PORT (tests/test_operations.py serves it)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from eth_account import Account
 from litestar.testing import AsyncTestClient
 
 from service.database import Database
-from service.operations.worker_endpoint import worker_app
+from service.operations.metrics_endpoint import probe_app
 from service.settings import ConfigurationError, Settings
 from tests.delivery.conftest import fulfilled_session, send
 from tests.delivery.test_worker import UNIT
@@ -64,20 +65,23 @@ async def test_the_worker_serves_health_and_its_verdicts(
 
 
 async def test_health_is_503_once_the_loop_has_stalled() -> None:
-    async with AsyncTestClient(app=worker_app(lambda: False)) as client:
+    async with AsyncTestClient(app=probe_app(lambda: False)) as client:
         response = await client.get("/health")
     assert response.status_code == 503
     assert response.json() == {"status": "stalled"}
 
 
-def test_a_taken_port_is_one_line_and_no_worker(tmp_path: Path, sqlite_url: str) -> None:
+@pytest.mark.parametrize(
+    ("command", "variable"), [("worker", "WORKER_METRICS_PORT"), ("serve", "METRICS_PORT")]
+)
+def test_a_taken_port_is_one_line_and_nothing_runs(
+    tmp_path: Path, sqlite_url: str, command: str, variable: str
+) -> None:
     port = free_port()
     with socket.create_server(("127.0.0.1", port)):
-        result = run_onramp(
-            "worker", cwd=tmp_path, DATABASE_URL=sqlite_url, WORKER_METRICS_PORT=str(port)
-        )
+        result = run_onramp(command, cwd=tmp_path, DATABASE_URL=sqlite_url, **{variable: str(port)})
     assert result.returncode == 1
-    assert f"onramp: WORKER_METRICS_PORT: 127.0.0.1:{port} cannot be served" in result.stderr
+    assert f"onramp: {variable}: 127.0.0.1:{port} cannot be served" in result.stderr
     assert "Traceback" not in result.stderr
 
 

@@ -26,6 +26,8 @@ SAFE = {
     "AUTH_DOMAIN": "app.example",
     "AUTH_URI": "https://app.example",
     "ADMIN_API_KEYS": "ops-key-in-production",
+    # Nothing in the suite reaches a public node; production refuses plain http.
+    "MEZO_RPC_URLS": "https://127.0.0.1:9",
 }
 
 

@@ -38,6 +38,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/ready": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Readiness with each check's detail: database, schema revision, RPC nodes */
+        get: operations["ApiV1AdminReadyReadyInDetail"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -347,6 +364,11 @@ export interface components {
             rateFetchedAt: string;
             livemode: boolean;
         };
+        /** Readiness */
+        Readiness: {
+            /** @enum {string} */
+            status: "ready" | "unavailable";
+        };
         /** SessionCreate */
         SessionCreate: {
             walletAddress: string;
@@ -500,12 +522,59 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description The database is unreachable or its schema is behind this release (operators read which at /api/v1/admin/ready). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+        };
+    };
+    ApiV1AdminReadyReadyInDetail: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
                     "application/json": {
                         [key: string]: unknown;
                     };
                 };
             };
-            /** @description The database is unreachable or its schema is behind; `checks` says which. */
+            /** @description No `X-API-Key` (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unknown API key, or a wallet token instead of a key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready; `checks` says which check failed and why. */
             503: {
                 headers: {
                     [name: string]: unknown;
