@@ -32,6 +32,7 @@ from tests.delivery.conftest import MUSD_UNIT, fulfilled_session, make_due, send
 from tests.support.anvil import Anvil
 from tests.support.rpc_trouble import TroubledNode, troubled_node_before
 
+OPERATOR_KEY = "ops-key-for-chain-checks-0123456789abcdef"
 HOSTILE = ("loop", "revert", "garbage")  # HostileWallet's behaviours, in its order
 Settle = Callable[..., Settings]
 
@@ -65,7 +66,8 @@ async def fail_every_check_on_chain(client: AsyncTestClient[Litestar], message: 
 
 
 async def node_statuses(client: AsyncTestClient[Litestar]) -> list[str]:
-    ready = (await client.get("/ready")).json()
+    """The nodes' health as operators see it (the public /ready says only ready or not)."""
+    ready = (await client.get("/api/v1/admin/ready", headers={"X-API-Key": OPERATOR_KEY})).json()
     return [node["status"] for node in ready["checks"]["rpc"]["nodes"]]
 
 
@@ -78,7 +80,7 @@ async def test_a_hostile_contract_wallet_is_refused_at_once_on_the_first_node_al
     behaviour: str,
 ) -> None:
     first, second = troubled_node, second_node
-    settings = make_settings(MEZO_RPC_URLS=f"{first.url},{second.url}")
+    settings = make_settings(MEZO_RPC_URLS=f"{first.url},{second.url}", ADMIN_API_KEYS=OPERATOR_KEY)
     counted = {"host": first.url.removeprefix("http://"), "outcome": "execution_failed"}
     async with AsyncTestClient(app=create_app(settings)) as client:
         for _ in range(3):  # as many as would open a failing node's circuit
@@ -113,6 +115,7 @@ async def test_after_a_looping_wallet_the_delivery_worker_still_uses_the_node(
         MEZO_RPC_URLS=f"{first.url},{second.url}",
         MUSD_TOKEN_ADDRESS=musd,
         DATABASE_URL=database_url,
+        ADMIN_API_KEYS=OPERATOR_KEY,
     )
     app = create_app(settings)
     async with AsyncTestClient(app=app) as client:
@@ -163,7 +166,7 @@ async def test_a_nodes_own_error_fails_over_and_only_transport_or_node_trouble_i
     first, second = troubled_node, second_node
     wallet = anvil.deploy("OwnerWallet", owner.address)
     first.mode, first.methods = "rpc_error", frozenset({"eth_call"})  # "header not found"
-    settings = make_settings(MEZO_RPC_URLS=f"{first.url},{second.url}")
+    settings = make_settings(MEZO_RPC_URLS=f"{first.url},{second.url}", ADMIN_API_KEYS=OPERATOR_KEY)
     async with AsyncTestClient(app=create_app(settings)) as client:
         issued = await nonce_for(client, wallet)
         response = await verify(client, issued["message"], signature_of(owner, issued["message"]))
