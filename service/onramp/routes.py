@@ -24,10 +24,10 @@ from service.openapi import (
     WRONG_API_KEY,
     problems,
 )
+from service.pages import PageLimit
 from service.ratelimit import client_ip
 
 BODY_LIMIT = 16 * 1024
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100.")]
 IdempotencyKeyHeader = Annotated[
     str | None,
     HeaderParameter(
@@ -189,7 +189,7 @@ async def list_wallet_sessions(
     state: State,
     status: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
-    limit: Limit = 20,
+    limit: PageLimit = 20,
 ) -> schemas.SessionPage:
     page = await queries.page(
         OnrampServices.of(state).read_database,
@@ -221,7 +221,7 @@ async def list_all_sessions(
     status: FromQuery[str | None] = None,
     wallet: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
-    limit: Limit = 20,
+    limit: PageLimit = 20,
 ) -> schemas.SessionSummaryPage:
     page = await queries.page(
         OnrampServices.of(state).read_database,
