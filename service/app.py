@@ -27,6 +27,9 @@ from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from service.audit.provider import AuditServices
+from service.audit.routes import routes as audit_routes
+from service.audit.trail import refusals
 from service.auth import passport, rules
 from service.auth.guards import operator_guard, wallet_provider
 from service.auth.provider import SignInServices
@@ -122,13 +125,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *dapp_routes,
             *webhook_routes,
             *reconciliation_routes,
+            *audit_routes,
             *(demo_routes if settings.server.demo_mode else []),
             *_example_dapp(settings),
         ],
         # Who is calling; the capabilities' collaborators are in the state (providers.py).
         dependencies={
             "wallet_token": Provide(wallet_provider(tokens), sync_to_thread=False),
-            "operator": Provide(operator_guard(settings.auth.admin_api_keys)),
+            "operator": Provide(
+                operator_guard(
+                    settings.auth.operator_keys,
+                    rate_limiter.with_budget(settings.auth.admin_auth_failures_per_minute),
+                    refusals(database),
+                )
+            ),
         },
         plugins=[problem_details_plugin()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
@@ -169,6 +179,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WebhookServices(webhooks),
             OperationsServices(database, chains),
             ReconciliationServices(database, stripe),
+            AuditServices(replica),
         ),
         on_startup=[database.open, replica.open, _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),

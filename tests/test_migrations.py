@@ -47,7 +47,7 @@ def tables_in(settings: DatabaseSettings) -> set[str]:
 def test_upgrade_to_head_and_downgrade_to_base(empty_database: DatabaseSettings) -> None:
     migrations.upgrade(empty_database)
     assert migrations.current_revision(empty_database) == migrations.head_revision()
-    assert {"onramp_sessions", "webhook_events"} <= tables_in(empty_database)
+    assert {"onramp_sessions", "webhook_events", "operator_actions"} <= tables_in(empty_database)
 
     migrations.downgrade(empty_database, "base")
     assert migrations.current_revision(empty_database) is None

@@ -17,11 +17,10 @@ from service.onramp.quotes import check_priced_amount
 from service.onramp.rules import check_create_request, check_quote_request
 from service.openapi import (
     DATABASE_UNAVAILABLE,
-    NO_API_KEY,
     NOT_SIGNED_IN,
+    OPERATOR_REFUSALS,
     RATE_LIMITED,
     TOO_LARGE,
-    WRONG_API_KEY,
     problems,
 )
 from service.pages import PageLimit
@@ -209,8 +208,7 @@ async def list_wallet_sessions(
     responses=problems(
         {
             400: "An unknown status, an invalid wallet, a bad cursor or limit.",
-            401: NO_API_KEY,
-            403: WRONG_API_KEY,
+            **OPERATOR_REFUSALS,
             503: DATABASE_UNAVAILABLE,
         }
     ),

@@ -20,6 +20,7 @@ from service.settings.groups import (
     DatabaseSettings,
     NetworkRpc,
     OnrampSettings,
+    OperatorKey,
     RetentionSettings,
     ServerSettings,
     StripeSettings,
@@ -33,6 +34,7 @@ __all__ = [
     "DatabaseSettings",
     "NetworkRpc",
     "OnrampSettings",
+    "OperatorKey",
     "RetentionSettings",
     "ServerSettings",
     "Settings",
@@ -51,8 +53,12 @@ _SECRET_NAMES = frozenset(
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
         "ADMIN_API_KEYS",
+        "ADMIN_READONLY_API_KEYS",
     }
 )
+# Operator keys are guessed over the network: production wants as many characters as a
+# JWT secret (`secrets.token_urlsafe(32)` gives 43).
+OPERATOR_SECRET_LENGTH = 32
 # Hosted RPC URLs carry API keys in their paths: no `<NETWORK>_RPC_URLS` is ever echoed.
 _SECRET_SUFFIXES = ("_RPC_URLS",)
 
@@ -130,6 +136,15 @@ class Settings(BaseModel):
             problems.append(
                 "ADMIN_API_KEYS: required when ENVIRONMENT=production (operators' routes)"
             )
+        for variable, keys in (
+            ("ADMIN_API_KEYS", self.auth.admin_api_keys),
+            ("ADMIN_READONLY_API_KEYS", self.auth.admin_readonly_api_keys),
+        ):
+            if any(len(key.secret.get_secret_value()) < OPERATOR_SECRET_LENGTH for key in keys):
+                problems.append(
+                    f"{variable}: every secret must be at least {OPERATOR_SECRET_LENGTH}"
+                    " characters when ENVIRONMENT=production"
+                )
         if self.server.platform_proxy and not self.server.trusted_proxies:
             problems.append(
                 f"TRUSTED_PROXIES: required behind {self.server.platform_proxy}'s proxy, or"
