@@ -40,7 +40,13 @@ import psycopg
 
 from bench.harness import SIDES, Side, compare, fresh_database, same_file, server, write_requests
 from bench.live_migration import waits
-from bench.stack import STRIPE_COMMAND, service_command, service_env, wallet_token
+from bench.stack import (
+    ADMIN_KEY,
+    STRIPE_COMMAND,
+    service_command,
+    service_env,
+    wallet_token,
+)
 from bench.webhooks import signed_events
 from service.database import Database
 from service.delivery import checks
@@ -51,7 +57,6 @@ from tests.test_live_migrations import measured, with_next_migration
 
 WALLETS = 10_000
 PROBE = "0x" + "1".rjust(40, "0")  # wallet 1: all digits, so already in EIP-55 form
-ADMIN_KEY = "bench-operator-key"
 GOAL_P99_RATIO = 1.5
 GOAL_CLAIM_MS = 5.0
 GOAL_STALL_MS = 1000.0

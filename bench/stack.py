@@ -29,6 +29,10 @@ AUTH_URI = "https://onramp.bench.example"
 RATE_LIMIT_PER_MINUTE = "100000000"
 
 
+# Production wants operator secrets of 32 characters or more.
+ADMIN_KEY = "bench-operator-key-of-32-characters"
+
+
 def wallet_token(wallet: str) -> str:
     """A Bearer token for `wallet`, exactly as the service's sign-in issues it."""
     issuer = TokenIssuer(JWT_SECRET, AUTH_URI, timedelta(hours=2))
@@ -43,7 +47,7 @@ def service_env(database_url: str, stripe_url: str) -> dict[str, str]:
         "JWT_SECRET": JWT_SECRET,
         "AUTH_DOMAIN": AUTH_DOMAIN,
         "AUTH_URI": AUTH_URI,
-        "ADMIN_API_KEYS": "bench-operator-key",
+        "ADMIN_API_KEYS": f"bench:{ADMIN_KEY}",
         "STRIPE_SECRET_KEY": DEFAULT_SECRET_KEY,
         "STRIPE_API_BASE": stripe_url,
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,

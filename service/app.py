@@ -25,8 +25,11 @@ from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 
+from service.audit.provider import AuditServices
+from service.audit.routes import routes as audit_routes
+from service.audit.trail import refusals
 from service.auth import passport, rules
-from service.auth.guards import operator_guard, wallet_provider
+from service.auth.guards import KEY_FAILURES, operator_guard, wallet_provider
 from service.auth.provider import SignInServices
 from service.auth.routes import routes as auth_routes
 from service.auth.service import CHAIN_CHECK, ChainChecks, SignIn
@@ -88,7 +91,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     rate_limiter = RateLimiter(
         settings.auth.rate_limit_per_minute,
         redis_url.get_secret_value() if redis_url else None,
-        budgets={CHAIN_CHECK: settings.auth.rate_limit_chain_checks_per_minute},
+        budgets={
+            CHAIN_CHECK: settings.auth.rate_limit_chain_checks_per_minute,
+            KEY_FAILURES: settings.auth.admin_auth_failures_per_minute,
+        },
     )
     sign_in = SignIn(
         rules.Audience(
@@ -128,13 +134,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *dapp_routes,
             *webhook_routes,
             *reconciliation_routes,
+            *audit_routes,
             *(demo_routes if settings.server.demo_mode else []),
             *_example_dapp(settings),
         ],
         # Who is calling; the capabilities' collaborators are in the state (providers.py).
         dependencies={
             "wallet_token": Provide(wallet_provider(tokens), sync_to_thread=False),
-            "operator": Provide(operator_guard(settings.auth.admin_api_keys)),
+            "operator": Provide(
+                operator_guard(
+                    settings.auth.operator_keys,
+                    rate_limiter,
+                    refusals(database),
+                )
+            ),
         },
         plugins=[problem_details_plugin()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
@@ -181,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             WebhookServices(webhooks),
             OperationsServices(database, chains),
             ReconciliationServices(database, stripe),
+            AuditServices(replica),
         ),
         lifespan=_metrics_listener(settings),
         on_startup=[database.open, replica.open, _freeze_startup_objects]

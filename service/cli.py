@@ -62,6 +62,7 @@ class LazyGroup(click.Group):
         "delivery": "service.delivery.commands.delivery",
         "reconcile": "service.reconciliation.commands.reconcile_command",
         "retention": "service.retention.commands.retention",
+        "audit": "service.audit.commands.audit",
     },
 )
 @click.version_option(package_name="onramp")

@@ -1,10 +1,12 @@
-"""Column types and identifiers shared by every capability's tables."""
+"""Column types, times and identifiers shared by every capability's tables."""
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import DateTime, Table
@@ -12,10 +14,34 @@ from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.types import TypeDecorator
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# RFC 3339's date-time (section 5.6): `datetime.fromisoformat` alone takes far more.
+_RFC3339 = re.compile(
+    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
+    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?"
+    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def rfc3339(moment: datetime) -> str:
+    """`moment` in UTC to the second, as the service writes times: `2026-12-01T00:00:00Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_rfc3339(value: str) -> datetime:
+    """An RFC 3339 date-time, with its offset; ValueError for anything else, a day that
+    does not exist or a moment UTC cannot hold included."""
+    if _RFC3339.fullmatch(value) is None:
+        raise ValueError("not an RFC 3339 date-time")
+    try:
+        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+        moment.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("a moment outside UTC's range") from error
+    return moment
 
 
 def new_id(prefix: str) -> str:
@@ -31,6 +57,16 @@ def new_id(prefix: str) -> str:
         chars.append(_CROCKFORD[value & 31])
         value >>= 5
     return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def is_id(value: str, prefix: str) -> bool:
+    """Whether `value` has the shape of an id `new_id(prefix)` makes."""
+    return _id_shape(prefix).fullmatch(value) is not None
+
+
+@lru_cache
+def _id_shape(prefix: str) -> re.Pattern[str]:
+    return re.compile(f"{re.escape(prefix)}_[{_CROCKFORD}]{{26}}")
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -64,6 +64,12 @@ class Forbidden(OnrampError):
     code = "forbidden"
 
 
+class InsufficientScope(Forbidden):
+    """A read-only operator key on an operator route that changes something."""
+
+    code = "insufficient_scope"
+
+
 class NotFound(OnrampError):
     status = 404
     code = "not_found"

@@ -22,6 +22,17 @@ RATE_LIMITED = "Over the per-minute budget of this client IP or wallet (`rate_li
 NOT_SIGNED_IN = "No valid wallet token (`unauthorized`)."
 NO_API_KEY = "No `X-API-Key` (`unauthorized`)."
 WRONG_API_KEY = "An unknown API key, or a wallet token instead of a key (`forbidden`)."
+TOO_MANY_WRONG_KEYS = (
+    "This client network sent ADMIN_AUTH_FAILURES_PER_MINUTE wrong or missing keys this "
+    "minute; every key from it is refused until the minute ends (`rate_limited`)."
+)
+# Every operator route's refusals; one that changes things also refuses read-only keys.
+OPERATOR_REFUSALS = {401: NO_API_KEY, 403: WRONG_API_KEY, 429: TOO_MANY_WRONG_KEYS}
+OPERATOR_CHANGE_REFUSALS = {
+    **OPERATOR_REFUSALS,
+    403: "An unknown API key or a wallet token instead of a key (`forbidden`), or a "
+    "read-only key (`insufficient_scope`).",
+}
 
 
 class FieldError(msgspec.Struct):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 import structlog
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -44,28 +44,57 @@ class RateLimiter:
         )
         self.limiter = FixedWindowRateLimiter(self.storage)
 
-    async def spend(self, action: str, **identities: str) -> None:
-        """Count one `action` against each identity (ip=..., wallet=...); 429 when over.
+    def _limit(self, action: str) -> RateLimitItem:
+        return self.limits.get(action, self.limit)
 
-        A Redis outage must not take sign-in down with it: the request passes and the
-        failure is logged.
-        """
-        limit = self.limits.get(action, self.limit)
+    async def spend(self, action: str, **identities: str) -> None:
+        """Count one `action` against each identity (ip=..., wallet=...); 429 when over."""
+        await self._ask(self.limiter.hit, action, identities, refuse=True)
+
+    async def refuse_when_spent(self, action: str, **identities: str) -> None:
+        """429 while an identity has no `action` left in this window, spending nothing:
+        for budgets that only some requests spend (`count`)."""
+        await self._ask(self.limiter.test, action, identities, refuse=True)
+
+    async def count(self, action: str, **identities: str) -> None:
+        """Spend one `action` of each identity without refusing this request."""
+        await self._ask(self.limiter.hit, action, identities, refuse=False)
+
+    async def _ask(
+        self,
+        question: Callable[..., Awaitable[bool]],
+        action: str,
+        identities: dict[str, str],
+        *,
+        refuse: bool,
+    ) -> None:
+        """Put `question` (hit or test) to the store for each identity, an IP address
+        counted as its client network; a `False` answer is a 429 when `refuse`. A Redis
+        outage must not take sign-in down with it: the request passes, the failure is
+        logged."""
         for kind, identity in identities.items():
             if kind == "ip":
                 identity = client_network(identity)
             try:
-                allowed = await self.limiter.hit(limit, action, kind, identity)
+                answer = await question(self._limit(action), action, kind, identity)
             except Exception as error:  # any storage failure: fail open, loudly
                 log.error("rate_limit_storage_failed", error=type(error).__name__)
                 return
-            if not allowed:
-                stats = await self.limiter.get_window_stats(limit, action, kind, identity)
-                retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-                raise RateLimited(
-                    f"Too many {action} requests from this {kind}; retry in {retry_after} s.",
-                    headers={"Retry-After": str(retry_after)},
-                )
+            if not answer and refuse:
+                await self._refuse(action, kind, identity)
+
+    async def _refuse(self, action: str, kind: str, identity: str) -> NoReturn:
+        stats = await self.limiter.get_window_stats(
+            self._limit(action),
+            action,
+            kind,
+            identity,
+        )
+        retry_after = max(1, math.ceil(stats.reset_time - time.time()))
+        raise RateLimited(
+            f"Too many {action} requests from this {kind}; retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:

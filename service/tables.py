@@ -5,6 +5,7 @@ Alembic's autogenerate and the test fixtures read `metadata` from here.
 
 from sqlmodel import SQLModel
 
+from service.audit.models import OperatorAction
 from service.auth.models import AuthNonce
 from service.delivery.models import DeliveryCheck, DeliveryCredit
 from service.onramp.models import IdempotencyKey, OnrampSession
@@ -18,6 +19,7 @@ __all__ = [
     "DeliveryCredit",
     "IdempotencyKey",
     "OnrampSession",
+    "OperatorAction",
     "WebhookEvent",
     "metadata",
 ]

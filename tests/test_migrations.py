@@ -47,7 +47,7 @@ def tables_in(settings: DatabaseSettings) -> set[str]:
 def test_upgrade_to_head_and_downgrade_to_base(empty_database: DatabaseSettings) -> None:
     migrations.upgrade(empty_database)
     assert migrations.current_revision(empty_database) == migrations.head_revision()
-    assert {"onramp_sessions", "webhook_events"} <= tables_in(empty_database)
+    assert {"onramp_sessions", "webhook_events", "operator_actions"} <= tables_in(empty_database)
 
     migrations.downgrade(empty_database, "base")
     assert migrations.current_revision(empty_database) is None
@@ -127,7 +127,7 @@ def test_nonces_issued_before_the_chain_check_count_start_at_none(
 ) -> None:
     """The count of a nonce's checks on chain arrives at 0 for nonces already out, and
     leaves again on downgrade with the nonces kept."""
-    migrations.upgrade(empty_database, "0013")
+    migrations.upgrade(empty_database, "0014")
     engine = create_engine(empty_database.sync_url, poolclass=NullPool)
     try:
         with engine.begin() as connection:
@@ -143,7 +143,7 @@ def test_nonces_issued_before_the_chain_check_count_start_at_none(
         with engine.connect() as connection:
             counted = connection.execute(text("SELECT nonce, chain_checks FROM auth_nonces"))
             assert [tuple(row) for row in counted] == [("before0015", 0)]
-        migrations.downgrade(empty_database, "0013")
+        migrations.downgrade(empty_database, "0014")
         columns = {column["name"] for column in inspect(engine).get_columns("auth_nonces")}
         assert "chain_checks" not in columns
         with engine.connect() as connection:

@@ -21,7 +21,7 @@ PRODUCTION = {
     "ALLOWED_ORIGINS": "https://app.example",
     "AUTH_DOMAIN": "app.example",
     "AUTH_URI": "https://app.example",
-    "ADMIN_API_KEYS": "ops-key",
+    "ADMIN_API_KEYS": "ops-key-" + "k" * 32,
 }
 
 

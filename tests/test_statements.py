@@ -23,6 +23,7 @@ from sqlalchemy import Table, TextClause, bindparam, insert, update
 from sqlalchemy.exc import CompileError
 
 import service
+from service.audit.models import ActionRecord, OperatorAction
 from service.auth.models import AuthNonce
 from service.auth.rules import NonceRecord
 from service.columns import table_of
@@ -104,6 +105,7 @@ ROW_TYPES: list[tuple[type[Any], type[Any]]] = [
     (NonceRecord, AuthNonce),
     (Credit, DeliveryCredit),
     (Holder, DeliveryCredit),
+    (ActionRecord, OperatorAction),
 ]
 
 

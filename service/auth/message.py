@@ -15,8 +15,10 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
+
+from service.columns import parse_rfc3339, rfc3339
 
 Family = Literal["ethereum", "bitcoin"]
 
@@ -49,11 +51,6 @@ _STATEMENT = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;= ]*")
 _NONCE = re.compile(r"[A-Za-z0-9]{8,}")
 _CHAIN_ID = re.compile(r"[0-9]+")
 _REQUEST_ID = re.compile(rf"{_PCHAR}*")
-_DATE_TIME = re.compile(
-    r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])[Tt]"
-    r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?"
-    r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
-)
 
 
 @dataclass(frozen=True)
@@ -146,20 +143,16 @@ def format_sign_in_message(message: SignInMessage) -> str:
     lines += ["", f"URI: {message.uri}", f"Version: {message.version}"]
     if message.chain_id is not None:
         lines.append(f"Chain ID: {message.chain_id}")
-    lines += [f"Nonce: {message.nonce}", f"Issued At: {iso(message.issued_at)}"]
+    lines += [f"Nonce: {message.nonce}", f"Issued At: {rfc3339(message.issued_at)}"]
     if message.expiration_time is not None:
-        lines.append(f"Expiration Time: {iso(message.expiration_time)}")
+        lines.append(f"Expiration Time: {rfc3339(message.expiration_time)}")
     if message.not_before is not None:
-        lines.append(f"Not Before: {iso(message.not_before)}")
+        lines.append(f"Not Before: {rfc3339(message.not_before)}")
     if message.request_id is not None:
         lines.append(f"Request ID: {message.request_id}")
     if message.resources is not None:
         lines += ["Resources:", *(f"- {resource}" for resource in message.resources)]
     return "\n".join(lines)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def _take(lines: list[str], index: int) -> str:
@@ -259,14 +252,10 @@ def _resource(line: str) -> str:
 
 
 def _date_time(value: str) -> datetime:
-    if _DATE_TIME.fullmatch(value) is None:
-        raise MalformedMessage("invalid date-time")
     try:
-        moment = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        moment.astimezone(UTC)
-    except (ValueError, OverflowError) as error:  # no such day, or no such moment in UTC
+        return parse_rfc3339(value)
+    except ValueError as error:
         raise MalformedMessage("invalid date-time") from error
-    return moment
 
 
 def _optional_date_time(value: str | None) -> datetime | None:

@@ -39,18 +39,29 @@ def delivery() -> None:
 @reports_database_errors
 def recheck_delivery(session_ids: tuple[str, ...], status: str | None, as_json: bool) -> None:
     """Check fulfilled sessions' deliveries on chain again, now."""
+    from service.audit.actions import Action, selection
+    from service.audit.trail import command_audit
     from service.chain.rpc import Chains
     from service.delivery.recheck import recheck_sessions
     from service.delivery.worker import DeliveryWorker
     from service.reports import print_report
 
+    target = selection(
+        *session_ids, status and f"delivery {status}", everything="every fulfilled session"
+    )
+
     async def run(settings: Settings, database: Database) -> list[Rechecked]:
         chains = Chains(settings.chain)
         try:
             worker = DeliveryWorker(database, chains, settings.chain)
-            checked = await recheck_sessions(
-                database, worker, session_ids=list(session_ids) or None, delivery_status=status
-            )
+            async with command_audit(database, Action.DELIVERY_RECHECK, target) as audit:
+                checked = await recheck_sessions(
+                    database,
+                    worker,
+                    audit,
+                    session_ids=list(session_ids) or None,
+                    delivery_status=status,
+                )
         finally:
             await chains.close()
         return [Rechecked(session_id, c.status, c.detail) for session_id, c in checked]

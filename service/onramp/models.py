@@ -46,6 +46,7 @@ def settled(
 
 
 UNSETTLED = not_(settled(LIFECYCLE))
+SESSION_ID_PREFIX = "ors"
 
 
 class OnrampSession(SQLModel, table=True):
@@ -71,7 +72,9 @@ class OnrampSession(SQLModel, table=True):
         ),
     )
 
-    id: str = Field(default_factory=lambda: new_id("ors"), sa_type=String(32), primary_key=True)
+    id: str = Field(
+        default_factory=lambda: new_id(SESSION_ID_PREFIX), sa_type=String(32), primary_key=True
+    )
     wallet_address: str = Field(sa_type=String(42))
     stripe_session_id: str | None = Field(
         default=None, sa_column=Column(String(255), unique=True, nullable=True)
@@ -116,7 +119,7 @@ class SessionRow(msgspec.Struct):
     source_currency: str
     destination_currency: str
     destination_network: str
-    id: str = msgspec.field(default_factory=lambda: new_id("ors"))
+    id: str = msgspec.field(default_factory=lambda: new_id(SESSION_ID_PREFIX))
     stripe_session_id: str | None = None
     client_secret: str | None = None
     livemode: bool = False

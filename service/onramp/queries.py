@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from service.database import Database
 from service.errors import NotFound
 from service.onramp import repository, schemas
-from service.onramp.models import SessionRow
+from service.onramp.models import SESSION_ID_PREFIX, SessionRow
 from service.onramp.repository import Chosen
-from service.onramp.rules import check_status_filter, decode_cursor, encode_cursor, is_session_id
+from service.onramp.rules import check_status_filter, is_session_id
+from service.pages import cut, decode_cursor
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,7 @@ async def page(
     limit: int,
 ) -> Page:
     """One page, newest first; `next_cursor` is None on the last page."""
-    chosen = Chosen(wallet_address, check_status_filter(status), decode_cursor(cursor))
+    before = decode_cursor(cursor, SESSION_ID_PREFIX)
+    chosen = Chosen(wallet_address, check_status_filter(status), before)
     rows = await repository.list_sessions(database, chosen, limit=limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(rows, encode_cursor(rows[-1].id) if more else None)
+    return Page(*cut(rows, limit, lambda row: row.id))

@@ -17,17 +17,16 @@ from service.onramp.quotes import check_priced_amount
 from service.onramp.rules import check_create_request, check_quote_request
 from service.openapi import (
     DATABASE_UNAVAILABLE,
-    NO_API_KEY,
     NOT_SIGNED_IN,
+    OPERATOR_REFUSALS,
     RATE_LIMITED,
     TOO_LARGE,
-    WRONG_API_KEY,
     problems,
 )
+from service.pages import PageLimit
 from service.ratelimit import client_ip
 
 BODY_LIMIT = 16 * 1024
-Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size, 1 to 100.")]
 IdempotencyKeyHeader = Annotated[
     str | None,
     HeaderParameter(
@@ -189,7 +188,7 @@ async def list_wallet_sessions(
     state: State,
     status: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
-    limit: Limit = 20,
+    limit: PageLimit = 20,
 ) -> schemas.SessionPage:
     page = await queries.page(
         OnrampServices.of(state).read_database,
@@ -209,8 +208,7 @@ async def list_wallet_sessions(
     responses=problems(
         {
             400: "An unknown status, an invalid wallet, a bad cursor or limit.",
-            401: NO_API_KEY,
-            403: WRONG_API_KEY,
+            **OPERATOR_REFUSALS,
             503: DATABASE_UNAVAILABLE,
         }
     ),
@@ -221,7 +219,7 @@ async def list_all_sessions(
     status: FromQuery[str | None] = None,
     wallet: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
-    limit: Limit = 20,
+    limit: PageLimit = 20,
 ) -> schemas.SessionSummaryPage:
     page = await queries.page(
         OnrampServices.of(state).read_database,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import ipaddress
 import json
@@ -14,8 +12,10 @@ from typing import NamedTuple
 
 from service.chain.addresses import checksum_wallet
 from service.chain.destinations import Destinations
+from service.columns import is_id
 from service.errors import InvalidRequest
 from service.onramp.lifecycle import LIFECYCLE
+from service.onramp.models import SESSION_ID_PREFIX
 from service.settings import OnrampSettings
 
 SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
@@ -224,28 +224,8 @@ def stripe_create_params(
     return params
 
 
-_SESSION_ID = re.compile(r"ors_[0-9A-HJKMNP-TV-Z]{26}")
-
-
 def is_session_id(value: str) -> bool:
-    return bool(_SESSION_ID.fullmatch(value))
-
-
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> str | None:
-    """The id a page continues after; anything we did not hand out is `invalid_cursor`."""
-    if cursor is None:
-        return None
-    try:
-        decoded = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        decoded = ""
-    if not _SESSION_ID.fullmatch(decoded):
-        raise _invalid("invalid_cursor", "cursor", "is not a cursor this service handed out")
-    return decoded
+    return is_id(value, SESSION_ID_PREFIX)
 
 
 def check_status_filter(status: str | None) -> str | None:

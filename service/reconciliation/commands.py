@@ -162,6 +162,8 @@ def import_sessions_command(
 ) -> None:
     """Bring back sessions that Stripe has and this database lost (after a restore),
     under their own ids; never duplicates, safe to rerun."""
+    from service.audit.actions import Action, time_range
+    from service.audit.trail import command_audit
     from service.errors import NotConfigured, Unprocessable, UpstreamUnavailable
     from service.onramp.stripe_client import StripeOnramp
     from service.reconciliation.imports import import_sessions
@@ -175,10 +177,15 @@ def import_sessions_command(
         stripe = StripeOnramp(settings.stripe)
         stripe.require_configured()
         try:
-            with progress_bar("Importing sessions", not as_json) as progress:
-                return await import_sessions(
-                    database, stripe, since=start, until=end, dry_run=dry_run, progress=progress
-                )
+            # One row for the run, once it is over: each page is its own transaction.
+            target = time_range(start, end)
+            async with command_audit(database, Action.SESSIONS_IMPORT, target) as audit:
+                with progress_bar("Importing sessions", not as_json) as progress:
+                    imported = await import_sessions(
+                        database, stripe, since=start, until=end, dry_run=dry_run, progress=progress
+                    )
+                audit.summarise((result.outcome for result in imported), dry_run=dry_run)
+                return imported
         finally:
             await stripe.close()
 
@@ -216,6 +223,8 @@ def replay_sessions_command(
     concurrency: int,
 ) -> None:
     """Re-read sessions from Stripe and bring them forward (never back); safe to rerun."""
+    from service.audit.actions import Action, selection, time_range
+    from service.audit.trail import command_audit
     from service.onramp.stripe_client import StripeOnramp
     from service.reconciliation.replay import replay_sessions
     from service.reports import progress_bar
@@ -223,20 +232,28 @@ def replay_sessions_command(
     if not (session_ids or since or status or every):
         fail("choose sessions with --id, --since, --status or --all", EXIT_CONFIGURATION)
 
+    target = selection(
+        *session_ids, time_range(since) if since else None, status and f"status {status}"
+    )
+
     async def run(settings: Settings, database: Database) -> list[SessionReplayed]:
         stripe = StripeOnramp(settings.stripe)
         try:
-            with progress_bar("Replaying sessions", not as_json) as progress:
-                return await replay_sessions(
-                    database,
-                    stripe,
-                    session_ids=list(session_ids) or None,
-                    since=since,
-                    status=status,
-                    dry_run=dry_run,
-                    concurrency=concurrency,
-                    progress=progress,
-                )
+            # One row for the run, once it is over: each session is its own transaction.
+            async with command_audit(database, Action.SESSIONS_REPLAY, target) as audit:
+                with progress_bar("Replaying sessions", not as_json) as progress:
+                    replayed = await replay_sessions(
+                        database,
+                        stripe,
+                        session_ids=list(session_ids) or None,
+                        since=since,
+                        status=status,
+                        dry_run=dry_run,
+                        concurrency=concurrency,
+                        progress=progress,
+                    )
+                audit.summarise((result.outcome for result in replayed), dry_run=dry_run)
+                return replayed
         finally:
             await stripe.close()
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from service.audit.actions import Outcome
+from service.audit.trail import Audit
 from service.columns import utcnow
 from service.database import Database
 from service.delivery import checks
@@ -86,10 +88,11 @@ async def _replay_one(
 
 
 async def sync_session(
-    database: Database, stripe: StripeOnramp, session_id: str
+    database: Database, stripe: StripeOnramp, session_id: str, audit: Audit
 ) -> schemas.SessionSummary:
     """Re-read the session from Stripe, move it forward by what Stripe says, and have
-    its delivery checked again if it is fulfilled."""
+    its delivery checked again if it is fulfilled; the audit row goes in the same
+    transaction."""
     session = await repository.read(database, session_id) if is_session_id(session_id) else None
     if session is None:
         raise NotFound("No such session.")
@@ -99,11 +102,15 @@ async def sync_session(
             code="session_incomplete",
         )
     update = update_from_stripe(await stripe.retrieve_session(session.stripe_session_id))
-    if update is not None:
+    if update is None:
+        audit.conclude(Outcome.OK, "Stripe's answer is not an onramp session: nothing applied")
+    else:
         async with database.transaction() as sql:
             applied = await apply_update(sql, update, utcnow(), checks)
             if applied.onramp_session_id and update.status == LIFECYCLE.fulfilled:
                 await checks.reopen_check(sql, applied.onramp_session_id, utcnow())
+            after = LIFECYCLE.advance(session.status, update.status)
+            await audit.record(sql, detail=f"{applied.outcome}: {session.status} -> {after}")
     synced = await repository.read(database, session_id)
     if synced is None:  # pragma: no cover - deleted meanwhile
         raise NotFound("No such session.")

@@ -11,7 +11,8 @@ retention run`; the statements are each table owner's.
   good, their verdict kept on the session (`delivery/checks.py` says why nothing needs
   them).
 
-Sessions, the delivery ledger and everything finance reads are never deleted.
+Sessions, the delivery ledger, the operators' audit trail and everything finance reads
+are never deleted.
 
 Every delete takes at most `RETENTION_BATCH_SIZE` rows in a statement committed on its
 own, so no lock is held for long and requests go on meanwhile; a run stopped half-way

@@ -25,6 +25,7 @@ from service.settings.groups import (
     LiveSettings,
     NetworkRpc,
     OnrampSettings,
+    OperatorKey,
     RetentionSettings,
     ServerSettings,
     StripeSettings,
@@ -39,6 +40,7 @@ __all__ = [
     "LiveSettings",
     "NetworkRpc",
     "OnrampSettings",
+    "OperatorKey",
     "RetentionSettings",
     "ServerSettings",
     "Settings",
@@ -57,8 +59,12 @@ _SECRET_NAMES = frozenset(
         "STRIPE_SECRET_KEY",
         "STRIPE_WEBHOOK_SECRET",
         "ADMIN_API_KEYS",
+        "ADMIN_READONLY_API_KEYS",
     }
 )
+# Operator keys are guessed over the network: production wants as many characters as a
+# JWT secret (`secrets.token_urlsafe(32)` gives 43).
+OPERATOR_SECRET_LENGTH = 32
 # Hosted RPC URLs carry API keys in their paths: no `<NETWORK>_RPC_URLS` is ever echoed.
 _SECRET_SUFFIXES = ("_RPC_URLS",)
 
@@ -150,6 +156,15 @@ class Settings(BaseModel):
             problems.append(f"AUTH_URI: set it to the dApp's own https URI {when}")
         if not self.auth.admin_api_keys:
             problems.append(f"ADMIN_API_KEYS: required {when} (operators' routes)")
+        for variable, keys in (
+            ("ADMIN_API_KEYS", self.auth.admin_api_keys),
+            ("ADMIN_READONLY_API_KEYS", self.auth.admin_readonly_api_keys),
+        ):
+            if any(len(key.secret.get_secret_value()) < OPERATOR_SECRET_LENGTH for key in keys):
+                problems.append(
+                    f"{variable}: every secret must be at least {OPERATOR_SECRET_LENGTH}"
+                    f" characters {when}"
+                )
         problems += self._proxy_problems(when)
         if self.server.dapp_dir is not None:
             problems += [

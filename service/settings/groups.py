@@ -3,7 +3,9 @@ what it configures, each parsed and checked by pydantic (`Settings` gathers them
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import re
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
@@ -388,6 +390,51 @@ class RetentionSettings(_Group):
     delivery_check_days: int = Field(30, alias="DELIVERY_CHECK_RETENTION_DAYS", ge=1)
 
 
+# A key's name as audit rows carry it: no ':' (it ends the name) and no ',' (it ends the
+# entry); the secret after the first ':' may hold anything but a ','.
+_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
+
+
+class OperatorKey(BaseModel):
+    """One operator key: the name its calls are audited under, its secret (X-API-Key),
+    and whether it may change things (`ADMIN_API_KEYS`) or only read
+    (`ADMIN_READONLY_API_KEYS`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    secret: SecretStr
+    may_write: bool
+
+
+def _operator_keys(value: Any, may_write: bool) -> Any:
+    """`name:secret` or a bare secret per comma-separated entry.
+
+    An entry holding a ':' is always `name:secret`, split at its first ':' (so a secret
+    may hold ':' only when named); a bare secret is named `key-` and the first eight hex
+    digits of its SHA-256, which names it in the audit trail without revealing it.
+    Messages give an entry's position, never its text: a bare secret holding a ':'
+    would otherwise be partly echoed as a name.
+    """
+    if not isinstance(value, str):
+        return value
+    keys = []
+    for position, entry in enumerate(_split_commas(value), start=1):
+        name, colon, secret = entry.partition(":")
+        if not colon:
+            name, secret = f"key-{hashlib.sha256(entry.encode()).hexdigest()[:8]}", entry
+        name, secret = name.strip(), secret.strip()
+        if not _KEY_NAME.fullmatch(name):
+            raise ValueError(
+                f"entry {position}: the name before ':' must be 1 to 64 letters, digits,"
+                " '.', '_', '@' or '-'"
+            )
+        if not secret:
+            raise ValueError(f"entry {position}: no secret after the name")
+        keys.append(OperatorKey(name=name, secret=SecretStr(secret), may_write=may_write))
+    return keys
+
+
 class AuthSettings(_Group):
     domain: str = Field("localhost:8000", alias="AUTH_DOMAIN")
     uri: str = Field("http://localhost:8000", alias="AUTH_URI")
@@ -395,7 +442,14 @@ class AuthSettings(_Group):
     # once the tokens it signed have expired (docs/operations.md, key rotation).
     jwt_secrets: SecretList = Field(default_factory=list, alias="JWT_SECRET")
     jwt_ttl_seconds: int = Field(3600, alias="JWT_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
-    admin_api_keys: SecretList = Field(default_factory=list, alias="ADMIN_API_KEYS")
+    # Operators: keys that may change things, and keys that may only read (GET routes).
+    admin_api_keys: list[OperatorKey] = Field(default_factory=list, alias="ADMIN_API_KEYS")
+    admin_readonly_api_keys: list[OperatorKey] = Field(
+        default_factory=list, alias="ADMIN_READONLY_API_KEYS"
+    )
+    # Wrong or missing operator keys per client network and minute, before every key
+    # from that network is refused until the minute ends.
+    admin_auth_failures_per_minute: int = Field(10, alias="ADMIN_AUTH_FAILURES_PER_MINUTE", ge=1)
     redis_url: OptionalSecret = Field(None, alias="REDIS_URL")
     rate_limit_per_minute: int = Field(30, alias="RATE_LIMIT_PER_MINUTE", ge=1)
     # Verifies that ask the chain, per client network: each runs a contract's code on a
@@ -407,6 +461,30 @@ class AuthSettings(_Group):
     # smart account and ask it once, while code that loops stops there, not at the
     # node's own cap; above a block's gas limit some nodes refuse the call.
     sign_in_gas_cap: int = Field(5_000_000, alias="SIGN_IN_GAS_CAP", ge=100_000, le=30_000_000)
+
+    @field_validator("admin_api_keys", "admin_readonly_api_keys", mode="before")
+    @classmethod
+    def _named_keys(cls, value: Any, info: ValidationInfo) -> Any:
+        return _operator_keys(value, may_write=info.field_name == "admin_api_keys")
+
+    @model_validator(mode="after")
+    def _one_key_per_name(self) -> AuthSettings:
+        """A name stands for one key, and a secret for one operator, across both lists:
+        otherwise the trail could not say who acted, nor the guard with which scope."""
+        keys = self.operator_keys
+        names = [key.name for key in keys]
+        twice = sorted({name for name in names if names.count(name) > 1})
+        lists = "ADMIN_API_KEYS, ADMIN_READONLY_API_KEYS"
+        if twice:
+            raise ValueError(f"{lists}: more than one key is named {', '.join(twice)}")
+        secrets = [key.secret.get_secret_value() for key in keys]
+        if len(set(secrets)) < len(secrets):
+            raise ValueError(f"{lists}: a secret is given to more than one key")
+        return self
+
+    @property
+    def operator_keys(self) -> list[OperatorKey]:
+        return [*self.admin_api_keys, *self.admin_readonly_api_keys]
 
     @field_validator("jwt_secrets")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import click
@@ -33,18 +33,26 @@ def replay_webhooks(
     since: datetime | None, event_ids: tuple[str, ...], dry_run: bool, as_json: bool
 ) -> None:
     """Re-apply stored events to their sessions (safe to run again)."""
+    from service.audit.actions import Action, selection, time_range
+    from service.audit.trail import command_audit
     from service.reports import print_report, progress_bar
     from service.webhooks.replay import replay_events
 
+    target = selection(*event_ids, time_range(since) if since else None)
+
     async def run(_: Settings, database: Database) -> list[Replayed]:
-        with progress_bar("Replaying events", not as_json) as progress:
-            return await replay_events(
-                database,
-                since=since,
-                event_ids=list(event_ids) or None,
-                dry_run=dry_run,
-                progress=progress,
-            )
+        # One row for the run, once it is over: each event is its own transaction.
+        async with command_audit(database, Action.WEBHOOKS_REPLAY, target) as audit:
+            with progress_bar("Replaying events", not as_json) as progress:
+                replayed = await replay_events(
+                    database,
+                    since=since,
+                    event_ids=list(event_ids) or None,
+                    dry_run=dry_run,
+                    progress=progress,
+                )
+            audit.summarise((result.outcome for result in replayed), dry_run=dry_run)
+            return replayed
 
     results = with_database(run)
     title = "Webhook replay (dry run: nothing changed)" if dry_run else "Webhook replay"
@@ -89,24 +97,36 @@ def prune_webhooks(days: int, batch_size: int, dry_run: bool, as_json: bool) -> 
     Kept whatever their age: events never processed successfully, events of sessions
     not settled yet, and events of unknown sessions younger than 30 days.
     """
+    from service.audit.actions import Action, Outcome, time_range
+    from service.audit.trail import command_audit
     from service.columns import utcnow
     from service.reports import print_report, progress_bar
     from service.webhooks.retention import prune_events
 
+    now = utcnow()
+    verb = "would be deleted" if dry_run else "deleted"
+
     async def run(_: Settings, database: Database) -> list[Pruned]:
-        with progress_bar("Pruning events", not as_json and not dry_run) as progress:
-            return await prune_events(
-                database,
-                older_than_days=days,
-                now=utcnow(),
-                dry_run=dry_run,
-                batch_size=batch_size,
-                progress=progress,
+        # One row for the run, once it is over: each batch is its own statement.
+        target = time_range(None, now - timedelta(days=days))
+        async with command_audit(database, Action.WEBHOOKS_PRUNE, target) as audit:
+            with progress_bar("Pruning events", not as_json and not dry_run) as progress:
+                pruned = await prune_events(
+                    database,
+                    older_than_days=days,
+                    now=now,
+                    dry_run=dry_run,
+                    batch_size=batch_size,
+                    progress=progress,
+                )
+            gone, kept = _counted(pruned)
+            audit.conclude(
+                Outcome.DRY_RUN if dry_run else Outcome.OK, f"{gone} {verb}, {kept} kept"
             )
+            return pruned
 
     results = with_database(run)
-    gone, kept = results[0].events, sum(result.events for result in results[1:])
-    verb = "would be deleted" if dry_run else "deleted"
+    gone, kept = _counted(results)
     print_report(
         results,
         [("outcome", "Outcome"), ("reason", "Reason"), ("events", "Events")],
@@ -114,3 +134,8 @@ def prune_webhooks(days: int, batch_size: int, dry_run: bool, as_json: bool) -> 
         title="Webhook prune (dry run: nothing deleted)" if dry_run else "Webhook prune",
         summary=f"events older than {days} days: {gone} {verb}, {kept} kept",
     )
+
+
+def _counted(pruned: list[Pruned]) -> tuple[int, int]:
+    """Events that went (or would go), and old events kept."""
+    return pruned[0].events, sum(result.events for result in pruned[1:])

@@ -337,7 +337,7 @@ async def test_concurrent_verifies_of_one_nonce_yield_exactly_one_token(
 
 @get("/test/ops", security=[{"ApiKey": []}])
 async def ops_route(operator: Operator) -> dict[str, str]:
-    return {"operator": operator}
+    return {"operator": operator.name}
 
 
 async def test_protected_routes_need_a_valid_unexpired_token(make_client: Client) -> None:

@@ -1,4 +1,4 @@
-"""Both operator routes take exactly one of ADMIN_API_KEYS in X-API-Key, nothing else.
+"""Every operator route takes exactly one of ADMIN_API_KEYS in X-API-Key, nothing else.
 
 Contract: no credentials -> 401; a wrong key or a wallet token -> 403. tests/auth and
 tests/onramp check a few of these on one route each; here every operator route meets
@@ -64,6 +64,7 @@ def test_operator_routes_refuse_every_near_miss(
     for method, path in (
         ("GET", "/api/v1/admin/sessions"),
         ("POST", f"/api/v1/admin/sessions/{session_id}/sync"),
+        ("GET", "/api/v1/admin/audit"),
     ):
         response = http.request(method, path, headers=headers)
         assert response.status_code == status, (method, path, response.text)

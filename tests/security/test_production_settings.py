@@ -25,7 +25,7 @@ SAFE = {
     "ALLOWED_ORIGINS": "https://app.example",
     "AUTH_DOMAIN": "app.example",
     "AUTH_URI": "https://app.example",
-    "ADMIN_API_KEYS": "ops-key-in-production",
+    "ADMIN_API_KEYS": "ops:ops-key-in-production-of-32-characters",
     # Nothing in the suite reaches a public node; production refuses plain http.
     "MEZO_RPC_URLS": "https://127.0.0.1:9",
 }
@@ -81,10 +81,13 @@ def test_unsafe_settings_in_other_spellings_are_refused(
         ({"AUTH_URI": "http://app.example"}, "AUTH_URI"),
         ({"AUTH_URI": "https://[::1"}, "AUTH_URI"),
         ({"ADMIN_API_KEYS": " "}, "ADMIN_API_KEYS"),
+        ({"ADMIN_API_KEYS": "ops:" + "o" * 31}, "ADMIN_API_KEYS"),
+        ({"ADMIN_API_KEYS": f"ops:{'o' * 40},{'b' * 31}"}, "ADMIN_API_KEYS"),
+        ({"ADMIN_READONLY_API_KEYS": "finance:" + "r" * 31}, "ADMIN_READONLY_API_KEYS"),
         ({"RAILWAY_PROJECT_ID": "0b5e"}, "TRUSTED_PROXIES"),
     ],
 )
-def test_production_refuses_local_sign_in_no_operator_keys_and_an_unseen_proxy(
+def test_production_refuses_local_sign_in_no_or_short_operator_keys_and_an_unseen_proxy(
     change: dict[str, str], variable: str
 ) -> None:
     [problem] = problems({**SAFE, **change})

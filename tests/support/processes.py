@@ -114,7 +114,8 @@ def serving(cwd: Path, *args: str, **env: str) -> Iterator[str]:
 def service_env(
     database_url: str, stripe: RunningStripe | None = None, **extra: str
 ) -> dict[str, str]:
-    """What a test's `onramp serve` runs with: the suite's secrets, a generous rate limit."""
+    """What a test's `onramp serve` runs with: the suite's secrets, generous rate limits
+    (wrong operator keys included: the security tests send hundreds on purpose)."""
     env = {
         **BASE_ENV,
         "DATABASE_URL": database_url,
@@ -122,6 +123,7 @@ def service_env(
         "JWT_SECRET": JWT_SECRET,
         "RATE_LIMIT_PER_MINUTE": "100000",
         "RATE_LIMIT_CHAIN_CHECKS_PER_MINUTE": "100000",
+        "ADMIN_AUTH_FAILURES_PER_MINUTE": "100000",
     }
     if stripe is not None:
         env |= {"STRIPE_SECRET_KEY": stripe.secret_key, "STRIPE_API_BASE": stripe.url}

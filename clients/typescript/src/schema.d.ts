@@ -261,8 +261,31 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Re-read a session from Stripe and reconcile it */
+        /**
+         * Re-read a session from Stripe and reconcile it
+         * @description Audited as `sessions.sync` (`GET /api/v1/admin/audit`).
+         */
         post: operations["ApiV1AdminSessionsSessionIdSyncSyncSession"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The operators' audit trail, newest first
+         * @description A row for every operator route call and operator command that changed, or tried to change, something: who (`actor`, a key's name or `cli:<user>`), what (`action`), on what (`target`), how it ended (`outcome`: `ok`, `refused`, `failed`, `dry_run`, with a short `detail`).
+         */
+        get: operations["ApiV1AdminAuditListActions"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -273,6 +296,23 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** ActionPage */
+        ActionPage: {
+            items: components["schemas"]["ActionRecord"][];
+            nextCursor: string | null;
+        };
+        /** ActionRecord */
+        ActionRecord: {
+            id: string;
+            /** Format: date-time */
+            at: string;
+            actor: string;
+            action: string;
+            target: string | null;
+            outcome: components["schemas"]["Outcome"];
+            detail: string | null;
+            clientIp: string | null;
+        };
         /** ClientConfig */
         ClientConfig: {
             publishableKey: string | null;
@@ -340,6 +380,11 @@ export interface components {
         NonceRequest: {
             walletAddress: string;
         };
+        /**
+         * Outcome
+         * @enum {string}
+         */
+        Outcome: "ok" | "refused" | "failed" | "dry_run";
         /** Problem */
         Problem: {
             type: string;
@@ -1116,6 +1161,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client network sent ADMIN_AUTH_FAILURES_PER_MINUTE wrong or missing keys this minute; every key from it is refused until the minute ends (`rate_limited`). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description The database is not reachable right now (`database_unavailable`). */
             503: {
                 headers: {
@@ -1330,7 +1384,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description An unknown API key, or a wallet token instead of a key (`forbidden`). */
+            /** @description An unknown API key or a wallet token instead of a key (`forbidden`), or a read-only key (`insufficient_scope`). */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1357,6 +1411,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client network sent ADMIN_AUTH_FAILURES_PER_MINUTE wrong or missing keys this minute; every key from it is refused until the minute ends (`rate_limited`). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Stripe is unreachable or failing (`stripe_unavailable`). */
             502: {
                 headers: {
@@ -1367,6 +1430,77 @@ export interface operations {
                 };
             };
             /** @description Stripe is not configured (`stripe_not_configured`) or the database is not reachable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ApiV1AdminAuditListActions: {
+        parameters: {
+            query?: {
+                /** @description Actions at or after this RFC 3339 time. */
+                since?: string | null;
+                cursor?: string | null;
+                /** @description Page size, 1 to 100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Request fulfilled, document follows */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ActionPage"];
+                };
+            };
+            /** @description `since` is not an RFC 3339 date-time (`invalid_since`), a cursor this service did not hand out (`invalid_cursor`), or a bad limit. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No `X-API-Key` (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An unknown API key, or a wallet token instead of a key (`forbidden`). */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description This client network sent ADMIN_AUTH_FAILURES_PER_MINUTE wrong or missing keys this minute; every key from it is refused until the minute ends (`rate_limited`). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is not reachable right now (`database_unavailable`). */
             503: {
                 headers: {
                     [name: string]: unknown;

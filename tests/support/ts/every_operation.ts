@@ -53,6 +53,11 @@ export async function everyOperation (token: string, operatorKey: string): Promi
     params: { path: { session_id: 'ors_01J0000000000000000000000' } },
     headers: operator
   })
+  const trail = await client.GET('/api/v1/admin/audit', {
+    params: { query: { since: '2026-12-01T00:00:00Z', limit: 50 } },
+    headers: operator
+  })
+  const outcome: string | undefined = trail.data?.items[0]?.outcome
   await client.POST('/api/v1/webhooks/stripe', {
     params: { header: { 'Stripe-Signature': 't=1,v1=00' } },
     body: { id: 'evt_1', type: 'crypto.onramp_session_updated', created: 1 }
@@ -64,5 +69,5 @@ export async function everyOperation (token: string, operatorKey: string): Promi
   })
   // @ts-expect-error a status the service never reports
   const unknown: SessionStatus = 'completed'
-  return [message, expiresAt ?? '', status ?? '', delivery ?? '', next ?? '', unknown]
+  return [message, expiresAt ?? '', status ?? '', delivery ?? '', next ?? '', outcome ?? '', unknown]
 }
