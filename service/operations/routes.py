@@ -13,7 +13,7 @@ from litestar.plugins.prometheus import PrometheusController
 
 from service import migrations
 from service.auth.guards import API_KEY_SECURITY, Operator
-from service.openapi import NO_API_KEY, WRONG_API_KEY, problems
+from service.openapi import OPERATOR_REFUSALS, problems
 from service.operations.provider import OperationsServices
 
 
@@ -63,7 +63,7 @@ async def ready(state: State) -> Response[Readiness]:
     summary="Readiness with each check's detail: database, schema revision, RPC nodes",
     security=API_KEY_SECURITY,
     responses={
-        **problems({401: NO_API_KEY, 403: WRONG_API_KEY}),
+        **problems(OPERATOR_REFUSALS),
         503: ResponseSpec(
             dict[str, Any],
             description="Not ready; `checks` says which check failed and why.",

@@ -619,6 +619,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description This client network sent ADMIN_AUTH_FAILURES_PER_MINUTE wrong or missing keys this minute; every key from it is refused until the minute ends (`rate_limited`). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             /** @description Not ready; `checks` says which check failed and why. */
             503: {
                 headers: {
