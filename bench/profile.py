@@ -5,7 +5,7 @@ the load generator in its own.
         [--baseline] [--all] [--flat]
 
 Starts the Stripe stand-in and a fresh database like `bench/run`, serves the real app
-(`create_app`, uvicorn on uvloop, one worker, production settings) in this process with
+(`create_app`, uvicorn on uvloop, one worker, production's settings) in this process with
 pyinstrument sampling the event loop's thread, drives one route with 32 concurrent
 clients, prints the profile as text and writes it as HTML to
 bench/results/profile-<route>.html.

@@ -1,7 +1,7 @@
 """Every benchmark in one run: `bench/run` (or `.venv/bin/python -m bench.run`).
 
 Starts a fresh PostgreSQL database, the Stripe stand-in (zero latency), the service
-(`onramp serve`, uvicorn, production settings) and the baselines (bench/baseline.py, the
+(`onramp serve`, uvicorn, production's settings) and the baselines (bench/baseline.py, the
 same uvicorn and worker count), then measures, each beside its baseline and alternating
 the sides over several rounds: session creation, session reads (one and a page), webhook
 ingestion and sign-in; then throughput against concurrency for the chart, the Stripe

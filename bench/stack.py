@@ -1,7 +1,8 @@
 """The servers a benchmark run measures: the service, its baselines, the Stripe stand-in.
 
 All three run as real processes on one fresh PostgreSQL database: the service as
-production runs it (`onramp serve`, uvicorn, `ENVIRONMENT=production`), the baselines
+production runs it (`onramp serve`, uvicorn, production's settings but for
+`ENVIRONMENT`, see `service_env`), the baselines
 (bench/baseline.py) on the same uvicorn with the same worker count, and the Stripe
 stand-in (`onramp stripe-sim`, zero latency) that both create routes call.
 """
@@ -41,7 +42,10 @@ def wallet_token(wallet: str) -> str:
 
 def service_env(database_url: str, stripe_url: str) -> dict[str, str]:
     return {
-        "ENVIRONMENT": "production",
+        # Production and staging refuse the stand-in (its API base, its test-mode key, a
+        # plain-http node); at run time they differ from development only in the HSTS
+        # header and in serving /metrics on a port of its own, neither on a measured path.
+        "ENVIRONMENT": "development",
         "HOST": "127.0.0.1",
         "DATABASE_URL": database_url,
         "JWT_SECRET": JWT_SECRET,
