@@ -283,7 +283,8 @@ def _token_issuer(settings: AuthSettings) -> TokenIssuer:
         secrets.token_urlsafe(48)
     ]
     ttl = timedelta(seconds=settings.jwt_ttl_seconds)
-    return TokenIssuer(signing, settings.uri, ttl, previous_secrets=tuple(previous))
+    leeway = timedelta(seconds=settings.jwt_leeway_seconds)
+    return TokenIssuer(signing, settings.uri, ttl, tuple(previous), leeway)
 
 
 def _prometheus() -> PrometheusConfig:

@@ -7,9 +7,9 @@ import secrets
 import time
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
-from sqlalchemy import DateTime, Table
+from sqlalchemy import ColumnElement, DateTime, Table
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.types import TypeDecorator
 
@@ -42,6 +42,18 @@ def parse_rfc3339(value: str) -> datetime:
     except OverflowError as error:
         raise ValueError("a moment outside UTC's range") from error
     return moment
+
+
+def is_unix_seconds(value: Any) -> TypeGuard[int]:
+    """Whole seconds since the epoch that a datetime can hold: how Stripe's `created` and
+    a JWT's times are written. Anything else, bools included, is not one."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return False
+    try:
+        datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return False
+    return True
 
 
 def new_id(prefix: str) -> str:
@@ -88,6 +100,15 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
         return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+def text_limit(column: ColumnElement[Any]) -> int:
+    """The most characters a text column holds, read from its type: what comes from
+    outside is held to the models' limits, never to a second copy of them."""
+    length = getattr(column.type, "length", None)
+    if not isinstance(length, int):
+        raise TypeError(f"{column} is not a text column of limited length")
+    return length
 
 
 def table_of(model: type[Any]) -> Table:

@@ -114,14 +114,14 @@ def _operational_failure(error: Exception) -> str | None:
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
+    from service.database import error_line
     from service.errors import DatabaseUnavailable
 
     if isinstance(error, DatabaseUnavailable):
         detail = str(error.__cause__ or error).strip().splitlines()
         return f"database error: {detail[0] if detail else error.cause}"
     if isinstance(error, SQLAlchemyError | psycopg.Error):  # a schema not migrated, say
-        detail = str(getattr(error, "orig", None) or error).strip().splitlines()
-        return f"database error: {detail[0] if detail else type(error).__name__}"
+        return error_line(error)
     if isinstance(error, CommandError):
         return f"migration error: {error}"
     return None

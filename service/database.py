@@ -44,6 +44,13 @@ _UNREACHABLE = (
 _SELECT_REVISION = Sql(select(table("alembic_version", column("version_num"))))
 
 
+def error_line(error: BaseException) -> str:
+    """A database's refusal in one line for an operator: the driver's own message,
+    without the statement and parameters SQLAlchemy adds on the lines after it."""
+    lines = str(getattr(error, "orig", None) or error).strip().splitlines()
+    return f"database error: {scrub(lines[0]) if lines else type(error).__name__}"
+
+
 @asynccontextmanager
 async def _reachable() -> AsyncIterator[None]:
     """Failures to reach or write the database as the service's own error."""

@@ -1,8 +1,10 @@
-"""How operator commands report: a table (and a progress bar) for people, JSON for scripts."""
+"""How operator commands report: a table (and a progress bar) for people, JSON for scripts;
+every cell of a table or a CSV file made safe to read (`safe_cell`)."""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -13,6 +15,44 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
+
+# Past this many characters a cell is cut, and ends with CUT_MARK.
+CELL_LIMIT = 200
+CUT_MARK = "…"
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A plain decimal, as the service writes amounts: a spreadsheet takes it for a number.
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+# Bidirectional controls, which make text read otherwise than it is stored.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_cell(value: object) -> str:
+    """`value` as a cell of a CSV file or a table, which finance opens in a spreadsheet
+    and whose text may be anybody's (Stripe's fields, an error's message).
+
+    - A cell a spreadsheet would run as a formula (a leading `=`, `+`, `-`, `@`, tab or
+      carriage return) gets a leading `'`, as OWASP advises, which shows it as text. A
+      plain decimal (`-1.00`, the form the service writes amounts in) is left as it is:
+      a spreadsheet reads it as a number, which it is, and a number runs nothing.
+    - Bidirectional controls (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C),
+      which make a cell read otherwise than it is, are shown escaped (`\\u202e`).
+    - Past CELL_LIMIT characters of the value, the cell is cut and ends with CUT_MARK.
+    None is an empty cell. JSON output needs none of this and keeps values as they are.
+    """
+    text = "" if value is None else str(value)
+    if len(text) > CELL_LIMIT:
+        text = text[:CELL_LIMIT] + CUT_MARK
+    text = _BIDI.sub(lambda control: f"\\u{ord(control.group()):04x}", text)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(text):
+        text = "'" + text
+    return text
+
+
+def safe_row(*values: object) -> list[Text]:
+    """A rich table's row of `safe_cell`s, as plain text: never read as markup or emoji."""
+    return [Text(safe_cell(value)) for value in values]
 
 
 @contextmanager
@@ -51,12 +91,7 @@ def print_report(
     for _, heading in columns:
         table.add_column(heading)
     for record in records:
-        table.add_row(
-            *(
-                str(record.get(field) if record.get(field) is not None else "")
-                for field, _ in columns
-            )
-        )
+        table.add_row(*safe_row(*(record.get(field) for field, _ in columns)))
     console.print(table)
     if summary is not None:
         console.print(summary)

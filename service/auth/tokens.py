@@ -1,15 +1,21 @@
-"""Short-lived wallet tokens: JWTs through Litestar's security module, bound to one wallet."""
+"""Short-lived wallet tokens: JWTs (PyJWT) bound to one wallet.
+
+Replicas' clocks are never quite together: a token one replica issued may reach another
+whose clock is behind, and look issued in the future there. Its `iat` (and an `nbf`)
+may lie up to the issuer's leeway (JWT_LEEWAY_SECONDS) ahead of this clock. Its expiry
+has no leeway: an expired token is refused at once, here as on every replica.
+"""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
-from litestar.exceptions import NotAuthorizedException
-from litestar.security.jwt import Token
 
+from service.columns import is_unix_seconds
 from service.errors import Unauthorized
 
 ALGORITHM = "HS256"
@@ -37,6 +43,8 @@ class TokenIssuer:
     issuer: str
     ttl: timedelta
     previous_secrets: tuple[str, ...] = ()
+    # How far ahead of this clock a token's `iat` or `nbf` may be (JWT_LEEWAY_SECONDS).
+    leeway: timedelta = timedelta(0)
     # encoded token -> what it said, for tokens whose signature and claims were checked.
     _verified: dict[str, WalletToken] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -73,12 +81,12 @@ class TokenIssuer:
         known = self._verified.get(encoded)
         if known is not None and known.expires_at > datetime.now(UTC):
             return known
-        token = self._decode(encoded)
-        bitcoin_address = token.extras.get(BITCOIN_CLAIM)
+        claims = self._decode(encoded)
+        bitcoin_address = claims.get(BITCOIN_CLAIM)
         verified = WalletToken(
             encoded,
-            token.sub,
-            token.exp.astimezone(UTC),
+            claims["sub"],
+            datetime.fromtimestamp(claims["exp"], UTC),
             bitcoin_address if isinstance(bitcoin_address, str) else None,
         )
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
@@ -86,20 +94,42 @@ class TokenIssuer:
         self._verified[encoded] = verified
         return verified
 
-    def _decode(self, encoded: str) -> Token:
-        """The token checked against the signing secret first (nearly every token), then
-        against the previous ones; only a wrong signature is worth another secret."""
+    def _decode(self, encoded: str) -> dict[str, Any]:
+        """The token's claims, checked against the signing secret first (nearly every
+        token), then against the previous ones; only a wrong signature is worth another
+        secret. PyJWT's own `leeway` would stretch the expiry too, so PyJWT checks the
+        expiry exactly and `_not_early` the times with the leeway."""
         for secret in (self.secret, *self.previous_secrets):
             try:
-                return Token.decode(
+                claims: dict[str, Any] = jwt.decode(
                     encoded,
                     secret,
-                    ALGORITHM,
+                    algorithms=[ALGORITHM],
                     audience=AUDIENCE,
                     issuer=self.issuer,
-                    require_claims=["exp", "sub", "iat"],
+                    options={
+                        "require": ["exp", "sub", "iat"],
+                        "verify_iat": False,
+                        "verify_nbf": False,
+                    },
+                    leeway=0,
                 )
-            except NotAuthorizedException as error:
-                if not isinstance(error.__cause__, jwt.InvalidSignatureError):
-                    raise Unauthorized("The token is invalid or has expired.") from error
+            except jwt.InvalidSignatureError:
+                continue
+            except jwt.InvalidTokenError as error:
+                raise Unauthorized("The token is invalid or has expired.") from error
+            if not self._not_early(claims) or not _well_formed(claims):
+                raise Unauthorized("The token is invalid or has expired.")
+            return claims
         raise Unauthorized("The token is invalid or has expired.")
+
+    def _not_early(self, claims: dict[str, Any]) -> bool:
+        """`iat` and `nbf` no further ahead of this clock than the leeway."""
+        latest = datetime.now(UTC).timestamp() + self.leeway.total_seconds()
+        times = [claims["iat"], *([claims["nbf"]] if "nbf" in claims else [])]
+        return all(is_unix_seconds(moment) and moment <= latest for moment in times)
+
+
+def _well_formed(claims: dict[str, Any]) -> bool:
+    subject = claims.get("sub")
+    return isinstance(subject, str) and bool(subject) and is_unix_seconds(claims.get("exp"))

@@ -120,21 +120,29 @@ class StripeOnramp:
 
     async def sessions_created(
         self, since: datetime, until: datetime | None = None, page_size: int = 100
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncIterator[list[Any]]:
         """Stripe's sessions created in [since, until), newest first, a page at a time
-        (Stripe's list endpoint, its `starting_after` cursor)."""
+        (Stripe's list endpoint, its `starting_after` cursor). Each page's items come as
+        Stripe sent them, for the caller to check one by one (`stripe_shape.py`): one
+        malformed session is that session's problem, not the list's. A page that is no
+        list, or one the cursor cannot go on from, is Stripe failing."""
         created = {"gte": int(since.timestamp())}
         if until is not None:
             created["lt"] = int(until.timestamp())
         params: dict[str, Any] = {"created": created, "limit": page_size}
         while True:
-            page = await self._call("get", SESSIONS_PATH, **params)
-            sessions = [s for s in page.get("data") or [] if isinstance(s, dict) and "id" in s]
+            page: Any = await self._call("get", SESSIONS_PATH, **params)
+            sessions = page.get("data") if isinstance(page, dict) else None
+            if not isinstance(sessions, list):
+                raise StripeUnavailable("Stripe's list of sessions was not a list.")
             if sessions:
                 yield sessions
             if not page.get("has_more") or not sessions:
                 return
-            params["starting_after"] = sessions[-1]["id"]
+            after = _last_id(sessions)
+            if after is None or after == params.get("starting_after"):
+                raise StripeUnavailable("Stripe's list of sessions gave no session to go on from.")
+            params["starting_after"] = after
 
     async def _call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
         """Every call, whatever adds it, is counted by operation and outcome."""
@@ -171,6 +179,12 @@ class StripeOnramp:
             raise StripeUnavailable("Stripe could not be reached; retry shortly.") from error
         data: dict[str, Any] = response.data
         return data
+
+
+def _last_id(sessions: list[Any]) -> str | None:
+    """The cursor after a page: its last session with an id."""
+    ids = [s.get("id") for s in sessions if isinstance(s, dict)]
+    return next((i for i in reversed(ids) if isinstance(i, str) and i), None)
 
 
 def _operation(method: str, path: str) -> str:

@@ -14,14 +14,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from service.columns import text_limit
 from service.onramp import repository
 from service.onramp.lifecycle import LIFECYCLE
+from service.onramp.models import SESSIONS
 from service.onramp.rules import is_session_id
 from service.sql import SqlTransaction
 
 ONRAMP_OBJECT = "crypto.onramp_session"
 _EVM_TRANSACTION = re.compile(r"0x[0-9a-fA-F]{64}")
 _MONEY = re.compile(r"[0-9]{1,20}(\.[0-9]{1,12})?")
+# What of Stripe's text each column keeps, read from the model.
+_S = SESSIONS.c
+_STRIPE_ID, _OUR_ID, _TRANSACTION = (
+    text_limit(_S.stripe_session_id),
+    text_limit(_S.id),
+    text_limit(_S.transaction_hash),
+)
+_AMOUNT = text_limit(_S.destination_amount)
+_MONEY_TEXT = min(
+    text_limit(c) for c in (_S.source_amount, _S.network_fee_amount, _S.transaction_fee_amount)
+)
 
 
 @dataclass(frozen=True)
@@ -77,11 +90,11 @@ def update_from_stripe(obj: Any) -> OnrampUpdate | None:
     fees = details.get("fees")
     fees = fees if isinstance(fees, dict) else {}
     return OnrampUpdate(
-        stripe_session_id=session_id[:255],
-        onramp_session_id=_short_text(metadata.get("onramp_session_id"), 32),
+        stripe_session_id=session_id[:_STRIPE_ID],
+        onramp_session_id=_short_text(metadata.get("onramp_session_id"), _OUR_ID),
         status=status,
         transaction_id=transaction_id(details.get("transaction_id")),
-        destination_amount=_short_text(details.get("destination_amount"), 80),
+        destination_amount=_short_text(details.get("destination_amount"), _AMOUNT),
         livemode=obj.get("livemode") is True,
         network_fee=money(fees.get("network_fee_amount")),
         transaction_fee=money(fees.get("transaction_fee_amount")),
@@ -90,7 +103,7 @@ def update_from_stripe(obj: Any) -> OnrampUpdate | None:
 
 def money(value: Any) -> str | None:
     """A fee as Stripe states it (a decimal string), or None for anything else."""
-    text = _short_text(value, 32)
+    text = _short_text(value, _MONEY_TEXT)
     return text if text is not None and _MONEY.fullmatch(text) else None
 
 
@@ -105,7 +118,7 @@ def our_session_id(obj: dict[str, Any]) -> str | None:
 def transaction_id(value: Any) -> str | None:
     """Stripe's `transaction_id` as stored: an EVM hash in lower case, whatever case it
     came in, so that one transaction is one value everywhere."""
-    text = _short_text(value, 66)
+    text = _short_text(value, _TRANSACTION)
     if text is not None and _EVM_TRANSACTION.fullmatch(text):
         return text.lower()
     return text

@@ -70,7 +70,8 @@ def reconcile_command(
 ) -> None:
     """Compare every session of the range with Stripe and with the chain's delivery
     verdict, name each difference, total by day and status; exit 1 on drift, 3 when
-    Stripe or the database could not be read."""
+    Stripe or the database could not be read (or only some of Stripe's sessions could
+    not: the report has a stripe_malformed row for each)."""
     from service.errors import (
         DatabaseUnavailable,
         NotConfigured,
@@ -114,13 +115,30 @@ def reconcile_command(
         reason = str(error.__cause__ or error).strip().splitlines() or [error.detail]
         fail(f"database error: {reason[0]}", EXIT_UNAVAILABLE)
     _tell(compared, start, end, output_format, output)
+    if metrics_file is not None:
+        report.write_metrics(metrics_file, compared)
     if chart is not None:
         from service.reconciliation.chart import draw_chart
 
         draw_chart(chart, compared, f"Sessions {start:%Y-%m-%d} to {end:%Y-%m-%d}")
-    if metrics_file is not None:
-        report.write_metrics(metrics_file, compared)
-    if any(session.drift for session in compared):
+    _conclude(compared)
+
+
+def _conclude(compared: list[Compared]) -> None:
+    """Exit 1 on drift. Sessions Stripe sent malformed (`stripe_malformed`) are no
+    drift found but a part of the answer that could not be read: a line says how many,
+    and alone they exit 3, as an answer that could not be read at all does (which makes
+    no report); the report and the metrics file are written either way."""
+    from service.reconciliation.drift import STRIPE_MALFORMED
+
+    unreadable = sum(1 for session in compared if STRIPE_MALFORMED in session.drift)
+    drifted = any(set(session.drift) - {STRIPE_MALFORMED} for session in compared)
+    reason = f"Stripe: {unreadable} of its sessions could not be read ({STRIPE_MALFORMED})"
+    if unreadable and not drifted:
+        fail(reason, EXIT_UNAVAILABLE)
+    if unreadable:
+        click.echo(f"onramp: {reason}", err=True)
+    if drifted:
         sys.exit(EXIT_FAILURE)
 
 
@@ -270,7 +288,8 @@ def _report_sessions(
     title: str,
     dry_run: bool,
 ) -> None:
-    """A row per session and its outcome; exit 1 if any failed, so a script retries."""
+    """A row per session and its outcome; exit 1 with one line if any failed, so a
+    script retries, once every other session has had its turn."""
     from service.reports import print_report
 
     print_report(
@@ -279,5 +298,6 @@ def _report_sessions(
         as_json=as_json,
         title=f"{title} (dry run: nothing changed)" if dry_run else title,
     )
-    if any(result.outcome == "failed" for result in results):
-        sys.exit(EXIT_FAILURE)
+    failed = sum(1 for result in results if result.outcome == "failed")
+    if failed:
+        fail(f"{failed} of {len(results)} sessions failed, each reported with its error")

@@ -15,6 +15,9 @@ The kinds, as the report names them:
 - `delivered_short`: the transfer found is smaller than what Stripe says it sent;
   `delivery_mismatch`: a transfer that does not match in another way.
 - `transfer_reused`: the session names a transfer that another session also names.
+- `stripe_malformed`: Stripe's object for the session is not a session this service can
+  read (stripe_shape.py says why); it is compared with nothing. The report was made, but
+  not of everything, so it is told apart from the others in `reconcile`'s exit code.
 """
 
 from __future__ import annotations
@@ -30,6 +33,25 @@ from service.onramp.models import SessionRow
 from service.onramp.updates import money, transaction_id
 
 REUSED_DETAIL = "already proves session"
+STRIPE_MALFORMED = "stripe_malformed"
+# Every kind, in the order reports list them.
+DRIFT_KINDS = (
+    "missing_locally",
+    "missing_at_stripe",
+    "stripe_id_not_stored",
+    "duplicate_at_stripe",
+    "stripe_ahead",
+    "local_ahead",
+    "status_differs",
+    "amount_differs",
+    "fees_differ",
+    "transaction_differs",
+    "fulfilled_not_delivered",
+    "delivered_short",
+    "delivery_mismatch",
+    "transfer_reused",
+    STRIPE_MALFORMED,
+)
 
 
 def compare(

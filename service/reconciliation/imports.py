@@ -18,10 +18,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import psycopg
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.chain.addresses import checksum_wallet
 from service.columns import utcnow
-from service.database import Database
+from service.database import Database, error_line
 from service.delivery import checks
 from service.onramp import repository
 from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
@@ -29,6 +31,7 @@ from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
 from service.onramp.stripe_answer import apply_stripe_session
 from service.onramp.stripe_client import StripeOnramp
+from service.onramp.stripe_shape import malformed, shown
 from service.onramp.updates import (
     ONRAMP_OBJECT,
     OnrampUpdate,
@@ -63,16 +66,56 @@ async def import_sessions(
 ) -> list[SessionImported]:
     results: list[SessionImported] = []
     async for page in stripe.sessions_created(since, until):
-        ids = [our_id for obj in page if (our_id := our_session_id(obj))]
+        refusals = [_refusal(obj, stripe.livemode) for obj in page]
+        sound = [obj for obj, refused in zip(page, refusals, strict=True) if refused is None]
+        ids = [our_id for obj in sound if (our_id := our_session_id(obj))]
         held = {row.id: row for row in await _rows(database, ids)}
-        held_at_stripe = await repository.stripe_ids_held(database, [obj["id"] for obj in page])
-        for obj in page:
+        held_at_stripe = await repository.stripe_ids_held(database, [obj["id"] for obj in sound])
+        for obj, refused in zip(page, refusals, strict=True):
+            if refused is not None:
+                results.append(refused)
+                continue
             mine = held.get(our_session_id(obj) or "")
             taken = obj["id"] in held_at_stripe
-            results.append(await _import_one(database, stripe, obj, mine, taken, dry_run))
+            results.append(await _import_alone(database, obj, mine, taken, dry_run))
         if progress is not None:
             progress(len(results), None)  # Stripe's list gives no total
     return results
+
+
+def _refusal(obj: Any, livemode: bool) -> SessionImported | None:
+    """What becomes of a session without a write: another integration's, the other
+    mode's, or one too malformed to store (refused here, before the database sees it)."""
+    if isinstance(obj, dict) and isinstance(obj.get("id"), str):
+        our_id, stripe_id, status = our_session_id(obj), obj["id"], shown(obj.get("status"))
+        if our_id is None:
+            return SessionImported(None, stripe_id, status or "", "not_ours")
+        if obj.get("livemode") is (not livemode):
+            return SessionImported(our_id, stripe_id, status or "", "other_mode")
+    reason = malformed(obj)
+    if reason is None:
+        return None
+    fields = obj if isinstance(obj, dict) else {}
+    our_id = our_session_id(fields)
+    stripe_id, status = shown(fields.get("id")) or "", shown(fields.get("status")) or ""
+    return SessionImported(our_id, stripe_id, status, "failed", f"malformed: {reason}")
+
+
+async def _import_alone(
+    database: Database,
+    obj: dict[str, Any],
+    mine: SessionRow | None,
+    stripe_id_taken: bool,
+    dry_run: bool,
+) -> SessionImported:
+    """One session in transactions of its own: a database error refusing it is its
+    `failed`, and the run goes on (an unreachable database still ends the run)."""
+    our_id, stripe_id, status = our_session_id(obj), obj["id"], obj["status"]
+    assert our_id is not None  # _refusal reported the others
+    try:
+        return await _import_one(database, obj, our_id, mine, stripe_id_taken, dry_run)
+    except (psycopg.Error, SQLAlchemyError) as error:
+        return SessionImported(our_id, stripe_id, status, "failed", error_line(error))
 
 
 async def _rows(database: Database, session_ids: list[str]) -> list[SessionRow]:
@@ -82,17 +125,13 @@ async def _rows(database: Database, session_ids: list[str]) -> list[SessionRow]:
 
 async def _import_one(
     database: Database,
-    stripe: StripeOnramp,
     obj: dict[str, Any],
+    our_id: str,
     mine: SessionRow | None,
     stripe_id_taken: bool,
     dry_run: bool,
 ) -> SessionImported:
-    our_id, stripe_id, status = our_session_id(obj), str(obj["id"]), str(obj.get("status"))
-    if our_id is None:
-        return SessionImported(None, stripe_id, status, "not_ours")
-    if obj.get("livemode") is not stripe.livemode:
-        return SessionImported(our_id, stripe_id, status, "other_mode")
+    stripe_id, status = str(obj["id"]), str(obj.get("status"))
     if mine is None and not stripe_id_taken:
         return await _store(database, obj, our_id, dry_run)
     if mine is not None and mine.stripe_session_id not in (None, stripe_id):

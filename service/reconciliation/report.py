@@ -1,6 +1,7 @@
 """How a reconciliation is told: a table for people, JSON for scripts, CSV for finance's
 spreadsheets (one row per session), and gauges for Prometheus (node_exporter's textfile
-collector), so that an alert fires on drift found by a scheduled run."""
+collector), so that an alert fires on drift found by a scheduled run. Stripe's text
+reaches table and CSV cells only through `service.reports.safe_cell`."""
 
 from __future__ import annotations
 
@@ -17,25 +18,10 @@ from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from rich.console import Console
 from rich.table import Table
 
+from service.reconciliation.drift import DRIFT_KINDS
 from service.reconciliation.gather import Compared
 from service.reconciliation.totals import DayTotal, totals
-
-DRIFT_KINDS = (
-    "missing_locally",
-    "missing_at_stripe",
-    "stripe_id_not_stored",
-    "duplicate_at_stripe",
-    "stripe_ahead",
-    "local_ahead",
-    "status_differs",
-    "amount_differs",
-    "fees_differ",
-    "transaction_differs",
-    "fulfilled_not_delivered",
-    "delivered_short",
-    "delivery_mismatch",
-    "transfer_reused",
-)
+from service.reports import safe_cell, safe_row
 
 
 def as_json(compared: list[Compared], since: datetime, until: datetime) -> str:
@@ -60,7 +46,8 @@ def as_csv(compared: list[Compared]) -> str:
     writer = csv.DictWriter(out, fieldnames=names, lineterminator="\n")
     writer.writeheader()
     for session in compared:
-        writer.writerow(asdict(session) | {"drift": " ".join(session.drift)})
+        record = asdict(session) | {"drift": " ".join(session.drift)}
+        writer.writerow({name: safe_cell(value) for name, value in record.items()})
     return out.getvalue()
 
 
@@ -68,16 +55,20 @@ def as_table(compared: list[Compared], since: datetime, until: datetime, console
     drifted = [c for c in compared if c.drift]
     if drifted:
         table = Table(title="Drift")
-        for heading in ("Session", "Stripe session", "Ours", "Stripe's", "Delivery", "Drift"):
+        headings = ("Session", "Stripe session", "Ours", "Stripe's", "Delivery", "Drift", "Why")
+        for heading in headings:
             table.add_column(heading)
         for c in drifted:
             table.add_row(
-                c.session_id or "",
-                c.stripe_session_id or "",
-                c.status or "",
-                c.stripe_status or "",
-                c.delivery or "",
-                ", ".join(c.drift),
+                *safe_row(
+                    c.session_id,
+                    c.stripe_session_id,
+                    c.status,
+                    c.stripe_status,
+                    c.delivery,
+                    ", ".join(c.drift),
+                    c.detail,
+                )
             )
         console.print(table)
     table = Table(
@@ -88,13 +79,15 @@ def as_table(compared: list[Compared], since: datetime, until: datetime, console
         table.add_column(heading, justify="left" if heading in ("Day", "Status") else "right")
     for t in totals(compared):
         table.add_row(
-            t.day,
-            t.status,
-            str(t.sessions),
-            f"{t.source_amount} {t.source_currency}",
-            f"{t.fees} {t.source_currency}",
-            f"{t.delivered_amount} {t.destination_currency}",
-            str(t.drifted),
+            *safe_row(
+                t.day,
+                t.status,
+                t.sessions,
+                f"{t.source_amount} {t.source_currency}",
+                f"{t.fees} {t.source_currency}",
+                f"{t.delivered_amount} {t.destination_currency}",
+                t.drifted,
+            )
         )
     console.print(table)
     kinds = ", ".join(f"{n} {kind}" for kind, n in drift_by_kind(compared).items() if n)

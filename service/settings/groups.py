@@ -442,6 +442,9 @@ class AuthSettings(_Group):
     # once the tokens it signed have expired (docs/operations.md, key rotation).
     jwt_secrets: SecretList = Field(default_factory=list, alias="JWT_SECRET")
     jwt_ttl_seconds: int = Field(3600, alias="JWT_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
+    # How far ahead of a replica's clock a token's `iat`/`nbf` may be: the replica that
+    # issued it may run ahead. Never applied to the expiry.
+    jwt_leeway_seconds: int = Field(30, alias="JWT_LEEWAY_SECONDS", ge=0, le=300)
     # Operators: keys that may change things, and keys that may only read (GET routes).
     admin_api_keys: list[OperatorKey] = Field(default_factory=list, alias="ADMIN_API_KEYS")
     admin_readonly_api_keys: list[OperatorKey] = Field(

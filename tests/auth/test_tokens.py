@@ -1,8 +1,12 @@
 """Wallet tokens across a rotation of `JWT_SECRET`: the first secret signs, every one
-listed verifies, a secret taken off the list verifies nothing any more."""
+listed verifies, a secret taken off the list verifies nothing any more. And across
+replicas whose clocks differ: a token issued a little in this clock's future is taken
+(JWT_LEEWAY_SECONDS), an expired one never."""
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -13,6 +17,7 @@ from eth_account.signers.local import LocalAccount
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from service.app import create_app
 from service.auth.tokens import AUDIENCE, TokenIssuer
 from service.errors import Unauthorized
 from service.settings import ConfigurationError, Settings
@@ -95,3 +100,53 @@ async def test_a_token_signed_before_a_rotation_opens_routes_until_its_secret_is
         assert refused.status_code == 401
         assert refused.json()["code"] == "unauthorized"
         assert (await client.get("/api/v1/auth/me", headers=new_token)).status_code == 200
+
+
+def whole_seconds_ahead(seconds: int) -> datetime:
+    """A moment `seconds` ahead of this clock, on a whole second so that the token's
+    `iat` (whole seconds) is no earlier than that."""
+    return datetime.fromtimestamp(math.ceil(time.time()) + seconds, UTC)
+
+
+async def test_tokens_from_a_replica_whose_clock_runs_ahead_are_accepted_within_the_leeway(
+    settings_from_env: Callable[..., Settings], migrated_sqlite: str
+) -> None:
+    """JWT_LEEWAY_SECONDS (30) on `iat`, through the real routes; none on the expiry."""
+    ahead = issuer(NEW)  # another replica, signing with the same secret
+
+    async def me(app_env: dict[str, str], token: str) -> int:
+        settings = settings_from_env(DATABASE_URL=migrated_sqlite, JWT_SECRET=NEW, **app_env)
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            headers = {"Authorization": f"Bearer {token}"}
+            return (await client.get("/api/v1/auth/me", headers=headers)).status_code
+
+    five_ahead = ahead.issue(WALLET, datetime.now(UTC) + timedelta(seconds=5)).encoded
+    assert await me({}, five_ahead) == 200
+    assert await me({}, ahead.issue(WALLET, whole_seconds_ahead(31)).encoded) == 401
+    expired = ahead.issue(WALLET, datetime.now(UTC) - timedelta(hours=1, seconds=1))
+    assert expired.expires_at < datetime.now(UTC)
+    assert await me({}, expired.encoded) == 401  # at once: no leeway on the expiry
+    assert await me({"JWT_LEEWAY_SECONDS": "0"}, five_ahead) == 401
+
+
+def test_not_before_has_the_same_leeway_and_expiry_none() -> None:
+    reader = TokenIssuer(NEW, URI, timedelta(hours=1), leeway=timedelta(seconds=30))
+    now = math.floor(time.time())
+
+    def token(**times: int) -> str:
+        claims = {"sub": WALLET, "iss": URI, "aud": AUDIENCE, "iat": now, "exp": now + 60}
+        return jwt.encode(claims | times, NEW, algorithm="HS256")
+
+    assert reader.read(token(nbf=now + 5)).wallet_address == WALLET
+    with pytest.raises(Unauthorized):
+        reader.read(token(nbf=math.ceil(time.time()) + 31))
+    with pytest.raises(Unauthorized):
+        reader.read(token(exp=now - 1))
+    with pytest.raises(Unauthorized):
+        reader.read(token(iat=now + 3600))
+
+
+def test_jwt_leeway_is_a_setting_with_bounds() -> None:
+    assert Settings.from_env({}).auth.jwt_leeway_seconds == 30
+    with pytest.raises(ConfigurationError):
+        Settings.from_env({"JWT_LEEWAY_SECONDS": "-1"})
