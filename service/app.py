@@ -95,6 +95,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             CHAIN_CHECK: settings.auth.rate_limit_chain_checks_per_minute,
             KEY_FAILURES: settings.auth.admin_auth_failures_per_minute,
         },
+        store_timeout_ms=settings.auth.rate_limit_store_timeout_ms,
+        max_connections=settings.auth.redis_max_connections,
     )
     sign_in = SignIn(
         rules.Audience(
@@ -192,7 +194,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             DappServices(settings, destinations, database),
             WebhookServices(webhooks),
-            OperationsServices(database, chains),
+            OperationsServices(database, chains, rate_limiter),
             ReconciliationServices(database, stripe),
             AuditServices(replica),
         ),
@@ -206,6 +208,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *([replica.dispose] if replica is not database else []),
             chains.close,
             stripe.close,
+            rate_limiter.close,
         ],
         logging_config=None,
         debug=False,

@@ -1,8 +1,10 @@
-"""Prometheus metrics of the service's own dependencies: the database being away.
+"""Prometheus metrics of the service's own dependencies: the database and the shared
+rate-limit store being away.
 
 Counted where the outage is met and answered, once per refused request (503
-`database_unavailable`) and once per delivery round given up, so that a scrape costs
-no query and an outage shows in the API's and the worker's metrics alike.
+`database_unavailable`), once per delivery round given up and once per rate-limit
+check answered from a process's memory, so that a scrape costs no query and an outage
+shows in the API's and the worker's metrics alike.
 """
 
 from prometheus_client import Counter
@@ -15,3 +17,15 @@ database_unavailable = Counter(
 )
 for _component in ("api", "worker"):
     database_unavailable.labels(_component)
+
+# Why a check was answered from memory: the store answered an error, did not answer
+# within RATE_LIMIT_STORE_TIMEOUT_MS, or was not asked after a recent failure.
+RATE_LIMIT_STORE_REASONS = ("error", "timeout", "skipped")
+rate_limit_store_unavailable = Counter(
+    "onramp_rate_limit_store_unavailable_total",
+    "Rate-limit checks answered from this process's memory because REDIS_URL failed, was "
+    "slow, or failed moments ago.",
+    ["reason"],
+)
+for _reason in RATE_LIMIT_STORE_REASONS:
+    rate_limit_store_unavailable.labels(_reason)

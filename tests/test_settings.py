@@ -62,6 +62,8 @@ def test_an_empty_environment_gives_the_documented_defaults() -> None:
     assert (settings.auth.domain, settings.auth.uri) == ("localhost:8000", "http://localhost:8000")
     assert settings.auth.sign_in_gas_cap == 5_000_000
     assert settings.auth.rate_limit_chain_checks_per_minute == 10
+    assert settings.auth.rate_limit_store_timeout_ms == 50
+    assert settings.auth.redis_max_connections == 20
     assert settings.retention.interval_seconds == 3600
     assert settings.retention.batch_size == 1000
     assert settings.retention.webhook_days == 90

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from service.chain.rpc import Chains
 from service.database import Database
 from service.providers import Provider
+from service.ratelimit import RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
 class OperationsServices(Provider):
     database: Database
     chains: Chains
+    rate_limiter: RateLimiter

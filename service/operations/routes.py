@@ -60,7 +60,8 @@ async def ready(state: State) -> Response[Readiness]:
 @get(
     "/api/v1/admin/ready",
     tags=["operations"],
-    summary="Readiness with each check's detail: database, schema revision, RPC nodes",
+    summary="Readiness with each check's detail: database, schema revision, RPC nodes, the"
+    " rate-limit store",
     security=API_KEY_SECURITY,
     responses={
         **problems(OPERATOR_REFUSALS),
@@ -72,14 +73,20 @@ async def ready(state: State) -> Response[Readiness]:
     },
 )
 async def ready_in_detail(operator: Operator, state: State) -> Response[dict[str, Any]]:
-    """/ready's answer with its reasons. The chain is reported as last seen, not
-    required: a node outage delays delivery checks but does not stop the API."""
+    """/ready's answer with its reasons. The chain is reported as last seen, and the
+    rate-limit store as a PING finds it (`degraded` while limits are counted per
+    process), neither required: a node outage delays delivery checks, and a Redis
+    outage only stops budgets being shared between processes."""
     found = OperationsServices.of(state)
     healthy, checks = await _readiness(found)
     return Response(
         {
             "status": "ready" if healthy else "unavailable",
-            "checks": {**checks, "rpc": found.chains.report()},
+            "checks": {
+                **checks,
+                "rpc": found.chains.report(),
+                "rateLimitStore": await found.rate_limiter.check(),
+            },
         },
         status_code=200 if healthy else 503,
     )

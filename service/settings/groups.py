@@ -454,6 +454,10 @@ class AuthSettings(_Group):
     # from that network is refused until the minute ends.
     admin_auth_failures_per_minute: int = Field(10, alias="ADMIN_AUTH_FAILURES_PER_MINUTE", ge=1)
     redis_url: OptionalSecret = Field(None, alias="REDIS_URL")
+    # The longest a rate-limit check waits on REDIS_URL before it is answered from this
+    # process's memory (service/ratelimit.py), and the connections each process may hold.
+    rate_limit_store_timeout_ms: int = Field(50, alias="RATE_LIMIT_STORE_TIMEOUT_MS", ge=1, le=5000)
+    redis_max_connections: int = Field(20, alias="REDIS_MAX_CONNECTIONS", ge=1, le=10_000)
     rate_limit_per_minute: int = Field(30, alias="RATE_LIMIT_PER_MINUTE", ge=1)
     # Verifies that ask the chain, per client network: each runs a contract's code on a
     # node, which the one who signs in chooses.
