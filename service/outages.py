@@ -1,4 +1,5 @@
-"""Prometheus metrics of the service's own dependencies: the database being away.
+"""Prometheus metrics of the service's own dependencies: the database being away, the
+read replica passed over.
 
 Counted where the outage is met and answered, once per refused request (503
 `database_unavailable`) and once per delivery round given up, so that a scrape costs
@@ -15,3 +16,16 @@ database_unavailable = Counter(
 )
 for _component in ("api", "worker"):
     database_unavailable.labels(_component)
+
+# Why a read meant for the replica of DATABASE_READ_URL went to the primary
+# (service/replica.py): its schema revision differs from the primary's, it failed to
+# answer (unreachable, or not within its share of DATABASE_READ_TIMEOUT_MS), or it was
+# not checked yet (the primary's revision unknown).
+REPLICA_FALLBACK_REASONS = ("behind", "unavailable", "unchecked")
+replica_fallbacks = Counter(
+    "onramp_database_replica_fallbacks_total",
+    "Reads meant for the read replica (listings, reports) that went to the primary, by why.",
+    ["reason"],
+)
+for _reason in REPLICA_FALLBACK_REASONS:
+    replica_fallbacks.labels(_reason)

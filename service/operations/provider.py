@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from service.chain.rpc import Chains
 from service.database import Database
 from service.providers import Provider
+from service.replica import ReplicaReads
 
 
 @dataclass(frozen=True, slots=True)
 class OperationsServices(Provider):
     database: Database
     chains: Chains
+    # The replica of DATABASE_READ_URL, reported to operators; None without one.
+    replica: ReplicaReads | None

@@ -60,7 +60,8 @@ async def ready(state: State) -> Response[Readiness]:
 @get(
     "/api/v1/admin/ready",
     tags=["operations"],
-    summary="Readiness with each check's detail: database, schema revision, RPC nodes",
+    summary="Readiness with each check's detail: database, schema revision, read replica,"
+    " RPC nodes",
     security=API_KEY_SECURITY,
     responses={
         **problems(OPERATOR_REFUSALS),
@@ -72,10 +73,14 @@ async def ready(state: State) -> Response[Readiness]:
     },
 )
 async def ready_in_detail(operator: Operator, state: State) -> Response[dict[str, Any]]:
-    """/ready's answer with its reasons. The chain is reported as last seen, not
-    required: a node outage delays delivery checks but does not stop the API."""
+    """/ready's answer with its reasons. The chain is reported as last seen, and the
+    read replica (DATABASE_READ_URL) as checked now, neither required: a node outage
+    delays delivery checks, and a replica behind or away sends the listings to the
+    primary, but neither stops the API."""
     found = OperationsServices.of(state)
     healthy, checks = await _readiness(found)
+    if found.replica is not None:
+        checks["replica"] = await found.replica.report()
     return Response(
         {
             "status": "ready" if healthy else "unavailable",
