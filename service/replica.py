@@ -20,7 +20,6 @@ import contextlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal
 from typing import Any, Literal
 
 from psycopg.errors import QueryCanceled, ReadOnlySqlTransaction, UndefinedColumn, UndefinedTable
@@ -232,7 +231,7 @@ class ReplicaReads(Database):
                 return None, None, None, None
             return None, None, None, "timed out" if _timed_out(error) else failure_detail(error)
         revision, standby, lag = rows[0]
-        return revision, standby, None if lag is None else round(float(Decimal(lag)), 3), None
+        return revision, standby, None if lag is None else round(float(lag), 3), None
 
     async def _primary_revision(self) -> str | None:
         """The primary's revision now, or as last known while it does not answer."""

@@ -24,7 +24,7 @@ from sqlalchemy import func, select, text
 from service import migrations
 from service.app import create_app
 from service.commands import with_database
-from service.database import KEEPALIVES, Database
+from service.database import KEEPALIVES, Database, answer_within
 from service.errors import DatabaseUnavailable
 from service.onramp.models import OnrampSession
 from service.onramp.provider import OnrampServices
@@ -362,3 +362,22 @@ def test_a_report_over_a_whole_range_runs_without_a_statement_timeout(
 
     assert with_database(timeouts, reads_only=True, long_statements=True) == ["0", "0"]
     assert with_database(timeouts, reads_only=True) == ["30s", "1s"]
+
+
+async def test_an_answer_on_time_is_not_held_by_work_slow_to_cancel() -> None:
+    """As psycopg is with a query on a stalled server: asked to stop, it waits for the
+    server to acknowledge; the caller still has its answer on time."""
+    stopped = asyncio.Event()
+
+    async def slow_to_cancel() -> None:
+        try:
+            await asyncio.sleep(10)
+        finally:
+            await asyncio.sleep(0.3)
+            stopped.set()
+
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        await answer_within(0.05, slow_to_cancel())
+    assert time.monotonic() - started < 0.2
+    await asyncio.wait_for(stopped.wait(), 2)
