@@ -41,7 +41,7 @@ from service.dapp import static_files
 from service.dapp.demo_page import routes as demo_routes
 from service.dapp.provider import DappServices
 from service.dapp.routes import routes as dapp_routes
-from service.database import Database, read_database
+from service.database import Database
 from service.delivery.in_process import InProcessWorker
 from service.delivery.worker import DeliveryWorker
 from service.errors import exception_handlers, problem_details_plugin
@@ -64,6 +64,7 @@ from service.providers import state_of
 from service.ratelimit import RateLimiter
 from service.reconciliation.provider import ReconciliationServices
 from service.reconciliation.routes import routes as reconciliation_routes
+from service.replica import ReplicaReads
 from service.retention.schedule import RetentionSchedule
 from service.settings import AuthSettings, Settings
 from service.webhooks.provider import WebhookServices
@@ -83,7 +84,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings.server.log_level, settings.server.log_format)
     database = Database(settings.database)
-    replica = read_database(settings.database, database)
+    # Listings and reports read the replica of DATABASE_READ_URL, when it can answer them.
+    replica = ReplicaReads.of(settings.database, database)
+    reads = replica or database
     chains = Chains(settings.chain)
     destinations = accepted_destinations(settings.chain)
     tokens = _token_issuer(settings.auth)
@@ -179,7 +182,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OnrampServices(
                 settings.onramp,
                 database,
-                replica,
+                reads,
                 destinations,
                 creation,
                 Quotes(stripe, destinations),
@@ -194,18 +197,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
             DappServices(settings, destinations, database),
             WebhookServices(webhooks),
-            OperationsServices(database, chains, rate_limiter),
+            OperationsServices(database, chains, rate_limiter, replica),
             ReconciliationServices(database, stripe),
-            AuditServices(replica),
+            AuditServices(reads),
         ),
         lifespan=_metrics_listener(settings),
-        on_startup=[database.open, replica.open, _freeze_startup_objects]
+        on_startup=[database.open, *([replica.open] if replica else []), _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),
         on_shutdown=[
             worker.stop,
             changes.stop,
             database.dispose,
-            *([replica.dispose] if replica is not database else []),
+            *([replica.dispose] if replica else []),
             chains.close,
             stripe.close,
             rate_limiter.close,

@@ -132,25 +132,36 @@ def with_database(
     log_level: str | None = "warning",
     *,
     reads_only: bool = False,
+    long_statements: bool = False,
 ) -> T:
     """Run `work` to completion with the environment's settings, logging set up (at
     the settings' own level when `log_level` is None), and a database that is disposed
-    of afterwards, whatever happens. Work that `reads_only` (listings, reports) gets
-    the read replica when DATABASE_READ_URL names one, so it does not load the primary."""
+    of afterwards, whatever happens. Work that `reads_only` (listings, reports) reads
+    the replica of DATABASE_READ_URL when there is one and it can answer
+    (service/replica.py), so that it does not load the primary. Work with
+    `long_statements` (a report over a whole range) runs without
+    DATABASE_STATEMENT_TIMEOUT_MS, and waits for the replica as long as it needs."""
     import asyncio
 
     from service.database import Database
     from service.logs import configure_logging
+    from service.replica import ReplicaReads
 
     settings = load_settings()
     configure_logging(log_level or settings.server.log_level, settings.server.log_format)
 
     async def run() -> T:
-        replica = settings.database.replica if reads_only else None
-        database = Database(replica or settings.database)
+        primary = Database(settings.database, statement_timeout_ms=0 if long_statements else None)
+        replica = (
+            ReplicaReads.of(settings.database, primary, bounded=not long_statements)
+            if reads_only
+            else None
+        )
         try:
-            return await work(settings, database)
+            return await work(settings, replica or primary)
         finally:
-            await database.dispose()
+            if replica is not None:
+                await replica.dispose()
+            await primary.dispose()
 
     return asyncio.run(run())

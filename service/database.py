@@ -5,14 +5,16 @@ SQLAlchemy's async engine; PostgreSQL, what production runs, through psycopg 3's
 connection pool, the one pool the service holds to it. Every statement is built once
 from the models for both (service/sql.py) and runs through `transaction()` or
 `run_alone()`, which turn any failure to reach the database into `DatabaseUnavailable`.
+Every connection to PostgreSQL bounds its statements (DATABASE_STATEMENT_TIMEOUT_MS) and
+notices a peer gone silent (TCP keepalives), so that no request waits on it for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection
@@ -31,7 +33,19 @@ from service.logs import scrub
 from service.settings import DatabaseSettings
 from service.sql import Sql, SqlTransaction, psycopg_transaction, sqlalchemy_transaction
 
+T = TypeVar("T")
+
 RECONNECT_SECONDS = 3.0
+# libpq's: a connection whose peer stops answering (a host gone, a network cut) fails
+# after about a minute, whether it is idle (keepalives) or waiting for its data to be
+# acknowledged (tcp_user_timeout), instead of the kernel's two hours or fifteen minutes.
+KEEPALIVES: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 60_000,
+}
 _UNREACHABLE = (
     PoolTimeout,
     psycopg.OperationalError,
@@ -41,7 +55,8 @@ _UNREACHABLE = (
     EnginePoolTimeout,
 )
 # Alembic's own table, which no model declares.
-_SELECT_REVISION = Sql(select(table("alembic_version", column("version_num"))))
+ALEMBIC_VERSION = table("alembic_version", column("version_num"))
+SELECT_REVISION = Sql(select(ALEMBIC_VERSION))
 
 
 def error_line(error: BaseException) -> str:
@@ -80,6 +95,7 @@ def create_engine(settings: DatabaseSettings) -> AsyncEngine:
         connect_args={
             "connect_timeout": settings.connect_timeout_seconds,
             "application_name": "onramp",
+            **KEEPALIVES,
         },
     )
 
@@ -102,10 +118,18 @@ def _tune_sqlite(connection: DBAPIConnection, _: ConnectionPoolEntry) -> None:
 
 
 class Database:
-    """One engine per process, shared by every request of that process."""
+    """One engine per process, shared by every request of that process.
 
-    def __init__(self, settings: DatabaseSettings) -> None:
+    `statement_timeout_ms` bounds each statement on the pool's connections (the
+    settings' DATABASE_STATEMENT_TIMEOUT_MS unless given; 0 for none, whatever the
+    role's default): a report that reads a whole range runs without."""
+
+    def __init__(
+        self, settings: DatabaseSettings, *, statement_timeout_ms: int | None = None
+    ) -> None:
         self.settings = settings
+        if statement_timeout_ms is None:
+            statement_timeout_ms = settings.statement_timeout_ms
         # SQLite's connections; on PostgreSQL only migrations' and tests' (never the service's).
         self.engine = create_engine(settings)
         self.pool: AsyncConnectionPool[AsyncConnection[Any]] | None = None
@@ -124,9 +148,13 @@ class Database:
                     "autocommit": True,
                     "connect_timeout": settings.connect_timeout_seconds,
                     "application_name": "onramp",
+                    **KEEPALIVES,
                     # Timestamps then load in UTC, as the service hands them on: no row
                     # needs converting (a page of sessions has sixty).
-                    "options": _with_url_options(settings.libpq_url, "-c TimeZone=UTC"),
+                    "options": _with_url_options(
+                        settings.libpq_url,
+                        f"-c TimeZone=UTC -c statement_timeout={statement_timeout_ms}",
+                    ),
                 },
                 open=False,
             )
@@ -194,27 +222,26 @@ class Database:
         queue behind busy requests, and must see a database that is down at once.
         """
         try:
-            async with asyncio.timeout(within_seconds):
-                revision = await self._read_revision()
+            revision = await answer_within(within_seconds, self._read_revision())
         except Exception as error:  # readiness reports any failure, it never raises
-            cause = error.__cause__ if isinstance(error, DatabaseUnavailable) else error
-            if _never_migrated(cause or error):
+            if never_migrated(_cause_of(error)):
                 return {"status": "ok", "revision": None}  # reachable, but never migrated
-            return {"status": "unavailable", "detail": _short(cause or error)}
+            return {"status": "unavailable", "detail": failure_detail(error)}
         return {"status": "ok", "revision": revision}
 
     async def _read_revision(self) -> str | None:
         if self.pool is None:
             async with self.transaction() as sql:
-                revision: str | None = await sql.scalar(_SELECT_REVISION, {})
+                revision: str | None = await sql.scalar(SELECT_REVISION, {})
                 return revision
         async with await AsyncConnection.connect(
             self.settings.libpq_url,
             autocommit=True,
             connect_timeout=self.settings.connect_timeout_seconds,
             application_name="onramp-ready",
+            **KEEPALIVES,
         ) as connection:
-            row = await (await connection.execute(_SELECT_REVISION.psycopg_query)).fetchone()
+            row = await (await connection.execute(SELECT_REVISION.psycopg_query)).fetchone()
             return None if row is None else str(row[0])
 
     async def dispose(self) -> None:
@@ -223,12 +250,41 @@ class Database:
             await self.pool.close()
 
 
-def read_database(settings: DatabaseSettings, primary: Database) -> Database:
-    """Where listings and reports read: the replica named by DATABASE_READ_URL, else the
-    primary itself. A replica lags its primary a little, so a read that must see the
-    caller's own writes (a session just created, its live status) stays on the primary."""
-    replica = settings.replica
-    return primary if replica is None else Database(replica)
+async def answer_within(seconds: float, work: Awaitable[T]) -> T:
+    """`work`'s result, or TimeoutError once `seconds` have passed.
+
+    Not `asyncio.timeout`: psycopg answers the cancellation of a running query by asking
+    the server to cancel it and waiting up to ten seconds for that, which a stalled
+    server never acknowledges, and `asyncio.timeout` waits for it. Here the cancelled
+    work ends in the background (its connection goes back to the pool, or is closed),
+    and the caller has its answer on time."""
+    task = asyncio.ensure_future(work)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=max(seconds, 0.0))
+    except asyncio.CancelledError:
+        _leave_running(task)
+        raise
+    if task in done:
+        return task.result()
+    _leave_running(task)
+    raise TimeoutError(f"no answer within {seconds * 1000:.0f} ms")
+
+
+# Cancelled work still ending (answer_within); held here so that it is not collected
+# before it has given its connection back.
+_ENDING: set[asyncio.Future[Any]] = set()
+
+
+def _leave_running(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    _ENDING.add(task)
+    task.add_done_callback(_ended)
+
+
+def _ended(task: asyncio.Future[Any]) -> None:
+    _ENDING.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: its failure was already answered as a time-out
 
 
 def _with_url_options(url: str, options: str) -> str:
@@ -241,14 +297,23 @@ def _with_url_options(url: str, options: str) -> str:
     return f"{given} {options}" if given else options
 
 
-def _short(error: BaseException) -> str:
+def failure_detail(error: BaseException) -> str:
+    """One short line on why the database did not answer, for operators: the driver's
+    own error behind a `DatabaseUnavailable`, no secret in it."""
+    error = _cause_of(error)
     if isinstance(error, TimeoutError):
         return "timed out"
     first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return scrub(f"{type(error).__name__}: {first_line}"[:200])  # type: ignore[no-any-return]
 
 
-def _never_migrated(error: BaseException) -> bool:
+def _cause_of(error: BaseException) -> BaseException:
+    if isinstance(error, DatabaseUnavailable) and error.__cause__ is not None:
+        return error.__cause__
+    return error
+
+
+def never_migrated(error: BaseException) -> bool:
     """The revision table is missing: PostgreSQL says so by its error class, SQLite only
     in the driver's message."""
     if isinstance(error, UndefinedTable):

@@ -1,5 +1,5 @@
 """Prometheus metrics of the service's own dependencies: the database and the shared
-rate-limit store being away.
+rate-limit store being away, the read replica passed over.
 
 Counted where the outage is met and answered, once per refused request (503
 `database_unavailable`), once per delivery round given up and once per rate-limit
@@ -29,3 +29,16 @@ rate_limit_store_unavailable = Counter(
 )
 for _reason in RATE_LIMIT_STORE_REASONS:
     rate_limit_store_unavailable.labels(_reason)
+
+# Why a read meant for the replica of DATABASE_READ_URL went to the primary
+# (service/replica.py): its schema revision differs from the primary's, it failed to
+# answer (unreachable, or not within its share of DATABASE_READ_TIMEOUT_MS), or it was
+# not checked yet (the primary's revision unknown).
+REPLICA_FALLBACK_REASONS = ("behind", "unavailable", "unchecked")
+replica_fallbacks = Counter(
+    "onramp_database_replica_fallbacks_total",
+    "Reads meant for the read replica (listings, reports) that went to the primary, by why.",
+    ["reason"],
+)
+for _reason in REPLICA_FALLBACK_REASONS:
+    replica_fallbacks.labels(_reason)

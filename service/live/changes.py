@@ -23,7 +23,7 @@ import structlog
 from psycopg import AsyncConnection
 from sqlalchemy import literal, select
 
-from service.database import Database
+from service.database import KEEPALIVES, Database
 from service.onramp import repository
 from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
@@ -134,10 +134,9 @@ class SessionChanges:
                     autocommit=True,
                     connect_timeout=settings.connect_timeout_seconds,
                     application_name="onramp-live",
-                    keepalives=1,
-                    keepalives_idle=30,
-                    keepalives_interval=10,
-                    keepalives_count=3,
+                    # No statement_timeout: it would not end a quiet LISTEN (no statement
+                    # runs while it waits), and the probe below has its own limit.
+                    **KEEPALIVES,
                 ) as connection:
                     # SQL text: LISTEN has no SQLAlchemy expression.
                     await connection.execute(f"LISTEN {CHANNEL}")

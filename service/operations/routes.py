@@ -60,8 +60,8 @@ async def ready(state: State) -> Response[Readiness]:
 @get(
     "/api/v1/admin/ready",
     tags=["operations"],
-    summary="Readiness with each check's detail: database, schema revision, RPC nodes, the"
-    " rate-limit store",
+    summary="Readiness with each check's detail: database, schema revision, read replica,"
+    " RPC nodes, the rate-limit store",
     security=API_KEY_SECURITY,
     responses={
         **problems(OPERATOR_REFUSALS),
@@ -74,11 +74,15 @@ async def ready(state: State) -> Response[Readiness]:
 )
 async def ready_in_detail(operator: Operator, state: State) -> Response[dict[str, Any]]:
     """/ready's answer with its reasons. The chain is reported as last seen, and the
-    rate-limit store as a PING finds it (`degraded` while limits are counted per
-    process), neither required: a node outage delays delivery checks, and a Redis
-    outage only stops budgets being shared between processes."""
+    read replica (DATABASE_READ_URL) as checked now, and the rate-limit store as a PING
+    finds it (`degraded` while limits are counted per process), none of them required:
+    a node outage delays delivery checks, a replica behind or away sends the listings
+    to the primary, and a Redis outage only stops budgets being shared between
+    processes."""
     found = OperationsServices.of(state)
     healthy, checks = await _readiness(found)
+    if found.replica is not None:
+        checks["replica"] = await found.replica.report()
     return Response(
         {
             "status": "ready" if healthy else "unavailable",

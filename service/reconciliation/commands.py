@@ -106,7 +106,7 @@ def reconcile_command(
             await stripe.close()
 
     try:
-        compared = with_database(run, reads_only=True)
+        compared = with_database(run, reads_only=True, long_statements=True)
     except (UpstreamUnavailable, Unprocessable) as error:
         fail(f"Stripe: {error.detail}", EXIT_UNAVAILABLE)
     except NotConfigured as error:

@@ -65,6 +65,14 @@ class DatabaseSettings(_Group):
     max_overflow: int = Field(10, alias="DATABASE_MAX_OVERFLOW", ge=0, le=200)
     pool_timeout_seconds: float = Field(10.0, alias="DATABASE_POOL_TIMEOUT_SECONDS", gt=0)
     connect_timeout_seconds: int = Field(5, alias="DATABASE_CONNECT_TIMEOUT_SECONDS", ge=1)
+    # The longest a statement may run on the service's connections (PostgreSQL's
+    # statement_timeout); 0 for none. Migrations and `onramp reconcile` run without.
+    statement_timeout_ms: int = Field(
+        30_000, alias="DATABASE_STATEMENT_TIMEOUT_MS", ge=0, le=3_600_000
+    )
+    # How long a listing may take when DATABASE_READ_URL is set: the replica gets half
+    # of it, the primary the rest should the replica fail (service/replica.py).
+    read_timeout_ms: int = Field(2_000, alias="DATABASE_READ_TIMEOUT_MS", ge=100, le=60_000)
     # How long a migration waits for a table's lock before it gives up, is rolled back
     # and can be run again; requests queue behind a waiting migration (PostgreSQL).
     migration_lock_timeout_seconds: float = Field(

@@ -45,7 +45,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Readiness with each check's detail: database, schema revision, RPC nodes, the rate-limit store */
+        /** Readiness with each check's detail: database, schema revision, read replica, RPC nodes, the rate-limit store */
         get: operations["ApiV1AdminReadyReadyInDetail"];
         put?: never;
         post?: never;
