@@ -144,17 +144,22 @@ async def test_lists_are_served_from_the_read_url_and_single_reads_from_the_prim
         replica_only = await caller.get(f"/api/v1/onramp/sessions/{only_on_replica}")
         assert replica_only.status_code == 404
 
+    assert listed_by_the_cli(tmp_path, primary_url, replica_url) == [only_on_replica]
+    await empty_tables(replica_url)
+
+
+def listed_by_the_cli(cwd: Path, primary_url: str, replica_url: str) -> list[str]:
+    """The session ids `onramp sessions list` prints with a replica configured."""
     listed = run_onramp(
         "sessions",
         "list",
         "--json",
-        cwd=tmp_path,
+        cwd=cwd,
         DATABASE_URL=primary_url,
         DATABASE_READ_URL=replica_url,
     )
     assert listed.returncode == 0, listed.stderr
-    assert [row["id"] for row in json.loads(listed.stdout)] == [only_on_replica]
-    await empty_tables(replica_url)
+    return [row["id"] for row in json.loads(listed.stdout)]
 
 
 def test_a_replica_needs_postgresql_on_both_sides(tmp_path: Path, primary_url: str) -> None:
@@ -220,16 +225,7 @@ async def test_a_replica_a_migration_behind_is_read_only_once_it_has_caught_up(
                 "lagSeconds": None,
             }
             assert await fallbacks(client, "behind") == counted + 2
-            listed = run_onramp(
-                "sessions",
-                "list",
-                "--json",
-                cwd=tmp_path,
-                DATABASE_URL=primary_url,
-                DATABASE_READ_URL=replica,
-            )
-            assert listed.returncode == 0, listed.stderr
-            assert [row["id"] for row in json.loads(listed.stdout)] == [on_primary]
+            assert listed_by_the_cli(tmp_path, primary_url, replica) == [on_primary]
 
             await asyncio.to_thread(migrations.upgrade, DatabaseSettings(DATABASE_URL=replica))
             on_replica = await stored_on(replica, wallet)
