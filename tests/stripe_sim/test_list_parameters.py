@@ -4,12 +4,16 @@ of every call, in both array forms."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 import stripe as stripe_sdk
 
+from service.demo.local_servers import serve_in_thread
+from service.onramp.stripe_client import API_VERSION, StripeOnramp
+from service.settings import StripeSettings
 from tests.stripe_sim.test_simulator import PARAMS
 from tests.support.stripe import RunningStripe
 
@@ -101,3 +105,31 @@ async def test_retrieve_takes_no_parameter_but_expand(sdk: stripe_sdk.StripeClie
     with pytest.raises(stripe_sdk.InvalidRequestError) as refused:
         await sdk.raw_request_async("get", f"{LIST}/{created['id']}", status="rejected")
     assert (refused.value.code, refused.value.param) == ("parameter_unknown", "status")
+
+
+async def test_the_services_own_list_call_is_taken_and_names_its_api_version(
+    stripe: RunningStripe,
+) -> None:
+    """What `sessions import` and `reconcile` send (created range, limit 100, the
+    cursor) is a list call the stand-in takes, under the service's Stripe-Version."""
+    versions: list[str] = []
+
+    async def recording(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            versions.append(headers.get(b"stripe-version", b"").decode())
+        await stripe.simulator(scope, receive, send)
+
+    url, server, thread = serve_in_thread(recording)
+    client = StripeOnramp(StripeSettings(STRIPE_SECRET_KEY=stripe.secret_key, STRIPE_API_BASE=url))
+    try:
+        for n in range(3):
+            await client.create_session(dict(PARAMS), idempotency_key=f"import-{n}")
+        since = datetime.now(UTC) - timedelta(minutes=1)
+        pages = [page async for page in client.sessions_created(since, page_size=2)]
+    finally:
+        await client.close()
+        server.should_exit = True
+        thread.join(timeout=5)
+    assert [len(page) for page in pages] == [2, 1]
+    assert set(versions) == {API_VERSION}
