@@ -24,6 +24,11 @@ from service.settings import StripeSettings
 log = structlog.get_logger("onramp.stripe")
 SESSIONS_PATH = "/v1/crypto/onramp_sessions"
 QUOTES_PATH = "/v1/crypto/onramp/quotes"
+# The Stripe API version every call names (`Stripe-Version`), so that Stripe's answers
+# keep the shape this code reads whatever the account's default; the stripe-python
+# release in use is generated from it. The Stripe stand-in's events carry it too, as a
+# webhook endpoint made for this version receives it.
+API_VERSION = "2026-10-28.endive"
 # Idle connections are closed before a server is likely to close them (uvicorn: 5 s),
 # so that a request never goes out on a connection the other side is shutting.
 KEEPALIVE_SECONDS = 4.0
@@ -94,6 +99,7 @@ class StripeOnramp:
             self.client = stripe.StripeClient(
                 settings.secret_key.get_secret_value(),
                 base_addresses={"api": settings.api_base},
+                stripe_version=API_VERSION,
                 max_network_retries=settings.max_network_retries,
                 http_client=self.http,
             )

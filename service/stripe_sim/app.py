@@ -23,7 +23,7 @@ from service.stripe_sim.hosted_page import PAGE_PREFIX, Deliver, hosted_page, pa
 from service.stripe_sim.listing import SessionOrder, list_sessions
 from service.stripe_sim.params import StripeError, random_token
 from service.stripe_sim.quotes import new_quote
-from service.stripe_sim.sessions import advance, new_session
+from service.stripe_sim.sessions import advance, new_session, retrieved
 from service.stripe_sim.webhooks import WebhookSender, session_event
 
 Scope = dict[str, Any]
@@ -119,7 +119,7 @@ class StripeSimulator:
             self.stats.quote_requests += 1
             return 200, new_quote(_query(scope)), {}
         if method == "GET" and (match := _SESSION_PATH.match(path)):
-            return 200, self._get(match["id"]), {}
+            return 200, retrieved(self._get(match["id"]), _query(scope)), {}
         raise StripeError(404, f"Unrecognized request URL ({method}: {path}).")
 
     def _authenticate(self, headers: dict[str, str]) -> None:

@@ -7,10 +7,31 @@ import bisect
 from typing import Any
 
 from service.stripe_sim.forms import FormValue
-from service.stripe_sim.params import StripeError, text_param
+from service.stripe_sim.offer import offer
+from service.stripe_sim.params import (
+    StripeError,
+    choice_param,
+    expand_param,
+    refuse_unknown,
+    text_param,
+)
+from service.stripe_sim.sessions import SESSION_FIELDS, STATUSES
 
 LIST_PATH = "/v1/crypto/onramp_sessions"
 _BOUNDS = ("gte", "gt", "lte", "lt")
+# The list's parameters, as Stripe's API reference gives them; any other is refused.
+_LIST_PARAMS = frozenset(
+    {
+        "created",
+        "destination_currency",
+        "destination_network",
+        "ending_before",
+        "expand",
+        "limit",
+        "starting_after",
+        "status",
+    }
+)
 
 
 class SessionOrder:
@@ -35,16 +56,29 @@ class SessionOrder:
 def list_sessions(
     sessions: dict[str, dict[str, Any]], order: SessionOrder, params: dict[str, FormValue]
 ) -> dict[str, Any]:
+    refuse_unknown(params, _LIST_PARAMS)
+    expand_param(params, SESSION_FIELDS, prefix="data.")
+    sold = offer()
+    filters = {
+        "status": choice_param(params, "status", STATUSES),
+        "destination_network": choice_param(params, "destination_network", sold.wallet_keys),
+        "destination_currency": choice_param(
+            params,
+            "destination_currency",
+            frozenset().union(*sold.destinations.values()),
+        ),
+    }
+    wanted = {name: value for name, value in filters.items() if value is not None}
     limit = _limit(params)
     keys = order.keys(sessions)
     low, high = _created_range(keys, params)
     if before := text_param(params, "ending_before"):
         start = _position(keys, sessions, before)
-        newer = _walk(sessions, keys, range(max(start + 1, low), high), params, limit + 1)
+        newer = _walk(sessions, keys, range(max(start + 1, low), high), wanted, limit + 1)
         return _page(newer[:limit][::-1], has_more=len(newer) > limit)
     if after := text_param(params, "starting_after"):
         high = min(high, _position(keys, sessions, after))
-    older = _walk(sessions, keys, range(high - 1, low - 1, -1), params, limit + 1)
+    older = _walk(sessions, keys, range(high - 1, low - 1, -1), wanted, limit + 1)
     return _page(older[:limit], has_more=len(older) > limit)
 
 
@@ -59,13 +93,13 @@ def _walk(
     sessions: dict[str, dict[str, Any]],
     keys: list[tuple[int, str]],
     positions: range,
-    params: dict[str, FormValue],
+    filters: dict[str, str],
     wanted: int,
 ) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for position in positions:
         session = sessions[keys[position][1]]
-        if _matches(session, params):
+        if _matches(session, filters):
             found.append(session)
             if len(found) == wanted:
                 break
@@ -77,12 +111,26 @@ def _created_range(keys: list[tuple[int, str]], params: dict[str, FormValue]) ->
     if isinstance(created, str):
         created = {"gte": created, "lte": created}
     if not isinstance(created, dict):
-        raise StripeError(400, "Invalid hash: created", param="created")
+        raise StripeError(
+            400, "Invalid hash: created", code="parameter_invalid_hash", param="created"
+        )
     low, high = 0, len(keys)
     for bound, text in created.items():
-        if bound not in _BOUNDS or not str(text).isdigit():
-            raise StripeError(400, f"Invalid created[{bound}].", param="created")
-        at = int(str(text))
+        if bound not in _BOUNDS:
+            raise StripeError(
+                400,
+                f"Received unknown parameter: created[{bound}]",
+                code="parameter_unknown",
+                param=f"created[{bound}]",
+            )
+        if not text.isdigit():
+            raise StripeError(
+                400,
+                f"Invalid integer: {text}",
+                code="parameter_invalid_integer",
+                param=f"created[{bound}]",
+            )
+        at = int(text)
         if bound == "gte":
             low = max(low, bisect.bisect_left(keys, (at, "")))
         elif bound == "gt":
@@ -101,18 +149,20 @@ def _page(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
 def _limit(params: dict[str, FormValue]) -> int:
     text = text_param(params, "limit") or "10"
     if not text.isdigit() or not 1 <= int(text) <= 100:
-        raise StripeError(400, "Invalid integer: limit must be between 1 and 100.", param="limit")
+        raise StripeError(
+            400,
+            f"Invalid integer: {text}; limit must be between 1 and 100.",
+            code="parameter_invalid_integer",
+            param="limit",
+        )
     return int(text)
 
 
-def _matches(session: dict[str, Any], params: dict[str, FormValue]) -> bool:
+def _matches(session: dict[str, Any], filters: dict[str, str]) -> bool:
     details = session["transaction_details"]
-    for name, value in (
-        ("status", session["status"]),
-        ("destination_currency", details["destination_currency"]),
-        ("destination_network", details["destination_network"]),
-    ):
-        wanted = text_param(params, name)
-        if wanted is not None and wanted != value:
-            return False
-    return True
+    found = {
+        "status": session["status"],
+        "destination_currency": details["destination_currency"],
+        "destination_network": details["destination_network"],
+    }
+    return all(found[name] == value for name, value in filters.items())

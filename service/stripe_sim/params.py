@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import string
+from collections.abc import Collection
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -12,6 +13,8 @@ from service.stripe_sim.offer import offer
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
 SOURCE_CURRENCIES = frozenset({"usd", "eur", "gbp"})
+# Where Stripe's error envelope points for a coded error (`doc_url`).
+ERROR_DOCS = "https://stripe.com/docs/error-codes/"
 
 
 class StripeError(Exception):
@@ -31,11 +34,50 @@ class StripeError(Exception):
         self.envelope: dict[str, Any] = {"type": type_, "message": message}
         if code:
             self.envelope["code"] = code
+            self.envelope["doc_url"] = ERROR_DOCS + code.replace("_", "-")
         if param:
             self.envelope["param"] = param
 
     def body(self) -> dict[str, Any]:
         return {"error": self.envelope}
+
+
+def refuse_unknown(params: dict[str, FormValue], known: frozenset[str]) -> None:
+    """Stripe refuses a parameter it does not know rather than ignoring it."""
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise StripeError(
+            400,
+            f"Received unknown parameter: {unknown[0]}",
+            code="parameter_unknown",
+            param=unknown[0],
+        )
+
+
+def choice_param(params: dict[str, FormValue], name: str, choices: Collection[str]) -> str | None:
+    """An enum parameter: one of `choices`, or absent."""
+    value = text_param(params, name)
+    if value is not None and value not in choices:
+        raise StripeError(
+            400,
+            f"Invalid {name}: must be one of {', '.join(sorted(choices))}",
+            code="parameter_invalid_string",
+            param=name,
+        )
+    return value
+
+
+def expand_param(params: dict[str, FormValue], fields: Collection[str], prefix: str = "") -> None:
+    """`expand[]` (or `expand[0]`): each path must name a field of the answer (after
+    `prefix`, `data.` on a list). Stripe's schema gives an onramp session no expandable
+    field, so there is nothing to expand: a path to a field it has is answered as it is,
+    a path to none is refused as Stripe refuses a path it cannot expand."""
+    for index, path in enumerate(list_param(params, "expand")):
+        field = path.removeprefix(prefix).split(".")[0] if path.startswith(prefix) else ""
+        if field not in fields:
+            raise StripeError(
+                400, f"This property cannot be expanded ({path}).", param=f"expand[{index}]"
+            )
 
 
 def source_currency_param(params: dict[str, FormValue]) -> str:

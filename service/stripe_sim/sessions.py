@@ -10,14 +10,16 @@ from decimal import Decimal
 from typing import Any
 
 from service.stripe_sim.forms import FormValue
-from service.stripe_sim.offer import offer
+from service.stripe_sim.offer import NON_EVM_WALLET_KEYS, offer
 from service.stripe_sim.params import (
     StripeError,
     amount_param,
     amount_text,
     destination_amount_param,
+    expand_param,
     list_param,
     random_token,
+    refuse_unknown,
     source_currency_param,
     text_param,
 )
@@ -52,6 +54,7 @@ _ALLOWED_PARAMS = frozenset(
         "settlement_speed",
         "kyc_details",
         "customer_information",
+        "expand",
     }
 )
 _EVM_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -71,14 +74,7 @@ def priced_source(destination_amount: Decimal, currency: str) -> Decimal:
 
 def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[str, Any]:
     """A fresh `crypto.onramp_session` for validated create parameters."""
-    unknown = sorted(set(params) - _ALLOWED_PARAMS)
-    if unknown:
-        raise StripeError(
-            400,
-            f"Received unknown parameter: {unknown[0]}",
-            code="parameter_unknown",
-            param=unknown[0],
-        )
+    refuse_unknown(params, _ALLOWED_PARAMS)
     source_amount_text = text_param(params, "source_amount")
     if source_amount_text is not None and params.get("destination_amount") is not None:
         raise StripeError(
@@ -130,7 +126,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
             raise StripeError(
                 400, f"Unsupported network in wallet_addresses: {net}", param="wallet_addresses"
             )
-        if net not in {"bitcoin", "solana"} and not _EVM_ADDRESS.match(address):
+        if net not in NON_EVM_WALLET_KEYS and not _EVM_ADDRESS.match(address):
             raise StripeError(
                 400,
                 f"Invalid wallet address for {net}.",
@@ -162,7 +158,7 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
         source_amount = priced_source(destination_amount, currency)
     lock = text_param(params, "lock_wallet_address") == "true"
     session_id = f"cos_{random_token(24)}"
-    return {
+    session = {
         "id": session_id,
         "object": "crypto.onramp_session",
         "client_secret": f"{session_id}_secret_{random_token(24)}",
@@ -185,9 +181,22 @@ def new_session(params: dict[str, FormValue], now: float | None = None) -> dict[
             "source_currency": source_currency,
             "transaction_id": None,
             "wallet_address": wallets.get(sold.wallet_keys[network]) if network else None,
-            "wallet_addresses": {key: wallets.get(key) for key in sold.wallet_keys.values()},
+            "wallet_addresses": sold.wallet_addresses(wallets),
         },
     }
+    expand_param(params, session)
+    return session
+
+
+def retrieved(session: dict[str, Any], params: dict[str, FormValue]) -> dict[str, Any]:
+    """`GET /v1/crypto/onramp_sessions/{id}`: the session; its only parameter is `expand`."""
+    refuse_unknown(params, frozenset({"expand"}))
+    expand_param(params, session)
+    return session
+
+
+# What an onramp session holds, for the paths `expand[]` may name on a list.
+SESSION_FIELDS = frozenset(new_session({}, now=0))
 
 
 def advance(

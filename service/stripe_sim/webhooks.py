@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-API_VERSION = "2025-10-29.clover"
+from service.onramp.stripe_client import API_VERSION
 
 
 @dataclass

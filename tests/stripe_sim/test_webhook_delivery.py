@@ -3,50 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
-import pytest
-
-from service.demo.local_servers import serve_in_thread
 from service.webhooks.signatures import verify_signature
+from tests.stripe_sim.conftest import Receiver
 from tests.support.stripe import RunningStripe
 from tests.support.webhooks import WEBHOOK_SECRET
-
-
-@dataclass
-class Receiver:
-    """A webhook endpoint that refuses its first `failures` deliveries."""
-
-    failures: int = 0
-    received: list[tuple[bytes, str]] = field(default_factory=list)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            return
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        headers = dict(scope["headers"])
-        status = 500 if self.failures > 0 else 200
-        self.failures -= 1
-        if status == 200:
-            self.received.append((body, headers[b"stripe-signature"].decode()))
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[Receiver, str]]:
-    endpoint = Receiver()
-    url, server, thread = serve_in_thread(endpoint)
-    yield endpoint, url
-    server.should_exit = True
-    thread.join(timeout=5)
 
 
 def a_session(stripe: RunningStripe) -> str:

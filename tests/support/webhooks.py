@@ -9,6 +9,8 @@ import secrets
 import time
 from typing import Any
 
+from service.onramp.stripe_client import API_VERSION
+
 WEBHOOK_SECRET = "whsec_test_" + "a" * 24
 
 
@@ -33,7 +35,7 @@ def onramp_event(
     return {
         "id": event_id or f"evt_{secrets.token_hex(12)}",
         "object": "event",
-        "api_version": "2025-10-29.clover",
+        "api_version": API_VERSION,
         "created": int(time.time()),
         "livemode": False,
         "pending_webhooks": 1,
