@@ -220,7 +220,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     handler: Any = app.asgi_handler
     if settings.server.trusted_proxies:
         handler = ForwardedClient(handler, settings.server.trusted_proxies)
-    app.asgi_handler = RequestContextMiddleware(handler, hsts=settings.server.is_deployed)
+    app.asgi_handler = RequestContextMiddleware(
+        handler, hsts=settings.server.is_deployed, stand_in=settings.stripe.stand_in
+    )
     return app
 
 

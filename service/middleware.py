@@ -44,18 +44,27 @@ _DEMO_CSP = (
 # The example dApp (DAPP_DIR): its own scripts and styles, the API on the same origin,
 # and Stripe's onramp widget (scripts, frames and calls to Stripe's hosts).
 _STRIPE_HOSTS = b"https://js.stripe.com https://crypto-js.stripe.com"
-_APP_CSP = (
-    b"default-src 'none'; script-src 'self' " + _STRIPE_HOSTS + b"; "
-    b"frame-src " + _STRIPE_HOSTS + b" https://*.stripe.com; "
-    b"connect-src 'self' https://*.stripe.com; style-src 'self' 'unsafe-inline'; "
-    b"img-src 'self' data: https://*.stripe.com; frame-ancestors 'none'"
-)
+
+
+def _app_csp(stand_in: str | None) -> bytes:
+    """The dApp's policy; with the Stripe stand-in, its origin too (its embedded onramp's
+    script, the frame of its payment page, and the session state the script reads)."""
+    extra = b" " + stand_in.encode() if stand_in else b""
+    return (
+        b"default-src 'none'; script-src 'self' " + _STRIPE_HOSTS + extra + b"; "
+        b"frame-src " + _STRIPE_HOSTS + b" https://*.stripe.com" + extra + b"; "
+        b"connect-src 'self' https://*.stripe.com" + extra + b"; "
+        b"style-src 'self' 'unsafe-inline'; "
+        b"img-src 'self' data: https://*.stripe.com; frame-ancestors 'none'"
+    )
+
+
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 _CSP = {
     "api": dict(_API_HEADERS)[b"content-security-policy"],
     "docs": _DOCS_CSP,
     "demo": _DEMO_CSP,
-    "app": _APP_CSP,
+    "app": _app_csp(None),
 }
 
 access_log = structlog.get_logger("onramp.access")
@@ -77,9 +86,10 @@ class RequestContextMiddleware:
     each kind of page. (The access logger is looked up on each call, so that logging
     reconfigured later, as tests do, is followed.)"""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool = False, stand_in: str | None = None) -> None:
         self.app = app
         self.hsts = hsts
+        self._csp = {**_CSP, "app": _app_csp(stand_in)}
         self._headers = {kind: self._static_headers(kind) for kind in _CSP}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -120,7 +130,7 @@ class RequestContextMiddleware:
 
     def _static_headers(self, kind: str) -> tuple[tuple[bytes, bytes], ...]:
         headers = [h for h in _API_HEADERS if h[0] != b"content-security-policy"]
-        headers.append((b"content-security-policy", _CSP[kind]))
+        headers.append((b"content-security-policy", self._csp[kind]))
         if self.hsts:
             headers.append(_HSTS)
         return tuple(headers)

@@ -25,6 +25,8 @@ class Token:
     finality_depth: int
     # Stripe's own name for the network in `wallet_addresses[...]` (`base_network` for Base).
     stripe_wallet_key: str
+    # The chain's block explorer: `{explorer_url}/tx/{hash}` shows a transaction.
+    explorer_url: str | None
     rpc_urls: tuple[str, ...]
     verified: bool
 
@@ -43,6 +45,7 @@ def tokens() -> tuple[Token, ...]:
             confirmations=int(entry["confirmations"]),
             finality_depth=int(entry["finalityDepth"]),
             stripe_wallet_key=entry["stripeWalletKey"],
+            explorer_url=entry.get("explorerUrl"),
             rpc_urls=tuple(entry["rpcUrls"]),
             verified=bool(entry["verified"]),
         )

@@ -7,7 +7,7 @@ worker cannot verify would end every such purchase in `failed`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from service import registry
 from service.chain.addresses import checksum_wallet
@@ -24,6 +24,7 @@ class Destination:
     confirmations: int  # required before a delivery is confirmed
     finality_depth: int  # a confirmed delivery is re-checked until its block is this deep
     stripe_wallet_key: str
+    explorer_url: str | None  # where a dApp links a transaction (`/tx/<hash>`); None: nowhere
 
 
 Destinations = dict[tuple[str, str], Destination]
@@ -32,7 +33,8 @@ Destinations = dict[tuple[str, str], Destination]
 def accepted_destinations(chain: ChainSettings) -> Destinations:
     """Keyed by (network, currency). `MUSD_TOKEN_ADDRESS` overrides the registry's MUSD
     (and serves a Mezo chain the registry does not list); `DELIVERY_CONFIRMATIONS`
-    raises, never lowers, a token's own confirmation count."""
+    raises, never lowers, a token's own confirmation count; `MEZO_EXPLORER_URL` replaces
+    the registry's explorer on Mezo (empty: none)."""
     accepted: Destinations = {}
     for network in chain.networks.values():
         for token in registry.tokens_on(network.network, network.chain_id):
@@ -49,7 +51,12 @@ def accepted_destinations(chain: ChainSettings) -> Destinations:
             confirmations=confirmations,
             finality_depth=max(confirmations, known.finality_depth if known else 1),
             stripe_wallet_key=known.stripe_wallet_key if known else "mezo",
+            explorer_url=known.explorer_url if known else None,
         )
+    if chain.explorer_url is not None:
+        for key, destination in accepted.items():
+            if destination.network == "mezo":
+                accepted[key] = replace(destination, explorer_url=chain.explorer_url or None)
     return accepted
 
 
@@ -64,4 +71,5 @@ def _destination(token: registry.Token, network: NetworkRpc, chain: ChainSetting
         confirmations=confirmations,
         finality_depth=max(confirmations, token.finality_depth),
         stripe_wallet_key=token.stripe_wallet_key,
+        explorer_url=token.explorer_url,
     )

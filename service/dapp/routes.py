@@ -7,7 +7,6 @@ from litestar.datastructures import State
 
 from service.dapp.provider import DappServices
 from service.dapp.schemas import ClientConfig, DestinationConfig, SignInConfig, lifecycle_config
-from service.settings.groups import STRIPE_API_BASE
 
 LIFECYCLE_CONFIG = lifecycle_config()
 
@@ -23,7 +22,7 @@ async def client_config(state: State) -> ClientConfig:
     publishable = settings.stripe.publishable_key
     return ClientConfig(
         publishable_key=publishable.get_secret_value() if publishable else None,
-        stripe_stand_in=settings.stripe.api_base.rstrip("/") != STRIPE_API_BASE,
+        stripe_stand_in=settings.stripe.stand_in is not None,
         source_currency=settings.onramp.default_source_currency,
         min_source_amount=f"{settings.onramp.min_source_amount:.2f}",
         max_source_amount=f"{settings.onramp.max_source_amount:.2f}",
@@ -37,6 +36,7 @@ async def client_config(state: State) -> ClientConfig:
                 token_address=d.token_address,
                 decimals=d.decimals,
                 confirmations=d.confirmations,
+                explorer_url=d.explorer_url,
             )
             for d in sorted(found.destinations.values(), key=lambda d: (d.network, d.currency))
         ],

@@ -18,6 +18,9 @@ class DestinationConfig(_Schema):
     token_address: str
     decimals: int
     confirmations: int
+    # The block explorer: `{explorerUrl}/tx/{hash}` shows a delivery's transaction; null
+    # where the chain has none (a local chain).
+    explorer_url: str | None
 
 
 class SignInConfig(_Schema):

@@ -31,6 +31,7 @@ from service.demo.local_chain import Anvil, start_anvil
 from service.demo.local_servers import serve_in_thread
 from service.onramp.lifecycle import LIFECYCLE
 from service.settings import Settings
+from service.stripe_sim import DEFAULT_PUBLISHABLE_KEY
 from service.stripe_sim.app import StripeSimulator
 
 WEBHOOK_SECRET = "whsec_demo_" + "d" * 24
@@ -71,9 +72,14 @@ class DemoStack:
 
 
 @contextmanager
-def demo_stack(done: Callable[[str], None] = lambda _: None) -> Iterator[DemoStack]:
+def demo_stack(
+    done: Callable[[str], None] = lambda _: None, explorer_url: str = ""
+) -> Iterator[DemoStack]:
     """The service on SQLite with the stand-in and anvil, wired as in production; the
-    example dApp at /app/ when it is built. All stopped on exit."""
+    example dApp at /app/ when it is built. All stopped on exit.
+
+    Anvil borrows Mezo testnet's chain id (so that Bitcoin wallets have Passport
+    accounts), but no explorer shows its transactions: none unless `explorer_url`."""
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="onramp-demo-")))
         anvil = stack.enter_context(_chain())
@@ -96,10 +102,12 @@ def demo_stack(done: Callable[[str], None] = lambda _: None) -> Iterator[DemoSta
             {
                 "DATABASE_URL": f"sqlite:///{work / 'onramp.db'}",
                 "STRIPE_SECRET_KEY": simulator.secret_key,
+                "STRIPE_PUBLISHABLE_KEY": DEFAULT_PUBLISHABLE_KEY,
                 "STRIPE_API_BASE": stripe_url,
                 "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
                 "MEZO_RPC_URLS": anvil.url,
                 "MUSD_TOKEN_ADDRESS": token,
+                "MEZO_EXPLORER_URL": explorer_url,
                 "JWT_SECRET": secrets.token_urlsafe(48),
                 "LOG_LEVEL": "warning",
                 "LOG_FORMAT": "console",

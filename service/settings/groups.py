@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -258,6 +259,15 @@ class StripeSettings(_Group):
             )
         return self
 
+    @property
+    def stand_in(self) -> str | None:
+        """The origin of the Stripe stand-in in use (its API, hosted pages and embedded
+        onramp script share it), or None with Stripe itself."""
+        if self.api_base == STRIPE_API_BASE:
+            return None
+        parts = urlsplit(self.api_base)
+        return f"{parts.scheme}://{parts.netloc}"
+
     @field_validator("api_base")
     @classmethod
     def _http_url(cls, url: str) -> str:
@@ -282,6 +292,9 @@ class ChainSettings(_Group):
     )
     chain_id: int = Field(MEZO_TESTNET_CHAIN_ID, alias="MEZO_CHAIN_ID", ge=1)
     musd_token_address: OptionalStr = Field(None, alias="MUSD_TOKEN_ADDRESS")
+    # Where a dApp links Mezo transactions: unset, the registry's explorer for the chain;
+    # empty, none (a local chain that only borrows a Mezo chain id, as the demo's does).
+    explorer_url: str | None = Field(None, alias="MEZO_EXPLORER_URL")
     delivery_confirmations: int = Field(1, alias="DELIVERY_CONFIRMATIONS", ge=1, le=1000)
     delivery_timeout_seconds: int = Field(3600, alias="DELIVERY_TIMEOUT_SECONDS", ge=1)
     delivery_amount_tolerance: Decimal = Field(Decimal(0), alias="DELIVERY_AMOUNT_TOLERANCE", ge=0)
@@ -304,6 +317,15 @@ class ChainSettings(_Group):
         if any(not url.startswith(("http://", "https://")) for url in urls):
             raise ValueError("every URL must be http(s)")
         return urls
+
+    @field_validator("explorer_url")
+    @classmethod
+    def _explorer(cls, url: str | None) -> str | None:
+        if url is None or not url.strip():
+            return None if url is None else ""
+        if not url.strip().startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL, or empty for none")
+        return url.strip().rstrip("/")
 
     @property
     def networks(self) -> dict[str, NetworkRpc]:

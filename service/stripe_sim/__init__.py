@@ -6,3 +6,4 @@ networks have, a connection dropped after the work was done included.
 """
 
 DEFAULT_SECRET_KEY = "sk_test_onramp_simulator"  # noqa: S105 - the stand-in's own test key
+DEFAULT_PUBLISHABLE_KEY = "pk_test_onramp_simulator"  # its embedded onramp's (widget.py)

@@ -25,6 +25,7 @@ from service.stripe_sim.params import StripeError, random_token
 from service.stripe_sim.quotes import new_quote
 from service.stripe_sim.sessions import advance, new_session, retrieved
 from service.stripe_sim.webhooks import WebhookSender, session_event
+from service.stripe_sim.widget import WIDGET_PREFIX, serve_widget
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -74,6 +75,9 @@ class StripeSimulator:
         if path.startswith(PAGE_PREFIX):
             status, page, extra = hosted_page(self, method, path, body)
             await _respond(send, status, page, extra)
+            return
+        if path.startswith(WIDGET_PREFIX):
+            await serve_widget(self, method, path, scope.get("query_string", b""), send)
             return
         if path.startswith("/_sim/"):
             status, payload = control(self, method, path, body)

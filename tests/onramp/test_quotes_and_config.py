@@ -50,6 +50,34 @@ async def test_config_tells_a_frontend_what_it_needs(
     }
 
 
+@pytest.mark.parametrize(
+    ("setting", "explorer"),
+    [
+        ({}, "https://explorer.test.mezo.org"),  # the registry's, for MEZO_CHAIN_ID 31611
+        ({"MEZO_EXPLORER_URL": "https://scan.example/"}, "https://scan.example"),
+        ({"MEZO_EXPLORER_URL": ""}, None),  # a local chain: no link
+    ],
+)
+async def test_config_names_the_explorer_that_shows_a_delivery(
+    make_onramp_app: Callable[..., Litestar],
+    stripe: RunningStripe,
+    setting: dict[str, str],
+    explorer: str | None,
+) -> None:
+    async with AsyncTestClient(app=make_onramp_app(**setting)) as client:
+        config = (await client.get("/api/v1/config")).json()
+    mezo = [d for d in config["destinations"] if d["network"] == "mezo"]
+    assert mezo
+    assert {d["explorerUrl"] for d in mezo} == {explorer}
+
+
+def test_an_explorer_that_is_not_a_url_is_refused(
+    make_onramp_app: Callable[..., Litestar],
+) -> None:
+    with pytest.raises(ConfigurationError, match="MEZO_EXPLORER_URL"):
+        make_onramp_app(MEZO_EXPLORER_URL="explorer.mezo.org")
+
+
 async def test_config_without_a_publishable_key_says_so(
     make_onramp_app: Callable[..., Litestar], stripe: RunningStripe
 ) -> None:

@@ -349,6 +349,7 @@ export interface components {
             tokenAddress: string;
             decimals: number;
             confirmations: number;
+            explorerUrl: string | null;
         };
         /** Fees */
         Fees: {

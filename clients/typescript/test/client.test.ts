@@ -75,6 +75,16 @@ describe("the typed client against a running service", () => {
     expect((await client.sessions()).items).toEqual([]);
   });
 
+  it("signs in a wallet that gives every address the P2PKH header, as Unisat does", async () => {
+    const bitcoinMessage = createRequire(import.meta.url)("bitcoinjs-message");
+    const key = Buffer.from(process.env.BITCOIN_KEY ?? "", "hex");
+    const address = process.env.BITCOIN_ADDRESS ?? ""; // P2WPKH
+    const signedIn = await new OnrampClient({ baseUrl }).signIn(
+      bitcoinSigner(address, async (message) => bitcoinMessage.sign(message, key, true).toString("base64")),
+    );
+    expect(signedIn.bitcoinAddress).toBe(address);
+  });
+
   it("turns refusals into typed problems and does not retry them", async () => {
     const counting: typeof fetch = (input, init) => {
       calls.push(String(input instanceof Request ? input.url : input));
