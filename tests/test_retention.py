@@ -98,8 +98,8 @@ async def old_and_live_rows(database: Database) -> None:
     await add_keys(database, "live", 5, now - timedelta(hours=23))
     await add_nonces(database, "expired", 25, now - timedelta(hours=2))
     await add_nonces(database, "live", 5, now - timedelta(minutes=30))
-    await add_tickets(database, "expired", 25, now - timedelta(seconds=1))
-    await add_tickets(database, "live", 5, now + timedelta(seconds=59))
+    await add_tickets(database, "expired", 25, now - timedelta(hours=2))
+    await add_tickets(database, "live", 5, now - timedelta(minutes=30))
     await add_checks(database, "finished-long-ago", 25, now - 40 * DAY, now - 40 * DAY)
     await add_checks(database, "finished-lately", 5, now - 2 * DAY, now - 2 * DAY)
     await add_checks(database, "open", 5, now - 40 * DAY, None)  # due, never finished

@@ -30,6 +30,7 @@ def upgrade() -> None:
         sa.Column("session_id", sa.String(length=32), nullable=False),
         sa.Column("issued_at", service.columns.UtcDateTime(timezone=True), nullable=False),
         sa.Column("expires_at", service.columns.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", service.columns.UtcDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("digest"),
     )
     with op.batch_alter_table("stream_tickets", schema=None) as batch_op:

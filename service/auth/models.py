@@ -49,3 +49,5 @@ class StreamTicket(SQLModel, table=True):
     session_id: str = Field(sa_type=String(32))
     issued_at: datetime = Field(sa_type=UtcDateTime)
     expires_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    # Set by the one request that opened a stream with it.
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

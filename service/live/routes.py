@@ -12,7 +12,7 @@ import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, Parameter
+from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from service.auth.guards import BEARER_SECURITY, Wallet
@@ -51,12 +51,14 @@ _TICKET_REFUSED = (
 )
 StreamTicket = Annotated[
     str | None,
-    Parameter(
-        query="ticket",
+    QueryParameter(
+        name="ticket",
         max_length=TICKET_MAX_LENGTH,
         description="A ticket from `POST /api/v1/onramp/sessions/{id}/events/ticket`, "
         "instead of the Authorization header (which a browser's `EventSource` cannot "
-        "send): single use, for this session, within 60 s of its issue.",
+        "send): it opens one stream of this session, within 60 s of its issue (the "
+        "reconnect of that stream is answered 204 once the session is settled, 401 "
+        "before).",
     ),
 ]
 
@@ -112,10 +114,12 @@ async def session_event_stream(
     ticket: StreamTicket = None,
 ) -> Response[Any]:
     found = LiveServices.of(state)
+    holder = None
     if ticket is not None:
-        wallet = await found.tickets.use(ticket, session_id)
-        if wallet is None:
+        holder = await found.tickets.holder(ticket, session_id)
+        if holder is None:
             raise Unauthorized(_TICKET_REFUSED)
+        wallet = holder.wallet_address
         # A ticket's stream lasts its time; it is not tied to the token that asked.
         token_left = math.inf
     else:
@@ -126,7 +130,12 @@ async def session_event_stream(
     ip = client_ip(request)
     await found.rate_limiter.spend("events", ip=ip, wallet=wallet)
     if is_settled(row):
+        # Also to the reconnect of a stream its ticket opened: the client stops.
         return Response(None, status_code=HTTP_204_NO_CONTENT)
+    if ticket is not None and (
+        holder is None or holder.used or not await found.tickets.use(ticket, session_id)
+    ):
+        raise Unauthorized(_TICKET_REFUSED)
     slot = found.slots.take(wallet, client_network(ip))
     time_left = found.settings.max_stream_seconds
     events = session_events(

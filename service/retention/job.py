@@ -5,8 +5,8 @@ retention run`; the statements are each table owner's.
 - Idempotency keys 24 h after their create call: the API contract's replay window.
 - Nonces an hour after they expired: a spent or expired nonce can never be used again,
   the hour is for audit.
-- Stream tickets once expired: a used ticket is deleted as it is used, and an expired
-  one opens nothing.
+- Stream tickets an hour after they expired: an expired or used ticket opens no stream;
+  the hour answers a used one's reconnect (service/auth/tickets.py).
 - Webhook events older than `WEBHOOK_RETENTION_DAYS` that no session still needs: the
   very rules and code of `onramp webhooks prune` (`service/webhooks/retention.py`).
 - Delivery checks finished more than `DELIVERY_CHECK_RETENTION_DAYS` ago: decided for
@@ -76,7 +76,7 @@ def _expiring(database: Database, settings: RetentionSettings, now: datetime) ->
         ),
         _Expiring(
             "stream_tickets",
-            "expired",
+            "expired_over_an_hour_ago",
             lambda: tickets.count_expired(database, now),
             lambda batch: tickets.delete_expired(database, now, batch),
         ),
