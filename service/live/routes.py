@@ -20,16 +20,22 @@ from service.auth.tickets import TICKET_MAX_LENGTH, TICKETS_PER_WALLET
 from service.errors import NotFound, Unauthorized
 from service.live.held_stream import HeldEventStream
 from service.live.provider import LiveServices
-from service.live.stream import RECONNECT_MS, is_settled, session_events
+from service.live.stream import EVENT, RECONNECT_MS, is_settled, session_events
 from service.onramp import repository
 from service.onramp.lifecycle import LIFECYCLE
 from service.onramp.models import SessionRow
 from service.onramp.rules import is_session_id
 from service.onramp.schemas import SessionPublic
-from service.openapi import DATABASE_UNAVAILABLE, NOT_SIGNED_IN, RATE_LIMITED, problems
+from service.openapi import (
+    DATABASE_UNAVAILABLE,
+    EVENT_STREAM,
+    NOT_SIGNED_IN,
+    RATE_LIMITED,
+    event_stream_operation,
+    problems,
+)
 from service.ratelimit import client_ip, client_network
 
-EVENT_STREAM = "text/event-stream"
 _SETTLED = (
     f"{' or '.join(f'`{s}`' for s in LIFECYCLE.exits)}, or its delivery has a verdict"
     f" ({', '.join(f'`{d}`' for d in LIFECYCLE.settling_deliveries)})"
@@ -81,14 +87,15 @@ StreamTicket = Annotated[
     "and a client network may each keep only so many streams open "
     "(`LIVE_MAX_STREAMS_PER_WALLET`, `LIVE_MAX_STREAMS_PER_CLIENT`), and a server only "
     "`LIVE_MAX_STREAMS`.",
+    operation_class=event_stream_operation(EVENT, SessionPublic.__name__),
     # The Bearer token, or no header at all with a ticket in the query.
     security=[*BEARER_SECURITY, {}],
     responses={
         200: ResponseSpec(
-            SessionPublic,
-            description="Server-Sent Events (`text/event-stream`), each event's `data` "
-            "the session object as this schema describes it, `event: session`, `id:` its "
-            "version; comment lines between.",
+            str,
+            description="Server-Sent Events (`text/event-stream`, not JSON): events "
+            "`session`, each with an `id:` (its version) and `data:` the session object "
+            "in JSON, as `SessionPublic` describes it (`itemSchema`); comment lines between.",
             media_type=EVENT_STREAM,
             generate_examples=False,
         ),
