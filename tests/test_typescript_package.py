@@ -66,7 +66,7 @@ def test_the_client_is_current_strict_and_passes_its_suite(
             "npm", "test", "--", "--reporter=verbose", cwd=CLIENT, ONRAMP_URL=url, **bitcoin
         )
         assert tested.returncode == 0, tested.stdout + tested.stderr
-        assert "7 passed" in tested.stdout, tested.stdout
+        assert "8 passed" in tested.stdout, tested.stdout
     finally:
         server.should_exit = True
         thread.join(timeout=15)
