@@ -33,6 +33,7 @@ from service.auth.guards import KEY_FAILURES, operator_guard, wallet_provider
 from service.auth.provider import SignInServices
 from service.auth.routes import routes as auth_routes
 from service.auth.service import CHAIN_CHECK, ChainChecks, SignIn
+from service.auth.tickets import StreamTickets
 from service.auth.tokens import TokenIssuer
 from service.bodies import OnrampRequest
 from service.chain.destinations import accepted_destinations
@@ -194,6 +195,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 rate_limiter,
                 settings.live,
                 StreamSlots(StreamCaps.of(settings.live)),
+                StreamTickets(database),
+                wallet_provider(tokens),
             ),
             DappServices(settings, destinations, database),
             WebhookServices(webhooks),

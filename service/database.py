@@ -30,6 +30,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from service.errors import DatabaseUnavailable
 from service.logs import scrub
+from service.notices import Notices
 from service.settings import DatabaseSettings
 from service.sql import Sql, SqlTransaction, psycopg_transaction, sqlalchemy_transaction
 
@@ -128,6 +129,8 @@ class Database:
         self, settings: DatabaseSettings, *, statement_timeout_ms: int | None = None
     ) -> None:
         self.settings = settings
+        # What this process's committed transactions tell its other parts (notices.py).
+        self.notices = Notices()
         if statement_timeout_ms is None:
             statement_timeout_ms = settings.statement_timeout_ms
         # SQLite's connections; on PostgreSQL only migrations' and tests' (never the service's).
@@ -174,13 +177,13 @@ class Database:
             async with (
                 _reachable(),
                 self.engine.connect() as connection,
-                sqlalchemy_transaction(connection) as transaction,
+                sqlalchemy_transaction(connection, self.notices) as transaction,
             ):
                 yield transaction
             return
         async with (
             self.pool_connection() as pg_connection,
-            psycopg_transaction(pg_connection) as transaction,
+            psycopg_transaction(pg_connection, self.notices) as transaction,
         ):
             yield transaction
 

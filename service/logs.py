@@ -40,8 +40,13 @@ _SECRET_KEYS = frozenset(
         "password",
         "cookie",
         "setcookie",
+        "ticket",  # a stream ticket (auth/tickets.py)
     }
 )
+
+# What every stream ticket starts with ("event stream ticket", service/auth/tickets.py):
+# declared here so that the shape below and the tickets issued cannot disagree.
+STREAM_TICKET_PREFIX = "est_"
 
 # Secrets recognised by shape wherever they appear inside a string, as one pattern so
 # that every logged string costs one scan.
@@ -56,6 +61,7 @@ _SECRET_PATTERN = re.compile(
             r"\bv[01]=[0-9a-fA-F]{64}\b",
             r"\b0x[0-9a-fA-F]{130,}\b",
             r"(?<=://)[^:/@\s]+:[^@\s]+(?=@)",
+            rf"\b{STREAM_TICKET_PREFIX}[A-Za-z0-9_-]{{16,}}",
         )
     )
 )
@@ -75,6 +81,7 @@ def _may_hold_a_secret(text: str) -> bool:
         or "=" in lowered
         or "0x" in lowered
         or "://" in lowered
+        or STREAM_TICKET_PREFIX in lowered
     )
 
 

@@ -9,9 +9,12 @@ otherwise document only a 400 in its own (different) error shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Operation
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
@@ -64,3 +67,38 @@ def problems(descriptions: Mapping[int, str]) -> dict[int, ResponseSpec]:
         )
         for status, description in descriptions.items()
     }
+
+
+EVENT_STREAM = "text/event-stream"
+
+
+def event_stream_operation(event: str, data_schema: str) -> type[Operation]:
+    """The `operation_class=` of a Server-Sent Events route: its 200 is `text/event-stream`.
+
+    Its `schema` is a string (the stream's text), so that a generated client reads the
+    body as text and never parses it as JSON; its `itemSchema` (OpenAPI 3.2's keyword for
+    each item of a sequential media type, left alone by 3.1 tools) says what each event
+    carries: `event`, `id`, and `data`, JSON of the component `data_schema`. Litestar has
+    no field for `itemSchema`, so the operation adds it as it is written out."""
+
+    @dataclass
+    class EventStreamOperation(Operation):
+        def to_schema(self) -> dict[str, Any]:
+            written = super().to_schema()
+            written["responses"]["200"]["content"][EVENT_STREAM]["itemSchema"] = {
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "event": {"type": "string", "const": event},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer"},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": {"$ref": f"#/components/schemas/{data_schema}"},
+                    },
+                },
+            }
+            return written
+
+    return EventStreamOperation

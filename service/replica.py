@@ -114,6 +114,7 @@ class ReplicaReads(Database):
         self.settings = primary.settings
         self.engine = primary.engine
         self.pool = primary.pool
+        self.notices = primary.notices
         self.primary = primary
         self.replica = replica
         self.budget = primary.settings.read_timeout_ms / 1000

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
 from psycopg import AsyncConnection as PsycopgConnection
 from psycopg.rows import dict_row
@@ -40,6 +41,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.sql.schema import Column
 
+from service.notices import Notices, Topic
+
+T = TypeVar("T")
 _POSTGRES = postgres_dialect.dialect()  # type: ignore[no-untyped-call]
 _SQLITE = sqlite_dialect.dialect()
 
@@ -163,13 +167,27 @@ class SqlTransaction(Protocol):
         """Run `action` once the transaction has committed, never if it rolls back: for
         what must count only what really happened (metrics)."""
 
+    def listened(self, topic: Topic[Any]) -> bool:
+        """Whether this process listens to `topic` (service/notices.py)."""
+
+    def tell(self, topic: Topic[T], item: T) -> None:
+        """Tell this process's listeners of `item` once the transaction has committed."""
+
 
 class _AfterCommit:
-    def __init__(self) -> None:
+    def __init__(self, notices: Notices | None) -> None:
         self._actions: list[Callable[[], None]] = []
+        self._notices = notices
 
     def after_commit(self, action: Callable[[], None]) -> None:
         self._actions.append(action)
+
+    def listened(self, topic: Topic[Any]) -> bool:
+        return self._notices is not None and self._notices.listened(topic)
+
+    def tell(self, topic: Topic[T], item: T) -> None:
+        if self._notices is not None:
+            self.after_commit(partial(self._notices.tell, topic, item))
 
     def committed(self) -> None:
         for action in self._actions:
@@ -183,8 +201,8 @@ class RollBack(Exception):
 class _OnPsycopg(_AfterCommit):
     is_postgres = True
 
-    def __init__(self, connection: PsycopgConnection[Any]) -> None:
-        super().__init__()
+    def __init__(self, connection: PsycopgConnection[Any], notices: Notices | None) -> None:
+        super().__init__(notices)
         self.connection = connection
 
     async def scalar(self, sql: Sql, params: Mapping[str, Any]) -> Any:
@@ -214,8 +232,8 @@ class _OnPsycopg(_AfterCommit):
 class _OnSqlAlchemy(_AfterCommit):
     is_postgres = False
 
-    def __init__(self, connection: AsyncConnection) -> None:
-        super().__init__()
+    def __init__(self, connection: AsyncConnection, notices: Notices | None) -> None:
+        super().__init__(notices)
         self.connection = connection
         self.is_postgres = connection.dialect.name == "postgresql"
 
@@ -241,8 +259,10 @@ class _OnSqlAlchemy(_AfterCommit):
 
 
 @asynccontextmanager
-async def psycopg_transaction(connection: PsycopgConnection[Any]) -> AsyncIterator[SqlTransaction]:
-    transaction = _OnPsycopg(connection)
+async def psycopg_transaction(
+    connection: PsycopgConnection[Any], notices: Notices | None = None
+) -> AsyncIterator[SqlTransaction]:
+    transaction = _OnPsycopg(connection, notices)
     try:
         async with connection.transaction():
             yield transaction
@@ -252,8 +272,10 @@ async def psycopg_transaction(connection: PsycopgConnection[Any]) -> AsyncIterat
 
 
 @asynccontextmanager
-async def sqlalchemy_transaction(connection: AsyncConnection) -> AsyncIterator[SqlTransaction]:
-    transaction = _OnSqlAlchemy(connection)
+async def sqlalchemy_transaction(
+    connection: AsyncConnection, notices: Notices | None = None
+) -> AsyncIterator[SqlTransaction]:
+    transaction = _OnSqlAlchemy(connection, notices)
     try:
         async with connection.begin():
             yield transaction

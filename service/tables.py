@@ -6,7 +6,7 @@ Alembic's autogenerate and the test fixtures read `metadata` from here.
 from sqlmodel import SQLModel
 
 from service.audit.models import OperatorAction
-from service.auth.models import AuthNonce
+from service.auth.models import AuthNonce, StreamTicket
 from service.delivery.models import DeliveryCheck, DeliveryCredit
 from service.onramp.models import IdempotencyKey, OnrampSession
 from service.webhooks.models import WebhookEvent
@@ -20,6 +20,7 @@ __all__ = [
     "IdempotencyKey",
     "OnrampSession",
     "OperatorAction",
+    "StreamTicket",
     "WebhookEvent",
     "metadata",
 ]

@@ -60,6 +60,15 @@ async def add_nonces(database: Database, prefix: str, count: int, expires_at: da
     )
 
 
+async def add_tickets(database: Database, prefix: str, count: int, expires_at: datetime) -> None:
+    await insert(
+        database,
+        "INSERT INTO stream_tickets (digest, wallet_address, session_id, issued_at, expires_at)"
+        " VALUES (:digest, '0xabc', 'ors_x', :at, :at)",
+        [{"digest": f"{prefix}-{i}", "at": expires_at} for i in range(count)],
+    )
+
+
 async def add_checks(
     database: Database, prefix: str, count: int, due_at: datetime, finished_at: datetime | None
 ) -> None:
@@ -72,7 +81,9 @@ async def add_checks(
 
 
 async def count(database: Database, table: str, like: str) -> int:
-    key = {"idempotency_keys": "key", "auth_nonces": "nonce"}.get(table, "onramp_session_id")
+    key = {"idempotency_keys": "key", "auth_nonces": "nonce", "stream_tickets": "digest"}.get(
+        table, "onramp_session_id"
+    )
     async with database.engine.connect() as connection:
         found = await connection.scalar(
             text(f"SELECT count(*) FROM {table} WHERE {key} LIKE :like"),  # noqa: S608
@@ -87,6 +98,8 @@ async def old_and_live_rows(database: Database) -> None:
     await add_keys(database, "live", 5, now - timedelta(hours=23))
     await add_nonces(database, "expired", 25, now - timedelta(hours=2))
     await add_nonces(database, "live", 5, now - timedelta(minutes=30))
+    await add_tickets(database, "expired", 25, now - timedelta(hours=2))
+    await add_tickets(database, "live", 5, now - timedelta(minutes=30))
     await add_checks(database, "finished-long-ago", 25, now - 40 * DAY, now - 40 * DAY)
     await add_checks(database, "finished-lately", 5, now - 2 * DAY, now - 2 * DAY)
     await add_checks(database, "open", 5, now - 40 * DAY, None)  # due, never finished
@@ -114,12 +127,15 @@ async def test_rows_past_their_retention_go_in_batches_and_live_rows_stay(
     deleted = {(c.table, c.outcome): c.rows for c in cleared}
     assert deleted[("idempotency_keys", "deleted")] == 25
     assert deleted[("auth_nonces", "deleted")] == 25
+    assert deleted[("stream_tickets", "deleted")] == 25
     assert deleted[("delivery_checks", "deleted")] == 25
     assert batches == [10, 10, 5]
     assert await count(database, "idempotency_keys", "expired") == 0
     assert await count(database, "idempotency_keys", "live") == 5
     assert await count(database, "auth_nonces", "expired") == 0
     assert await count(database, "auth_nonces", "live") == 5
+    assert await count(database, "stream_tickets", "expired") == 0
+    assert await count(database, "stream_tickets", "live") == 5
     assert await count(database, "delivery_checks", "finished-long-ago") == 0
     assert await count(database, "delivery_checks", "finished-lately") == 5
     assert await count(database, "delivery_checks", "open") == 5
@@ -132,6 +148,7 @@ async def test_a_dry_run_counts_and_deletes_nothing(database: Database) -> None:
     assert would == {
         "idempotency_keys": 25,
         "auth_nonces": 25,
+        "stream_tickets": 25,
         "delivery_checks": 25,
         "webhook_events": 0,
     }

@@ -31,3 +31,23 @@ class AuthNonce(SQLModel, table=True):
     chain_checks: int = Field(
         default=0, sa_column=Column(Integer, nullable=False, server_default=text("0"))
     )
+
+
+class StreamTicket(SQLModel, table=True):
+    """A ticket to open one session's event stream without an Authorization header (a
+    browser's EventSource cannot send one): issued to the session's owner, used once.
+
+    Only the ticket's SHA-256 is kept: a row read from the database or a backup opens
+    no stream."""
+
+    __tablename__ = "stream_tickets"
+    # The tickets one wallet holds, for keeping only the newest few.
+    __table_args__ = (Index("ix_stream_tickets_wallet_issued", "wallet_address", "issued_at"),)
+
+    digest: str = Field(sa_type=String(64), primary_key=True)
+    wallet_address: str = Field(sa_type=String(42))
+    session_id: str = Field(sa_type=String(32))
+    issued_at: datetime = Field(sa_type=UtcDateTime)
+    expires_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    # Set by the one request that opened a stream with it.
+    used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

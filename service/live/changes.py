@@ -8,7 +8,10 @@ and may be written by other processes (`--workers`, `onramp worker`), so the wat
 sessions are read again on a short interval instead.
 
 Each change is read once per process, with the others that arrived meanwhile, and handed
-to every stream of its session.
+to every stream of its session. A change made in this very process needs neither: its
+transaction tells this fan-out the row as it committed (`repository.SESSION_CHANGED`,
+service/notices.py), so its streams have it at once, on SQLite too, and each state in
+turn: a read after two quick changes would see only the second.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -37,16 +41,31 @@ PROBE_SECONDS = 30.0  # a listening connection this quiet is asked whether it st
 log = structlog.get_logger("onramp.live")
 
 
+# Rows a stream has not taken yet; past this many (a client that does not read), the
+# oldest go: each row is the whole session, so the newest is never lost.
+WATCH_QUEUE = 64
+
+
 @dataclass(eq=False)
 class Watch:
-    """One stream's view of its session: the newest row read, and a flag set on change."""
+    """One stream's view of its session: the rows handed to it in order, and a flag set
+    while any is waiting. Each state a change committed in this process is handed on
+    as its transaction left it, so that a stream sees every status even when two
+    changes land before it reads."""
 
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    latest: SessionRow | None = None
+    rows: deque[SessionRow] = field(default_factory=lambda: deque(maxlen=WATCH_QUEUE))
 
     def hand(self, row: SessionRow) -> None:
-        self.latest = row
+        self.rows.append(row)
         self.changed.set()
+
+    def take(self) -> SessionRow | None:
+        """The oldest row waiting, if any."""
+        row = self.rows.popleft() if self.rows else None
+        if not self.rows:
+            self.changed.clear()
+        return row
 
 
 class SessionChanges:
@@ -59,12 +78,31 @@ class SessionChanges:
         self._task: asyncio.Task[None] | None = None
         self._due: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # This process's own changes, at once and each as it committed.
+        self._stop_hearing = database.notices.listen(repository.SESSION_CHANGED, self.committed)
+
+    def committed(self, row: SessionRow) -> None:
+        """A change this process committed: handed to the session's streams now, on
+        their event loop (the writer may run on another thread's)."""
+        loop = self._loop
+        if row.id not in self._watches or loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._hand(row)
+        else:
+            loop.call_soon_threadsafe(self._hand, row)
 
     @contextlib.asynccontextmanager
     async def watch(self, session_id: str) -> AsyncIterator[Watch]:
         """Watch a session from now on; the caller reads it once after entering, so that
         no change falls between its first read and the first notice."""
         watch = Watch()
+        self._loop = asyncio.get_running_loop()
         self._watches.setdefault(session_id, set()).add(watch)
         self._start()
         try:
@@ -77,6 +115,7 @@ class SessionChanges:
                     del self._watches[session_id]
 
     async def stop(self) -> None:
+        self._stop_hearing()
         for task in (self._task, self._reader):
             if task is not None:
                 task.cancel()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from litestar import Request
+
+from service.auth.tickets import StreamTickets
+from service.auth.tokens import WalletToken
 from service.database import Database
 from service.live.changes import SessionChanges
 from service.live.slots import StreamSlots
@@ -19,3 +25,7 @@ class LiveServices(Provider):
     rate_limiter: RateLimiter
     settings: LiveSettings
     slots: StreamSlots
+    tickets: StreamTickets
+    # The wallet of a request's Bearer token, 401 without one (auth/guards.py): the
+    # stream asks only when it was given no ticket.
+    wallet_of: Callable[[Request[Any, Any, Any]], WalletToken]

@@ -1,9 +1,12 @@
 """A session's event stream: the session at once, again on every change of its status or
 delivery, heartbeats between, and an end once nothing more will change.
 
-Each event carries the whole session object, so a client that reconnects needs only the
-newest state: its `Last-Event-ID` says which one it holds, and the stream starts with
-the current state unless that is the one.
+Each event carries the whole session object. A stream sends every state its process
+committed, in order (a quick `fulfillment_processing` is not hidden by the
+`fulfillment_complete` after it); a change made by another process is read after its
+notice, so two that land together there may arrive as the newer one alone. A client
+that reconnects needs only the newest state: its `Last-Event-ID` says which one it
+holds, and the stream starts with the current state unless that is the one.
 """
 
 from __future__ import annotations
@@ -115,7 +118,8 @@ async def session_events(
                     if loop.time() >= beat:
                         yield HEARTBEAT
                         beat = loop.time() + heartbeat_seconds
-            watch.changed.clear()
-            # Reads may finish out of order: never step back to an older version.
-            if watch.latest is not None and watch.latest.updated_at >= row.updated_at:
-                row = watch.latest
+            # Rows come in order of commit from this process, and as read for changes
+            # made elsewhere; reads may finish out of order: never step back.
+            handed = watch.take()
+            if handed is not None and handed.updated_at >= row.updated_at:
+                row = handed

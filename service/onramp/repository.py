@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlmodel import col
 
 from service.database import Database
+from service.notices import Topic
 from service.onramp import metrics
 from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
 from service.onramp.models import (
@@ -38,6 +39,12 @@ from service.onramp.models import (
 )
 from service.sql import Sql, SqlTransaction, const, insert_into, one_of
 
+# A session's status or delivery changed: the row as its transaction left it, told to
+# this process once committed (service/notices.py), so that its live streams see every
+# state at once. Every write that changes what a stream shows tells it here: `advance`,
+# `fill_fulfilment` and `record_verdicts` (a session's first stream opens only after its
+# create call has answered, so the create flow's writes are never watched).
+SESSION_CHANGED: Topic[SessionRow] = Topic("onramp_session_changed")
 S = OnrampSession
 ROW = tuple(SESSIONS.c[name] for name in SESSION_COLUMNS)  # a SessionRow, in its order
 _ID = col(S.id) == bindparam("id")
@@ -292,7 +299,7 @@ def _advance_statement(status: str) -> Sql | None:
         update(SESSIONS)
         .values(moved)
         .where(_FOUND, col(S.status).in_([const(s) for s in before]))
-        .returning(col(S.id), col(S.source_amount), col(S.source_currency))
+        .returning(*ROW)
     )
 
 
@@ -330,7 +337,7 @@ _FILL_FULFILMENT = Sql(
             and_(col(S.destination_amount).is_(None), _news_of("amount")),
         ),
     )
-    .returning(col(S.id))
+    .returning(*ROW)
 )
 _FILL_FEES = Sql(
     update(SESSIONS)
@@ -362,17 +369,22 @@ async def advance(sql: SqlTransaction, status: str, found: dict[str, Any]) -> st
     rows = await sql.rows(_ADVANCE[status], found)
     if not rows:
         return None
-    moved = rows[0]
+    moved = _row_by_name(rows[0])
     sql.after_commit(
-        partial(metrics.session_moved, status, moved["source_amount"], moved["source_currency"])
+        partial(metrics.session_moved, status, moved.source_amount, moved.source_currency)
     )
-    return str(moved["id"])
+    sql.tell(SESSION_CHANGED, moved)
+    return moved.id
 
 
 async def fill_fulfilment(sql: SqlTransaction, found: dict[str, Any]) -> str | None:
     """A late transaction id or amount on a fulfilled session; its id if anything was new."""
-    filled: str | None = await sql.scalar(_FILL_FULFILMENT, found)
-    return filled
+    rows = await sql.rows(_FILL_FULFILMENT, found)
+    if not rows:
+        return None
+    filled = _row_by_name(rows[0])
+    sql.tell(SESSION_CHANGED, filled)
+    return filled.id
 
 
 async def fill_fees(sql: SqlTransaction, found: dict[str, Any]) -> str | None:
@@ -467,6 +479,10 @@ async def record_verdicts(
             for v in verdicts
         ],
     )
+    if verdicts and sql.listened(SESSION_CHANGED):
+        changed = await sessions_to_deliver(sql, sorted({v.session_id for v in verdicts}))
+        for row in changed.values():
+            sql.tell(SESSION_CHANGED, row)
 
 
 async def fulfilled_sessions(

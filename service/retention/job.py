@@ -5,6 +5,8 @@ retention run`; the statements are each table owner's.
 - Idempotency keys 24 h after their create call: the API contract's replay window.
 - Nonces an hour after they expired: a spent or expired nonce can never be used again,
   the hour is for audit.
+- Stream tickets an hour after they expired: an expired or used ticket opens no stream;
+  the hour answers a used one's reconnect (service/auth/tickets.py).
 - Webhook events older than `WEBHOOK_RETENTION_DAYS` that no session still needs: the
   very rules and code of `onramp webhooks prune` (`service/webhooks/retention.py`).
 - Delivery checks finished more than `DELIVERY_CHECK_RETENTION_DAYS` ago: decided for
@@ -28,6 +30,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from service.auth import repository as nonces
+from service.auth import tickets
 from service.database import Database
 from service.delivery import checks
 from service.onramp import idempotency_keys
@@ -70,6 +73,12 @@ def _expiring(database: Database, settings: RetentionSettings, now: datetime) ->
             "expired_over_an_hour_ago",
             lambda: nonces.count_expired(database, now),
             lambda batch: nonces.delete_expired(database, now, batch),
+        ),
+        _Expiring(
+            "stream_tickets",
+            "expired_over_an_hour_ago",
+            lambda: tickets.count_expired(database, now),
+            lambda batch: tickets.delete_expired(database, now, batch),
         ),
         _Expiring(
             "delivery_checks",

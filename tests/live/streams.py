@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from litestar import Litestar
 
 from service.app import create_app
 from service.demo.local_servers import serve_in_thread
@@ -95,7 +96,14 @@ class Replicas:
 
 @contextmanager
 def replicas_in_threads(settings: Settings, count: int = 2) -> Iterator[list[str]]:
-    started = [serve_in_thread(create_app(settings)) for _ in range(count)]
+    with serving_apps([create_app(settings) for _ in range(count)]) as urls:
+        yield urls
+
+
+@contextmanager
+def serving_apps(apps: list[Litestar]) -> Iterator[list[str]]:
+    """Each app on a real HTTP server in a thread of its own, until the block ends."""
+    started = [serve_in_thread(app) for app in apps]
     try:
         yield [url for url, _, _ in started]
     finally:
@@ -105,8 +113,20 @@ def replicas_in_threads(settings: Settings, count: int = 2) -> Iterator[list[str
             thread.join(timeout=15)
 
 
-def stream_url(replicas: Replicas, session: dict[str, Any]) -> str:
-    return f"{replicas.urls[0]}/api/v1/onramp/sessions/{session['id']}/events"
+def stream_url(replicas: Replicas, session: dict[str, Any], replica: int = 0) -> str:
+    return f"{replicas.urls[replica]}/api/v1/onramp/sessions/{session['id']}/events"
+
+
+async def ticket_for(
+    client: httpx.AsyncClient, replicas: Replicas, session: dict[str, Any]
+) -> dict[str, Any]:
+    """A stream ticket for the session, asked of the first replica with the owner's token."""
+    response = await client.post(
+        f"{stream_url(replicas, session)}/ticket", headers=replicas.headers
+    )
+    assert response.status_code == 201, response.text
+    issued: dict[str, Any] = response.json()
+    return issued
 
 
 async def next_session_event(events: AsyncIterator[Event], within: float = 5) -> Event:

@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.live.streams import Replicas, events_of, next_session_event, stream_url
+from service.settings import Settings
+from tests.live.streams import (
+    Replicas,
+    events_of,
+    next_session_event,
+    replicas_in_threads,
+    stream_url,
+)
 from tests.onramp.conftest import new_wallet, token_for
 from tests.support.processes import service_env, serving
 from tests.support.stripe import RunningStripe
@@ -81,6 +89,29 @@ async def test_a_reconnect_gets_the_change_it_missed_and_nothing_it_has(replicas
             assert quiet.comments == ["heartbeat"]
             await replicas.webhook(client, session, "fulfillment_processing")
             assert (await next_session_event(events)).session["status"] == "fulfillment_processing"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_one_process_hands_its_streams_each_change_at_once(
+    live_settings: Callable[..., Settings],
+) -> None:
+    """On SQLite, which is polled for other processes' changes: two changes this process
+    makes back to back reach its stream at once (before a poll could), each of them."""
+    with replicas_in_threads(live_settings(), count=1) as urls:
+        replicas = Replicas(urls, new_wallet())
+        async with httpx.AsyncClient(timeout=10) as client:
+            session = await replicas.create(client)
+            async with client.stream(
+                "GET", stream_url(replicas, session), headers=replicas.headers
+            ) as response:
+                events = events_of(response)
+                await next_session_event(events)
+                sent = time.monotonic()
+                await replicas.webhook(client, session, "fulfillment_processing")
+                await replicas.webhook(client, session, "fulfillment_complete")
+                seen = [(await next_session_event(events)).session["status"] for _ in range(2)]
+                assert seen == ["fulfillment_processing", "fulfillment_complete"]
+                assert time.monotonic() - sent < 0.45  # SQLite is polled every 0.5 s
 
 
 async def test_only_the_owner_may_watch_a_session(replicas: Replicas) -> None:

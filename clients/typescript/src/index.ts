@@ -19,6 +19,7 @@ export type SessionPage = components["schemas"]["SessionPage"];
 export type Quote = components["schemas"]["Quote"];
 export type ClientConfig = components["schemas"]["ClientConfig"];
 export type SignedIn = components["schemas"]["TokenIssued"];
+export type StreamTicket = components["schemas"]["TicketIssued"];
 export type QuoteRequest = NonNullable<paths["/api/v1/onramp/quotes"]["get"]["parameters"]["query"]>;
 
 /** Where each purchase's Idempotency-Key is kept; give a persistent one (localStorage)
@@ -163,6 +164,29 @@ export class OnrampClient {
     });
     if (data === undefined) throw await problemOf(response, error);
     return data;
+  }
+
+  /** A single-use ticket (60 s) that opens this session's event stream without an
+   * Authorization header, which a browser's native `EventSource` cannot send. */
+  async streamTicket(id: string): Promise<StreamTicket> {
+    const { data, error, response } = await this.api.POST("/api/v1/onramp/sessions/{session_id}/events/ticket", {
+      params: { path: { session_id: id } },
+      headers: this.bearer(),
+    });
+    if (data === undefined) throw await problemOf(response, error);
+    return data;
+  }
+
+  /** The URL of this session's event stream for a native `EventSource`, with a fresh
+   * ticket: `new EventSource(await client.eventSourceUrl(id))`. A ticket opens one stream;
+   * when the session is settled its reconnect is answered 204 and the `EventSource`
+   * closes. On any other error (the connection lost, `LIVE_MAX_STREAM_SECONDS` reached)
+   * it closes too: open a new one with a new URL, which starts with the current state. */
+  async eventSourceUrl(id: string): Promise<string> {
+    const { ticket } = await this.streamTicket(id);
+    const url = new URL(`${this.baseUrl}/api/v1/onramp/sessions/${encodeURIComponent(id)}/events`);
+    url.searchParams.set("ticket", ticket);
+    return url.toString();
   }
 
   async sessions(query: { status?: string; cursor?: string; limit?: number } = {}): Promise<SessionPage> {

@@ -207,11 +207,31 @@ export interface paths {
         };
         /**
          * A session's live status, as Server-Sent Events
-         * @description Event `session` carries the session object: once at the start (unless `Last-Event-ID` names the current state), then on every change of its status or delivery, made by any replica. A comment line keeps the connection alive at least every 15 s. The stream ends once the session is settled: `rejected`, or its delivery has a verdict (`confirmed`, `mismatch`, `failed`); a settled session's stream answers 204 at once, so that an `EventSource` stops reconnecting (read the session instead). It also ends when the token expires (sign in again and reconnect with `Last-Event-ID`), and after `LIVE_MAX_STREAM_SECONDS` with a `retry:` hint (reconnect with `Last-Event-ID`). Opening a stream counts against the rate limit; a wallet and a client network may each keep only so many streams open (`LIVE_MAX_STREAMS_PER_WALLET`, `LIVE_MAX_STREAMS_PER_CLIENT`), and a server only `LIVE_MAX_STREAMS`.
+         * @description A `text/event-stream`, not JSON: event `session` carries the session object (JSON in its `data`): once at the start (unless `Last-Event-ID` names the current state), then on every change of its status or delivery, made by any replica. A comment line keeps the connection alive at least every 15 s. The stream ends once the session is settled: `rejected`, or its delivery has a verdict (`confirmed`, `mismatch`, `failed`); a settled session's stream answers 204 at once, so that an `EventSource` stops reconnecting (read the session instead). It also ends when the token expires (sign in again and reconnect with `Last-Event-ID`), and after `LIVE_MAX_STREAM_SECONDS` with a `retry:` hint (reconnect with `Last-Event-ID`; a stream opened with a ticket needs a new ticket, and starts with the current state). Send the wallet's token as `Authorization: Bearer`, or, from a browser's `EventSource`, a `ticket`. Opening a stream counts against the rate limit; a wallet and a client network may each keep only so many streams open (`LIVE_MAX_STREAMS_PER_WALLET`, `LIVE_MAX_STREAMS_PER_CLIENT`), and a server only `LIVE_MAX_STREAMS`.
          */
         get: operations["ApiV1OnrampSessionsSessionIdEventsSessionEventStream"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/onramp/sessions/{session_id}/events/ticket": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A ticket to open the session's event stream without an Authorization header
+         * @description For a browser's native `EventSource`, which cannot send the Bearer token: open `GET /api/v1/onramp/sessions/{id}/events?ticket=<ticket>` with it. Single use, for this session only, valid for 60 s (`expiresAt`); ask for a new one for each stream. A wallet holds at most 10 unused tickets: asking for more drops its oldest. Counts against the rate limit.
+         */
+        post: operations["ApiV1OnrampSessionsSessionIdEventsTicketIssueStreamTicket"];
         delete?: never;
         options?: never;
         head?: never;
@@ -508,6 +528,12 @@ export interface components {
          * @enum {string}
          */
         Status: "initialized" | "requires_payment" | "fulfillment_processing" | "fulfillment_complete" | "rejected";
+        /** TicketIssued */
+        TicketIssued: {
+            ticket: string;
+            /** Format: date-time */
+            expiresAt: string;
+        };
         /** TokenIssued */
         TokenIssued: {
             token: string;
@@ -1193,7 +1219,10 @@ export interface operations {
     };
     ApiV1OnrampSessionsSessionIdEventsSessionEventStream: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description A ticket from `POST /api/v1/onramp/sessions/{id}/events/ticket`, instead of the Authorization header (which a browser's `EventSource` cannot send): it opens one stream of this session, within 60 s of its issue (the reconnect of that stream is answered 204 once the session is settled, 401 before). */
+                ticket?: string | null;
+            };
             header?: {
                 /** @description The id of the last event received: a reconnect starts after it. */
                 "Last-Event-ID"?: string | null;
@@ -1205,13 +1234,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Request fulfilled, document follows */
+            /** @description Server-Sent Events (`text/event-stream`, not JSON): events `session`, each with an `id:` (its version) and `data:` the session object in JSON, as `SessionPublic` describes it (`itemSchema`); comment lines between. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": unknown;
+                    "text/event-stream": string;
                 };
             };
             /** @description The session is settled: nothing more will be sent. */
@@ -1230,7 +1259,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description No valid wallet token (`unauthorized`). */
+            /** @description No valid wallet token (`unauthorized`); or a used, expired or other session's ticket. */
             401: {
                 headers: {
                     [name: string]: unknown;
@@ -1258,6 +1287,73 @@ export interface operations {
                 };
             };
             /** @description The database is not reachable right now (`database_unavailable`); or this server holds as many streams as it may (`too_many_streams`, with `Retry-After`). */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    ApiV1OnrampSessionsSessionIdEventsTicketIssueStreamTicket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                session_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Document created, URL follows */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TicketIssued"];
+                };
+            };
+            /** @description Not a valid request. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No valid wallet token (`unauthorized`). */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such session for this wallet; another wallet's is not found either. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Over the per-minute budget of this client IP or wallet (`rate_limited`). */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The database is not reachable right now (`database_unavailable`). */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -13,6 +13,7 @@ import {
   isSettled,
   type Eip1193Provider,
 } from "../src/index.js";
+import { parseEvents } from "../src/events.js";
 
 const baseUrl = process.env.ONRAMP_URL ?? "";
 
@@ -178,5 +179,25 @@ describe("the typed client against a running service", () => {
     for await (const current of client.watchSession(session.id)) seen.push(current.status);
     expect(seen).toEqual(["rejected"]);
     expect(streams).toBe(1);
+  });
+
+  it("gives a native EventSource a URL with a single-use ticket, no header needed", async () => {
+    const { client, wallet } = await signedIn();
+    const session = await client.createSession({ purchaseId: "p-ticket", walletAddress: wallet, sourceAmount: "40.00" });
+    const url = await client.eventSourceUrl(session.id);
+    expect(new URL(url).searchParams.get("ticket")).toMatch(/^est_/);
+    // As an EventSource asks: a plain GET, no Authorization header.
+    const stream = await fetch(url, { headers: { Accept: "text/event-stream" } });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    for await (const event of parseEvents(stream.body as ReadableStream<Uint8Array>)) {
+      expect(event.event).toBe("session");
+      expect((JSON.parse(event.data) as { id: string }).id).toBe(session.id);
+      break;
+    }
+    const again = await fetch(url, { headers: { Accept: "text/event-stream" } });
+    expect(again.status).toBe(401);
+    const ticket = await client.streamTicket(session.id);
+    expect(Date.parse(ticket.expiresAt) - Date.now()).toBeLessThanOrEqual(60_000);
   });
 });
