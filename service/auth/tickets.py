@@ -2,8 +2,9 @@
 with, since it cannot send an Authorization header.
 
 The owner (signed in with a Bearer token) asks for a ticket for one session; the stream
-takes it once, in the query string, within `TICKET_TTL`. A used ticket opens no other
-stream; its stream's automatic reconnect is told 204 once the session is settled.
+takes it once, in the query string, within `TICKET_TTL`. A used ticket is refused (401),
+its stream's automatic reconnect included: a browser's `EventSource` then stops, and the
+page asks for a new ticket to follow on.
 Replicas share the tickets through the database: a signed token could not be single
 use. The use is one conditional UPDATE ... RETURNING, so of two replicas handed the
 same ticket exactly one opens a stream. Only each ticket's SHA-256 is stored, and the
@@ -36,9 +37,7 @@ TICKETS_PER_WALLET = 10
 # The longest ticket a request may name: the prefix and 32 random bytes in base64url.
 TICKET_MAX_LENGTH = 64
 
-# Tickets are kept this long after they expire, then the retention job deletes them: a
-# used one still tells its stream's automatic reconnect that a settled session is over
-# (204), so that the client stops, rather than 401.
+# Tickets are kept this long after they expire, then the retention job deletes them.
 TICKET_RETENTION = timedelta(hours=1)
 
 T = StreamTicket
@@ -54,7 +53,7 @@ _INSERT = Sql(
         }
     )
 )
-# Among a wallet's unused tickets only: a used one is kept for its stream's reconnect.
+# Among a wallet's unused tickets only: a used one no longer counts against the wallet.
 _UNUSED_OF_WALLET = (col(T.wallet_address) == bindparam("wallet"), col(T.used_at).is_(None))
 _NEWEST = (
     select(col(T.digest))
@@ -67,7 +66,6 @@ _FOR_SESSION = (
     col(T.digest) == bindparam("ticket_digest"),
     col(T.session_id) == bindparam("session"),
 )
-_READ = Sql(select(col(T.wallet_address), col(T.used_at), col(T.expires_at)).where(*_FOR_SESSION))
 # The one use: of two requests (on any replicas) with one ticket, only one sets `used_at`.
 _USE = Sql(
     update(TICKETS)
@@ -92,16 +90,8 @@ class IssuedTicket:
     expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class TicketHolder:
-    """Whose a ticket for a session is, and whether it has opened a stream already."""
-
-    wallet_address: str
-    used: bool
-
-
 class StreamTickets:
-    """Issues, reads and uses tickets; `clock` gives the time (a test moves it on)."""
+    """Issues and uses tickets; `clock` gives the time (a test moves it on)."""
 
     def __init__(self, database: Database, clock: Callable[[], datetime] = utcnow) -> None:
         self.database = database
@@ -124,23 +114,12 @@ class StreamTickets:
             await sql.execute(_EVICT, {"wallet": wallet_address, "keep": TICKETS_PER_WALLET})
         return IssuedTicket(ticket, expires_at)
 
-    async def holder(self, ticket: str, session_id: str) -> TicketHolder | None:
-        """Whose the ticket is, if it was issued for `session_id` and is either unused
-        and unexpired, or used (its stream's reconnect); None otherwise."""
-        values = {"ticket_digest": digest_of(ticket), "session": session_id}
-        rows = await self.database.run_alone(_READ, values)
-        if not rows:
-            return None
-        wallet, used_at, expires_at = rows[0]
-        if used_at is None and expires_at <= self.clock():
-            return None
-        return TicketHolder(str(wallet), used_at is not None)
-
-    async def use(self, ticket: str, session_id: str) -> bool:
-        """Spend the ticket on a stream of `session_id`: true for the one request whose
-        UPDATE set `used_at`, false when it is used, expired or for another session."""
+    async def use(self, ticket: str, session_id: str) -> str | None:
+        """Spend the ticket on a stream of `session_id`: its wallet, for the one request
+        whose UPDATE set `used_at`; None when it is used, expired or for another session."""
         values = {"ticket_digest": digest_of(ticket), "session": session_id, "now": self.clock()}
-        return bool(await self.database.run_alone(_USE, values))
+        rows = await self.database.run_alone(_USE, values)
+        return str(rows[0][0]) if rows else None
 
 
 def expired_before(now: datetime) -> datetime:

@@ -16,7 +16,7 @@ from litestar.params import FromPath, HeaderParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from service.auth.guards import BEARER_SECURITY, Wallet
-from service.auth.tickets import TICKET_MAX_LENGTH, TICKETS_PER_WALLET
+from service.auth.tickets import TICKET_MAX_LENGTH, TICKET_TTL, TICKETS_PER_WALLET
 from service.errors import NotFound, Unauthorized
 from service.live.held_stream import HeldEventStream
 from service.live.provider import LiveServices
@@ -62,9 +62,9 @@ StreamTicket = Annotated[
         max_length=TICKET_MAX_LENGTH,
         description="A ticket from `POST /api/v1/onramp/sessions/{id}/events/ticket`, "
         "instead of the Authorization header (which a browser's `EventSource` cannot "
-        "send): it opens one stream of this session, within 60 s of its issue (the "
-        "reconnect of that stream is answered 204 once the session is settled, 401 "
-        "before).",
+        "send): it opens one stream of this session, within "
+        f"{int(TICKET_TTL.total_seconds())} s of its issue. A used ticket is refused "
+        "(401), the reconnect of its own stream included: ask for a new one.",
     ),
 ]
 
@@ -121,12 +121,12 @@ async def session_event_stream(
     ticket: StreamTicket = None,
 ) -> Response[Any]:
     found = LiveServices.of(state)
-    holder = None
     if ticket is not None:
-        holder = await found.tickets.holder(ticket, session_id)
-        if holder is None:
+        # Spent before anything else: a used ticket is refused, a settled session's too.
+        ticket_wallet = await found.tickets.use(ticket, session_id)
+        if ticket_wallet is None:
             raise Unauthorized(_TICKET_REFUSED)
-        wallet = holder.wallet_address
+        wallet = ticket_wallet
         # A ticket's stream lasts its time; it is not tied to the token that asked.
         token_left = math.inf
     else:
@@ -137,12 +137,7 @@ async def session_event_stream(
     ip = client_ip(request)
     await found.rate_limiter.spend("events", ip=ip, wallet=wallet)
     if is_settled(row):
-        # Also to the reconnect of a stream its ticket opened: the client stops.
         return Response(None, status_code=HTTP_204_NO_CONTENT)
-    if ticket is not None and (
-        holder is None or holder.used or not await found.tickets.use(ticket, session_id)
-    ):
-        raise Unauthorized(_TICKET_REFUSED)
     slot = found.slots.take(wallet, client_network(ip))
     time_left = found.settings.max_stream_seconds
     events = session_events(
@@ -172,7 +167,8 @@ class TicketIssued(msgspec.Struct, rename="camel"):
     summary="A ticket to open the session's event stream without an Authorization header",
     description="For a browser's native `EventSource`, which cannot send the Bearer "
     "token: open `GET /api/v1/onramp/sessions/{id}/events?ticket=<ticket>` with it. "
-    "Single use, for this session only, valid for 60 s (`expiresAt`); ask for a new one "
+    "Single use, for this session only, valid for "
+    f"{int(TICKET_TTL.total_seconds())} s (`expiresAt`); ask for a new one "
     "for each stream. A wallet holds at most "
     f"{TICKETS_PER_WALLET} unused tickets: asking for more drops its oldest. Counts "
     "against the rate limit.",

@@ -105,7 +105,7 @@ def test_the_browsers_own_eventsource_follows_a_purchase_and_stops(
         errors = body.get_attribute("data-errors")
         page.close()
     assert statuses.split(",") == ["initialized", *PURCHASE, "fulfillment_complete"]
-    # The stream's end (the browser reconnects once), then its reconnect told 204 (it
-    # stops): no reconnect loop.
+    # The stream's end (the browser reconnects once), then its reconnect refused, its
+    # ticket spent (it stops): no reconnect loop.
     assert errors == "2"
-    assert answers == [200, 204]
+    assert answers == [200, 401]

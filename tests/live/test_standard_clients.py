@@ -84,8 +84,9 @@ async def test_node_eventsource_follows_a_purchase_to_its_end_and_stops(
             printed, _ = await node.communicate()
     ended = json.loads(printed)
     assert ended["statuses"] == ["initialized", *PURCHASE, "fulfillment_complete"]
-    # One stream to the settled session, one reconnect told 204, and nothing after.
-    assert ended["requests"] == [200, 204]
+    # One stream to the settled session, one reconnect refused (its ticket is spent),
+    # and nothing after.
+    assert ended["requests"] == [200, 401]
     assert ended["how"] == "closed"
 
 

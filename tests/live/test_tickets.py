@@ -133,11 +133,11 @@ async def test_a_ticket_is_bound_to_its_session_and_its_wallet(ticketing: Ticket
         assert (await client.get(url)).status_code == 401
 
 
-async def test_the_reconnect_of_a_ticket_stream_is_told_the_session_is_over(
+async def test_a_used_ticket_is_refused_to_its_streams_reconnect_too(
     ticketing: Ticketing,
 ) -> None:
     """An EventSource reconnects with the same URL once a stream ends: its used ticket
-    then hears 204 (stop) if the session settled, and never opens a second stream."""
+    is refused (401, so the client stops) and never opens a second stream."""
     replicas = ticketing.replicas
     async with httpx.AsyncClient(timeout=10) as client:
         session = await replicas.create(client)
@@ -148,8 +148,7 @@ async def test_the_reconnect_of_a_ticket_stream_is_told_the_session_is_over(
             await next_session_event(events)
             await replicas.webhook(client, session, "rejected")
             assert (await next_session_event(events)).session["status"] == "rejected"
-        reconnect = await client.get(url, params={"ticket": issued["ticket"]})
-        assert reconnect.status_code == 204
+        assert_refused(await client.get(url, params={"ticket": issued["ticket"]}))
 
 
 async def test_two_replicas_racing_for_one_ticket_open_one_stream(ticketing: Ticketing) -> None:

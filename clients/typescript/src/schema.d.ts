@@ -1220,7 +1220,7 @@ export interface operations {
     ApiV1OnrampSessionsSessionIdEventsSessionEventStream: {
         parameters: {
             query?: {
-                /** @description A ticket from `POST /api/v1/onramp/sessions/{id}/events/ticket`, instead of the Authorization header (which a browser's `EventSource` cannot send): it opens one stream of this session, within 60 s of its issue (the reconnect of that stream is answered 204 once the session is settled, 401 before). */
+                /** @description A ticket from `POST /api/v1/onramp/sessions/{id}/events/ticket`, instead of the Authorization header (which a browser's `EventSource` cannot send): it opens one stream of this session, within 60 s of its issue. A used ticket is refused (401), the reconnect of its own stream included: ask for a new one. */
                 ticket?: string | null;
             };
             header?: {
