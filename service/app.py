@@ -52,6 +52,10 @@ from service.live.provider import LiveServices
 from service.live.routes import routes as live_routes
 from service.live.slots import StreamCaps, StreamSlots
 from service.logs import configure_logging
+from service.merchant_webhooks.addresses import resolve
+from service.merchant_webhooks.dispatcher import Dispatcher
+from service.merchant_webhooks.provider import MerchantWebhookServices
+from service.merchant_webhooks.routes import routes as merchant_webhook_routes
 from service.middleware import RequestContextMiddleware, RequestMetrics
 from service.onramp.creation import SessionCreation
 from service.onramp.provider import OnrampServices
@@ -122,7 +126,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
             database,
             chains,
             settings.chain,
-            beside=RetentionSchedule(database, settings.retention).run,
+            beside=[
+                RetentionSchedule(database, settings.retention).run,
+                Dispatcher(database, settings.outgoing_webhooks, settings.server.is_deployed).run,
+            ],
         )
     )
 
@@ -141,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *webhook_routes,
             *reconciliation_routes,
             *audit_routes,
+            *merchant_webhook_routes,
             *(demo_routes if settings.server.demo_mode else []),
             *_example_dapp(settings),
         ],
@@ -203,6 +211,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             OperationsServices(database, chains, rate_limiter, replica),
             ReconciliationServices(database, stripe),
             AuditServices(reads),
+            MerchantWebhookServices(database, reads, settings.server.is_deployed, resolve),
         ),
         lifespan=_metrics_listener(settings),
         on_startup=[database.open, *([replica.open] if replica else []), _freeze_startup_objects]

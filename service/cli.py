@@ -63,6 +63,7 @@ class LazyGroup(click.Group):
         "reconcile": "service.reconciliation.commands.reconcile_command",
         "retention": "service.retention.commands.retention",
         "audit": "service.audit.commands.audit",
+        "endpoints": "service.merchant_webhooks.commands.endpoints",
     },
 )
 @click.version_option(package_name="onramp")
@@ -200,6 +201,7 @@ def worker() -> None:
     from service.chain.rpc import Chains
     from service.commands import log
     from service.delivery.worker import DeliveryWorker
+    from service.merchant_webhooks.dispatcher import Dispatcher
     from service.operations import metrics_endpoint
     from service.retention.schedule import RetentionSchedule
 
@@ -210,7 +212,10 @@ def worker() -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         retention = RetentionSchedule(database, settings.retention)
-        worker = DeliveryWorker(database, chains, settings.chain, beside=retention.run)
+        dispatcher = Dispatcher(database, settings.outgoing_webhooks, settings.server.is_deployed)
+        worker = DeliveryWorker(
+            database, chains, settings.chain, beside=[retention.run, dispatcher.run]
+        )
         try:
             async with _worker_endpoint(worker, settings):
                 log.info("worker_started")

@@ -8,6 +8,12 @@ from sqlmodel import SQLModel
 from service.audit.models import OperatorAction
 from service.auth.models import AuthNonce, StreamTicket
 from service.delivery.models import DeliveryCheck, DeliveryCredit
+from service.merchant_webhooks.models import (
+    DeliveryAttempt,
+    OutgoingDelivery,
+    OutgoingEvent,
+    WebhookEndpoint,
+)
 from service.onramp.models import IdempotencyKey, OnrampSession
 from service.webhooks.models import WebhookEvent
 
@@ -15,12 +21,16 @@ metadata = SQLModel.metadata
 
 __all__ = [
     "AuthNonce",
+    "DeliveryAttempt",
     "DeliveryCheck",
     "DeliveryCredit",
     "IdempotencyKey",
     "OnrampSession",
     "OperatorAction",
+    "OutgoingDelivery",
+    "OutgoingEvent",
     "StreamTicket",
+    "WebhookEndpoint",
     "WebhookEvent",
     "metadata",
 ]

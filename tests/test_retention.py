@@ -150,6 +150,9 @@ async def test_a_dry_run_counts_and_deletes_nothing(database: Database) -> None:
         "auth_nonces": 25,
         "stream_tickets": 25,
         "delivery_checks": 25,
+        "merchant_webhook_attempts": 0,
+        "merchant_webhook_deliveries": 0,
+        "merchant_webhook_events": 0,
         "webhook_events": 0,
     }
     assert await count(database, "idempotency_keys", "expired") == 25
@@ -161,7 +164,7 @@ async def test_the_worker_runs_the_job_on_its_schedule(database: Database) -> No
     chains = Chains(settings)
     every = retention(RETENTION_INTERVAL_SECONDS="0.3")
     worker = DeliveryWorker(
-        database, chains, settings, beside=RetentionSchedule(database, every).run
+        database, chains, settings, beside=[RetentionSchedule(database, every).run]
     )
     stop = asyncio.Event()
     running = asyncio.ensure_future(worker.run(stop, idle_seconds=0.05))

@@ -30,6 +30,12 @@ from service.columns import table_of
 from service.delivery.checks import ClaimedCheck
 from service.delivery.decisions import Credit, Holder
 from service.delivery.models import DeliveryCheck, DeliveryCredit
+from service.merchant_webhooks.models import (
+    AttemptRow,
+    DeliveryAttempt,
+    EndpointRow,
+    WebhookEndpoint,
+)
 from service.onramp.idempotency_keys import HeldKey
 from service.onramp.lifecycle import LIFECYCLE
 from service.onramp.models import IdempotencyKey, OnrampSession, SessionRow
@@ -106,6 +112,8 @@ ROW_TYPES: list[tuple[type[Any], type[Any]]] = [
     (Credit, DeliveryCredit),
     (Holder, DeliveryCredit),
     (ActionRecord, OperatorAction),
+    (EndpointRow, WebhookEndpoint),
+    (AttemptRow, DeliveryAttempt),
 ]
 
 

@@ -23,6 +23,11 @@ class Action(StrEnum):
     WEBHOOKS_PRUNE = "webhooks.prune"
     DELIVERY_RECHECK = "delivery.recheck"
     RETENTION_RUN = "retention.run"
+    ENDPOINTS_ADD = "endpoints.add"
+    ENDPOINTS_REMOVE = "endpoints.remove"
+    ENDPOINTS_ROTATE = "endpoints.rotate"
+    ENDPOINTS_ENABLE = "endpoints.enable"
+    ENDPOINTS_REPLAY = "endpoints.replay"
 
 
 class Outcome(StrEnum):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import structlog
@@ -29,6 +29,7 @@ from service.delivery.decisions import Checked
 from service.delivery.metrics import heartbeat, verdicts_reached
 from service.delivery.verify import Seen, Verifier, looks_like_hash, verify_delivery
 from service.errors import DatabaseUnavailable
+from service.merchant_webhooks import outbox
 from service.onramp.lifecycle import DeliveryStatus
 from service.onramp.models import SessionRow
 from service.onramp.repository import (
@@ -59,13 +60,13 @@ class DeliveryWorker:
         settings: ChainSettings,
         batch_size: int = 100,
         batched_rpc: bool = True,
-        beside: Callable[[asyncio.Event], Awaitable[None]] | None = None,
+        beside: Sequence[Callable[[asyncio.Event], Awaitable[None]]] = (),
     ) -> None:
         self.database = database
-        # A job of another capability's run beside the rounds until they stop (the
-        # retention job's schedule): given by whoever starts the worker, so that this
-        # capability needs none of theirs.
-        self.beside = beside
+        # Jobs of other capabilities run beside the rounds until they stop (the retention
+        # job's schedule, the merchant webhooks' dispatcher): given by whoever starts the
+        # worker, so that this capability needs none of theirs.
+        self.beside = tuple(beside)
         self.chains = chains
         self.settings = settings
         self.destinations = accepted_destinations(settings)
@@ -94,15 +95,15 @@ class DeliveryWorker:
         """Check what is due until `stop` is set; rests while nothing is due. A round
         still running when `stop` is set gets `SHUTDOWN_GRACE_SECONDS`, then is cancelled
         and hands its checks back, so another worker takes them at once instead of
-        after the lease. The job beside the rounds, if any, stops with them."""
-        beside = asyncio.ensure_future(self.beside(stop)) if self.beside else None
+        after the lease. The jobs beside the rounds, if any, stop with them."""
+        beside = [asyncio.ensure_future(job(stop)) for job in self.beside]
         try:
             await self._rounds(stop, idle_seconds)
         finally:
-            if beside is not None:
-                beside.cancel()
+            for job in beside:
+                job.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await beside
+                    await job
 
     async def _rounds(self, stop: asyncio.Event, idle_seconds: float) -> None:
         while not stop.is_set():
@@ -294,7 +295,7 @@ class DeliveryWorker:
             )
             verdicts = [decisions.verdict_of(i, r) for i, r in settled.items()]
             verdicts += [decisions.taken_over(f, naming) for naming, f in set(taken.values())]
-            await record_verdicts(sql, verdicts, now)
+            await record_verdicts(sql, verdicts, now, outbox)
             await checks.settle_checks(
                 sql, [_outcome(i, r, claimed[i], now) for i, r in settled.items()]
             )

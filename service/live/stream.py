@@ -30,8 +30,8 @@ _encode = msgspec.json.Encoder().encode
 
 
 def event_id(row: SessionRow) -> str:
-    """The row's version: microseconds of its last update, increasing with each change."""
-    return str(int(row.updated_at.timestamp() * 1_000_000))
+    """The row's version (`schemas.version`)."""
+    return str(schemas.version(row))
 
 
 # What a change is: the status or the delivery (not the time of the last check). The

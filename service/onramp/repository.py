@@ -29,6 +29,7 @@ from sqlmodel import col
 from service.database import Database
 from service.notices import Topic
 from service.onramp import metrics
+from service.onramp.events import Changed, SessionChange, SessionEvents
 from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
 from service.onramp.models import (
     SESSION_COLUMNS,
@@ -460,9 +461,25 @@ async def lock_sessions(sql: SqlTransaction, session_ids: list[str]) -> None:
         await sql.column(_LOCK_MANY, {"ids": session_ids})
 
 
+# Merchant webhooks: each session's delivery status before a round's verdicts.
+_DELIVERY_STATUSES = Sql.per_dialect(
+    lambda postgres: select(col(S.id), col(S.delivery_status)).where(
+        one_of(col(S.id), "ids", postgres)
+    )
+)
+
+
 async def record_verdicts(
-    sql: SqlTransaction, verdicts: list[DeliveryVerdict], now: datetime
+    sql: SqlTransaction, verdicts: list[DeliveryVerdict], now: datetime, events: SessionEvents
 ) -> None:
+    """The verdicts on their sessions; a verdict that changes a delivery's status is told
+    to `events` in the same transaction."""
+    if not verdicts:
+        return
+    ids = [v.session_id for v in verdicts]
+    before = {
+        r["id"]: r["delivery_status"] for r in await sql.rows(_DELIVERY_STATUSES, {"ids": ids})
+    }
     await sql.execute_many(
         _RECORD_VERDICT,
         [
@@ -479,9 +496,12 @@ async def record_verdicts(
             for v in verdicts
         ],
     )
-    if verdicts and sql.listened(SESSION_CHANGED):
-        changed = await sessions_to_deliver(sql, sorted({v.session_id for v in verdicts}))
-        for row in changed.values():
+    moved = [v.session_id for v in verdicts if before.get(v.session_id) != v.status]
+    if moved:
+        await events.record(sql, [SessionChange(i, Changed.DELIVERY) for i in moved], now)
+    if sql.listened(SESSION_CHANGED):
+        rows = await sessions_to_deliver(sql, sorted({v.session_id for v in verdicts}))
+        for row in rows.values():
             sql.tell(SESSION_CHANGED, row)
 
 

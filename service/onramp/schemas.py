@@ -118,6 +118,12 @@ class SessionSummaryPage(_Schema):
     next_cursor: str | None
 
 
+def version(session: SessionRow) -> int:
+    """The row's version: microseconds of its last update, increasing with each change
+    (the live stream's event id, a merchant webhook's `version`)."""
+    return int(session.updated_at.timestamp() * 1_000_000)
+
+
 def summary(session: SessionRow) -> SessionSummary:
     """A session as operators see it: without the client secret."""
     return SessionSummary(*_fields(session))

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from service.columns import text_limit
 from service.onramp import repository
+from service.onramp.events import Changed, SessionChange, SessionEvents
 from service.onramp.lifecycle import LIFECYCLE
 from service.onramp.models import SESSIONS
 from service.onramp.rules import is_session_id
@@ -129,11 +130,16 @@ def _short_text(value: Any, limit: int) -> str | None:
 
 
 async def apply_update(
-    sql: SqlTransaction, update: OnrampUpdate, now: datetime, checks: DeliveryChecks
+    sql: SqlTransaction,
+    update: OnrampUpdate,
+    now: datetime,
+    checks: DeliveryChecks,
+    events: SessionEvents,
 ) -> Applied:
     """Move the session forward by `update`, and schedule its delivery check once
     fulfilled, in the caller's transaction. News for a fulfilled session (a late
-    transaction id or amount) makes its check start again at once, even if it ended."""
+    transaction id or amount) makes its check start again at once, even if it ended.
+    A move of its status is told to `events` in the same transaction."""
     if not repository.can_advance_to(update.status):
         return Applied("ignored", None)
     found = {
@@ -145,6 +151,8 @@ async def apply_update(
     fees = {"network_fee": update.network_fee, "transaction_fee": update.transaction_fee}
     news = {**found, **fulfilment, **fees, "now": now}
     moved = await repository.advance(sql, update.status, news)
+    if moved is not None:  # merchant webhooks: the outbox row, with the move
+        await events.record(sql, [SessionChange(moved, Changed.STATUS)], now)
     if moved is None and update.status == LIFECYCLE.fulfilled and any(fulfilment.values()):
         moved = await repository.fill_fulfilment(sql, news)
         if moved is not None:

@@ -25,6 +25,7 @@ from service.chain.addresses import checksum_wallet
 from service.columns import utcnow
 from service.database import Database, error_line
 from service.delivery import checks
+from service.merchant_webhooks import outbox
 from service.onramp import repository
 from service.onramp.lifecycle import LIFECYCLE, DeliveryStatus
 from service.onramp.models import SessionRow
@@ -144,7 +145,7 @@ async def _import_one(
         return SessionImported(our_id, stripe_id, status, "present")
     async with database.transaction() as sql:
         finished = mine is not None and await _finish(sql, mine, obj)
-        applied = await apply_update(sql, update, utcnow(), checks)
+        applied = await apply_update(sql, update, utcnow(), checks, outbox)
         if dry_run:
             raise RollBack
     changed = finished or applied.outcome == "applied"

@@ -20,6 +20,7 @@ from service.columns import utcnow
 from service.database import Database
 from service.delivery import checks
 from service.errors import Conflict, NotFound
+from service.merchant_webhooks import outbox
 from service.onramp import repository, schemas
 from service.onramp.lifecycle import LIFECYCLE
 from service.onramp.models import SessionRow
@@ -77,7 +78,7 @@ async def _replay_one(
         if update is None:
             raise ValueError("Stripe's answer is not an onramp session")
         async with database.transaction() as sql:
-            applied = await apply_update(sql, update, utcnow(), checks)
+            applied = await apply_update(sql, update, utcnow(), checks, outbox)
             if dry_run:
                 raise RollBack
     except Exception as error:  # report it and go on with the other sessions
@@ -106,7 +107,7 @@ async def sync_session(
         audit.conclude(Outcome.OK, "Stripe's answer is not an onramp session: nothing applied")
     else:
         async with database.transaction() as sql:
-            applied = await apply_update(sql, update, utcnow(), checks)
+            applied = await apply_update(sql, update, utcnow(), checks, outbox)
             if applied.onramp_session_id and update.status == LIFECYCLE.fulfilled:
                 await checks.reopen_check(sql, applied.onramp_session_id, utcnow())
             after = LIFECYCLE.advance(session.status, update.status)

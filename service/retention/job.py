@@ -12,6 +12,9 @@ retention run`; the statements are each table owner's.
 - Delivery checks finished more than `DELIVERY_CHECK_RETENTION_DAYS` ago: decided for
   good, their verdict kept on the session (`delivery/checks.py` says why nothing needs
   them).
+- Merchant webhooks older than `OUTGOING_WEBHOOK_RETENTION_DAYS`: attempts (the delivery
+  log), finished deliveries, and events no delivery still due needs (a replay reaches
+  back that far).
 
 Sessions, the delivery ledger, the operators' audit trail and everything finance reads
 are never deleted.
@@ -33,6 +36,7 @@ from service.auth import repository as nonces
 from service.auth import tickets
 from service.database import Database
 from service.delivery import checks
+from service.merchant_webhooks import repository as merchant_webhooks
 from service.onramp import idempotency_keys
 from service.settings import RetentionSettings
 from service.webhooks.retention import prune_events
@@ -61,6 +65,7 @@ class _Expiring:
 
 def _expiring(database: Database, settings: RetentionSettings, now: datetime) -> list[_Expiring]:
     finished_before = now - timedelta(days=settings.delivery_check_days)
+    webhooks_kept = timedelta(days=settings.outgoing_webhook_days)
     return [
         _Expiring(
             "idempotency_keys",
@@ -86,7 +91,20 @@ def _expiring(database: Database, settings: RetentionSettings, now: datetime) ->
             lambda: checks.count_finished(database, finished_before),
             lambda batch: checks.delete_finished(database, finished_before, batch),
         ),
+        *(
+            _merchant_webhooks(database, kind, now - webhooks_kept)
+            for kind in merchant_webhooks.RETAINED
+        ),
     ]
+
+
+def _merchant_webhooks(database: Database, kind: str, before: datetime) -> _Expiring:
+    return _Expiring(
+        f"merchant_webhook_{kind}",
+        "older_than_retention",
+        lambda: merchant_webhooks.count_old(database, kind, before),
+        lambda batch: merchant_webhooks.delete_old(database, kind, before, batch),
+    )
 
 
 async def run_retention(

@@ -26,6 +26,7 @@ from service.settings.groups import (
     NetworkRpc,
     OnrampSettings,
     OperatorKey,
+    OutgoingWebhookSettings,
     RetentionSettings,
     ServerSettings,
     StripeSettings,
@@ -41,6 +42,7 @@ __all__ = [
     "NetworkRpc",
     "OnrampSettings",
     "OperatorKey",
+    "OutgoingWebhookSettings",
     "RetentionSettings",
     "ServerSettings",
     "Settings",
@@ -65,6 +67,8 @@ _SECRET_NAMES = frozenset(
 # Operator keys are guessed over the network: production wants as many characters as a
 # JWT secret (`secrets.token_urlsafe(32)` gives 43).
 OPERATOR_SECRET_LENGTH = 32
+# A merchant's webhook is tried for at least this long (the API contract).
+LEAST_RETRY_SECONDS = 3 * 24 * 3600
 # Hosted RPC URLs carry API keys in their paths: no `<NETWORK>_RPC_URLS` is ever echoed.
 _SECRET_SUFFIXES = ("_RPC_URLS",)
 
@@ -90,6 +94,7 @@ class Settings(BaseModel):
     live: LiveSettings = Field(default_factory=LiveSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    outgoing_webhooks: OutgoingWebhookSettings = Field(default_factory=OutgoingWebhookSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -166,6 +171,11 @@ class Settings(BaseModel):
                     f" characters {when}"
                 )
         problems += self._proxy_problems(when)
+        if sum(self.outgoing_webhooks.retry_seconds) < LEAST_RETRY_SECONDS:
+            problems.append(
+                "OUTGOING_WEBHOOK_RETRY_SECONDS: the waits must add up to at least 3 days"
+                f" ({LEAST_RETRY_SECONDS} seconds) {when}"
+            )
         if self.server.dapp_dir is not None:
             problems += [
                 f"DAPP_DIR: {why} {when}" for why in _unsafe_dapp_dir(self.server.dapp_dir)

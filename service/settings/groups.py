@@ -418,6 +418,25 @@ class RetentionSettings(_Group):
     batch_size: int = Field(1000, alias="RETENTION_BATCH_SIZE", ge=1, le=100_000)
     webhook_days: int = Field(90, alias="WEBHOOK_RETENTION_DAYS", ge=1)
     delivery_check_days: int = Field(30, alias="DELIVERY_CHECK_RETENTION_DAYS", ge=1)
+    # Merchant webhooks: attempts, finished deliveries and the events none still needs.
+    outgoing_webhook_days: int = Field(30, alias="OUTGOING_WEBHOOK_RETENTION_DAYS", ge=4)
+
+
+class OutgoingWebhookSettings(_Group):
+    """Webhooks to the merchant's own backend (service/merchant_webhooks/)."""
+
+    # The wait after each failed attempt, in seconds; once spent, the delivery is given
+    # up. The default tries for 3 days and 5 hours, 13 attempts in all.
+    retry_seconds: Annotated[tuple[int, ...], BeforeValidator(_split_commas)] = Field(
+        (5, 300, 1800, 7200, 18000, *(36000,) * 7), alias="OUTGOING_WEBHOOK_RETRY_SECONDS"
+    )
+
+    @field_validator("retry_seconds")
+    @classmethod
+    def _waits(cls, waits: tuple[int, ...]) -> tuple[int, ...]:
+        if not waits or any(wait < 0 for wait in waits):
+            raise ValueError("must list one or more waits in seconds, none negative")
+        return waits
 
 
 # A key's name as audit rows carry it: no ':' (it ends the name) and no ',' (it ends the

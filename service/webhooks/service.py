@@ -18,6 +18,7 @@ from service.columns import utcnow
 from service.database import Database
 from service.delivery import checks
 from service.errors import NotConfigured
+from service.merchant_webhooks import outbox
 from service.onramp.updates import Applied, apply_update
 from service.settings import StripeSettings
 from service.sql import RollBack, SqlTransaction
@@ -122,7 +123,7 @@ async def apply_event(sql: SqlTransaction, event: StripeEvent, now: datetime) ->
     """What a stored event does to its session (nothing, for other kinds of events)."""
     if event.update is None:
         return Applied("ignored", None)
-    return await apply_update(sql, event.update, now, checks)
+    return await apply_update(sql, event.update, now, checks, outbox)
 
 
 def stored_event(payload: str) -> StripeEvent:

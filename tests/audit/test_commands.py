@@ -83,6 +83,18 @@ COMMANDS: dict[str, tuple[list[str], str, str, str]] = {
         "checks reopened: 1",
     ),
     "retention run": (["retention", "run"], "retention.run", "ok", "0 rows deleted, 0 kept"),
+    "endpoints replay": (
+        ["endpoints", "replay", "--since", "{since}"],
+        "endpoints.replay",
+        "ok",
+        "0 deliveries due again",
+    ),
+    "endpoints replay --dry-run": (
+        ["endpoints", "replay", "--since", "{since}", "--dry-run"],
+        "endpoints.replay",
+        "dry_run",
+        "0 deliveries would be sent again",
+    ),
 }
 
 

@@ -89,6 +89,11 @@ def test_every_operator_route_that_changes_things_names_its_audited_action(
         if "operator" in inspect.signature(handler.fn).parameters
         for method in handler.http_methods - READ_METHODS
     }
+    one = "/api/v1/admin/webhook-endpoints/{endpoint_id:str}"
     assert changing == {
-        ("POST", "/api/v1/admin/sessions/{session_id:str}/sync"): Action.SESSIONS_SYNC
+        ("POST", "/api/v1/admin/sessions/{session_id:str}/sync"): Action.SESSIONS_SYNC,
+        ("POST", "/api/v1/admin/webhook-endpoints"): Action.ENDPOINTS_ADD,
+        ("DELETE", one): Action.ENDPOINTS_REMOVE,
+        ("POST", one + "/rotate-secret"): Action.ENDPOINTS_ROTATE,
+        ("POST", one + "/enable"): Action.ENDPOINTS_ENABLE,
     }

@@ -20,6 +20,7 @@ import pytest
 from service.app import create_app
 from service.columns import utcnow
 from service.database import Database
+from service.merchant_webhooks import outbox
 from service.onramp import repository
 from service.onramp.models import DeliveryVerdict
 from service.settings import DatabaseSettings, Settings
@@ -40,7 +41,7 @@ async def deliver(database_url: str, session: dict[str, Any]) -> None:
             verdict = DeliveryVerdict(
                 session["id"], "confirmed", "1 confirmation", "98.49", 1, 7, None
             )
-            await repository.record_verdicts(sql, [verdict], utcnow())
+            await repository.record_verdicts(sql, [verdict], utcnow(), outbox)
     finally:
         await database.dispose()
 

@@ -12,6 +12,7 @@ from litestar.testing import AsyncTestClient
 from service.columns import utcnow
 from service.database import Database
 from service.delivery import checks
+from service.merchant_webhooks import outbox
 from service.onramp.stripe_client import QUOTES_PATH, SESSIONS_PATH, _operation
 from service.onramp.updates import OnrampUpdate, apply_update
 from service.settings import DatabaseSettings
@@ -107,11 +108,11 @@ async def test_a_dry_run_moves_nothing_and_counts_nothing(
     update = OnrampUpdate(session.stripe_session_id or "", None, "requires_payment", None, None)
     before = await scrape(client)
     async with database.transaction() as sql:
-        assert (await apply_update(sql, update, utcnow(), checks)).outcome == "applied"
+        assert (await apply_update(sql, update, utcnow(), checks, outbox)).outcome == "applied"
         raise RollBack
     middle = await scrape(client)
     async with database.transaction() as sql:
-        assert (await apply_update(sql, update, utcnow(), checks)).outcome == "applied"
+        assert (await apply_update(sql, update, utcnow(), checks, outbox)).outcome == "applied"
     after = await scrape(client)
     await database.dispose()
 

@@ -21,6 +21,7 @@ from service.chain.destinations import accepted_destinations
 from service.columns import utcnow
 from service.database import Database
 from service.delivery import checks
+from service.merchant_webhooks import outbox
 from service.onramp import queries, schemas
 from service.onramp.creation import SessionCreation
 from service.onramp.models import SESSION_COLUMNS, IdempotencyKey, OnrampSession, SessionRow
@@ -140,7 +141,7 @@ class RacingStripe:
         ours = params["metadata"]["onramp_session_id"]
         update = OnrampUpdate("cos_race", ours, "requires_payment", None, None)
         async with self.database.transaction() as sql:
-            await apply_update(sql, update, utcnow(), checks)
+            await apply_update(sql, update, utcnow(), checks, outbox)
         return {
             "id": "cos_race",
             "object": "crypto.onramp_session",

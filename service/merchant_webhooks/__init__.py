@@ -1,0 +1,1 @@
+"""Webhooks to the merchant's own backend: endpoints, the outbox, the dispatcher."""

@@ -1,0 +1,68 @@
+"""The outbox: an event for each session change a merchant hears of, written in the
+transaction of the change, with a delivery to each enabled endpoint that takes its type.
+
+This module is what callers hand down to onramp as its `SessionEvents`
+(`service/onramp/events.py`): `apply_update` tells it of status moves,
+`record_verdicts` of changed verdicts. A change rolled back takes its event with it; a
+change committed has its event and deliveries committed too, for the dispatcher to send.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from service.columns import new_id, rfc3339
+from service.merchant_webhooks import repository
+from service.merchant_webhooks.models import EVENT_ID_PREFIX
+from service.merchant_webhooks.repository import NewEvent
+from service.merchant_webhooks.rules import DELIVERY_DECIDED, SESSION_UPDATED, subscribed
+from service.onramp import schemas
+from service.onramp.events import Changed, SessionChange
+from service.onramp.models import SessionRow
+from service.onramp.repository import sessions_to_deliver
+from service.sql import SqlTransaction
+
+_encode = msgspec.json.Encoder().encode
+
+
+def session_data(session: SessionRow) -> dict[str, Any]:
+    """The session as its owner's GET returns it, without the client secret, with its
+    `version` so that a receiver can drop an event older than one it has."""
+    data: dict[str, Any] = msgspec.to_builtins(schemas.public(session))
+    del data["clientSecret"]
+    data["version"] = schemas.version(session)
+    return data
+
+
+def event_type(change: SessionChange, session: SessionRow) -> str | None:
+    """What a change is called to a merchant; None for a change merchants hear nothing
+    of (a delivery back to `pending`)."""
+    if change.changed == Changed.STATUS:
+        return SESSION_UPDATED
+    return DELIVERY_DECIDED.get(session.delivery_status)
+
+
+def body(kind: str, at: datetime, session: SessionRow) -> str:
+    return _encode({"type": kind, "timestamp": rfc3339(at), "data": session_data(session)}).decode()
+
+
+async def record(sql: SqlTransaction, changes: list[SessionChange], now: datetime) -> None:
+    """The events of `changes`, and their deliveries, in the caller's transaction."""
+    sessions = await sessions_to_deliver(sql, sorted({c.session_id for c in changes}))
+    events = []
+    for change in changes:
+        session = sessions.get(change.session_id)
+        kind = event_type(change, session) if session is not None else None
+        if session is not None and kind is not None:
+            events.append(
+                NewEvent(new_id(EVENT_ID_PREFIX), kind, session.id, body(kind, now, session), now)
+            )
+    if not events:
+        return
+    await repository.insert_events(sql, events)
+    endpoints = await repository.enabled_endpoints(sql)
+    pairs = [(e.id, p) for e in events for p, types in endpoints if subscribed(types, e.type)]
+    await repository.insert_deliveries(sql, pairs, now)

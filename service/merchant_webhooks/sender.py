@@ -1,0 +1,106 @@
+"""One attempt on the wire: to the address that was checked, 10 s at most, no redirects.
+
+The URL's host is resolved and checked (`addresses.checked_address`), then the request
+goes to that IP address with the URL's host kept in the `Host` header and, for https, as
+TLS's server name (httpcore's `sni_hostname` extension), so the certificate is checked
+for the endpoint's own name. One client per endpoint: its pooled connections were made
+for that endpoint's name only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from service.merchant_webhooks.addresses import (
+    EndpointRefused,
+    Resolver,
+    checked_address,
+    resolve,
+    target_of,
+)
+from service.merchant_webhooks.rules import ATTEMPT_TIMEOUT_SECONDS, RESPONSE_KEPT_BYTES
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+    response_body: str | None
+
+
+class Sender:
+    def __init__(
+        self,
+        deployed: bool,
+        resolver: Resolver = resolve,
+        timeout_seconds: float = ATTEMPT_TIMEOUT_SECONDS,
+        connections: int = 8,
+    ) -> None:
+        self.deployed = deployed
+        self.resolver = resolver
+        self.timeout_seconds = timeout_seconds
+        self.client = httpx.AsyncClient(
+            follow_redirects=False,
+            timeout=timeout_seconds,
+            trust_env=False,  # no proxy from the environment between us and the check
+            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def send(self, url: str, headers: dict[str, str], body: str) -> Answer:
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                code, kept = await self._post(url, headers, body)
+        except EndpointRefused as refused:
+            return _failed(started, f"refused: the URL {refused}")
+        except TimeoutError:
+            return _failed(started, f"no answer within {self.timeout_seconds:g} s")
+        except httpx.HTTPError as error:
+            return _failed(started, f"{type(error).__name__}: {error}"[:500])
+        return Answer(code, _failure(code), _since(started), kept)
+
+    async def _post(self, url: str, headers: dict[str, str], body: str) -> tuple[int, str]:
+        target = target_of(url, self.deployed)
+        address = await checked_address(target, self.deployed, self.resolver)
+        given = httpx.URL(url)
+        pinned = given.copy_with(host=str(address))
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        request = self.client.build_request(
+            "POST",
+            pinned,
+            content=body.encode(),
+            headers={**headers, "host": given.netloc.decode("ascii")},
+            extensions=extensions,
+        )
+        response = await self.client.send(request, stream=True)
+        try:
+            kept = bytearray()
+            async for chunk in response.aiter_bytes():
+                kept += chunk
+                if len(kept) >= RESPONSE_KEPT_BYTES:
+                    break
+        finally:
+            await response.aclose()
+        return response.status_code, kept[:RESPONSE_KEPT_BYTES].decode("utf-8", "replace")
+
+
+def _failure(code: int) -> str | None:
+    if 300 <= code < 400:
+        return f"redirect not followed ({code})"
+    return None if 200 <= code < 300 else f"answered {code}"
+
+
+def _since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _failed(started: float, error: str) -> Answer:
+    return Answer(None, error, _since(started), None)
