@@ -64,6 +64,7 @@ class LazyGroup(click.Group):
         "retention": "service.retention.commands.retention",
         "audit": "service.audit.commands.audit",
         "endpoints": "service.merchant_webhooks.commands.endpoints",
+        "settings": "service.settings.commands.settings",
     },
 )
 @click.version_option(package_name="onramp")

@@ -98,6 +98,8 @@ class _Group(BaseModel):
 
 
 class DatabaseSettings(_Group):
+    """The database, its pools and its time limits (docs/operations.md, "Scaling")."""
+
     url: str = Field(
         "sqlite:///./onramp.db",
         alias="DATABASE_URL",
@@ -110,7 +112,7 @@ class DatabaseSettings(_Group):
     read_url: OptionalStr = Field(
         None,
         alias="DATABASE_READ_URL",
-        description="A PostgreSQL replica for listings and reports; unset, the primary's used.",
+        description="A PostgreSQL replica that serves listings and reports; unset, the primary.",
     )
     pool_size: int = Field(
         10,
@@ -235,6 +237,8 @@ def _with_driver(url: str, driver: str) -> str:
 
 
 class ServerSettings(_Group):
+    """Where the API listens, what it admits and how it logs."""
+
     environment: Literal["development", "staging", "production"] = Field(
         "development",
         alias="ENVIRONMENT",
@@ -362,6 +366,8 @@ _STRIPE_KEY_SHAPES: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 class StripeSettings(_Group):
+    """Stripe's API and its webhooks."""
+
     secret_key: OptionalSecret = Field(
         None,
         alias="STRIPE_SECRET_KEY",
@@ -459,6 +465,8 @@ class NetworkRpc(BaseModel):
 
 
 class ChainSettings(_Group):
+    """The chains deliveries are proven on, and how."""
+
     rpc_urls: CommaList = Field(
         default_factory=lambda: [MEZO_TESTNET_RPC_URL],
         alias="MEZO_RPC_URLS",
@@ -602,6 +610,8 @@ def _other_networks(env: Mapping[str, Any]) -> tuple[NetworkRpc, ...]:
 
 
 class OnrampSettings(_Group):
+    """What a session buys by default, and its card amount's limits."""
+
     default_source_currency: str = Field(
         "usd",
         alias="DEFAULT_SOURCE_CURRENCY",
@@ -814,6 +824,8 @@ def _operator_keys(value: Any, may_write: bool) -> Any:
 
 
 class AuthSettings(_Group):
+    """Sign-in, tokens, operator keys and rate limits."""
+
     domain: str = Field(
         "localhost:8000",
         alias="AUTH_DOMAIN",
