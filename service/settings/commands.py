@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from service.settings import Settings, reference
-
 # This file's checkout: service/settings/commands.py -> the repository's root.
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,11 +26,13 @@ def settings() -> None:
 @click.option(
     "--write",
     is_flag=True,
-    help=f"Write {reference.MARKDOWN_PATH} and {reference.DOTENV_PATH} into this checkout.",
+    help="Write docs/configuration.md and .env.example into this checkout.",
 )
 def reference_command(shape: str, write: bool) -> None:
     """Every variable with its default, what it does and where it is required, written
     from the settings groups (service/settings/groups.py)."""
+    from service.settings import Settings, reference  # pydantic: only when it runs
+
     if not write:
         text = reference.markdown(Settings) if shape == "markdown" else reference.dotenv(Settings)
         click.echo(text, nl=False)
