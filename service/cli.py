@@ -341,3 +341,40 @@ def stripe_sim(
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.group()
+def settings() -> None:
+    """The environment variables the service reads."""
+
+
+@settings.command("reference")
+@click.option(
+    "--format",
+    "shape",
+    type=click.Choice(["markdown", "dotenv"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Write docs/configuration.md and .env.example into this checkout.",
+)
+def settings_reference(shape: str, write: bool) -> None:
+    """Every variable with its default, what it does and where it is required, written
+    from the settings groups (service/settings/groups.py)."""
+    from pathlib import Path
+
+    from service.settings import Settings, reference
+
+    if not write:
+        text = reference.markdown(Settings) if shape == "markdown" else reference.dotenv(Settings)
+        click.echo(text, nl=False)
+        return
+    root = Path(__file__).resolve().parent.parent  # service/cli.py -> the checkout
+    if not (root / "pyproject.toml").is_file():
+        raise click.ClickException("--write needs a checkout of the repository")
+    for path, text in reference.files(Settings).items():
+        (root / path).write_text(text)
+        click.echo(f"wrote {path}", err=True)
