@@ -22,6 +22,7 @@ from service.settings.groups import (
     AuthSettings,
     ChainSettings,
     DatabaseSettings,
+    ErrorTrackingSettings,
     LiveSettings,
     NetworkRpc,
     OnrampSettings,
@@ -38,6 +39,7 @@ __all__ = [
     "ChainSettings",
     "ConfigurationError",
     "DatabaseSettings",
+    "ErrorTrackingSettings",
     "LiveSettings",
     "NetworkRpc",
     "OnrampSettings",
@@ -62,6 +64,7 @@ _SECRET_NAMES = frozenset(
         "STRIPE_WEBHOOK_SECRET",
         "ADMIN_API_KEYS",
         "ADMIN_READONLY_API_KEYS",
+        "SENTRY_DSN",
     }
 )
 # Operator keys are guessed over the network: production wants as many characters as a
@@ -95,6 +98,7 @@ class Settings(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     outgoing_webhooks: OutgoingWebhookSettings = Field(default_factory=OutgoingWebhookSettings)
+    error_tracking: ErrorTrackingSettings = Field(default_factory=ErrorTrackingSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
