@@ -11,7 +11,6 @@ import gc
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Litestar, Response
@@ -25,6 +24,7 @@ from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 
+from service import error_tracking
 from service.audit.provider import AuditServices
 from service.audit.routes import routes as audit_routes
 from service.audit.trail import refusals
@@ -69,6 +69,7 @@ from service.providers import state_of
 from service.ratelimit import RateLimiter
 from service.reconciliation.provider import ReconciliationServices
 from service.reconciliation.routes import routes as reconciliation_routes
+from service.release import VERSION
 from service.replica import ReplicaReads
 from service.retention.schedule import RetentionSchedule
 from service.settings import AuthSettings, Settings
@@ -78,16 +79,12 @@ from service.webhooks.service import WebhookIngestion
 
 DEFAULT_BODY_LIMIT = 64 * 1024
 
-try:
-    __version__ = version("onramp")
-except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    __version__ = "0.0.0"
-
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the service; without `settings` it reads them from the environment."""
     settings = settings or Settings.from_env()
     configure_logging(settings.server.log_level, settings.server.log_format)
+    error_tracking.start(settings, "api")
     database = Database(settings.database)
     # Listings and reports read the replica of DATABASE_READ_URL, when it can answer them.
     replica = ReplicaReads.of(settings.database, database)
@@ -169,7 +166,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(
             title="onramp",
-            version=__version__,
+            version=VERSION,
             description="Buy MUSD on Mezo with a card through Stripe's Crypto Onramp.",
             path="/schema",
             components=Components(

@@ -22,6 +22,7 @@ from service.settings.groups import (
     AuthSettings,
     ChainSettings,
     DatabaseSettings,
+    ErrorTrackingSettings,
     LiveSettings,
     NetworkRpc,
     OnrampSettings,
@@ -39,6 +40,7 @@ __all__ = [
     "ChainSettings",
     "ConfigurationError",
     "DatabaseSettings",
+    "ErrorTrackingSettings",
     "LiveSettings",
     "NetworkRpc",
     "OnrampSettings",
@@ -63,6 +65,7 @@ _SECRET_NAMES = frozenset(
         "STRIPE_WEBHOOK_SECRET",
         "ADMIN_API_KEYS",
         "ADMIN_READONLY_API_KEYS",
+        "SENTRY_DSN",
     }
 )
 # Operator keys are guessed over the network: production wants as many characters as a
@@ -96,6 +99,7 @@ class Settings(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     outgoing_webhooks: OutgoingWebhookSettings = Field(default_factory=OutgoingWebhookSettings)
+    error_tracking: ErrorTrackingSettings = Field(default_factory=ErrorTrackingSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

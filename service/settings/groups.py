@@ -971,4 +971,23 @@ class AuthSettings(_Group):
         return list(dict.fromkeys(secrets))
 
 
+class ErrorTrackingSettings(_Group):
+    """Unhandled errors of routes, the worker and commands reported to Sentry
+    (service/error_tracking.py); nothing is sent, nor sentry-sdk started, while unset."""
+
+    sentry_dsn: OptionalSecret = Field(None, alias="SENTRY_DSN")
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _a_dsn(cls, dsn: SecretStr | None) -> SecretStr | None:
+        if dsn is None:
+            return None
+        parts = urlsplit(dsn.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.username or not parts.hostname:
+            raise ValueError("must be a Sentry DSN: https://<public key>@<host>/<project id>")
+        if not parts.path.strip("/"):
+            raise ValueError("must end with the project id: https://<public key>@<host>/<id>")
+        return dsn
+
+
 _RAILWAY_VARIABLES = ("RAILWAY_PROJECT_ID", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_SERVICE_ID")
