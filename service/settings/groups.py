@@ -975,7 +975,11 @@ class ErrorTrackingSettings(_Group):
     """Unhandled errors of routes, the worker and commands reported to Sentry
     (service/error_tracking.py); nothing is sent, nor sentry-sdk started, while unset."""
 
-    sentry_dsn: OptionalSecret = Field(None, alias="SENTRY_DSN")
+    sentry_dsn: OptionalSecret = Field(
+        None,
+        alias="SENTRY_DSN",
+        description="Where unhandled errors are reported (a Sentry DSN); unset, none is sent.",
+    )
 
     @field_validator("sentry_dsn")
     @classmethod
