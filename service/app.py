@@ -63,6 +63,7 @@ from service.onramp.quotes import Quotes
 from service.onramp.routes import routes as onramp_routes
 from service.onramp.stripe_client import StripeOnramp
 from service.operations import metrics_endpoint
+from service.operations.fingerprints import checked_in
 from service.operations.provider import OperationsServices
 from service.operations.routes import Metrics, health, ready, ready_in_detail
 from service.providers import state_of
@@ -210,7 +211,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuditServices(reads),
             MerchantWebhookServices(database, reads, settings.server.is_deployed, resolve),
         ),
-        lifespan=_metrics_listener(settings),
+        # Warns when another replica's shared settings differ (operations/fingerprints.py).
+        lifespan=[*_metrics_listener(settings), lambda _: checked_in(database, settings, "api")],
         on_startup=[database.open, *([replica.open] if replica else []), _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),
         on_shutdown=[
@@ -230,7 +232,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings.server.trusted_proxies:
         handler = ForwardedClient(handler, settings.server.trusted_proxies)
     app.asgi_handler = RequestContextMiddleware(
-        handler, hsts=settings.server.is_deployed, stand_in=settings.stripe.stand_in
+        handler,
+        hsts=settings.server.is_deployed,
+        stand_in=settings.stripe.stand_in,
+        replica=settings.server.replica_name,
     )
     return app
 

@@ -203,6 +203,7 @@ def worker() -> None:
     from service.delivery.worker import DeliveryWorker
     from service.merchant_webhooks.dispatcher import Dispatcher
     from service.operations import metrics_endpoint
+    from service.operations.fingerprints import checked_in
     from service.retention.schedule import RetentionSchedule
 
     async def run(settings: Settings, database: Database) -> None:
@@ -217,7 +218,7 @@ def worker() -> None:
             database, chains, settings.chain, beside=[retention.run, dispatcher.run]
         )
         try:
-            async with _worker_endpoint(worker, settings):
+            async with _worker_endpoint(worker, settings), checked_in(database, settings, "worker"):
                 log.info("worker_started")
                 await worker.run(stop)
         finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import socket
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
@@ -306,6 +307,16 @@ class ServerSettings(_Group):
             " production or staging API, which keeps it off `PORT`."
         ),
     )
+    # service/operations/fingerprints.py keys its row by it.
+    replica_name: str = Field(
+        default_factory=socket.gethostname,
+        alias="REPLICA_NAME",
+        min_length=1,
+        max_length=100,
+        description="Which replica this process is, in its access lines and in the"
+        " settings fingerprints that replicas compare at start-up.",
+        json_schema_extra={_SHOWN_DEFAULT_KEY: "the host's name"},
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -341,6 +352,11 @@ class ServerSettings(_Group):
         if self.metrics_port is not None and self.metrics_port == self.port:
             raise ValueError("METRICS_PORT: must differ from PORT (its own listener)")
         return self
+
+    @field_validator("replica_name", mode="before")
+    @classmethod
+    def _hostname_when_blank(cls, value: Any) -> Any:
+        return value.strip() or socket.gethostname() if isinstance(value, str) else value
 
     @field_validator("log_level", "log_format", "environment", mode="before")
     @classmethod
@@ -995,3 +1011,44 @@ class ErrorTrackingSettings(_Group):
 
 
 _RAILWAY_VARIABLES = ("RAILWAY_PROJECT_ID", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_SERVICE_ID")
+
+
+# The settings every process of a deployment (each API replica, each `onramp worker`) must
+# hold alike, and why. Their table in docs/operations.md is held to this by a test, and
+# each process's start-up compares their fingerprint with the other replicas'
+# (service/operations/fingerprints.py). Per-process capacity (pools, stream caps, ports)
+# and where a process reaches its dependencies (RPC URLs, TRUSTED_PROXIES) may differ.
+SHARED_SETTINGS: dict[str, str] = {
+    "ENVIRONMENT": "one deployment is production or staging throughout: the checks and"
+    " the answers (HSTS, /metrics) differ",
+    "JWT_SECRET": "a token one replica signs is verified by whichever replica the next"
+    " request reaches",
+    "AUTH_DOMAIN": "the sign-in message one replica issues is verified by another",
+    "AUTH_URI": "named in sign-in messages and in tokens (issuer and audience)",
+    "ADMIN_API_KEYS": "an operator's key must work on every replica",
+    "ADMIN_READONLY_API_KEYS": "an operator's key must work on every replica",
+    "ALLOWED_ORIGINS": "a browser's request would pass CORS on some replicas only",
+    "REDIS_URL": "the rate limits are one budget only through one Redis",
+    "RATE_LIMIT_PER_MINUTE": "one shared budget, one limit",
+    "RATE_LIMIT_CHAIN_CHECKS_PER_MINUTE": "one shared budget, one limit",
+    "ADMIN_AUTH_FAILURES_PER_MINUTE": "one shared budget, one limit",
+    "STRIPE_SECRET_KEY": "a session created through one Stripe account is read and"
+    " reconciled through the same one",
+    "STRIPE_PUBLISHABLE_KEY": "the dApp's key must belong to the account that created its session",
+    "STRIPE_API_BASE": "every replica talks to the same Stripe",
+    "STRIPE_WEBHOOK_SECRET": "Stripe's events reach any replica; one that lacks the secret"
+    " answers 400 and Stripe retries",
+    "MEZO_CHAIN_ID": "named in sign-in messages, and the chain every worker verifies on",
+    "MUSD_TOKEN_ADDRESS": "the token a session is sold for is the one a worker looks for",
+    "DESTINATION_NETWORK": "what a session is sold for, whichever replica creates it",
+    "DESTINATION_CURRENCY": "what a session is sold for, whichever replica creates it",
+    "MIN_SOURCE_AMOUNT": "a purchase refused by one replica would pass on another",
+    "MAX_SOURCE_AMOUNT": "a purchase refused by one replica would pass on another",
+    "DELIVERY_CONFIRMATIONS": "any worker may decide any delivery: one rule for all",
+    "DELIVERY_TIMEOUT_SECONDS": "any worker may decide any delivery: one rule for all",
+    "DELIVERY_AMOUNT_TOLERANCE": "any worker may decide any delivery: one rule for all",
+    "OUTGOING_WEBHOOK_RETRY_SECONDS": "any worker may send any merchant webhook attempt",
+    "WEBHOOK_RETENTION_DAYS": "every worker runs the retention job: the shortest wins",
+    "DELIVERY_CHECK_RETENTION_DAYS": "every worker runs the retention job: the shortest wins",
+    "OUTGOING_WEBHOOK_RETENTION_DAYS": "every worker runs the retention job: the shortest wins",
+}
