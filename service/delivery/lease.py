@@ -44,12 +44,10 @@ class RoundClaims:
         session_ids: list[str],
         until: datetime,
         longest_round: timedelta,
-        renew_every: float = RENEW_EVERY_SECONDS,
     ) -> None:
         self.database = database
         self.held = set(session_ids)
         self.until = until
-        self.renew_every = renew_every
         self._renew_until = time.monotonic() + longest_round.total_seconds()
         self._turn = asyncio.Lock()
         self._renewing: asyncio.Task[None] | None = None
@@ -85,14 +83,15 @@ class RoundClaims:
 
     async def _renew(self) -> None:
         while self.held:
-            await asyncio.sleep(self.renew_every)
+            await asyncio.sleep(RENEW_EVERY_SECONDS)
             async with self._turn:
                 if time.monotonic() > self._renew_until:
                     log.warning("delivery_round_overran", checks=len(self.held))
                     return
-                await self._renew_once()
+                await self.renew()
 
-    async def _renew_once(self) -> None:
+    async def renew(self) -> None:
+        """Extend the claims the round still holds; those it lost are let go."""
         now = utcnow()
         renewed = self.lease_from(now)
         try:
