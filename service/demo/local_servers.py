@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import threading
 import time
@@ -37,9 +38,17 @@ def serve_in_thread(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
     return f"http://127.0.0.1:{port}", server, thread
 
 
+def patient(seconds: float) -> float:
+    """A start-up's deadline, stretched by the machine's load: on a machine with more to
+    run than cores, a process starts that many times slower, and a fixed wait fails
+    there first."""
+    return seconds * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
 def wait_until_healthy(base: str, process: subprocess.Popen[Any], seconds: float = 30) -> bool:
-    """True once `base/health` answers; False if the process died or time ran out."""
-    deadline = time.monotonic() + seconds
+    """True once `base/health` answers; False if the process died or `seconds` (more on
+    a busy machine) ran out."""
+    deadline = time.monotonic() + patient(seconds)
     while True:
         try:
             httpx.get(f"{base}/health", timeout=1)

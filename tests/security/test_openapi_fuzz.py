@@ -48,6 +48,8 @@ SECURITY_HEADERS = {
 origins = itertools.cycle([ALLOWED_ORIGIN, FOREIGN_ORIGIN, None])
 # (mode, operation label) for every case sent, to prove that every operation was reached.
 exercised: Counter[tuple[str, str]] = Counter()
+# That proof reads what the fuzzing tests counted in this process: one worker runs them all.
+pytestmark = pytest.mark.xdist_group("openapi_fuzz")
 
 
 def schemathesis_config(signed_in: bool) -> SchemathesisConfig:
