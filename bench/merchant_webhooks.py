@@ -1,8 +1,8 @@
 """Merchant webhooks: one worker's dispatcher sending 10,000 events to three endpoints.
 
-Real processes on a fresh PostgreSQL database: the receivers (bench/receivers.py, one
-uvicorn process of their own: one endpoint answering 200 at once, one 500, one after
-2 s) and, for every round, a fresh `onramp worker` (the delivery worker with the
+Real processes on a fresh PostgreSQL database: the receivers (bench/receivers.py, a
+uvicorn process each: one endpoint answering 200 at once, one 500, one after 2 s) and,
+for every round, a fresh `onramp worker` (the delivery worker with the
 dispatcher beside it, as production runs it). A round writes N events in one
 transaction, as the outbox does, with a delivery to each endpoint of the round, and
 times from that commit to the healthy endpoint's N-th distinct `webhook-id`.
@@ -40,13 +40,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import BIN, ROOT, Server, fresh_database, server
 from bench.loadgen import cpu_seconds
-from bench.receivers import SLOW_SECONDS
+from bench.receivers import ANSWERS, SLOW_SECONDS
 from bench.stack import service_env
 from service.columns import new_id, utcnow
 from service.merchant_webhooks import dispatcher, outbox, rules
 from service.merchant_webhooks.models import ENDPOINT_ID_PREFIX, EVENT_ID_PREFIX
 from service.onramp.models import SessionRow
 
+Receivers = dict[str, Server]
 GOAL_SECONDS = 30.0
 # "Nothing measurable": the healthy endpoint with the others at most this much slower.
 GOAL_RATIO = 1.25
@@ -109,7 +110,7 @@ def event_bodies(count: int) -> list[tuple[str, str, str]]:
     return events
 
 
-def write_endpoints(url: str, base: str, names: tuple[str, ...]) -> list[str]:
+def write_endpoints(url: str, receivers: Receivers, names: tuple[str, ...]) -> list[str]:
     """A clean slate and the round's endpoints, enabled; their ids."""
     now = utcnow()
     ids = [new_id(ENDPOINT_ID_PREFIX) for _ in names]
@@ -122,7 +123,13 @@ def write_endpoints(url: str, base: str, names: tuple[str, ...]) -> list[str]:
             connection.execute(
                 "INSERT INTO merchant_webhook_endpoints (id, url, status, secret, created_at)"
                 " VALUES (%s, %s, %s, %s, %s)",
-                (endpoint_id, f"{base}/{name}", rules.ENDPOINT_ENABLED, rules.new_secret(), now),
+                (
+                    endpoint_id,
+                    f"{receivers[name].url}/{name}",
+                    rules.ENDPOINT_ENABLED,
+                    rules.new_secret(),
+                    now,
+                ),
             )
     return ids
 
@@ -150,8 +157,8 @@ def commit_events(url: str, endpoint_ids: list[str], events: list[tuple[str, str
         return time.monotonic()
 
 
-def tallies(receivers: Server) -> dict[str, dict[str, Any]]:
-    stats: dict[str, dict[str, Any]] = httpx.get(f"{receivers.url}/stats", timeout=10).json()
+def tally(receiver: Server) -> dict[str, Any]:
+    stats: dict[str, Any] = httpx.get(f"{receiver.url}/stats", timeout=10).json()
     return stats
 
 
@@ -169,30 +176,34 @@ def settled_cpu(pid: int, seconds: float = 30.0) -> float:
 
 
 def run_round(
-    url: str, receivers: Server, kind: str, events: list[tuple[str, str, str]], log: Path
+    url: str, receivers: Receivers, kind: str, events: list[tuple[str, str, str]], log: Path
 ) -> dict[str, Any]:
     """One round on a fresh worker: from the events' commit until the healthy endpoint
     has every one of them."""
-    httpx.post(f"{receivers.url}/reset", timeout=10).raise_for_status()
-    endpoint_ids = write_endpoints(url, receivers.url, ENDPOINTS[kind])
+    for receiver in receivers.values():
+        httpx.post(f"{receiver.url}/reset", timeout=10).raise_for_status()
+    endpoint_ids = write_endpoints(url, receivers, ENDPOINTS[kind])
+    receiving_pids = [receiver.process.pid for receiver in receivers.values()]
     command = [str(BIN / "onramp"), "worker"]
     with server(command, worker_env(url), log, port_variable="WORKER_METRICS_PORT") as worker:
         pid = worker.process.pid
         cpu_before = settled_cpu(pid)
+        receivers_before = cpu_seconds(receiving_pids)
         committed = commit_events(url, endpoint_ids, events)
         deadline = committed + DEADLINE_SECONDS
-        while (seen := tallies(receivers))["/healthy"]["distinct"] < len(events):
+        while (healthy := tally(receivers["healthy"]))["distinct"] < len(events):
             if time.monotonic() > deadline or worker.process.poll() is not None:
                 raise RuntimeError(
-                    f"{kind}: {seen['/healthy']['distinct']} of {len(events)} events reached"
+                    f"{kind}: {healthy['distinct']} of {len(events)} events reached"
                     f" the healthy endpoint in {DEADLINE_SECONDS:.0f} s; worker log {log}"
                 )
             time.sleep(POLL_SECONDS)
         cpu = cpu_seconds([pid]) - cpu_before
+        receivers_cpu = cpu_seconds(receiving_pids) - receivers_before
         window = time.monotonic() - committed
-    healthy = seen["/healthy"]
+        seen = {name: tally(receiver) for name, receiver in receivers.items()}
     seconds = healthy["last_new_at"] - committed
-    requests = sum(seen[f"/{name}"]["requests"] for name in ENDPOINTS[kind])
+    requests = sum(seen[name]["requests"] for name in ENDPOINTS[kind])
     figures: dict[str, Any] = {
         "kind": kind,
         "events": len(events),
@@ -202,21 +213,28 @@ def run_round(
         "requests_sent": requests,
         "worker_cpu_seconds": cpu,
         "worker_cpu_ms_per_request": 1000 * cpu / requests,
+        "receivers_cpu_ms_per_request": 1000 * receivers_cpu / requests,
         "window_seconds": window,
         "receivers": seen,
     }
     if "slow" in ENDPOINTS[kind]:
-        figures["slow_per_second"] = seen["/slow"]["answered"] / window
-        failing = seen["/failing"]
+        figures["slow_per_second"] = seen["slow"]["answered"] / window
+        failing = seen["failing"]
         figures["failing_attempts"] = failing["requests"]
         figures["failing_retries"] = failing["requests"] - failing["distinct"]
     return figures
 
 
 @contextmanager
-def receiving(work: Path) -> Iterator[Server]:
-    with server(receivers_command(), {}, work / "receivers.log") as receivers:
-        yield receivers
+def receiving(work: Path) -> Iterator[Receivers]:
+    """A receiver process for each kind of endpoint."""
+    with ExitStack() as stack:
+        yield {
+            name: stack.enter_context(
+                server(receivers_command(), {"RECEIVER": name}, work / f"receiver-{name}.log")
+            )
+            for name in ANSWERS
+        }
 
 
 def measure(events: int = 10_000, rounds: int = 3, work: Path | None = None) -> dict[str, Any]:
@@ -250,7 +268,12 @@ def summary(events: int, by_round: list[dict[str, dict[str, Any]]]) -> dict[str,
     sides = {
         kind: {
             key: _median(by_round, kind, key)
-            for key in ("healthy_seconds", "healthy_per_second", "worker_cpu_ms_per_request")
+            for key in (
+                "healthy_seconds",
+                "healthy_per_second",
+                "worker_cpu_ms_per_request",
+                "receivers_cpu_ms_per_request",
+            )
         }
         for kind in KINDS
     }
@@ -285,7 +308,8 @@ def describe(result: dict[str, Any]) -> str:
         f" (ceiling {result['slow_ceiling_per_second']:.1f}/s); failing endpoint"
         f" {others['failing_attempts']:.0f} attempts ({others['failing_retries']:.0f} retries);"
         f" worker CPU {alone['worker_cpu_ms_per_request']:.2f} ms per request alone,"
-        f" {others['worker_cpu_ms_per_request']:.2f} with the others"
+        f" {others['worker_cpu_ms_per_request']:.2f} with the others; the receivers"
+        f" {others['receivers_cpu_ms_per_request']:.2f} ms per request"
     )
 
 

@@ -1,30 +1,31 @@
-"""Merchant receivers for bench/merchant_webhooks.py: one process, its own event loop
-(uvicorn, uvloop, httptools), three endpoints answering as a merchant's backend might.
+"""A merchant's receiver for bench/merchant_webhooks.py, answering as `RECEIVER` (in
+the environment) says: `healthy` 200 at once, `failing` 500 at once, `slow` 200 after
+`SLOW_SECONDS`. Each receiver is a process of its own (uvicorn, uvloop, httptools), so
+that one endpoint's traffic never queues behind another's in a shared event loop.
 
-    POST /healthy   200 at once
-    POST /failing   500 at once
-    POST /slow      200 after `SLOW_SECONDS`
-    GET  /stats     per endpoint: requests, distinct webhook-ids, answered, in flight,
-                    and when (CLOCK_MONOTONIC, shared by every process on the machine)
-                    the first request came and the last new webhook-id
-    POST /reset     forget everything (a new round)
-    GET  /health    for the harness's start-up wait
+    POST /{RECEIVER}  an event
+    GET  /stats       requests, distinct webhook-ids, answered, in flight, and when
+                      (CLOCK_MONOTONIC, shared by every process on the machine) the
+                      first request came and the last new webhook-id
+    POST /reset       forget everything (a new round)
+    GET  /health      for the harness's start-up wait
 
-Run by the benchmark as `uvicorn bench.receivers:app`; a raw ASGI app, so that the
-receivers cost far less per request than the dispatcher sending to them.
+Run by the benchmark as `uvicorn bench.receivers:app`; a raw ASGI app, so that a
+receiver costs far less per request than the dispatcher sending to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 SLOW_SECONDS = 2.0
-ANSWERS = {"/healthy": (200, 0.0), "/failing": (500, 0.0), "/slow": (200, SLOW_SECONDS)}
+ANSWERS = {"healthy": (200, 0.0), "failing": (500, 0.0), "slow": (200, SLOW_SECONDS)}
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -51,7 +52,9 @@ class Tally:
         }
 
 
-tallies: dict[str, Tally] = {path: Tally() for path in ANSWERS}
+NAME = os.environ.get("RECEIVER", "healthy")
+STATUS, DELAY = ANSWERS[NAME]
+tally = Tally()
 
 
 async def _answer(send: Send, status: int, body: bytes) -> None:
@@ -69,23 +72,21 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     path, method = scope["path"], scope["method"]
+    global tally  # one receiver per process: a new round starts a new tally
     if method == "GET" and path == "/stats":
-        body = {name: tally.as_json() for name, tally in tallies.items()}
-        await _answer(send, 200, json.dumps(body).encode())
+        await _answer(send, 200, json.dumps(tally.as_json()).encode())
         return
     if method == "GET" and path == "/health":
         await _answer(send, 200, b'{"status":"ok"}')
         return
     if method == "POST" and path == "/reset":
-        for name in ANSWERS:
-            tallies[name] = Tally()
+        tally = Tally()
         await _answer(send, 204, b"")
         return
-    if method != "POST" or path not in ANSWERS:
+    if method != "POST" or path != f"/{NAME}":
         await _answer(send, 404, b"{}")
         return
     await _drain(receive)
-    tally = tallies[path]
     now = time.monotonic()
     tally.requests += 1
     tally.first_at = tally.first_at or now
@@ -93,12 +94,12 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if webhook_id not in tally.ids:
         tally.ids.add(webhook_id)
         tally.last_new_at = now
-    status, delay = ANSWERS[path]
-    tally.in_flight += 1
+    counted = tally
+    counted.in_flight += 1
     try:
-        if delay:
-            await asyncio.sleep(delay)
-        await _answer(send, status, b'{"ok":true}' if status == 200 else b'{"error":"down"}')
-        tally.answered += 1
+        if DELAY:
+            await asyncio.sleep(DELAY)
+        await _answer(send, STATUS, b'{"ok":true}' if STATUS == 200 else b'{"error":"down"}')
+        counted.answered += 1
     finally:
-        tally.in_flight -= 1
+        counted.in_flight -= 1

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bench.harness import Server, fresh_database
-from bench.merchant_webhooks import GOAL_SECONDS, event_bodies, receiving, run_round
+from bench.harness import fresh_database
+from bench.merchant_webhooks import GOAL_SECONDS, Receivers, event_bodies, receiving, run_round
 
 pytestmark = [pytest.mark.performance, pytest.mark.timeout(300)]
 
@@ -29,7 +29,7 @@ LOOKS = 2
 
 
 @pytest.fixture(scope="module")
-def receivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Server, Path]]:
+def receivers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Receivers, Path]]:
     """A database and the receivers, once for the module; their logs and the workers'
     stay in the run's temporary folder, where the suite's scan for secrets reads them."""
     work = tmp_path_factory.mktemp("merchant-webhooks")
@@ -44,7 +44,7 @@ def pace(figures: dict[str, Any]) -> float:
 
 
 def test_the_healthy_endpoint_keeps_pace_beside_a_failing_and_a_slow_one(
-    receivers: tuple[str, Server, Path],
+    receivers: tuple[str, Receivers, Path],
 ) -> None:
     url, running, work = receivers
     events = event_bodies(EVENTS)
@@ -57,9 +57,9 @@ def test_the_healthy_endpoint_keeps_pace_beside_a_failing_and_a_slow_one(
             break
     figures = looks[-1]
     seen = figures["receivers"]
-    assert seen["/healthy"]["distinct"] == EVENTS
-    assert seen["/failing"]["requests"] > 0, "the failing endpoint was not sent to"
-    assert seen["/slow"]["requests"] > 0, "the slow endpoint was not sent to"
+    assert seen["healthy"]["distinct"] == EVENTS
+    assert seen["failing"]["requests"] > 0, "the failing endpoint was not sent to"
+    assert seen["slow"]["requests"] > 0, "the slow endpoint was not sent to"
     assert pace(figures) >= line, (
         f"the healthy endpoint took {EVENTS} events at "
         + ", ".join(f"{pace(f):.0f}/s" for f in looks)
