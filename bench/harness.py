@@ -103,15 +103,17 @@ def rss_mib(pid: int) -> float:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], log: Path) -> Iterator[Server]:
-    """`command` on a free port (given as PORT and in place of `{port}`), until the end of
-    the block; SIGTERM then, as a platform stops a replica."""
+def server(
+    command: list[str], env: dict[str, str], log: Path, port_variable: str = "PORT"
+) -> Iterator[Server]:
+    """`command` on a free port (given as `port_variable`, PORT by default, and in place
+    of `{port}`), until the end of the block; SIGTERM then, as a platform stops a replica."""
     port = free_port()
     command = [part.replace("{port}", str(port)) for part in command]
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,
-            env={**os.environ, **env, "PORT": str(port)},
+            env={**os.environ, **env, port_variable: str(port)},
             cwd=ROOT,
             stdout=output,
             stderr=output,

@@ -134,7 +134,44 @@ def _other_rows(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 _verdict(delivery["met"]),
             )
         )
+    if hooks := result.get("merchant_webhooks"):
+        rows += _merchant_rows(hooks)
     return rows
+
+
+def _merchant_rows(hooks: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    alone, others = hooks["sides"]["alone"], hooks["sides"]["with others"]
+    met = hooks["met"]
+    events = f"{hooks['events']:,}"
+    return [
+        (
+            f"merchant webhooks: {events} events to the healthy endpoint, with a failing and"
+            " a slow one",
+            f"{others['healthy_seconds']:.1f} s ({others['healthy_per_second']:,.0f}/s)",
+            f"≤ {hooks['goal']['healthy_within_seconds']:.0f} s",
+            "yes" if met["healthy_within_seconds"] else "**no**",
+        ),
+        (
+            "... against the healthy endpoint alone",
+            f"{alone['healthy_seconds']:.1f} s alone: **{hooks['ratio_with_others']:.2f}x**",
+            "",
+            "",
+        ),
+        (
+            "... the slow endpoint (2 s answers)",
+            f"{others['slow_per_second']:.1f} deliveries/s"
+            f" (ceiling {hooks['slow_ceiling_per_second']:.1f}/s)",
+            "",
+            "",
+        ),
+        (
+            "... worker CPU per request sent",
+            f"{alone['worker_cpu_ms_per_request']:.2f} ms alone,"
+            f" {others['worker_cpu_ms_per_request']:.2f} ms with the others",
+            "",
+            "",
+        ),
+    ]
 
 
 def chart(result: dict[str, Any], path: Path) -> Path:

@@ -6,7 +6,8 @@ same uvicorn and worker count), then measures, each beside its baseline and alte
 the sides over several rounds: session creation, session reads (one and a page), webhook
 ingestion and sign-in; then throughput against concurrency for the chart, the Stripe
 stand-in alone, the load generator's own ceiling, resident memory per worker after
-10,000 requests and over a soak, and delivery verification (anvil). It writes
+10,000 requests and over a soak, delivery verification (anvil), and merchant webhooks
+(one worker's dispatcher, 10,000 events to a healthy, a failing and a slow receiver). It writes
 bench/results/<time>.json, .md and .png, prints the table, and exits non-zero when a
 goal is missed.
 
@@ -31,12 +32,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import delivery, memory, reads, sessions, sign_in, sweep, webhooks
+from bench import delivery, memory, merchant_webhooks, reads, sessions, sign_in, sweep, webhooks
 from bench.harness import ROOT, Comparison, Phase, check_statuses, machine, run_plan, write_requests
 from bench.report import chart, markdown
 from bench.stack import Stack, running_stack
 
-BENCHMARKS = ("create", "reads", "webhooks", "sign-in", "sweep", "memory", "delivery")
+BENCHMARKS = (
+    "create",
+    "reads",
+    "webhooks",
+    "sign-in",
+    "sweep",
+    "memory",
+    "delivery",
+    "merchant-webhooks",
+)
 RESULTS = ROOT / "bench" / "results"
 LATEST = ROOT / "bench" / "latest"
 
@@ -133,6 +143,16 @@ def measure_all(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             f"delivery verification: {args.delivery_sessions:,} sessions",
             lambda: result.__setitem__("delivery", delivery.measure(args.delivery_sessions)),
         )
+    if "merchant-webhooks" in chosen:
+        step(
+            f"merchant webhooks: {args.merchant_events:,} events to three endpoints",
+            lambda: result.__setitem__(
+                "merchant_webhooks",
+                merchant_webhooks.measure(
+                    args.merchant_events, args.merchant_rounds, work / "merchant-webhooks"
+                ),
+            ),
+        )
     print(f"[{time.monotonic() - started:5.0f} s] done", file=sys.stderr, flush=True)
     result["comparisons"] = [comparison.as_json() for comparison in comparisons]
     return result
@@ -145,7 +165,7 @@ def goals_missed(result: dict[str, Any]) -> list[str]:
         for goal, met in c["met"].items()
         if not met
     ]
-    for name in ("memory", "delivery"):
+    for name in ("memory", "delivery", "merchant_webhooks"):
         verdicts = result.get(name, {}).get("met", {})
         missed += [f"{name}: {goal}" for goal, met in verdicts.items() if not met]
     missed += [f"{name} failed" for name in result["failed"]]
@@ -166,10 +186,14 @@ def main() -> None:
     parser.add_argument("--publish", action="store_true", help="copy the result to bench/latest/")
     args = parser.parse_args()
     preset = {"rounds": 3, "seconds": 6.0, "sweep": 3.0, "soak": 60.0, "sign_ins": 300}
+    # Merchant webhooks: the size is the goal's (10,000 events), rounds as the others'.
+    merchant = {"events": 10_000, "rounds": 3}
     if args.quick:
         preset = {"rounds": 2, "seconds": 4.0, "sweep": 2.0, "soak": 20.0, "sign_ins": 150}
+        merchant = {"events": 3_000, "rounds": 1}
     if args.long:
         preset = {"rounds": 5, "seconds": 10.0, "sweep": 4.0, "soak": 300.0, "sign_ins": 500}
+        merchant = {"events": 10_000, "rounds": 5}
     args.rounds = args.rounds or preset["rounds"]
     args.seconds = args.seconds or preset["seconds"]
     args.sweep_seconds = preset["sweep"]
@@ -177,6 +201,7 @@ def main() -> None:
     args.sign_ins = int(preset["sign_ins"])
     args.memory_requests = 10_000
     args.delivery_sessions = 2000
+    args.merchant_events, args.merchant_rounds = merchant["events"], merchant["rounds"]
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     work = Path(tempfile.mkdtemp(prefix="onramp-bench-"))

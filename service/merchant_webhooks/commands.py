@@ -13,6 +13,7 @@ from service.commands import TIME, reports_database_errors, with_database
 
 if TYPE_CHECKING:
     from service.database import Database
+    from service.merchant_webhooks.models import EndpointRow
     from service.settings import Settings
 
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
@@ -33,7 +34,6 @@ class Shown:
     status: str
     created_at: str
     description: str | None = None
-    secret: str | None = None  # after `add` and `rotate` only
 
 
 @click.group()
@@ -52,8 +52,9 @@ def add_endpoint(url: str, events: tuple[str, ...], description: str | None, as_
     from service.audit.actions import Action
     from service.audit.trail import command_audit
     from service.merchant_webhooks import endpoints as service
+    from service.merchant_webhooks import schemas
 
-    async def run(settings: Settings, database: Database) -> Shown:
+    async def run(settings: Settings, database: Database) -> EndpointRow:
         async with command_audit(database, Action.ENDPOINTS_ADD, None) as audit:
             row = await service.add(
                 database,
@@ -63,9 +64,17 @@ def add_endpoint(url: str, events: tuple[str, ...], description: str | None, as_
                 description,
                 deployed=settings.server.is_deployed,
             )
-        return _shown(row, secret=row.secret)
+        return row
 
-    _print([_failing_clearly(run)], as_json, "Endpoint added", secret=True)
+    row = _failing_clearly(run)
+    if as_json:
+        _print_json(schemas.created(row))
+        return
+    # Lines, not a table: a table's columns would cut the id and the secret to the
+    # terminal's width, and the secret is shown this once.
+    shown = _shown(row)
+    click.echo(f"Endpoint added: {shown.id}\nURL: {shown.url}\nEvents: {shown.events}")
+    click.echo(f"Signing secret (shown this once): {row.secret}")
 
 
 @endpoints.command("list")
@@ -74,11 +83,16 @@ def add_endpoint(url: str, events: tuple[str, ...], description: str | None, as_
 def list_endpoints(as_json: bool) -> None:
     """Every endpoint, without secrets."""
     from service.merchant_webhooks import endpoints as service
+    from service.merchant_webhooks import schemas
 
-    async def run(settings: Settings, database: Database) -> list[Shown]:
-        return [_shown(row) for row in await service.listed(database)]
+    async def run(settings: Settings, database: Database) -> list[EndpointRow]:
+        return await service.listed(database)
 
-    _print(with_database(run, reads_only=True), as_json, "Webhook endpoints")
+    rows = with_database(run, reads_only=True)
+    if as_json:
+        _print_json([schemas.endpoint(row) for row in rows])
+        return
+    _print([_shown(row) for row in rows], as_json, "Webhook endpoints")
 
 
 @endpoints.command("remove")
@@ -165,7 +179,7 @@ def _failing_clearly(run: Any) -> Any:
         fail(f"{error.code}: {error.detail}")
 
 
-def _shown(row: Any, secret: str | None = None) -> Shown:
+def _shown(row: Any) -> Shown:
     from service.columns import rfc3339
     from service.merchant_webhooks.schemas import endpoint
 
@@ -177,15 +191,20 @@ def _shown(row: Any, secret: str | None = None) -> Shown:
         shown.status,
         rfc3339(shown.created_at),
         shown.description,
-        secret,
     )
 
 
-def _print(rows: list[Shown], as_json: bool, title: str, *, secret: bool = False) -> None:
+def _print(rows: list[Shown], as_json: bool, title: str) -> None:
     from service.reports import print_report
 
-    columns = [*_COLUMNS, ("secret", "Secret")] if secret else _COLUMNS
-    print_report(rows, columns, as_json=as_json, title=title, summary=f"{len(rows)} endpoints")
+    print_report(rows, _COLUMNS, as_json=as_json, title=title, summary=f"{len(rows)} endpoints")
+
+
+def _print_json(shown: Any) -> None:
+    """The routes' own JSON (camelCase, `events` a list), so a script reads one shape."""
+    import msgspec
+
+    click.echo(msgspec.json.format(msgspec.json.encode(shown), indent=2).decode())
 
 
 def _print_plain(result: dict[str, Any], as_json: bool) -> None:

@@ -218,11 +218,15 @@ async def events_since(
 # The dispatcher's claims: one endpoint's due deliveries, leased.
 _OPEN = col(D.finished_at).is_(None)
 _UNCLAIMED = or_(col(D.claimed_until).is_(None), col(D.claimed_until) < bindparam("now"))
+# Ordered as the index (endpoint_id, finished_at, due_at) is, so that PostgreSQL reads
+# it in order and stops at the limit: `finished_at IS NULL` does not make the column
+# constant for ordering, so by `due_at` alone (or with `id`) each claim sorted every due
+# delivery of the endpoint, 12-55 ms at a backlog of 10,000 (bench/README.md).
 _DUE = (
     select(col(D.id))
     .where(col(D.endpoint_id) == bindparam("endpoint"), _OPEN, col(D.due_at) <= bindparam("now"))
     .where(_UNCLAIMED)
-    .order_by(col(D.due_at), col(D.id))
+    .order_by(col(D.finished_at), col(D.due_at))
     .limit(bindparam("limit"))
 )
 _LEASE: dict[Any, Any] = {col(D.claimed_until): bindparam("lease")}
