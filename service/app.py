@@ -25,6 +25,7 @@ from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 
+from service import tracing
 from service.audit.provider import AuditServices
 from service.audit.routes import routes as audit_routes
 from service.audit.trail import refusals
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     """Build the service; without `settings` it reads them from the environment."""
     settings = settings or Settings.from_env()
     configure_logging(settings.server.log_level, settings.server.log_format)
+    traced = tracing.start(settings, "api")
     database = Database(settings.database)
     # Listings and reports read the replica of DATABASE_READ_URL, when it can answer them.
     replica = ReplicaReads.of(settings.database, database)
@@ -163,7 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 )
             ),
         },
-        plugins=[problem_details_plugin()],
+        plugins=[problem_details_plugin(), *tracing.litestar_plugins()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         middleware=[_prometheus().middleware],
         cors_config=_cors(settings),
@@ -224,6 +226,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             chains.close,
             stripe.close,
             rate_limiter.close,
+            *([tracing.flush] if traced else []),
         ],
         logging_config=None,
         debug=False,

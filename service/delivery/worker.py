@@ -39,6 +39,7 @@ from service.onramp.repository import (
 )
 from service.outages import database_unavailable
 from service.settings import ChainSettings
+from service.tracing import Span, span
 
 log = structlog.get_logger("onramp.delivery")
 
@@ -50,6 +51,8 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 FAILED_ROUND_PAUSE_SECONDS = 10.0
 # Searching sessions of one round read the ledger through this many connections at most.
 LEDGER_READS = 2
+# The span of a round that claimed checks, linked to the requests that scheduled them.
+ROUND_SPAN = "delivery round"
 
 
 class DeliveryWorker:
@@ -141,8 +144,9 @@ class DeliveryWorker:
         async with self.database.transaction() as sql:
             session_ids = await checks.claim_due(sql, now, lease, self.batch_size)
         if session_ids:
-            async with self._handing_back_on_failure(lease):
-                await self._decide_and_record(session_ids, lease)
+            with span(ROUND_SPAN, **{"delivery.checks": len(session_ids)}) as round_:
+                async with self._handing_back_on_failure(lease):
+                    await self._decide_and_record(session_ids, lease, round_)
         return len(session_ids)
 
     async def check(self, session_id: str) -> Checked:
@@ -154,8 +158,9 @@ class DeliveryWorker:
             claimed = await checks.claim_one(sql, session_id, now, lease)
         if not claimed:
             return Checked(DeliveryStatus.PENDING, "a worker is checking this session right now")
-        async with self._handing_back_on_failure(lease):
-            decided = await self._decide_and_record([session_id], lease)
+        with span(ROUND_SPAN, **{"delivery.checks": 1}) as round_:
+            async with self._handing_back_on_failure(lease):
+                decided = await self._decide_and_record([session_id], lease, round_)
         return decided.get(session_id) or Checked(DeliveryStatus.PENDING, "checked again meanwhile")
 
     @contextlib.asynccontextmanager
@@ -175,11 +180,13 @@ class DeliveryWorker:
             raise
 
     async def _decide_and_record(
-        self, session_ids: list[str], lease: datetime
+        self, session_ids: list[str], lease: datetime, round_: Span
     ) -> dict[str, Checked]:
         async with self.database.transaction() as sql:
             sessions = await sessions_to_deliver(sql, session_ids)
             claimed = await checks.read_checks(sql, session_ids)
+        for session_id, claim in claimed.items():
+            round_.link(claim.traceparent, **{"onramp.session_id": session_id})
         pairs = [(sessions[i], claimed[i]) for i in session_ids if i in sessions and i in claimed]
         seen = await self._observe_together([s for s, _ in pairs]) if self.batched_rpc else {}
         now = utcnow()

@@ -170,6 +170,9 @@ class ServerSettings(_Group):
     # Where the API serves /health and /metrics on a listener of their own: the only
     # /metrics of a deployed (production or staging) API, which keeps it off PORT.
     metrics_port: OptionalInt = Field(None, alias="METRICS_PORT")
+    # OpenTelemetry traces over OTLP/HTTP to this collector (service/tracing); the SDK
+    # reads the other OTEL_* variables itself. Unset, nothing of it is loaded.
+    otlp_endpoint: OptionalStr = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
 
     @model_validator(mode="before")
     @classmethod
@@ -185,6 +188,13 @@ class ServerSettings(_Group):
         if port is not None and not 1 <= port <= 65535:
             raise ValueError("must be a TCP port number from 1 to 65535")
         return port
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _an_http_url(cls, url: str | None) -> str | None:
+        if url is not None and urlsplit(url.strip()).scheme not in {"http", "https"}:
+            raise ValueError("must be the collector's http:// or https:// URL")
+        return None if url is None else url.strip()
 
     @field_validator("trusted_proxies")
     @classmethod
