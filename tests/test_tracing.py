@@ -14,6 +14,7 @@ import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
+from service.delivery.worker import ROUND_SPAN
 from tests.delivery.conftest import send
 from tests.delivery.test_worker import UNIT
 from tests.onramp.conftest import JWT_SECRET
@@ -24,7 +25,6 @@ from tests.support.processes import OnrampProcess, service_env
 from tests.support.stripe import RunningStripe
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 
-ROUND = "delivery round"
 CREATE = "POST /api/v1/onramp/sessions"
 WEBHOOK = "POST /api/v1/webhooks/stripe"
 STREAM = "GET /api/v1/onramp/sessions/{session_id}/events"
@@ -48,7 +48,7 @@ def _round_linked_to(webhook: ReceivedSpan, spans: list[ReceivedSpan]) -> list[R
     return [
         s
         for s in spans
-        if s.name == ROUND
+        if s.name == ROUND_SPAN
         and any((link.trace_id, link.span_id) == webhook.ids for link in s.span.links)
     ]
 

@@ -1,8 +1,9 @@
 """Traces over OTLP/HTTP, switched on by `OTEL_EXPORTER_OTLP_ENDPOINT`.
 
-With the variable unset nothing of OpenTelemetry is imported: `span` yields a span that
-does nothing and `traceparent` answers None, each at the cost of one global read, so the
-service runs as if this module were not there (bench/README.md). With it set, `start`
+With the variable unset this module imports nothing of OpenTelemetry and sets nothing
+up: `span` yields a span that does nothing and `traceparent` answers None, each at the
+cost of one global read, so the service runs as if it were not there (docs/operations.md,
+"Traces"). With it set, `start`
 sets the SDK up once per process (`otel.py`): the instrumentations where they exist
 (requests through Litestar's plugin, psycopg's statements, aiohttp's calls: Stripe's
 through stripe-python's aiohttp transport and the chain's through web3's), spans of our
