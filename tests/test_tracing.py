@@ -15,6 +15,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from service.delivery.worker import ROUND_SPAN
+from service.settings import ConfigurationError, Settings
 from tests.delivery.conftest import send
 from tests.delivery.test_worker import UNIT
 from tests.onramp.conftest import JWT_SECRET
@@ -222,3 +223,73 @@ assert "service.tracing.otel" not in sys.modules
         "opentelemetry.instrumentation.aiohttp_client",
     )
     assert not {m for m in loaded if m.startswith(ours)}
+
+
+def test_an_endpoint_that_is_not_an_http_url_is_refused() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        Settings.from_env({**BASE_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"})
+    assert raised.value.problems == [
+        "OTEL_EXPORTER_OTLP_ENDPOINT: must be the collector's http:// or https:// URL"
+    ]
+    given = {**BASE_ENV, "OTEL_EXPORTER_OTLP_ENDPOINT": " http://collector:4318 "}
+    assert Settings.from_env(given).server.otlp_endpoint == "http://collector:4318"
+
+
+def test_what_is_exported_is_redacted_as_the_logs_are() -> None:
+    """Whatever an instrumentation records (an operator may ask it to capture headers),
+    no secret is exported: by shape in any value, by name for a secret's key."""
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from service.tracing.otel import Scrubbed
+
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(Scrubbed(exported)))
+    ticket = "est_" + "t" * 32
+    with provider.get_tracer("test").start_as_current_span(
+        "GET /api/v1/onramp/sessions/{session_id}/events",
+        attributes={
+            "http.url": f"http://api/api/v1/onramp/sessions/x/events?ticket={ticket}",
+            "http.request.header.authorization": ("Bearer abc",),
+            "http.request.header.stripe_signature": ("t=1,v1=" + "a" * 64,),
+            "db.statement": "SELECT 1 WHERE a = %(wallet)s",
+        },
+    ) as span:
+        span.record_exception(ValueError("Stripe refused sk_test_abcdef123456"))
+    (sent,) = exported.get_finished_spans()
+    assert sent.attributes == {
+        "http.url": "http://api/api/v1/onramp/sessions/x/events?ticket=[redacted]",
+        "http.request.header.authorization": "[redacted]",
+        "http.request.header.stripe_signature": "[redacted]",
+        "db.statement": "SELECT 1 WHERE a = %(wallet)s",
+    }
+    (event,) = sent.events
+    assert event.attributes is not None
+    assert "sk_test_" not in str(event.attributes["exception.message"])
+    assert "sk_test_" not in str(event.attributes["exception.stacktrace"])
+
+
+def test_rpc_calls_are_shown_by_their_origin_and_idle_polls_start_no_trace() -> None:
+    import yarl
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, Decision
+
+    from service.tracing.otel import WithinWork, origin_only
+
+    shown = origin_only(["https://mezo.example/v3/key123", "http://127.0.0.1:8545"])
+    assert shown(yarl.URL("https://mezo.example/v3/key123?x=1")) == "https://mezo.example"
+    assert shown(yarl.URL("http://127.0.0.1:8545/")) == "http://127.0.0.1:8545"
+    assert shown(yarl.URL("http://127.0.0.1:12111/v1/x")) == "http://127.0.0.1:12111/v1/x"
+
+    sampler = WithinWork(ALWAYS_ON)
+    client, server = trace.SpanKind.CLIENT, trace.SpanKind.SERVER
+    assert sampler.should_sample(None, 1, "UPDATE", client).decision == Decision.DROP
+    probe = {"http.target": "/health"}
+    assert sampler.should_sample(None, 1, "GET", server, probe).decision == Decision.DROP
+    request = {"http.target": "/api/v1/config?x=1"}
+    assert sampler.should_sample(None, 1, "GET", server, request).decision.is_sampled()
+    with TracerProvider().get_tracer("test").start_as_current_span("delivery round"):
+        assert sampler.should_sample(None, 1, "UPDATE", client).decision.is_sampled()
