@@ -290,6 +290,11 @@ def test_rpc_calls_are_shown_by_their_origin_and_idle_polls_start_no_trace() -> 
     probe = {"http.target": "/health"}
     assert sampler.should_sample(None, 1, "GET", server, probe).decision == Decision.DROP
     request = {"http.target": "/api/v1/config?x=1"}
-    assert sampler.should_sample(None, 1, "GET", server, request).decision.is_sampled()
+    assert (
+        sampler.should_sample(None, 1, "GET", server, request).decision
+        == Decision.RECORD_AND_SAMPLE
+    )
     with TracerProvider().get_tracer("test").start_as_current_span("delivery round"):
-        assert sampler.should_sample(None, 1, "UPDATE", client).decision.is_sampled()
+        assert (
+            sampler.should_sample(None, 1, "UPDATE", client).decision == Decision.RECORD_AND_SAMPLE
+        )
