@@ -11,7 +11,6 @@ import gc
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from litestar import Litestar, Response
@@ -25,7 +24,7 @@ from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 
-from service import tracing
+from service import error_tracking, tracing
 from service.audit.provider import AuditServices
 from service.audit.routes import routes as audit_routes
 from service.audit.trail import refusals
@@ -64,12 +63,14 @@ from service.onramp.quotes import Quotes
 from service.onramp.routes import routes as onramp_routes
 from service.onramp.stripe_client import StripeOnramp
 from service.operations import metrics_endpoint
+from service.operations.fingerprints import checked_in
 from service.operations.provider import OperationsServices
 from service.operations.routes import Metrics, health, ready, ready_in_detail
 from service.providers import state_of
 from service.ratelimit import RateLimiter
 from service.reconciliation.provider import ReconciliationServices
 from service.reconciliation.routes import routes as reconciliation_routes
+from service.release import VERSION
 from service.replica import ReplicaReads
 from service.retention.schedule import RetentionSchedule
 from service.settings import AuthSettings, Settings
@@ -79,16 +80,12 @@ from service.webhooks.service import WebhookIngestion
 
 DEFAULT_BODY_LIMIT = 64 * 1024
 
-try:
-    __version__ = version("onramp")
-except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
-    __version__ = "0.0.0"
-
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the service; without `settings` it reads them from the environment."""
     settings = settings or Settings.from_env()
     configure_logging(settings.server.log_level, settings.server.log_format)
+    error_tracking.start(settings, "api")
     traced = tracing.start(settings, "api")
     database = Database(settings.database)
     # Listings and reports read the replica of DATABASE_READ_URL, when it can answer them.
@@ -171,7 +168,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(
             title="onramp",
-            version=__version__,
+            version=VERSION,
             description="Buy MUSD on Mezo with a card through Stripe's Crypto Onramp.",
             path="/schema",
             components=Components(
@@ -215,7 +212,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuditServices(reads),
             MerchantWebhookServices(database, reads, settings.server.is_deployed, resolve),
         ),
-        lifespan=_metrics_listener(settings),
+        # Warns when another replica's shared settings differ (operations/fingerprints.py).
+        lifespan=[*_metrics_listener(settings), lambda _: checked_in(database, settings, "api")],
         on_startup=[database.open, *([replica.open] if replica else []), _freeze_startup_objects]
         + ([worker.start] if settings.chain.delivery_worker else []),
         on_shutdown=[
@@ -236,7 +234,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     if settings.server.trusted_proxies:
         handler = ForwardedClient(handler, settings.server.trusted_proxies)
     app.asgi_handler = RequestContextMiddleware(
-        handler, hsts=settings.server.is_deployed, stand_in=settings.stripe.stand_in
+        handler,
+        hsts=settings.server.is_deployed,
+        stand_in=settings.stripe.stand_in,
+        replica=settings.server.replica_name,
     )
     return app
 

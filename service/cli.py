@@ -204,6 +204,7 @@ def worker() -> None:
     from service.delivery.worker import DeliveryWorker
     from service.merchant_webhooks.dispatcher import Dispatcher
     from service.operations import metrics_endpoint
+    from service.operations.fingerprints import checked_in
     from service.retention.schedule import RetentionSchedule
 
     async def run(settings: Settings, database: Database) -> None:
@@ -219,7 +220,7 @@ def worker() -> None:
             database, chains, settings.chain, beside=[retention.run, dispatcher.run]
         )
         try:
-            async with _worker_endpoint(worker, settings):
+            async with _worker_endpoint(worker, settings), checked_in(database, settings, "worker"):
                 log.info("worker_started")
                 await worker.run(stop)
         finally:
@@ -345,3 +346,40 @@ def stripe_sim(
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+@main.group()
+def settings() -> None:
+    """The environment variables the service reads."""
+
+
+@settings.command("reference")
+@click.option(
+    "--format",
+    "shape",
+    type=click.Choice(["markdown", "dotenv"]),
+    default="markdown",
+    show_default=True,
+)
+@click.option(
+    "--write",
+    is_flag=True,
+    help="Write docs/configuration.md and .env.example into this checkout.",
+)
+def settings_reference(shape: str, write: bool) -> None:
+    """Every variable with its default, what it does and where it is required, written
+    from the settings groups (service/settings/groups.py)."""
+    from pathlib import Path
+
+    from service.settings import Settings, reference
+
+    if not write:
+        text = reference.markdown(Settings) if shape == "markdown" else reference.dotenv(Settings)
+        click.echo(text, nl=False)
+        return
+    root = Path(__file__).resolve().parent.parent  # service/cli.py -> the checkout
+    if not (root / "pyproject.toml").is_file():
+        raise click.ClickException("--write needs a checkout of the repository")
+    for path, text in reference.files(Settings).items():
+        (root / path).write_text(text)
+        click.echo(f"wrote {path}", err=True)

@@ -83,11 +83,24 @@ def load_settings() -> Settings:
     from service.settings import ConfigurationError, Settings
 
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except ConfigurationError as error:
         for problem in error.problems:
             click.echo(f"onramp: configuration error: {problem}", err=True)
         sys.exit(EXIT_CONFIGURATION)
+    _track_errors(settings)
+    return settings
+
+
+def _track_errors(settings: Settings) -> None:
+    """Every command reads its settings here, so each reports its unhandled errors (the
+    worker's included) to Sentry when SENTRY_DSN is set, tagged with its name."""
+    if settings.error_tracking.sentry_dsn is None:
+        return
+    from service import error_tracking
+
+    context = click.get_current_context(silent=True)
+    error_tracking.start(settings, context.command_path if context else "onramp")
 
 
 def reports_database_errors(command: F) -> F:

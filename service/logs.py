@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import IO, Any
 
@@ -117,6 +117,25 @@ def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDic
     return scrub(event_dict)  # type: ignore[no-any-return]
 
 
+# Who hears of the service's own error events besides the log (error tracking, when
+# SENTRY_DSN is set: service/error_tracking.py); None otherwise, costing one comparison.
+_error_reporter: Callable[[EventDict], None] | None = None
+_ERROR_METHODS = frozenset({"error", "exception", "critical"})
+
+
+def report_errors_to(reporter: Callable[[EventDict], None] | None) -> None:
+    """Hand every error event of the service's own loggers, as logged and before it is
+    rendered, to `reporter` too (None: to nobody)."""
+    global _error_reporter
+    _error_reporter = reporter
+
+
+def _report_errors(_: WrappedLogger, method: str, event_dict: EventDict) -> EventDict:
+    if _error_reporter is not None and method in _ERROR_METHODS:
+        _error_reporter(event_dict)
+    return event_dict
+
+
 _ENCODER = msgspec.json.Encoder(enc_hook=repr)
 
 
@@ -202,7 +221,7 @@ def configure_logging(
     rendering: list[Processor] = [structlog.processors.format_exc_info, redact_secrets, renderer]
     lines = _Lines(stream)
     structlog.configure(
-        processors=[*shared, *rendering],
+        processors=[*shared, _report_errors, *rendering],
         logger_factory=lambda name="", *_: _NamedLogger(str(name), lines),
         wrapper_class=structlog.make_filtering_bound_logger(level.lower()),
         cache_logger_on_first_use=False,

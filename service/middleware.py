@@ -86,8 +86,17 @@ class RequestContextMiddleware:
     each kind of page. (The access logger is looked up on each call, so that logging
     reconfigured later, as tests do, is followed.)"""
 
-    def __init__(self, app: ASGIApp, *, hsts: bool = False, stand_in: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        hsts: bool = False,
+        stand_in: str | None = None,
+        replica: str | None = None,
+    ) -> None:
         self.app = app
+        # Which replica answered (REPLICA_NAME), in each access line.
+        self.replica = replica
         self.hsts = hsts
         self._csp = {**_CSP, "app": _app_csp(stand_in)}
         self._headers = {kind: self._static_headers(kind) for kind in _CSP}
@@ -125,6 +134,10 @@ class RequestContextMiddleware:
                 path=path,
                 status=status,
                 duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                # Read after the app ran: ForwardedClient has put the client behind
+                # TRUSTED_PROXIES there (service/forwarded.py).
+                client=client[0] if (client := scope.get("client")) else None,
+                replica=self.replica,
             )
             structlog.contextvars.reset_contextvars(**bound)
 

@@ -15,6 +15,7 @@ from service.merchant_webhooks.models import (
     WebhookEndpoint,
 )
 from service.onramp.models import IdempotencyKey, OnrampSession
+from service.operations.models import ReplicaSettings
 from service.webhooks.models import WebhookEvent
 
 metadata = SQLModel.metadata
@@ -29,6 +30,7 @@ __all__ = [
     "OperatorAction",
     "OutgoingDelivery",
     "OutgoingEvent",
+    "ReplicaSettings",
     "StreamTicket",
     "WebhookEndpoint",
     "WebhookEvent",

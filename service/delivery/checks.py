@@ -130,6 +130,33 @@ async def hand_back(sql: SqlTransaction, lease: datetime, due: datetime) -> None
     await sql.execute(_HAND_BACK, {"lease": lease, "due": due})
 
 
+_RENEW = Sql.per_dialect(
+    lambda postgres: (
+        update(CHECKS)
+        .values({col(C.claimed_until): bindparam("renewed")})
+        .where(
+            one_of(_session, "ids", postgres),
+            col(C.claimed_until) == bindparam("lease"),
+            col(C.claimed_until) > bindparam("now"),
+            col(C.finished_at).is_(None),
+        )
+        .returning(_session)
+    )
+)
+
+
+async def renew_claims(
+    sql: SqlTransaction, session_ids: list[str], lease: datetime, now: datetime, renewed: datetime
+) -> set[str]:
+    """Extend a round's claims from `lease` to `renewed`; the checks it still held.
+
+    Only a lease that is still this round's (its own `lease`, not yet past) is extended:
+    a check reopened meanwhile, or one whose lease ran out and which another worker may
+    have claimed, stays lost to the round, so two workers never hold one check."""
+    params = {"ids": session_ids, "lease": lease, "now": now, "renewed": renewed}
+    return set(await sql.column(_RENEW, params))
+
+
 @dataclass(frozen=True)
 class ClaimedCheck:
     """A check as a round reads it: its row, by column name."""

@@ -1,11 +1,11 @@
 """The delivery worker: claims due checks, asks each session's chain, records verdicts.
 
 Checks are rows (`delivery_checks`), so nothing is lost to a restart. A claim is one
-UPDATE that leases due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so several
-workers, in `onramp worker` processes or inside `onramp serve`, never check one session
-at the same time. A round reads its sessions together, asks every network once for
-all of its transactions, and records every verdict, with the transfers it credits, in
-one transaction.
+UPDATE that leases due rows (`FOR UPDATE SKIP LOCKED` on PostgreSQL), renewed while the
+round runs (`lease.py`), so several workers, in `onramp worker` processes or inside
+`onramp serve`, never check one session at the same time. A round reads its sessions
+together, asks every network once for all of its transactions, and records every
+verdict, with the transfers it credits, in one transaction.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from service.database import Database
 from service.delivery import chain, checks, decisions, ledger
 from service.delivery.checks import CheckOutcome, ClaimedCheck
 from service.delivery.decisions import Checked
+from service.delivery.lease import RoundClaims
 from service.delivery.metrics import heartbeat, verdicts_reached
 from service.delivery.verify import Seen, Verifier, looks_like_hash, verify_delivery
 from service.errors import DatabaseUnavailable
@@ -43,7 +44,8 @@ from service.tracing import Span, span
 
 log = structlog.get_logger("onramp.delivery")
 
-MINIMUM_LEASE_SECONDS = 60.0
+# No round is cut short before this, however quick its nodes' time-out.
+MINIMUM_ROUND_SECONDS = 60.0
 # On SIGTERM a round in progress gets this long to finish before its claims are handed
 # back; platforms allow about 10 s between SIGTERM and SIGKILL.
 SHUTDOWN_GRACE_SECONDS = 5.0
@@ -77,11 +79,11 @@ class DeliveryWorker:
         # One JSON-RPC batch per network for all claimed transactions instead of three
         # calls each.
         self.batched_rpc = batched_rpc
-        # A claim outlives the slowest round: every pass over every node timing out, for
-        # the batch and again for the single calls.
+        # The slowest round: every pass over every node timing out, for the batch and
+        # again for the single calls. A round's claims are renewed for that long at most.
         most_nodes = max(len(rpc.urls) for rpc in chains.by_network.values())
         slowest = 2 * RETRY_PASSES * most_nodes * settings.rpc_timeout_seconds
-        self.lease = timedelta(seconds=max(MINIMUM_LEASE_SECONDS, slowest + 30))
+        self.longest_round = timedelta(seconds=max(MINIMUM_ROUND_SECONDS, slowest + 30))
         self.last_beat: float | None = None
 
     def beat(self) -> None:
@@ -90,9 +92,9 @@ class DeliveryWorker:
         heartbeat.set_to_current_time()
 
     def is_alive(self) -> bool:
-        """Went round its loop within a lease: no round may legitimately take longer."""
+        """Went round its loop within the longest a round may legitimately take."""
         since = None if self.last_beat is None else time.monotonic() - self.last_beat
-        return since is not None and since <= self.lease.total_seconds()
+        return since is not None and since <= self.longest_round.total_seconds()
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Check what is due until `stop` is set; rests while nothing is due. A round
@@ -140,33 +142,36 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Claim the due checks and decide them together; how many were checked."""
         now = utcnow()
-        lease = now + self.lease
+        lease = RoundClaims.lease_from(now)
         async with self.database.transaction() as sql:
             session_ids = await checks.claim_due(sql, now, lease, self.batch_size)
         if session_ids:
-            with span(ROUND_SPAN, **{"delivery.checks": len(session_ids)}) as round_:
-                async with self._handing_back_on_failure(lease):
-                    await self._decide_and_record(session_ids, lease, round_)
+            await self._claimed_round(session_ids, lease)
         return len(session_ids)
 
     async def check(self, session_id: str) -> Checked:
         """Decide one session now, whether or not its check is due, unless a worker is
         deciding it at this moment."""
         now = utcnow()
-        lease = now + self.lease
+        lease = RoundClaims.lease_from(now)
         async with self.database.transaction() as sql:
             claimed = await checks.claim_one(sql, session_id, now, lease)
         if not claimed:
             return Checked(DeliveryStatus.PENDING, "a worker is checking this session right now")
-        with span(ROUND_SPAN, **{"delivery.checks": 1}) as round_:
-            async with self._handing_back_on_failure(lease):
-                decided = await self._decide_and_record([session_id], lease, round_)
+        decided = await self._claimed_round([session_id], lease)
         return decided.get(session_id) or Checked(DeliveryStatus.PENDING, "checked again meanwhile")
 
+    async def _claimed_round(self, session_ids: list[str], lease: datetime) -> dict[str, Checked]:
+        """Decide the claimed checks, renewing their lease meanwhile."""
+        claims = RoundClaims(self.database, session_ids, lease, self.longest_round)
+        with span(ROUND_SPAN, **{"delivery.checks": len(session_ids)}) as round_:
+            async with self._handing_back_on_failure(claims), claims.renewed():
+                return await self._decide_and_record(session_ids, claims, round_)
+
     @contextlib.asynccontextmanager
-    async def _handing_back_on_failure(self, lease: datetime) -> AsyncIterator[None]:
+    async def _handing_back_on_failure(self, claims: RoundClaims) -> AsyncIterator[None]:
         """Claims of a round that was cancelled (shutdown) are due again at once; those
-        of a round that failed, after a pause. Either way not after the whole lease."""
+        of a round that failed, after a pause. Either way not after the lease."""
         try:
             yield
         except BaseException as error:
@@ -174,13 +179,13 @@ class DeliveryWorker:
             pause = 0.0 if cancelled else FAILED_ROUND_PAUSE_SECONDS
             due = utcnow() + timedelta(seconds=pause)
             with contextlib.suppress(Exception):
-                async with self.database.transaction() as sql:
+                async with claims.standing() as lease, self.database.transaction() as sql:
                     await checks.hand_back(sql, lease, due)
                 log.info("delivery_claims_handed_back", cancelled=cancelled)
             raise
 
     async def _decide_and_record(
-        self, session_ids: list[str], lease: datetime, round_: Span
+        self, session_ids: list[str], claims: RoundClaims, round_: Span
     ) -> dict[str, Checked]:
         async with self.database.transaction() as sql:
             sessions = await sessions_to_deliver(sql, session_ids)
@@ -195,7 +200,7 @@ class DeliveryWorker:
             *(self._decide(s, c, seen, now, ledger_reads) for s, c in pairs)
         )
         results = {session.id: result for (session, _), result in zip(pairs, decided, strict=True)}
-        recorded = await self._record(results, sessions, claimed, now, lease)
+        recorded = await self._record(results, sessions, claimed, now, claims)
         for result in recorded.values():
             metrics.delivery_checks.labels(result.status).inc()
         verdicts_reached(recorded, sessions, claimed, now)
@@ -262,7 +267,7 @@ class DeliveryWorker:
         sessions: dict[str, SessionRow],
         claimed: dict[str, ClaimedCheck],
         now: datetime,
-        lease: datetime,
+        claims: RoundClaims,
     ) -> dict[str, Checked]:
         """Every verdict of a round, its credits and its checks, in one transaction; only
         where this round's claim still stands, so a stale result never overwrites a newer
@@ -278,7 +283,7 @@ class DeliveryWorker:
         async with self.database.transaction() as sql:
             finders = {h.onramp_session_id for h in (await ledger.holders(sql, proposed)).values()}
         finders -= set(results)
-        async with self.database.transaction() as sql:
+        async with claims.standing() as lease, self.database.transaction() as sql:
             await lock_sessions(sql, sorted({*results, *finders}))
             held = await checks.end_claims(sql, sorted(results), lease)
             results = {i: r for i, r in results.items() if i in held}

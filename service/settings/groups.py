@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import socket
 import sys
 from collections.abc import Mapping
 from decimal import Decimal
@@ -23,6 +24,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from service import registry
 
@@ -49,6 +51,44 @@ OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_to_none)]
 OptionalStr = Annotated[str | None, BeforeValidator(_blank_to_none)]
 OptionalInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
 
+# Beside a field's default and description, read by the configuration reference
+# (reference.py) and, for the first, by the deployed checks (Settings.production_problems).
+_REQUIRED_KEY, _SHOWN_DEFAULT_KEY, _VARIABLES_KEY = (
+    "requiredWhenDeployed",
+    "shownDefault",
+    "variables",
+)
+# Production and staging refuse to start while the variable is unset (or, where its
+# development default is refused, left at that default).
+REQUIRED_WHEN_DEPLOYED: dict[str, Any] = {_REQUIRED_KEY: True}
+
+
+def required_when_deployed(field: FieldInfo) -> bool:
+    return _extra(field).get(_REQUIRED_KEY) is True
+
+
+def shown_default(field: FieldInfo) -> str | None:
+    """The default as the reference states it, where computing it would depend on the
+    machine that writes the reference."""
+    shown = _extra(field).get(_SHOWN_DEFAULT_KEY)
+    return shown if isinstance(shown, str) else None
+
+
+def read_variables(field: FieldInfo) -> dict[str, str]:
+    """The variables, with what each does, that a field not named after one of its own
+    (its alias starts with `_`) is read from."""
+    variables = _extra(field).get(_VARIABLES_KEY)
+    return (
+        {str(name): str(text) for name, text in variables.items()}
+        if isinstance(variables, dict)
+        else {}
+    )
+
+
+def _extra(field: FieldInfo) -> dict[str, Any]:
+    extra = field.json_schema_extra
+    return extra if isinstance(extra, dict) else {}
+
 
 class _Group(BaseModel):
     """Fields are named after their environment variables through aliases."""
@@ -59,25 +99,77 @@ class _Group(BaseModel):
 
 
 class DatabaseSettings(_Group):
-    url: str = Field("sqlite:///./onramp.db", alias="DATABASE_URL")
-    # A replica that listings and reports read (`replica`); the primary when unset.
-    read_url: OptionalStr = Field(None, alias="DATABASE_READ_URL")
-    pool_size: int = Field(10, alias="DATABASE_POOL_SIZE", ge=1, le=200)
-    max_overflow: int = Field(10, alias="DATABASE_MAX_OVERFLOW", ge=0, le=200)
-    pool_timeout_seconds: float = Field(10.0, alias="DATABASE_POOL_TIMEOUT_SECONDS", gt=0)
-    connect_timeout_seconds: int = Field(5, alias="DATABASE_CONNECT_TIMEOUT_SECONDS", ge=1)
-    # The longest a statement may run on the service's connections (PostgreSQL's
-    # statement_timeout); 0 for none. Migrations and `onramp reconcile` run without.
-    statement_timeout_ms: int = Field(
-        30_000, alias="DATABASE_STATEMENT_TIMEOUT_MS", ge=0, le=3_600_000
+    """The database, its pools and its time limits (docs/operations.md, "Scaling")."""
+
+    url: str = Field(
+        "sqlite:///./onramp.db",
+        alias="DATABASE_URL",
+        description=(
+            "The database: a `postgresql://` (or `postgres://`) URL, or `sqlite:///…` in"
+            " development."
+        ),
+        json_schema_extra=REQUIRED_WHEN_DEPLOYED,
     )
-    # How long a listing may take when DATABASE_READ_URL is set: the replica gets half
-    # of it, the primary the rest should the replica fail (service/replica.py).
-    read_timeout_ms: int = Field(2_000, alias="DATABASE_READ_TIMEOUT_MS", ge=100, le=60_000)
-    # How long a migration waits for a table's lock before it gives up, is rolled back
-    # and can be run again; requests queue behind a waiting migration (PostgreSQL).
+    read_url: OptionalStr = Field(
+        None,
+        alias="DATABASE_READ_URL",
+        description="A PostgreSQL replica that serves listings and reports; unset, the primary.",
+    )
+    pool_size: int = Field(
+        10,
+        alias="DATABASE_POOL_SIZE",
+        ge=1,
+        le=200,
+        description="Connections each process keeps in its pool (as many again to the replica).",
+    )
+    max_overflow: int = Field(
+        10,
+        alias="DATABASE_MAX_OVERFLOW",
+        ge=0,
+        le=200,
+        description="Connections beyond the pool; migrations only.",
+    )
+    pool_timeout_seconds: float = Field(
+        10.0,
+        alias="DATABASE_POOL_TIMEOUT_SECONDS",
+        gt=0,
+        description="How long a request waits for a free connection before it answers 503.",
+    )
+    connect_timeout_seconds: int = Field(
+        5,
+        alias="DATABASE_CONNECT_TIMEOUT_SECONDS",
+        ge=1,
+        description="How long connecting to the database may take.",
+    )
+    statement_timeout_ms: int = Field(
+        30_000,
+        alias="DATABASE_STATEMENT_TIMEOUT_MS",
+        ge=0,
+        le=3_600_000,
+        description=(
+            "The longest a statement may run (PostgreSQL's `statement_timeout`); 0 for none."
+            " Migrations and `onramp reconcile` run without."
+        ),
+    )
+    read_timeout_ms: int = Field(
+        2_000,
+        alias="DATABASE_READ_TIMEOUT_MS",
+        ge=100,
+        le=60_000,
+        description=(
+            "How long a listing may take with `DATABASE_READ_URL`: the replica gets half, the"
+            " primary the rest should the replica fail."
+        ),
+    )
     migration_lock_timeout_seconds: float = Field(
-        3.0, alias="MIGRATION_LOCK_TIMEOUT_SECONDS", gt=0, le=600
+        3.0,
+        alias="MIGRATION_LOCK_TIMEOUT_SECONDS",
+        gt=0,
+        le=600,
+        description=(
+            "How long a migration waits for a table's lock before it gives up, is rolled back and"
+            " can be run again (PostgreSQL); requests queue behind a waiting migration."
+        ),
     )
 
     @field_validator("url", "read_url")
@@ -146,33 +238,93 @@ def _with_driver(url: str, driver: str) -> str:
 
 
 class ServerSettings(_Group):
-    # staging: every check of production, with Stripe's test mode instead of live mode.
+    """Where the API listens, what it admits and how it logs."""
+
     environment: Literal["development", "staging", "production"] = Field(
-        "development", alias="ENVIRONMENT"
+        "development",
+        alias="ENVIRONMENT",
+        description=(
+            "`development`, `staging` or `production`. Staging and production refuse unsafe"
+            " settings; staging takes Stripe's test mode."
+        ),
     )
-    host: str = Field("127.0.0.1", alias="HOST")
-    port: int = Field(8000, alias="PORT", ge=1, le=65535)
-    allowed_origins: CommaList = Field(default_factory=list, alias="ALLOWED_ORIGINS")
-    trusted_proxies: CommaList = Field(default_factory=list, alias="TRUSTED_PROXIES")
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", alias="LOG_LEVEL")
-    # Serves /demo, which lists every session without authentication: local demos only.
-    demo_mode: bool = Field(False, alias="DEMO_MODE")
-    # A built example dApp (examples/dapp/dist) to serve at /app/, as `onramp demo` does.
-    dapp_dir: DirectoryPath | None = Field(None, alias="DAPP_DIR")
+    host: str = Field(
+        "127.0.0.1",
+        alias="HOST",
+        description="The address the API and its metrics listeners bind to.",
+    )
+    port: int = Field(8000, alias="PORT", ge=1, le=65535, description="The API's port.")
+    allowed_origins: CommaList = Field(
+        default_factory=list,
+        alias="ALLOWED_ORIGINS",
+        description=(
+            "Comma-separated origins that CORS admits (`https://` only, in production and staging)."
+        ),
+    )
+    trusted_proxies: CommaList = Field(
+        default_factory=list,
+        alias="TRUSTED_PROXIES",
+        description=(
+            "Comma-separated addresses or CIDRs of proxies whose `X-Forwarded-For` is believed;"
+            " `*` on Railway only, where it is required in production and staging."
+        ),
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", alias="LOG_LEVEL", description="`debug`, `info`, `warning` or `error`."
+    )
+    demo_mode: bool = Field(
+        False,
+        alias="DEMO_MODE",
+        description="Serves `/demo`, every session without authentication: local demos only.",
+    )
+    dapp_dir: DirectoryPath | None = Field(
+        None,
+        alias="DAPP_DIR",
+        description=(
+            "A built example dApp (`examples/dapp/dist`) to serve at `/app/`, as `onramp demo`"
+            " does."
+        ),
+    )
     log_format: Literal["console", "json"] = Field(
-        default_factory=lambda: "console" if sys.stderr.isatty() else "json", alias="LOG_FORMAT"
+        default_factory=lambda: "console" if sys.stderr.isatty() else "json",
+        alias="LOG_FORMAT",
+        description="`console` or `json`.",
+        json_schema_extra={_SHOWN_DEFAULT_KEY: "console on a terminal, json otherwise"},
     )
     # A platform whose own proxy is the only way in (read from its variables), so that
     # without TRUSTED_PROXIES every customer would look like that proxy.
     platform_proxy: str | None = Field(None, alias="_PLATFORM_PROXY")
-    # Where `onramp worker` serves /health and /metrics; unset, it serves nothing.
-    worker_metrics_port: OptionalInt = Field(None, alias="WORKER_METRICS_PORT")
-    # Where the API serves /health and /metrics on a listener of their own: the only
-    # /metrics of a deployed (production or staging) API, which keeps it off PORT.
-    metrics_port: OptionalInt = Field(None, alias="METRICS_PORT")
-    # OpenTelemetry traces over OTLP/HTTP to this collector (service/tracing); the SDK
-    # reads the other OTEL_* variables itself. Unset, nothing of it is loaded.
-    otlp_endpoint: OptionalStr = Field(None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    worker_metrics_port: OptionalInt = Field(
+        None,
+        alias="WORKER_METRICS_PORT",
+        description="Where `onramp worker` serves `/health` and `/metrics`; unset, nowhere.",
+    )
+    metrics_port: OptionalInt = Field(
+        None,
+        alias="METRICS_PORT",
+        description=(
+            "A listener of its own for `/health` and `/metrics`: the only `/metrics` of a"
+            " production or staging API, which keeps it off `PORT`."
+        ),
+    )
+    # service/operations/fingerprints.py keys its row by it.
+    replica_name: str = Field(
+        default_factory=socket.gethostname,
+        alias="REPLICA_NAME",
+        min_length=1,
+        max_length=100,
+        description="Which replica this process is, in its access lines and in the"
+        " settings fingerprints that replicas compare at start-up.",
+        json_schema_extra={_SHOWN_DEFAULT_KEY: "the host's name"},
+    )
+    otlp_endpoint: OptionalStr = Field(
+        None,
+        alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description=(
+            "OpenTelemetry traces over OTLP/HTTP to this collector (`http://collector:4318`);"
+            " the SDK reads the other `OTEL_*` variables itself. Unset, none is set up."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -216,6 +368,11 @@ class ServerSettings(_Group):
             raise ValueError("METRICS_PORT: must differ from PORT (its own listener)")
         return self
 
+    @field_validator("replica_name", mode="before")
+    @classmethod
+    def _hostname_when_blank(cls, value: Any) -> Any:
+        return value.strip() or socket.gethostname() if isinstance(value, str) else value
+
     @field_validator("log_level", "log_format", "environment", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
@@ -240,15 +397,57 @@ _STRIPE_KEY_SHAPES: dict[str, tuple[tuple[str, ...], str]] = {
 
 
 class StripeSettings(_Group):
-    secret_key: OptionalSecret = Field(None, alias="STRIPE_SECRET_KEY")
+    """Stripe's API and its webhooks."""
+
+    secret_key: OptionalSecret = Field(
+        None,
+        alias="STRIPE_SECRET_KEY",
+        description="Stripe's secret or restricted key (`sk_…`, `rk_…`).",
+        json_schema_extra=REQUIRED_WHEN_DEPLOYED,
+    )
     # Public by design (it goes to browsers through /api/v1/config); typed as a secret
     # only so that a live key is never printed with the settings.
-    publishable_key: OptionalSecret = Field(None, alias="STRIPE_PUBLISHABLE_KEY")
-    api_base: str = Field(STRIPE_API_BASE, alias="STRIPE_API_BASE")
-    webhook_secrets: SecretList = Field(default_factory=list, alias="STRIPE_WEBHOOK_SECRET")
-    webhook_tolerance_seconds: int = Field(300, alias="STRIPE_WEBHOOK_TOLERANCE_SECONDS", ge=1)
-    timeout_seconds: float = Field(10.0, alias="STRIPE_TIMEOUT_SECONDS", gt=0, le=120)
-    max_network_retries: int = Field(2, alias="STRIPE_MAX_NETWORK_RETRIES", ge=0, le=5)
+    publishable_key: OptionalSecret = Field(
+        None,
+        alias="STRIPE_PUBLISHABLE_KEY",
+        description="Stripe's publishable key, handed to dApps by `GET /api/v1/config`.",
+    )
+    api_base: str = Field(
+        STRIPE_API_BASE,
+        alias="STRIPE_API_BASE",
+        description="Stripe's API; the stand-in's (`onramp stripe-sim`) in development.",
+    )
+    webhook_secrets: SecretList = Field(
+        default_factory=list,
+        alias="STRIPE_WEBHOOK_SECRET",
+        description=(
+            "Comma-separated `whsec_…` secrets of Stripe's webhooks; every one verifies (rotation)."
+        ),
+        json_schema_extra=REQUIRED_WHEN_DEPLOYED,
+    )
+    webhook_tolerance_seconds: int = Field(
+        300,
+        alias="STRIPE_WEBHOOK_TOLERANCE_SECONDS",
+        ge=1,
+        description="How far a webhook's signed timestamp may be from now, either way.",
+    )
+    timeout_seconds: float = Field(
+        10.0,
+        alias="STRIPE_TIMEOUT_SECONDS",
+        gt=0,
+        le=120,
+        description="How long one call to Stripe may take.",
+    )
+    max_network_retries: int = Field(
+        2,
+        alias="STRIPE_MAX_NETWORK_RETRIES",
+        ge=0,
+        le=5,
+        description=(
+            "Retries of a Stripe call that failed on the network; every attempt must end within 45"
+            " s."
+        ),
+    )
 
     @field_validator(*_STRIPE_KEY_SHAPES)
     @classmethod
@@ -297,22 +496,90 @@ class NetworkRpc(BaseModel):
 
 
 class ChainSettings(_Group):
+    """The chains deliveries are proven on, and how."""
+
     rpc_urls: CommaList = Field(
-        default_factory=lambda: [MEZO_TESTNET_RPC_URL], alias="MEZO_RPC_URLS", min_length=1
+        default_factory=lambda: [MEZO_TESTNET_RPC_URL],
+        alias="MEZO_RPC_URLS",
+        min_length=1,
+        description=(
+            "Comma-separated Mezo JSON-RPC URLs, tried in order (`https://` in production and"
+            " staging)."
+        ),
     )
-    chain_id: int = Field(MEZO_TESTNET_CHAIN_ID, alias="MEZO_CHAIN_ID", ge=1)
-    musd_token_address: OptionalStr = Field(None, alias="MUSD_TOKEN_ADDRESS")
-    # Where a dApp links Mezo transactions: unset, the registry's explorer for the chain;
-    # empty, none (a local chain that only borrows a Mezo chain id, as the demo's does).
-    explorer_url: str | None = Field(None, alias="MEZO_EXPLORER_URL")
-    delivery_confirmations: int = Field(1, alias="DELIVERY_CONFIRMATIONS", ge=1, le=1000)
-    delivery_timeout_seconds: int = Field(3600, alias="DELIVERY_TIMEOUT_SECONDS", ge=1)
-    delivery_amount_tolerance: Decimal = Field(Decimal(0), alias="DELIVERY_AMOUNT_TOLERANCE", ge=0)
-    rpc_timeout_seconds: float = Field(10.0, alias="RPC_TIMEOUT_SECONDS", gt=0, le=120)
-    # Whether `serve` runs the delivery worker in its own processes too.
-    delivery_worker: bool = Field(True, alias="DELIVERY_WORKER")
+    chain_id: int = Field(
+        MEZO_TESTNET_CHAIN_ID,
+        alias="MEZO_CHAIN_ID",
+        ge=1,
+        description="The Mezo chain: 31611 testnet, 31612 mainnet.",
+    )
+    musd_token_address: OptionalStr = Field(
+        None,
+        alias="MUSD_TOKEN_ADDRESS",
+        description="Overrides the token registry's MUSD contract.",
+    )
+    explorer_url: str | None = Field(
+        None,
+        alias="MEZO_EXPLORER_URL",
+        description=(
+            "Where dApps link Mezo transactions: unset, the registry's explorer for the chain;"
+            " empty, none (a local chain)."
+        ),
+    )
+    delivery_confirmations: int = Field(
+        1,
+        alias="DELIVERY_CONFIRMATIONS",
+        ge=1,
+        le=1000,
+        description=(
+            "The fewest confirmations any delivery needs (a token's own count in the registry when"
+            " higher)."
+        ),
+    )
+    delivery_timeout_seconds: int = Field(
+        3600,
+        alias="DELIVERY_TIMEOUT_SECONDS",
+        ge=1,
+        description=(
+            "How long a fulfilled session's transfer may stay unseen on chain before its delivery"
+            " is `failed`."
+        ),
+    )
+    delivery_amount_tolerance: Decimal = Field(
+        Decimal(0),
+        alias="DELIVERY_AMOUNT_TOLERANCE",
+        ge=0,
+        description=(
+            "How far a delivered amount may differ from the session's and still be `confirmed`, in"
+            " tokens."
+        ),
+    )
+    rpc_timeout_seconds: float = Field(
+        10.0,
+        alias="RPC_TIMEOUT_SECONDS",
+        gt=0,
+        le=120,
+        description="How long one JSON-RPC call may take before the next URL is tried.",
+    )
+    delivery_worker: bool = Field(
+        True,
+        alias="DELIVERY_WORKER",
+        description="Whether `onramp serve` runs the delivery worker in its own processes too.",
+    )
     # Networks besides Mezo, each configured by its `<NETWORK>_RPC_URLS`.
-    other_networks: tuple[NetworkRpc, ...] = Field((), alias="_OTHER_NETWORKS")
+    other_networks: tuple[NetworkRpc, ...] = Field(
+        (),
+        alias="_OTHER_NETWORKS",
+        json_schema_extra={
+            _VARIABLES_KEY: {
+                "<NETWORK>_RPC_URLS": "Comma-separated JSON-RPC URLs of another network of the"
+                " token registry (`BASE_RPC_URLS`, `ETHEREUM_RPC_URLS`, …): set, the network"
+                " is served.",
+                "<NETWORK>_CHAIN_ID": "That network's chain id; unset, the registry's mainnet"
+                " for it.",
+            }
+        },
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -374,11 +641,35 @@ def _other_networks(env: Mapping[str, Any]) -> tuple[NetworkRpc, ...]:
 
 
 class OnrampSettings(_Group):
-    default_source_currency: str = Field("usd", alias="DEFAULT_SOURCE_CURRENCY")
-    destination_currency: str = Field("musd", alias="DESTINATION_CURRENCY")
-    destination_network: str = Field("mezo", alias="DESTINATION_NETWORK")
-    min_source_amount: Decimal = Field(Decimal("1.00"), alias="MIN_SOURCE_AMOUNT", gt=0)
-    max_source_amount: Decimal = Field(Decimal("10000.00"), alias="MAX_SOURCE_AMOUNT", gt=0)
+    """What a session buys by default, and its card amount's limits."""
+
+    default_source_currency: str = Field(
+        "usd",
+        alias="DEFAULT_SOURCE_CURRENCY",
+        description="The card currency dApps are told to offer.",
+    )
+    destination_currency: str = Field(
+        "musd",
+        alias="DESTINATION_CURRENCY",
+        description="The token a session buys when it names none.",
+    )
+    destination_network: str = Field(
+        "mezo",
+        alias="DESTINATION_NETWORK",
+        description="The network a session delivers to when it names none.",
+    )
+    min_source_amount: Decimal = Field(
+        Decimal("1.00"),
+        alias="MIN_SOURCE_AMOUNT",
+        gt=0,
+        description="The smallest card amount of a session.",
+    )
+    max_source_amount: Decimal = Field(
+        Decimal("10000.00"),
+        alias="MAX_SOURCE_AMOUNT",
+        gt=0,
+        description="The largest card amount of a session.",
+    )
 
     @field_validator("default_source_currency", "destination_currency", "destination_network")
     @classmethod
@@ -398,13 +689,48 @@ class LiveSettings(_Group):
     counts those), and each stream ends after a while so that its client reconnects,
     possibly to another replica."""
 
-    # How often an idle event stream sends a comment, so proxies keep it open.
-    heartbeat_seconds: float = Field(15.0, alias="LIVE_HEARTBEAT_SECONDS", gt=0, le=15)
-    max_streams_per_wallet: int = Field(5, alias="LIVE_MAX_STREAMS_PER_WALLET", ge=1)
-    # Per client network: an IPv4 address or an IPv6 /64 (ratelimit.client_network).
-    max_streams_per_client: int = Field(50, alias="LIVE_MAX_STREAMS_PER_CLIENT", ge=1)
-    max_streams: int = Field(2000, alias="LIVE_MAX_STREAMS", ge=1, le=1_000_000)
-    max_stream_seconds: float = Field(900.0, alias="LIVE_MAX_STREAM_SECONDS", gt=0, le=86_400)
+    heartbeat_seconds: float = Field(
+        15.0,
+        alias="LIVE_HEARTBEAT_SECONDS",
+        gt=0,
+        le=15,
+        description="How often an idle event stream sends a comment, so proxies keep it open.",
+    )
+    max_streams_per_wallet: int = Field(
+        5,
+        alias="LIVE_MAX_STREAMS_PER_WALLET",
+        ge=1,
+        description="Open live streams per wallet in one process; beyond, 429.",
+    )
+    max_streams_per_client: int = Field(
+        50,
+        alias="LIVE_MAX_STREAMS_PER_CLIENT",
+        ge=1,
+        description=(
+            "Open live streams per client network (an IPv4 address or an IPv6 /64) in one process;"
+            " beyond, 429."
+        ),
+    )
+    max_streams: int = Field(
+        2000,
+        alias="LIVE_MAX_STREAMS",
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Open live streams in one process; beyond, 503. `onramp serve` refuses a value its"
+            " open-file limit cannot hold."
+        ),
+    )
+    max_stream_seconds: float = Field(
+        900.0,
+        alias="LIVE_MAX_STREAM_SECONDS",
+        gt=0,
+        le=86_400,
+        description=(
+            "How long a stream stays open before it ends with a `retry:` hint and its client"
+            " reconnects."
+        ),
+    )
 
     @model_validator(mode="after")
     def _nested_caps(self) -> LiveSettings:
@@ -423,22 +749,56 @@ class RetentionSettings(_Group):
     (docs/operations.md, "Retention policy"). Idempotency keys (24 h) and nonces (1 h
     past expiry) are kept as long as the API contract says, not configured here."""
 
-    # 0: the worker never runs it; `onramp retention run` from a scheduler instead.
-    interval_seconds: float = Field(3600.0, alias="RETENTION_INTERVAL_SECONDS", ge=0)
-    batch_size: int = Field(1000, alias="RETENTION_BATCH_SIZE", ge=1, le=100_000)
-    webhook_days: int = Field(90, alias="WEBHOOK_RETENTION_DAYS", ge=1)
-    delivery_check_days: int = Field(30, alias="DELIVERY_CHECK_RETENTION_DAYS", ge=1)
-    # Merchant webhooks: attempts, finished deliveries and the events none still needs.
-    outgoing_webhook_days: int = Field(30, alias="OUTGOING_WEBHOOK_RETENTION_DAYS", ge=4)
+    interval_seconds: float = Field(
+        3600.0,
+        alias="RETENTION_INTERVAL_SECONDS",
+        ge=0,
+        description=(
+            "How often the delivery worker runs the retention job; 0 for never (`onramp retention"
+            " run` from a scheduler instead)."
+        ),
+    )
+    batch_size: int = Field(
+        1000,
+        alias="RETENTION_BATCH_SIZE",
+        ge=1,
+        le=100_000,
+        description="Rows the retention job and `onramp webhooks prune` delete per batch.",
+    )
+    webhook_days: int = Field(
+        90,
+        alias="WEBHOOK_RETENTION_DAYS",
+        ge=1,
+        description="Days Stripe's events are kept, and longer while a session needs them.",
+    )
+    delivery_check_days: int = Field(
+        30,
+        alias="DELIVERY_CHECK_RETENTION_DAYS",
+        ge=1,
+        description="Days a finished delivery check is kept.",
+    )
+    outgoing_webhook_days: int = Field(
+        30,
+        alias="OUTGOING_WEBHOOK_RETENTION_DAYS",
+        ge=4,
+        description=(
+            "Days merchant-webhook attempts, finished deliveries and the events none still needs"
+            " are kept."
+        ),
+    )
 
 
 class OutgoingWebhookSettings(_Group):
     """Webhooks to the merchant's own backend (service/merchant_webhooks/)."""
 
-    # The wait after each failed attempt, in seconds; once spent, the delivery is given
-    # up. The default tries for 3 days and 5 hours, 13 attempts in all.
     retry_seconds: Annotated[tuple[int, ...], BeforeValidator(_split_commas)] = Field(
-        (5, 300, 1800, 7200, 18000, *(36000,) * 7), alias="OUTGOING_WEBHOOK_RETRY_SECONDS"
+        (5, 300, 1800, 7200, 18000, *(36000,) * 7),
+        alias="OUTGOING_WEBHOOK_RETRY_SECONDS",
+        description=(
+            "Comma-separated waits, in seconds, after each failed attempt to a merchant's"
+            " endpoint; once spent, the delivery is given up. The default tries for 3 days and 5"
+            " hours, 13 attempts in all."
+        ),
     )
 
     @field_validator("retry_seconds")
@@ -495,38 +855,120 @@ def _operator_keys(value: Any, may_write: bool) -> Any:
 
 
 class AuthSettings(_Group):
-    domain: str = Field("localhost:8000", alias="AUTH_DOMAIN")
-    uri: str = Field("http://localhost:8000", alias="AUTH_URI")
-    # The first signs, every one verifies: add a new secret in front, drop the old one
-    # once the tokens it signed have expired (docs/operations.md, key rotation).
-    jwt_secrets: SecretList = Field(default_factory=list, alias="JWT_SECRET")
-    jwt_ttl_seconds: int = Field(3600, alias="JWT_TTL_SECONDS", ge=60, le=7 * 24 * 3600)
-    # How far ahead of a replica's clock a token's `iat`/`nbf` may be: the replica that
-    # issued it may run ahead. Never applied to the expiry.
-    jwt_leeway_seconds: int = Field(30, alias="JWT_LEEWAY_SECONDS", ge=0, le=300)
-    # Operators: keys that may change things, and keys that may only read (GET routes).
-    admin_api_keys: list[OperatorKey] = Field(default_factory=list, alias="ADMIN_API_KEYS")
-    admin_readonly_api_keys: list[OperatorKey] = Field(
-        default_factory=list, alias="ADMIN_READONLY_API_KEYS"
+    """Sign-in, tokens, operator keys and rate limits."""
+
+    domain: str = Field(
+        "localhost:8000",
+        alias="AUTH_DOMAIN",
+        description="The dApp's domain, which sign-in messages name.",
+        json_schema_extra=REQUIRED_WHEN_DEPLOYED,
     )
-    # Wrong or missing operator keys per client network and minute, before every key
-    # from that network is refused until the minute ends.
-    admin_auth_failures_per_minute: int = Field(10, alias="ADMIN_AUTH_FAILURES_PER_MINUTE", ge=1)
-    redis_url: OptionalSecret = Field(None, alias="REDIS_URL")
-    # The longest a rate-limit check waits on REDIS_URL before it is answered from this
-    # process's memory (service/ratelimit.py), and the connections each process may hold.
-    rate_limit_store_timeout_ms: int = Field(50, alias="RATE_LIMIT_STORE_TIMEOUT_MS", ge=1, le=5000)
-    redis_max_connections: int = Field(20, alias="REDIS_MAX_CONNECTIONS", ge=1, le=10_000)
-    rate_limit_per_minute: int = Field(30, alias="RATE_LIMIT_PER_MINUTE", ge=1)
+    uri: str = Field(
+        "http://localhost:8000",
+        alias="AUTH_URI",
+        description="The dApp's URI, which sign-in messages name (`https://` when deployed).",
+        json_schema_extra=REQUIRED_WHEN_DEPLOYED,
+    )
+    jwt_secrets: SecretList = Field(
+        default_factory=list,
+        alias="JWT_SECRET",
+        description=(
+            "Comma-separated secrets of 32 characters or more: the first signs tokens, every one"
+            " verifies (rotation). Unset in development, each process makes its own."
+        ),
+        json_schema_extra=REQUIRED_WHEN_DEPLOYED,
+    )
+    jwt_ttl_seconds: int = Field(
+        3600,
+        alias="JWT_TTL_SECONDS",
+        ge=60,
+        le=7 * 24 * 3600,
+        description="How long a sign-in token lasts.",
+    )
+    jwt_leeway_seconds: int = Field(
+        30,
+        alias="JWT_LEEWAY_SECONDS",
+        ge=0,
+        le=300,
+        description=(
+            "How far ahead of a replica's clock a token's `iat`/`nbf` may be (the replica that"
+            " issued it may run ahead); never applied to the expiry."
+        ),
+    )
+    admin_api_keys: list[OperatorKey] = Field(
+        default_factory=list,
+        alias="ADMIN_API_KEYS",
+        description=(
+            "Comma-separated operator keys, `name:secret` or a bare secret, that may call every"
+            " operator route."
+        ),
+        json_schema_extra=REQUIRED_WHEN_DEPLOYED,
+    )
+    admin_readonly_api_keys: list[OperatorKey] = Field(
+        default_factory=list,
+        alias="ADMIN_READONLY_API_KEYS",
+        description="Comma-separated operator keys that may only read (the operator routes' GETs).",
+    )
+    admin_auth_failures_per_minute: int = Field(
+        10,
+        alias="ADMIN_AUTH_FAILURES_PER_MINUTE",
+        ge=1,
+        description=(
+            "Wrong or missing operator keys per client network and minute, before every key from"
+            " that network is refused until the minute ends."
+        ),
+    )
+    redis_url: OptionalSecret = Field(
+        None,
+        alias="REDIS_URL",
+        description="Redis, for rate limits all replicas share; unset, each process counts alone.",
+    )
+    rate_limit_store_timeout_ms: int = Field(
+        50,
+        alias="RATE_LIMIT_STORE_TIMEOUT_MS",
+        ge=1,
+        le=5000,
+        description=(
+            "The longest a rate-limit check waits on `REDIS_URL` before this process's memory"
+            " answers it."
+        ),
+    )
+    redis_max_connections: int = Field(
+        20,
+        alias="REDIS_MAX_CONNECTIONS",
+        ge=1,
+        le=10_000,
+        description="Connections to Redis each process may hold.",
+    )
+    rate_limit_per_minute: int = Field(
+        30,
+        alias="RATE_LIMIT_PER_MINUTE",
+        ge=1,
+        description=(
+            "Sign-in requests per client network and minute; session creations per client network"
+            " and per wallet."
+        ),
+    )
     # Verifies that ask the chain, per client network: each runs a contract's code on a
     # node, which the one who signs in chooses.
     rate_limit_chain_checks_per_minute: int = Field(
-        10, alias="RATE_LIMIT_CHAIN_CHECKS_PER_MINUTE", ge=1
+        10,
+        alias="RATE_LIMIT_CHAIN_CHECKS_PER_MINUTE",
+        ge=1,
+        description=(
+            "Sign-in verifies that ask the chain (contract wallets), per client network and minute."
+        ),
     )
     # The gas of every eth_call a sign-in makes (EIP-1271, ERC-6492): enough to deploy a
     # smart account and ask it once, while code that loops stops there, not at the
     # node's own cap; above a block's gas limit some nodes refuse the call.
-    sign_in_gas_cap: int = Field(5_000_000, alias="SIGN_IN_GAS_CAP", ge=100_000, le=30_000_000)
+    sign_in_gas_cap: int = Field(
+        5_000_000,
+        alias="SIGN_IN_GAS_CAP",
+        ge=100_000,
+        le=30_000_000,
+        description="The gas of every `eth_call` a sign-in makes (EIP-1271, ERC-6492).",
+    )
 
     @field_validator("admin_api_keys", "admin_readonly_api_keys", mode="before")
     @classmethod
@@ -560,4 +1002,68 @@ class AuthSettings(_Group):
         return list(dict.fromkeys(secrets))
 
 
+class ErrorTrackingSettings(_Group):
+    """Unhandled errors of routes, the worker and commands reported to Sentry
+    (service/error_tracking.py); nothing is sent, nor sentry-sdk started, while unset."""
+
+    sentry_dsn: OptionalSecret = Field(
+        None,
+        alias="SENTRY_DSN",
+        description="Where unhandled errors are reported (a Sentry DSN); unset, none is sent.",
+    )
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _a_dsn(cls, dsn: SecretStr | None) -> SecretStr | None:
+        if dsn is None:
+            return None
+        parts = urlsplit(dsn.get_secret_value())
+        if parts.scheme not in ("http", "https") or not parts.username or not parts.hostname:
+            raise ValueError("must be a Sentry DSN: https://<public key>@<host>/<project id>")
+        if not parts.path.strip("/"):
+            raise ValueError("must end with the project id: https://<public key>@<host>/<id>")
+        return dsn
+
+
 _RAILWAY_VARIABLES = ("RAILWAY_PROJECT_ID", "RAILWAY_ENVIRONMENT_NAME", "RAILWAY_SERVICE_ID")
+
+
+# The settings every process of a deployment (each API replica, each `onramp worker`) must
+# hold alike, and why. Their table in docs/operations.md is held to this by a test, and
+# each process's start-up compares their fingerprint with the other replicas'
+# (service/operations/fingerprints.py). Per-process capacity (pools, stream caps, ports)
+# and where a process reaches its dependencies (RPC URLs, TRUSTED_PROXIES) may differ.
+SHARED_SETTINGS: dict[str, str] = {
+    "ENVIRONMENT": "one deployment is production or staging throughout: the checks and"
+    " the answers (HSTS, /metrics) differ",
+    "JWT_SECRET": "a token one replica signs is verified by whichever replica the next"
+    " request reaches",
+    "AUTH_DOMAIN": "the sign-in message one replica issues is verified by another",
+    "AUTH_URI": "named in sign-in messages and in tokens (issuer and audience)",
+    "ADMIN_API_KEYS": "an operator's key must work on every replica",
+    "ADMIN_READONLY_API_KEYS": "an operator's key must work on every replica",
+    "ALLOWED_ORIGINS": "a browser's request would pass CORS on some replicas only",
+    "REDIS_URL": "the rate limits are one budget only through one Redis",
+    "RATE_LIMIT_PER_MINUTE": "one shared budget, one limit",
+    "RATE_LIMIT_CHAIN_CHECKS_PER_MINUTE": "one shared budget, one limit",
+    "ADMIN_AUTH_FAILURES_PER_MINUTE": "one shared budget, one limit",
+    "STRIPE_SECRET_KEY": "a session created through one Stripe account is read and"
+    " reconciled through the same one",
+    "STRIPE_PUBLISHABLE_KEY": "the dApp's key must belong to the account that created its session",
+    "STRIPE_API_BASE": "every replica talks to the same Stripe",
+    "STRIPE_WEBHOOK_SECRET": "Stripe's events reach any replica; one that lacks the secret"
+    " answers 400 and Stripe retries",
+    "MEZO_CHAIN_ID": "named in sign-in messages, and the chain every worker verifies on",
+    "MUSD_TOKEN_ADDRESS": "the token a session is sold for is the one a worker looks for",
+    "DESTINATION_NETWORK": "what a session is sold for, whichever replica creates it",
+    "DESTINATION_CURRENCY": "what a session is sold for, whichever replica creates it",
+    "MIN_SOURCE_AMOUNT": "a purchase refused by one replica would pass on another",
+    "MAX_SOURCE_AMOUNT": "a purchase refused by one replica would pass on another",
+    "DELIVERY_CONFIRMATIONS": "any worker may decide any delivery: one rule for all",
+    "DELIVERY_TIMEOUT_SECONDS": "any worker may decide any delivery: one rule for all",
+    "DELIVERY_AMOUNT_TOLERANCE": "any worker may decide any delivery: one rule for all",
+    "OUTGOING_WEBHOOK_RETRY_SECONDS": "any worker may send any merchant webhook attempt",
+    "WEBHOOK_RETENTION_DAYS": "every worker runs the retention job: the shortest wins",
+    "DELIVERY_CHECK_RETENTION_DAYS": "every worker runs the retention job: the shortest wins",
+    "OUTGOING_WEBHOOK_RETENTION_DAYS": "every worker runs the retention job: the shortest wins",
+}

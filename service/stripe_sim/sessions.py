@@ -34,6 +34,8 @@ STATUSES = (
     "fulfillment_processing",
     "fulfillment_complete",
 )
+# Stripe's statuses after which a session never changes.
+FINAL_STATUSES = frozenset({"rejected", "fulfillment_complete"})
 MAX_SOURCE_AMOUNT = Decimal("25000")
 # Like Stripe's test-mode magic values: customers from TEST-NET-3 are refused.
 UNSUPPORTED_CUSTOMERS = ipaddress.ip_network("203.0.113.0/24")

@@ -19,11 +19,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from service.stripe_sim.sessions import FINAL_STATUSES
+
 WIDGET_PREFIX = "/crypto-js/"
 SCRIPT_PATH = "/crypto-js/onramp.js"
 SESSION_PATH = "/crypto-js/session"
-# Stripe's statuses after which a session never changes: the widget stops following it.
-_ENDED = frozenset({"fulfillment_complete", "rejected"})
 _FOLLOW_EVERY_MS = 500
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -57,7 +57,7 @@ def widget_session(session: dict[str, Any]) -> dict[str, Any]:
             "wallet_address": details["wallet_address"],
         },
         "page_url": session["redirect_url"],
-        "ended": session["status"] in _ENDED,
+        "ended": session["status"] in FINAL_STATUSES,
     }
 
 
