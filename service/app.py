@@ -24,7 +24,7 @@ from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from litestar.types import Scope
 
-from service import error_tracking
+from service import error_tracking, tracing
 from service.audit.provider import AuditServices
 from service.audit.routes import routes as audit_routes
 from service.audit.trail import refusals
@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings.server.log_level, settings.server.log_format)
     error_tracking.start(settings, "api")
+    traced = tracing.start(settings, "api")
     database = Database(settings.database)
     # Listings and reports read the replica of DATABASE_READ_URL, when it can answer them.
     replica = ReplicaReads.of(settings.database, database)
@@ -161,7 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 )
             ),
         },
-        plugins=[problem_details_plugin()],
+        plugins=[problem_details_plugin(), *tracing.litestar_plugins()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
         middleware=[_prometheus().middleware],
         cors_config=_cors(settings),
@@ -223,6 +224,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             chains.close,
             stripe.close,
             rate_limiter.close,
+            *([tracing.flush] if traced else []),
         ],
         logging_config=None,
         debug=False,

@@ -198,6 +198,7 @@ def worker() -> None:
     import asyncio
     import signal
 
+    from service import tracing
     from service.chain.rpc import Chains
     from service.commands import log
     from service.delivery.worker import DeliveryWorker
@@ -207,6 +208,7 @@ def worker() -> None:
     from service.retention.schedule import RetentionSchedule
 
     async def run(settings: Settings, database: Database) -> None:
+        traced = tracing.start(settings, "worker")
         chains = Chains(settings.chain)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -223,6 +225,8 @@ def worker() -> None:
                 await worker.run(stop)
         finally:
             await chains.close()
+            if traced:
+                tracing.flush()
         log.info("worker_stopped")
 
     try:

@@ -86,7 +86,9 @@ def _may_hold_a_secret(text: str) -> bool:
 
 
 @lru_cache(maxsize=1024)
-def _is_secret_key(key: object) -> bool:
+def is_secret_key(key: object) -> bool:
+    """Whether a value kept under this name is secret whatever it holds (the traces'
+    attributes are judged by it too, service/tracing)."""
     return str(key).lower().replace("-", "").replace("_", "") in _SECRET_KEYS
 
 
@@ -102,9 +104,7 @@ def scrub(value: Any) -> Any:
     if kind is str or isinstance(value, str):
         return _SECRET_PATTERN.sub(REDACTED, value) if _may_hold_a_secret(value) else value
     if isinstance(value, Mapping):
-        return {
-            key: REDACTED if _is_secret_key(key) else scrub(item) for key, item in value.items()
-        }
+        return {key: REDACTED if is_secret_key(key) else scrub(item) for key, item in value.items()}
     if isinstance(value, list | tuple | set):
         return [scrub(item) for item in value]
     if isinstance(value, bytes):

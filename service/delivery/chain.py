@@ -11,6 +11,7 @@ from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from service.chain.rpc import ChainRpc
 from service.delivery.rules import TRANSFER_TOPIC, Transfer, decode_transfer, receipt_transfers
+from service.tracing import AttributeValue, span
 
 LOG_PAGE_BLOCKS = 10_000  # Mezo's nodes cap eth_getLogs ranges at 10,000 blocks
 
@@ -153,7 +154,12 @@ async def observe_transactions(rpc: ChainRpc, tx_hashes: list[str]) -> dict[str,
             )
         return seen
 
-    return await rpc.call(read)
+    attributes: dict[str, AttributeValue] = {
+        "chain.network": rpc.network,
+        "chain.transactions": len(tx_hashes),
+    }
+    with span("rpc batch", **attributes):
+        return await rpc.call(read)
 
 
 def _results(responses: Any) -> list[Any]:

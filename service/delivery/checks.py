@@ -18,6 +18,7 @@ from service.columns import table_of
 from service.database import Database
 from service.delivery.models import DeliveryCheck
 from service.sql import Sql, SqlTransaction, batch_delete, insert_into, one_of
+from service.tracing import traceparent
 
 C = DeliveryCheck
 CHECKS = table_of(DeliveryCheck)
@@ -27,6 +28,7 @@ _NEW = {
     col(C.due_at): bindparam("now"),
     col(C.attempts): 0,
     col(C.created_at): bindparam("now"),
+    col(C.traceparent): bindparam("trace"),
 }
 _SCHEDULE = Sql.per_dialect(
     lambda postgres: (
@@ -36,8 +38,10 @@ _SCHEDULE = Sql.per_dialect(
 
 
 async def schedule_check(sql: SqlTransaction, onramp_session_id: str, now: datetime) -> None:
-    """Make sure a check is due for the session; scheduling twice changes nothing."""
-    await sql.execute(_SCHEDULE, {"session_id": onramp_session_id, "now": now})
+    """Make sure a check is due for the session; scheduling twice changes nothing. The
+    check keeps the trace of the request scheduling it, which its round links to."""
+    params = {"session_id": onramp_session_id, "now": now, "trace": traceparent()}
+    await sql.execute(_SCHEDULE, params)
 
 
 _REOPEN = Sql.per_dialect(
@@ -52,6 +56,7 @@ _REOPEN = Sql.per_dialect(
                 col(C.claimed_until): null(),
                 col(C.attempts): 0,
                 col(C.created_at): bindparam("now"),
+                col(C.traceparent): bindparam("trace"),
             },
         )
     )
@@ -62,7 +67,8 @@ async def reopen_check(sql: SqlTransaction, onramp_session_id: str, now: datetim
     """Check the session again now, decided or not, with a fresh time-out: for news (a
     late transaction id) or an operator's word. A round already holding the check loses
     its claim, so it cannot record what it decided without the news."""
-    await sql.execute(_REOPEN, {"session_id": onramp_session_id, "now": now})
+    params = {"session_id": onramp_session_id, "now": now, "trace": traceparent()}
+    await sql.execute(_REOPEN, params)
 
 
 _DUE = (
@@ -160,6 +166,7 @@ class ClaimedCheck:
     attempts: int
     search_from_block: int | None
     found_transaction_hash: str | None
+    traceparent: str | None  # of the request that scheduled it, when that one traced
 
     @property
     def started(self) -> datetime:
@@ -173,6 +180,7 @@ _READ = Sql.per_dialect(
         col(C.attempts),
         col(C.search_from_block),
         col(C.found_transaction_hash),
+        col(C.traceparent),
     ).where(one_of(_session, "ids", postgres))
 )
 

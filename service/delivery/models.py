@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from service.columns import UtcDateTime, utcnow
@@ -48,6 +48,9 @@ class DeliveryCheck(SQLModel, table=True):
     found_transaction_hash: str | None = Field(default=None, sa_type=String(66))
     # When the time-out starts: fulfilment, or the arrival of a late transaction id.
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    # The W3C traceparent of the request that scheduled (or reopened) the check, when
+    # that process traced: the round that decides it links to it (service/tracing).
+    traceparent: str | None = Field(default=None, sa_type=Text)
 
 
 class DeliveryCredit(SQLModel, table=True):

@@ -40,6 +40,7 @@ from service.onramp.repository import (
 )
 from service.outages import database_unavailable
 from service.settings import ChainSettings
+from service.tracing import Span, span
 
 log = structlog.get_logger("onramp.delivery")
 
@@ -52,6 +53,8 @@ SHUTDOWN_GRACE_SECONDS = 5.0
 FAILED_ROUND_PAUSE_SECONDS = 10.0
 # Searching sessions of one round read the ledger through this many connections at most.
 LEDGER_READS = 2
+# The span of a round that claimed checks, linked to the requests that scheduled them.
+ROUND_SPAN = "delivery round"
 
 
 class DeliveryWorker:
@@ -161,8 +164,9 @@ class DeliveryWorker:
     async def _claimed_round(self, session_ids: list[str], lease: datetime) -> dict[str, Checked]:
         """Decide the claimed checks, renewing their lease meanwhile."""
         claims = RoundClaims(self.database, session_ids, lease, self.longest_round)
-        async with self._handing_back_on_failure(claims), claims.renewed():
-            return await self._decide_and_record(session_ids, claims)
+        with span(ROUND_SPAN, **{"delivery.checks": len(session_ids)}) as round_:
+            async with self._handing_back_on_failure(claims), claims.renewed():
+                return await self._decide_and_record(session_ids, claims, round_)
 
     @contextlib.asynccontextmanager
     async def _handing_back_on_failure(self, claims: RoundClaims) -> AsyncIterator[None]:
@@ -181,11 +185,13 @@ class DeliveryWorker:
             raise
 
     async def _decide_and_record(
-        self, session_ids: list[str], claims: RoundClaims
+        self, session_ids: list[str], claims: RoundClaims, round_: Span
     ) -> dict[str, Checked]:
         async with self.database.transaction() as sql:
             sessions = await sessions_to_deliver(sql, session_ids)
             claimed = await checks.read_checks(sql, session_ids)
+        for session_id, claim in claimed.items():
+            round_.link(claim.traceparent, **{"onramp.session_id": session_id})
         pairs = [(sessions[i], claimed[i]) for i in session_ids if i in sessions and i in claimed]
         seen = await self._observe_together([s for s, _ in pairs]) if self.batched_rpc else {}
         now = utcnow()

@@ -65,6 +65,7 @@ _SECRET_NAMES = frozenset(
         "STRIPE_WEBHOOK_SECRET",
         "ADMIN_API_KEYS",
         "ADMIN_READONLY_API_KEYS",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",  # a collector's URL may carry its key
         "SENTRY_DSN",
     }
 )

@@ -317,6 +317,14 @@ class ServerSettings(_Group):
         " settings fingerprints that replicas compare at start-up.",
         json_schema_extra={_SHOWN_DEFAULT_KEY: "the host's name"},
     )
+    otlp_endpoint: OptionalStr = Field(
+        None,
+        alias="OTEL_EXPORTER_OTLP_ENDPOINT",
+        description=(
+            "OpenTelemetry traces over OTLP/HTTP to this collector (`http://collector:4318`);"
+            " the SDK reads the other `OTEL_*` variables itself. Unset, none is set up."
+        ),
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -332,6 +340,13 @@ class ServerSettings(_Group):
         if port is not None and not 1 <= port <= 65535:
             raise ValueError("must be a TCP port number from 1 to 65535")
         return port
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _an_http_url(cls, url: str | None) -> str | None:
+        if url is not None and urlsplit(url.strip()).scheme not in {"http", "https"}:
+            raise ValueError("must be the collector's http:// or https:// URL")
+        return None if url is None else url.strip()
 
     @field_validator("trusted_proxies")
     @classmethod
