@@ -15,6 +15,7 @@ Stripe client moved to aiohttp for the same reason.
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -46,12 +47,15 @@ class Sender:
         resolver: Resolver = resolve,
         timeout_seconds: float = ATTEMPT_TIMEOUT_SECONDS,
         connections: int = 8,
+        trust: ssl.SSLContext | None = None,
     ) -> None:
+        """`trust`: the certificate authorities an endpoint's certificate must come
+        from; the system's unless given."""
         self.deployed = deployed
         self.resolver = resolver
         self.timeout_seconds = timeout_seconds
         self.client = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=connections),
+            connector=aiohttp.TCPConnector(limit=connections, ssl=trust if trust else True),
             timeout=aiohttp.ClientTimeout(total=timeout_seconds),
             trust_env=False,  # no proxy from the environment between us and the check
         )
