@@ -65,11 +65,11 @@ def test_sigterm_hands_back_the_delivery_claims_of_a_round_in_progress(
     tmp_path: Path,
     anvil: Anvil,
     troubled_node: TroubledNode,
-    migrated: dict[str, str],
+    emptied_postgresql: str,
     command: list[str],
     record_figures: Callable[..., None],
 ) -> None:
-    database_url = migrated["postgresql"]
+    database_url = emptied_postgresql
     token = anvil.deploy_token(10**30)
     ids = delivered_sessions(anvil, token, database_url, 5)
     troubled_node.mode = "hang"  # the round waits on the node until well past SIGTERM

@@ -18,11 +18,11 @@ def test_deliveries_wait_out_broken_nodes_and_converge_when_one_heals(
     tmp_path: Path,
     anvil: Anvil,
     troubled_node: TroubledNode,
-    migrated: dict[str, str],
+    emptied_postgresql: str,
     profile: Profile,
     record_figures: Callable[..., None],
 ) -> None:
-    database_url = migrated["postgresql"]
+    database_url = emptied_postgresql
     node = troubled_node
     token = anvil.deploy_token(10**30)
     node.mode = "html"

@@ -26,10 +26,10 @@ def test_a_killed_workers_checks_are_taken_by_another_within_15_seconds(
     tmp_path: Path,
     anvil: Anvil,
     troubled_node: TroubledNode,
-    migrated: dict[str, str],
+    emptied_postgresql: str,
     record_figures: Callable[..., None],
 ) -> None:
-    database_url = migrated["postgresql"]
+    database_url = emptied_postgresql
     token = anvil.deploy_token(10**30)
     ids = delivered_sessions(anvil, token, database_url, 5)
     env = service_env(database_url, MUSD_TOKEN_ADDRESS=token, RPC_TIMEOUT_SECONDS="60")

@@ -50,6 +50,10 @@ origins = itertools.cycle([ALLOWED_ORIGIN, FOREIGN_ORIGIN, None])
 exercised: Counter[tuple[str, str]] = Counter()
 # That proof reads what the fuzzing tests counted in this process: one worker runs them all.
 pytestmark = pytest.mark.xdist_group("openapi_fuzz")
+NOT_IN_THIS_PROCESS = (
+    "the fuzzing tests above ran in another process or not at all: run the module whole,"
+    " with --dist loadgroup under pytest-xdist"
+)
 
 
 def schemathesis_config(signed_in: bool) -> SchemathesisConfig:
@@ -177,8 +181,7 @@ def test_every_operation_signed_in(case: Case[Any]) -> None:
 def test_every_documented_operation_was_called_both_ways(
     served: str, record_figures: Callable[..., None]
 ) -> None:
-    if not exercised:
-        pytest.skip("the schemathesis tests above did not run")
+    assert exercised, NOT_IN_THIS_PROCESS
     document = httpx.get(f"{served}/schema/openapi.json").json()
     documented = {
         f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
@@ -194,8 +197,7 @@ def test_every_documented_operation_was_called_both_ways(
 
 
 def test_the_server_log_holds_none_of_the_credentials_it_was_sent(server: OnrampProcess) -> None:
-    if not exercised:
-        pytest.skip("the schemathesis tests above did not run")
+    assert exercised, NOT_IN_THIS_PROCESS
     log = server.output()
     assert "request" in log
     for secret in (BEARER, ADMIN_KEY, JWT_SECRET, WEBHOOK_SECRET):
