@@ -1,7 +1,8 @@
 """A real local EVM node: anvil, from the npm package @foundry-rs/anvil.
 
 The demo runs the whole flow on it, and the tests run against it; the project's own
-set-up (`./run`) installs the package with npm.
+set-up (`./run`) installs the package with npm: into node_modules/ with everything else
+for the tests, or alone into .tools/anvil/ for the demo.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from web3 import HTTPProvider, Web3
 from service.chain.artifacts import load_artifact
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout holding node_modules/
+_NODE_MODULES = (ROOT / "node_modules", ROOT / ".tools" / "anvil" / "node_modules")
 MEZO_TESTNET_CHAIN_ID = 31611
 
 _PLATFORMS = {
@@ -35,11 +37,11 @@ def anvil_binary() -> Path:
     """The native binary that the npm package ships for this platform."""
     key = (sys.platform, platform.machine().lower())
     candidates = []
-    if key in _PLATFORMS:
-        candidates.append(
-            ROOT / "node_modules" / "@foundry-rs" / f"anvil-{_PLATFORMS[key]}" / "bin" / "anvil"
-        )
-    candidates.append(ROOT / "node_modules" / ".bin" / "anvil")
+    for modules in _NODE_MODULES:
+        if key in _PLATFORMS:
+            native = modules / "@foundry-rs" / f"anvil-{_PLATFORMS[key]}"
+            candidates.append(native / "bin" / "anvil")
+        candidates.append(modules / ".bin" / "anvil")
     for candidate in candidates:
         if candidate.exists():
             return candidate
