@@ -8,13 +8,16 @@ may succeed on a retry is `stripe_unavailable`.
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
 import aiohttp
 import stripe
+import stripe._api_requestor
+import stripe._util
 import structlog
 
 from service.errors import NotConfigured, Unprocessable, UpstreamUnavailable
@@ -32,6 +35,30 @@ API_VERSION = "2026-10-28.endive"
 # Idle connections are closed before a server is likely to close them (uvicorn: 5 s),
 # so that a request never goes out on a connection the other side is shutting.
 KEEPALIVE_SECONDS = 4.0
+
+
+def _only_when_heard(write: Callable[..., None], level: int) -> Callable[..., None]:
+    """stripe-python's `write` (log_info or log_debug), called only when its line would
+    be printed (`STRIPE_LOG`, `stripe.log`) or its logger takes `level`.
+
+    The SDK formats every line before asking: five logfmt lines per call, one of them
+    Stripe's whole answer searched by regular expressions and repr'd, about a tenth of
+    a create's CPU while its logger is at WARNING, as the service sets it
+    (service/logs.py). What is written when someone listens is unchanged."""
+
+    def log(message: str, **params: Any) -> None:
+        if _STRIPE_UTIL._console_log_level() is not None or _STRIPE_UTIL.logger.isEnabledFor(level):
+            write(message, **params)
+
+    return log
+
+
+# The SDK's private modules, untyped: the requestor's per-call lines are replaced (the
+# HTTP client's, written on retries only, stay as they are).
+_STRIPE_UTIL: Any = stripe._util
+_REQUESTOR: Any = stripe._api_requestor
+_REQUESTOR.log_info = _only_when_heard(_STRIPE_UTIL.log_info, logging.INFO)
+_REQUESTOR.log_debug = _only_when_heard(_STRIPE_UTIL.log_debug, logging.DEBUG)
 
 
 class StripeRefused(Unprocessable):
