@@ -8,7 +8,7 @@ import logging
 
 import structlog
 
-from service.logs import REDACTED, configure_logging
+from service.logs import REDACTED, configure_logging, redact_secrets, scrub
 from tests.onramp.conftest import JWT_SECRET
 from tests.support import log_scan, webhooks
 
@@ -79,3 +79,16 @@ def test_the_runs_secret_scan_knows_each_kind_of_secret() -> None:
         '{"event": "session_created", "session_id": "ors_01M8A", "stripe_session_id": "cos_9NEr8"}'
     )
     assert log_scan.find_secrets(ordinary) == []
+
+
+def test_an_event_is_passed_through_unscrubbed_only_when_scrubbing_would_not_change_it() -> None:
+    clean = {"event": "request", "method": "GET", "path": "/api/v1/onramp/sessions", "status": 200}
+    assert redact_secrets(None, "info", clean) is clean
+    secret_events: list[dict[str, object]] = [
+        {"event": "request", "path": "/x?key=sk_test_abc"},
+        {"event": "request", "token": "harmless-looking"},
+        {"event": "request", "nested": {"client_secret": "cos_1_secret_2"}},
+        {"event": "request", "raw": b"Bearer abc.def"},
+    ]
+    for event in secret_events:
+        assert redact_secrets(None, "info", event) == scrub(event) != event

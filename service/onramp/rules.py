@@ -6,7 +6,7 @@ import hashlib
 import ipaddress
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -36,7 +36,7 @@ class SessionRequest:
     def fingerprint(self) -> str:
         """Equal for requests that mean the same thing, so a retry matches its original
         (an absent amount is left out, so keys claimed before it existed still match)."""
-        fields = {k: v for k, v in asdict(self).items() if v is not None}
+        fields = {k: v for k, v in vars(self).items() if v is not None}  # every field a str
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 

@@ -17,6 +17,7 @@ from service.database import Database
 from service.onramp import creation, stripe_answer
 from service.onramp.idempotency_keys import IN_FLIGHT_TIMEOUT, KEY_LIFETIME
 from service.onramp.models import OnrampSession
+from service.onramp.rules import SessionRequest
 from service.retention.job import run_retention
 from service.settings import DatabaseSettings, RetentionSettings
 from tests.onramp.conftest import Caller, new_wallet, token_for
@@ -256,3 +257,17 @@ async def test_a_retry_from_another_address_resumes_with_the_first_address(
     sent = stripe.simulator.create_params[retried.json()["stripeSessionId"]]
     assert sent["customer_ip_address"] == "198.51.100.7"
     assert await local_sessions(database) == 1
+
+
+def test_a_requests_fingerprint_is_the_hash_keys_were_claimed_under() -> None:
+    """Keys claimed before must still match their retries: the JSON of the set fields,
+    sorted, hashed (these digests were computed by the first version, through asdict)."""
+    wallet = "0x52908400098527886E0F7030069857D2E4169EE7"
+    by_source = SessionRequest(wallet, "100.00", "usd", "musd", "mezo")
+    by_destination = SessionRequest(wallet, None, "usd", "musd", "mezo", "5.00")
+    assert by_source.fingerprint() == (
+        "d46a5c576934696664bd9f2d8e2767992c5f5ab62793d752bf1996e1757777ce"
+    )
+    assert by_destination.fingerprint() == (
+        "6792a02a547749a72a513422e414313638e73995b7c251fc670adea51ac91e67"
+    )

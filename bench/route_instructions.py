@@ -1,0 +1,208 @@
+"""What one request of a session route costs the service's own process, counted in-process.
+
+    .venv/bin/python bench/route_instructions.py create|read|list [--cpu N]
+
+The real app (`create_app`, the benchmark's settings, JSON logs to a file, the delivery
+worker off) is called as an ASGI application on uvloop, one request after the other:
+no HTTP server, no load generator, nothing else in the process. Creates go to the
+Stripe stand-in in a process of its own; every route reads and writes PostgreSQL.
+
+By default it runs under `valgrind --tool=callgrind` with instrumentation off through
+start-up and a warm-up (imports alone are 27 billion instructions), switches it on
+(`callgrind_control`) for 50 requests and reports their instructions divided by 50: the
+count barely moves with other load on the machine. `--cpu N` instead times N requests
+with the process's CPU clock (quicker, noisier; `--profile tottime` profiles them).
+Uvicorn's own share of a request (parsing, writing) is in neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# The repository instead of bench/, whose profile.py would hide the standard library's.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+import cProfile
+import pstats
+
+from bench import reads, sessions
+from bench.harness import fresh_database, server
+from bench.stack import STRIPE_COMMAND, service_env, wallet_token
+
+MEASURED = 50
+WARM_UP = 20
+Call = Callable[[int], tuple[dict[str, Any], bytes]]
+
+
+def _scope(method: str, path: str, headers: dict[str, str], query: str = "") -> dict[str, Any]:
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.3"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": query.encode(),
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+def requests_for(route: str, plan: dict[str, Any]) -> Call:
+    """The n-th request of the route: its scope and body."""
+    wallet = plan["wallet"]
+    auth = {"Authorization": f"Bearer {plan['token']}", "Host": "127.0.0.1:8000"}
+    if route == "create":
+        body = json.dumps({"walletAddress": wallet, "sourceAmount": "100.00"}).encode()
+
+        def create(n: int) -> tuple[dict[str, Any], bytes]:
+            headers = {
+                **auth,
+                "Content-Type": "application/json",
+                "Content-Length": str(len(body)),
+                "Idempotency-Key": f"instructions-{plan['run']}-{n}",
+            }
+            return _scope("POST", sessions.PATH, headers), body
+
+        return create
+    if route == "read":
+        ids = plan["ids"]
+        return lambda n: (_scope("GET", f"{reads.PATH}/{ids[n % len(ids)]}", auth), b"")
+    return lambda n: (_scope("GET", reads.PATH, auth), b"")
+
+
+async def _call(app: Any, scope: dict[str, Any], body: bytes) -> int:
+    sent = False
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if sent:
+            await asyncio.Event().wait()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def _run(route: str, plan: dict[str, Any], count: int, counted: bool) -> float:
+    from service.app import create_app
+
+    app = create_app()
+    call = requests_for(route, plan)
+    async with app.lifespan():
+        for n in range(WARM_UP):
+            status = await _call(app, *call(n))
+            assert status in (200, 201), status
+        if counted:
+            _instrument()
+        profile = cProfile.Profile(time.process_time) if plan.get("profile") else None
+        started = time.process_time()
+        if profile:
+            profile.enable()
+        for n in range(WARM_UP, WARM_UP + count):
+            await _call(app, *call(n))
+        if profile:
+            profile.disable()
+            pstats.Stats(profile, stream=sys.stdout).sort_stats(plan["profile"]).print_stats(60)
+        return time.process_time() - started
+
+
+def _instrument() -> None:
+    """Callgrind counts from here on. vgdb finds this process by the host name valgrind
+    started under, which the service's `HOST` setting would otherwise replace."""
+    unhosted = {k: v for k, v in os.environ.items() if k != "HOST"}
+    command = ["callgrind_control", "--instr=on", str(os.getpid())]
+    subprocess.run(command, check=True, capture_output=True, env=unhosted)
+
+
+def child(route: str, plan: dict[str, Any], count: int, counted: bool = False) -> float:
+    import uvloop
+
+    os.environ.update(plan["env"])
+    sys.stderr = Path(plan["log"]).open("a")  # noqa: SIM115 - the service logs here until exit
+    return uvloop.run(_run(route, plan, count, counted))
+
+
+def instructions(route: str, plan: dict[str, Any], count: int) -> int:
+    with tempfile.TemporaryDirectory() as work:
+        out = Path(work) / "callgrind.out"
+        plan_file = Path(work) / "plan.json"
+        plan_file.write_text(json.dumps(plan))
+        subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                __file__,
+                route,
+                "--child",
+                str(count),
+                "--plan",
+                str(plan_file),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
+        assert summary is not None
+        return int(summary.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("route", choices=["create", "read", "list"])
+    parser.add_argument("--cpu", type=int, help="time this many requests instead")
+    parser.add_argument("--profile", help="profile --cpu's requests, sorted by this")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--plan", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.route, json.loads(Path(args.plan).read_text()), args.child, counted=True)
+        return
+    work = Path(tempfile.mkdtemp(prefix="onramp-instructions-"))
+    with fresh_database() as url, server(STRIPE_COMMAND, {}, work / "stripe-sim.log") as stripe:
+        owned = reads.seed(url)
+        wallet, ids = next(iter(owned.items()))
+        plan = {
+            "env": {**service_env(url, stripe.url), "DELIVERY_WORKER": "false"},
+            "wallet": wallet,
+            "token": wallet_token(wallet),
+            "ids": ids,
+            "log": str(work / "service.log"),
+            "run": time.time_ns(),
+            "profile": args.profile,
+        }
+        if args.cpu:
+            seconds = child(args.route, plan, args.cpu)
+            print(f"{args.route}: {seconds / args.cpu * 1e6:,.0f} µs of CPU a request")
+            return
+        counted = instructions(args.route, plan, MEASURED)
+    each = counted / MEASURED
+    print(f"{args.route}: {each:,.0f} instructions a request ({counted:,} for {MEASURED})")
+
+
+if __name__ == "__main__":
+    main()
