@@ -51,7 +51,9 @@ def body(kind: str, at: datetime, session: SessionRow) -> str:
 
 async def record(sql: SqlTransaction, changes: list[SessionChange], now: datetime) -> None:
     """The events of `changes`, and their deliveries, in the caller's transaction."""
-    sessions = await sessions_to_deliver(sql, sorted({c.session_id for c in changes}))
+    sessions = {c.session_id: c.session for c in changes if c.session is not None}
+    unread = {c.session_id for c in changes} - sessions.keys()
+    sessions |= await sessions_to_deliver(sql, sorted(unread))
     events = []
     for change in changes:
         session = sessions.get(change.session_id)
