@@ -214,7 +214,9 @@ class _OnPsycopg(_AfterCommit):
         await self.connection.execute(sql.psycopg_query, sql.values(params))
 
     async def execute_many(self, sql: Sql, params: Sequence[Mapping[str, Any]]) -> None:
-        if params:
+        if len(params) == 1:  # a pipeline's set-up and sync cost more than it saves
+            await self.execute(sql, params[0])
+        elif params:
             await self.connection.cursor().executemany(
                 sql.psycopg_query, [sql.values(p) for p in params]
             )

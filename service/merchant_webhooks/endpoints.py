@@ -162,7 +162,7 @@ async def replay(
             counts[endpoint] += 1
         if not dry_run and pairs:
             async with database.transaction() as sql:
-                await repository.insert_deliveries(sql, pairs, utcnow(), replay=True)
+                await repository.replay_deliveries(sql, pairs, utcnow())
     return [Replayed(e, n) for e, n in counts.items()]
 
 

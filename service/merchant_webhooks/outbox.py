@@ -18,7 +18,7 @@ from service.columns import new_id, rfc3339
 from service.merchant_webhooks import repository
 from service.merchant_webhooks.models import EVENT_ID_PREFIX
 from service.merchant_webhooks.repository import NewEvent
-from service.merchant_webhooks.rules import DELIVERY_DECIDED, SESSION_UPDATED, subscribed
+from service.merchant_webhooks.rules import DELIVERY_DECIDED, SESSION_UPDATED
 from service.onramp import schemas
 from service.onramp.events import Changed, SessionChange
 from service.onramp.models import SessionRow
@@ -51,7 +51,9 @@ def body(kind: str, at: datetime, session: SessionRow) -> str:
 
 async def record(sql: SqlTransaction, changes: list[SessionChange], now: datetime) -> None:
     """The events of `changes`, and their deliveries, in the caller's transaction."""
-    sessions = await sessions_to_deliver(sql, sorted({c.session_id for c in changes}))
+    sessions = {c.session_id: c.session for c in changes if c.session is not None}
+    unread = {c.session_id for c in changes} - sessions.keys()
+    sessions |= await sessions_to_deliver(sql, sorted(unread))
     events = []
     for change in changes:
         session = sessions.get(change.session_id)
@@ -60,9 +62,4 @@ async def record(sql: SqlTransaction, changes: list[SessionChange], now: datetim
             events.append(
                 NewEvent(new_id(EVENT_ID_PREFIX), kind, session.id, body(kind, now, session), now)
             )
-    if not events:
-        return
     await repository.insert_events(sql, events)
-    endpoints = await repository.enabled_endpoints(sql)
-    pairs = [(e.id, p) for e in events for p, types in endpoints if subscribed(types, e.type)]
-    await repository.insert_deliveries(sql, pairs, now)

@@ -8,7 +8,22 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import any_, bindparam, delete, exists, func, insert, null, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    update,
+)
 from sqlmodel import col
 
 from service.columns import table_of
@@ -97,11 +112,6 @@ async def endpoint_in(sql: SqlTransaction, endpoint_id: str) -> EndpointRow | No
     return EndpointRow(**rows[0]) if rows else None
 
 
-async def enabled_endpoints(sql: SqlTransaction) -> list[tuple[str, str | None]]:
-    """Each enabled endpoint's id and the event types it takes."""
-    return [(row["id"], row["events"]) for row in await sql.rows(_ENABLED_ENDPOINTS, {})]
-
-
 async def enabled_endpoint_ids(database: Database) -> list[str]:
     return [row[0] for row in await database.run_alone(_ENABLED_ENDPOINTS, {})]
 
@@ -149,13 +159,6 @@ _DELIVERY_NEW = {
     col(D.finished_at): null(),
     col(D.created_at): bindparam("created"),
 }
-_INSERT_DELIVERY = Sql.per_dialect(
-    lambda postgres: (
-        insert_into(DELIVERIES, postgres)
-        .values(_DELIVERY_NEW)
-        .on_conflict_do_nothing(index_elements=[col(D.event_id), col(D.endpoint_id)])
-    )
-)
 # A replay: due again now, from its first attempt, whatever became of it.
 _REPLAY_DELIVERY = Sql.per_dialect(
     lambda postgres: (
@@ -189,21 +192,66 @@ class NewEvent(msgspec.Struct):
     created_at: datetime
 
 
-async def insert_events(sql: SqlTransaction, events: list[NewEvent]) -> None:
-    await sql.execute_many(
-        _INSERT_EVENT,
-        [{f"new_{k}": v for k, v in msgspec.structs.asdict(e).items()} for e in events],
+_UNSET = ("claimed_until", "outcome", "finished_at")
+_DELIVERY_ROW = [
+    DELIVERIES.c[name]
+    for name in ("event_id", "endpoint_id", "due_at", "attempts", *_UNSET, "created_at")
+]
+
+
+def _takes(event_type: Any, postgres: bool) -> ColumnElement[bool]:
+    """`rules.subscribed` in SQL: the endpoint takes every type (null), or its
+    comma-separated list names `event_type`."""
+    position = func.strpos if postgres else func.instr
+    named = position(const(",") + col(E.events) + const(","), const(",") + event_type + const(","))
+    return or_(col(E.events).is_(None), named > 0)
+
+
+def _deliveries_of(event_id: Any, event_type: Any, postgres: bool) -> Select[Any]:
+    """A new delivery, due at once, of the event to each enabled endpoint that takes it."""
+    created: Any = bindparam("new_created_at", type_=DELIVERIES.c.created_at.type)
+    unset = [cast(null(), DELIVERIES.c[name].type) for name in _UNSET]
+    return (
+        select(event_id, col(E.id), created, literal(0), *unset, created)
+        .where(_ENABLED, _takes(event_type, postgres))
+        .order_by(col(E.id))
     )
 
 
-async def insert_deliveries(
-    sql: SqlTransaction, pairs: list[tuple[str, str]], now: datetime, *, replay: bool = False
+# PostgreSQL: the event and its deliveries in one statement (a data-modifying CTE), the
+# endpoints read in it. SQLite has no such CTE: the deliveries alone, after _INSERT_EVENT.
+_NEW_EVENT = (
+    insert(EVENTS)
+    .values(_each_from_new(_EVENT_ROW))
+    .returning(col(V.id), col(V.type))
+    .cte("new_event")
+)
+_DELIVER_NEW_EVENT = Sql(
+    insert(DELIVERIES)
+    .from_select(_DELIVERY_ROW, _deliveries_of(_NEW_EVENT.c.id, _NEW_EVENT.c.type, True))
+    .add_cte(_NEW_EVENT),
+    sqlite=insert(DELIVERIES).from_select(
+        _DELIVERY_ROW, _deliveries_of(bindparam("new_id"), bindparam("new_type"), False)
+    ),
+)
+
+
+async def insert_events(sql: SqlTransaction, events: list[NewEvent]) -> None:
+    """Each event, and its deliveries to the endpoints enabled as it is written."""
+    params = [{f"new_{k}": v for k, v in msgspec.structs.asdict(e).items()} for e in events]
+    if not sql.is_postgres:
+        await sql.execute_many(_INSERT_EVENT, params)
+    await sql.execute_many(_DELIVER_NEW_EVENT, params)
+
+
+async def replay_deliveries(
+    sql: SqlTransaction, pairs: list[tuple[str, str]], now: datetime
 ) -> None:
-    """A delivery of each (event, endpoint), due at `now`; a replay makes a delivered or
-    given-up one due again."""
-    statement = _REPLAY_DELIVERY if replay else _INSERT_DELIVERY
+    """A delivery of each (event, endpoint), due at `now`: a delivered or given-up one
+    is due again."""
     await sql.execute_many(
-        statement, [{"event": e, "endpoint": p, "now": now, "created": now} for e, p in pairs]
+        _REPLAY_DELIVERY,
+        [{"event": e, "endpoint": p, "now": now, "created": now} for e, p in pairs],
     )
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from service.onramp.models import SessionRow
 from service.sql import SqlTransaction
 
 
@@ -24,8 +25,12 @@ class Changed(StrEnum):
 
 @dataclass(frozen=True)
 class SessionChange:
+    """`session` is the row as changed when the change's statement returned it, so that
+    it is not read again; None has it read."""
+
     session_id: str
     changed: Changed
+    session: SessionRow | None = None
 
 
 class SessionEvents(Protocol):

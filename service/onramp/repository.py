@@ -363,10 +363,11 @@ def can_advance_to(status: str) -> bool:
     return status in _ADVANCE
 
 
-async def advance(sql: SqlTransaction, status: str, found: dict[str, Any]) -> str | None:
+async def advance(sql: SqlTransaction, status: str, found: dict[str, Any]) -> SessionRow | None:
     """Move the found session to `status` if the state machine allows it from where it
-    is (a compare-and-set on the status); its id, or None when nothing moved. Only a
-    move that commits is counted, so a dry run or a repeated event counts nothing."""
+    is (a compare-and-set on the status); the session as moved, or None when nothing
+    moved. Only a move that commits is counted, so a dry run or a repeated event counts
+    nothing."""
     rows = await sql.rows(_ADVANCE[status], found)
     if not rows:
         return None
@@ -375,7 +376,7 @@ async def advance(sql: SqlTransaction, status: str, found: dict[str, Any]) -> st
         partial(metrics.session_moved, status, moved.source_amount, moved.source_currency)
     )
     sql.tell(SESSION_CHANGED, moved)
-    return moved.id
+    return moved
 
 
 async def fill_fulfilment(sql: SqlTransaction, found: dict[str, Any]) -> str | None:

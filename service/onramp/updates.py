@@ -150,9 +150,10 @@ async def apply_update(
     fulfilment = {"tx": update.transaction_id, "amount": update.destination_amount}
     fees = {"network_fee": update.network_fee, "transaction_fee": update.transaction_fee}
     news = {**found, **fulfilment, **fees, "now": now}
-    moved = await repository.advance(sql, update.status, news)
-    if moved is not None:  # merchant webhooks: the outbox row, with the move
-        await events.record(sql, [SessionChange(moved, Changed.STATUS)], now)
+    advanced = await repository.advance(sql, update.status, news)
+    moved = advanced.id if advanced is not None else None
+    if advanced is not None:  # merchant webhooks: the outbox row, with the move
+        await events.record(sql, [SessionChange(advanced.id, Changed.STATUS, advanced)], now)
     if moved is None and update.status == LIFECYCLE.fulfilled and any(fulfilment.values()):
         moved = await repository.fill_fulfilment(sql, news)
         if moved is not None:
