@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
+from coincurve import PublicKey
+from Crypto.Hash import keccak
 
 from service.auth import bitcoin
 from service.auth.message import (
@@ -196,20 +196,57 @@ def expand_compact(signature: bytes) -> bytes:
     return signature[:32] + s.to_bytes(32, "big") + bytes([27 + (y_parity_and_s >> 255)])
 
 
-def recover_signer(message_text: str, signature: bytes) -> str | None:
-    """The EOA that signed `message_text` with EIP-191 personal_sign, if any; the
-    signature may be 65 bytes or EIP-2098's compact 64."""
+def personal_message_hash(message_text: str) -> bytes:
+    """EIP-191's hash of `message_text` as personal_sign signs it (eth-account's
+    `defunct_hash_message`)."""
+    body = message_text.encode()
+    return _keccak(b"\x19Ethereum Signed Message:\n%d%b" % (len(body), body))
+
+
+def recover_signer(message_text: str, signature: bytes) -> bytes | None:
+    """The 20-byte address of the EOA that signed `message_text` with EIP-191
+    personal_sign, if any; the signature may be 65 bytes or EIP-2098's compact 64.
+
+    What eth-account's `recover_message` recovers, straight from coincurve: its
+    signature and key objects validate and convert in Python, and its checksummed
+    answer costs another hash, together more than the recovery itself.
+    """
     if len(signature) == COMPACT_SIGNATURE_LENGTH:
         signature = expand_compact(signature)
     if len(signature) != EOA_SIGNATURE_LENGTH:
         return None
-    try:
-        signer: str = Account.recover_message(
-            encode_defunct(text=message_text), signature=signature
-        )
-    except Exception:  # bad v, r or s: not an EOA signature at all
+    recovery_id = _recovery_id(signature[64])
+    if recovery_id is None:
         return None
-    return signer
+    recoverable = signature[:64] + bytes([recovery_id])
+    try:
+        key = PublicKey.from_signature_and_message(
+            recoverable, personal_message_hash(message_text), hasher=None
+        )
+    except ValueError:  # r or s out of range, or no key: not an EOA signature at all
+        return None
+    return _keccak(key.format(compressed=False)[1:])[12:]
+
+
+def signed_by(message_text: str, signature: bytes, wallet: str) -> bool:
+    """Did the EOA `wallet` (0x and 40 hex digits) sign `message_text`?"""
+    return recover_signer(message_text, signature) == bytes.fromhex(wallet[2:])
+
+
+def _recovery_id(v: int) -> int | None:
+    """The recovery id a signature's `v` carries, read as eth-account reads it: 0 or 1,
+    27 or 28, or EIP-155's 35 and above (its parity)."""
+    if v in (0, 1):
+        return v
+    if v in (27, 28):
+        return v - 27
+    if v >= 35:
+        return (v - 35) % 2
+    return None
+
+
+def _keccak(data: bytes) -> bytes:
+    return keccak.new(data=data, digest_bits=256).digest()
 
 
 def bitcoin_account(

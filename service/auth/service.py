@@ -99,7 +99,7 @@ class SignIn:
             return self.tokens.issue(account, now, bitcoin_address=bitcoin_address)
         signature = rules.parse_signature(signature_text)
         wallet = checksum_wallet(message.address)
-        if rules.recover_signer(message_text, signature) != wallet:
+        if not rules.signed_by(message_text, signature, wallet):
             await self._ask_chain(message, message_text, signature, wallet, now, client)
         await self._consume_nonce(message, wallet, now)
         log.info("signed_in", wallet=wallet)

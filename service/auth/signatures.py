@@ -4,10 +4,14 @@ contract wallets and ERC-6492 for those not deployed yet."""
 from __future__ import annotations
 
 from eth_abi.abi import encode
-from eth_account.messages import defunct_hash_message
 from web3 import AsyncWeb3
 
-from service.auth.rules import COMPACT_SIGNATURE_LENGTH, EOA_SIGNATURE_LENGTH, recover_signer
+from service.auth.rules import (
+    COMPACT_SIGNATURE_LENGTH,
+    EOA_SIGNATURE_LENGTH,
+    personal_message_hash,
+    signed_by,
+)
 from service.chain.artifacts import load_artifact
 from service.chain.execution import ExecutionFailed
 from service.chain.rpc import ChainRpc
@@ -27,7 +31,7 @@ async def verify_wallet_signature(
     Every call runs the wallet's own code, so it gets `gas_cap` and no more; code that
     reverts, runs out of it or answers in another shape refuses the signature.
     """
-    if recover_signer(message_text, signature) == wallet:
+    if signed_by(message_text, signature, wallet):
         return
     if signature.endswith(ERC6492_SUFFIX):
         await verify_counterfactual_signature(message_text, signature, wallet, chain, gas_cap)
@@ -42,7 +46,7 @@ async def verify_wallet_signature(
             )
         raise Unauthorized("The signature is not the wallet's.", code="signature_invalid")
     question = EIP1271_MAGIC_VALUE + encode(
-        ["bytes32", "bytes"], [defunct_hash_message(text=message_text), signature]
+        ["bytes32", "bytes"], [personal_message_hash(message_text), signature]
     )
     answer = await _answer(chain, _capped_call(question, gas_cap, to=wallet))
     # As the universal validator reads it: a word that starts with the magic value.
@@ -63,7 +67,7 @@ async def verify_counterfactual_signature(
     creation_code = bytes.fromhex(load_artifact("UniversalSignatureValidator")["bytecode"][2:])
     arguments = encode(
         ["address", "bytes32", "bytes"],
-        [wallet, defunct_hash_message(text=message_text), signature],
+        [wallet, personal_message_hash(message_text), signature],
     )
     if await _answer(chain, _capped_call(creation_code + arguments, gas_cap)) != b"\x01":
         raise Unauthorized(

@@ -150,3 +150,14 @@ def test_jwt_leeway_is_a_setting_with_bounds() -> None:
     assert Settings.from_env({}).auth.jwt_leeway_seconds == 30
     with pytest.raises(ConfigurationError):
         Settings.from_env({"JWT_LEEWAY_SECONDS": "-1"})
+
+
+@pytest.mark.parametrize("bitcoin_address", [None, "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq"])
+def test_a_token_is_what_pyjwt_writes_for_its_claims(bitcoin_address: str | None) -> None:
+    """Signed with PyJWT's HS256, its secret checked once: the same bytes as `jwt.encode`."""
+    for _ in range(2):
+        token = issuer(NEW).issue(WALLET, datetime.now(UTC), bitcoin_address=bitcoin_address)
+        header = jwt.get_unverified_header(token.encoded)
+        claims = jwt.decode(token.encoded, NEW, algorithms=["HS256"], audience=AUDIENCE, issuer=URI)
+        assert header == {"alg": "HS256", "typ": "JWT"}
+        assert token.encoded == jwt.encode(claims, NEW, algorithm="HS256")
