@@ -84,7 +84,10 @@ class DeliveryWorker:
         most_nodes = max(len(rpc.urls) for rpc in chains.by_network.values())
         slowest = 2 * RETRY_PASSES * most_nodes * settings.rpc_timeout_seconds
         self.longest_round = timedelta(seconds=max(MINIMUM_ROUND_SECONDS, slowest + 30))
-        self.last_beat: float | None = None
+        # A worker starting up (checking in its settings, its first claim) counts as
+        # alive for one longest round: a probe during start-up would otherwise see it
+        # stalled before its loop had begun.
+        self.last_beat = time.monotonic()
 
     def beat(self) -> None:
         """The loop went round once more: what a liveness probe looks at."""
@@ -93,8 +96,7 @@ class DeliveryWorker:
 
     def is_alive(self) -> bool:
         """Went round its loop within the longest a round may legitimately take."""
-        since = None if self.last_beat is None else time.monotonic() - self.last_beat
-        return since is not None and since <= self.longest_round.total_seconds()
+        return time.monotonic() - self.last_beat <= self.longest_round.total_seconds()
 
     async def run(self, stop: asyncio.Event, idle_seconds: float = 1.0) -> None:
         """Check what is due until `stop` is set; rests while nothing is due. A round

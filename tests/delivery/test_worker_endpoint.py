@@ -14,11 +14,13 @@ import pytest
 from eth_account import Account
 from litestar.testing import AsyncTestClient
 
+from service.chain.rpc import Chains
 from service.database import Database
+from service.delivery.worker import DeliveryWorker
 from service.operations.metrics_endpoint import probe_app
 from service.settings import ConfigurationError, Settings
 from tests.delivery.conftest import fulfilled_session, send
-from tests.delivery.test_worker import UNIT
+from tests.delivery.test_worker import UNIT, chain_settings
 from tests.support.anvil import Anvil, free_port
 from tests.support.metrics import samples, value
 from tests.support.processes import OnrampProcess, run_onramp
@@ -62,6 +64,23 @@ async def test_the_worker_serves_health_and_its_verdicts(
     beat = value(scraped, "onramp_delivery_worker_heartbeat_timestamp_seconds")
     assert time.time() - 60 < beat <= time.time()
     assert "worker_stopped" in worker.output()
+
+
+async def test_a_starting_worker_is_alive_until_its_first_round_is_overdue(
+    anvil: Anvil, musd: str, database: Database
+) -> None:
+    """Probed while it checks in, before its loop has begun, a worker is starting, not
+    stalled; it is stalled once a whole longest round passes without a first beat."""
+    chains = Chains(chain_settings(anvil, musd))
+    try:
+        worker = DeliveryWorker(database, chains, chain_settings(anvil, musd))
+    finally:
+        await chains.close()
+    assert worker.is_alive()
+    worker.last_beat -= worker.longest_round.total_seconds() + 1  # a start-up that hung
+    assert not worker.is_alive()
+    worker.beat()
+    assert worker.is_alive()
 
 
 async def test_health_is_503_once_the_loop_has_stalled() -> None:
