@@ -119,7 +119,9 @@ def pay(page: Page, card: str) -> FrameLocator:
 
 def sign_in_and_quote(page: Page, stack: DemoStack, wallet_button: str) -> None:
     page.goto(f"{stack.base}/app/")
-    expect(page.get_by_text("Test mode")).to_be_visible()
+    # The page's first paint waits on its bundle and the service's configuration, both
+    # from a stack started just before: longer than one step on a busy machine.
+    expect(page.get_by_text("Test mode")).to_be_visible(timeout=15_000)
     page.get_by_role("button", name=wallet_button).click()
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_test_id("signed-in")).to_be_visible()
