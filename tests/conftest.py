@@ -265,7 +265,9 @@ def stripe_server() -> Iterator[RunningStripe]:
 
 
 @pytest.fixture
-def stripe(stripe_server: RunningStripe) -> RunningStripe:
-    """The Stripe stand-in, emptied and without faults, for one test."""
+def stripe(stripe_server: RunningStripe) -> Iterator[RunningStripe]:
+    """The Stripe stand-in, emptied and without faults, for one test; its faults are
+    cleared after it too, for the tests in this process that share the stand-in as it is."""
     stripe_server.reset()
-    return stripe_server
+    yield stripe_server
+    stripe_server.faults()
