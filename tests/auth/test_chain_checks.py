@@ -24,6 +24,7 @@ from service.app import create_app
 from service.auth.rules import CHAIN_CHECKS_PER_NONCE
 from service.auth.signatures import ERC6492_SUFFIX
 from service.delivery.worker import DeliveryWorker
+from service.demo.local_servers import patient
 from service.operations.provider import OperationsServices
 from service.settings import Settings
 from tests.auth.test_rate_limits import assert_limited, random_ip
@@ -89,7 +90,8 @@ async def test_a_hostile_contract_wallet_is_refused_at_once_on_the_first_node_al
             response = await verify(client, issued["message"], stranger_signs(issued["message"]))
             elapsed = time.perf_counter() - started
             assert_refused(response, "signature_invalid")
-            assert elapsed < 0.5, f"{behaviour}: {elapsed:.2f} s"
+            # At once: no retry, no wait on a time-out (half a second, more on a busy machine).
+            assert elapsed < patient(0.5), f"{behaviour}: {elapsed:.2f} s"
         assert len(first.calls_of("eth_call")) == 3  # one call each, never repeated
         assert second.requests == 0  # nor tried on the next node
         assert await node_statuses(client) == ["ok", "unknown"]
