@@ -26,6 +26,9 @@ from tests.auth.test_bitcoin import addresses_of, bip137
 from tests.demo.test_page import browser  # noqa: F401 - the module's Chromium
 
 ROOT = Path(__file__).resolve().parents[2]
+# One worker runs the module and builds the dApp once: a build in another worker empties
+# dist/ under the pages this one serves.
+pytestmark = pytest.mark.xdist_group("example_dapp")
 PAYMENT_FORM = "Pay with card (Stripe test mode)"  # the embedded form's frame title
 STEPS = ["Paid", "Processing", "Sent", "Confirmed on chain"]
 
