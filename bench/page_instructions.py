@@ -11,16 +11,14 @@ throughput ratio, which moves by a tenth between runs, cannot.
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import in_process
 from bench.harness import fresh_database
 from service import migrations
 from service.settings import DatabaseSettings
@@ -66,26 +64,8 @@ def pages(url: str, count: int) -> None:
 
 
 def instructions(url: str, count: int) -> int:
-    with tempfile.TemporaryDirectory() as work:
-        out = Path(work) / "callgrind.out"
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                "--pages",
-                str(count),
-                "--url",
-                url,
-            ],
-            check=True,
-            capture_output=True,
-        )
-        summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
-        assert summary is not None
-        return int(summary.group(1))
+    command = [sys.executable, __file__, "--pages", str(count), "--url", url]
+    return in_process.callgrind_instructions(command)
 
 
 def main() -> None:

@@ -18,10 +18,8 @@ Uvicorn's own share of a request (parsing, writing) is in neither.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -35,31 +33,13 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import cProfile
 import pstats
 
-from bench import reads, sessions
+from bench import in_process, reads, sessions
 from bench.harness import fresh_database, server
 from bench.stack import STRIPE_COMMAND, service_env, wallet_token
 
 MEASURED = 50
 WARM_UP = 20
 Call = Callable[[int], tuple[dict[str, Any], bytes]]
-
-
-def _scope(method: str, path: str, headers: dict[str, str], query: str = "") -> dict[str, Any]:
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": query.encode(),
-        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
 
 
 def requests_for(route: str, plan: dict[str, Any]) -> Call:
@@ -76,33 +56,13 @@ def requests_for(route: str, plan: dict[str, Any]) -> Call:
                 "Content-Length": str(len(body)),
                 "Idempotency-Key": f"instructions-{plan['run']}-{n}",
             }
-            return _scope("POST", sessions.PATH, headers), body
+            return in_process.scope("POST", sessions.PATH, headers), body
 
         return create
     if route == "read":
         ids = plan["ids"]
-        return lambda n: (_scope("GET", f"{reads.PATH}/{ids[n % len(ids)]}", auth), b"")
-    return lambda n: (_scope("GET", reads.PATH, auth), b"")
-
-
-async def _call(app: Any, scope: dict[str, Any], body: bytes) -> int:
-    sent = False
-    status = 0
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if sent:
-            await asyncio.Event().wait()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
-    return status
+        return lambda n: (in_process.scope("GET", f"{reads.PATH}/{ids[n % len(ids)]}", auth), b"")
+    return lambda n: (in_process.scope("GET", reads.PATH, auth), b"")
 
 
 async def _run(route: str, plan: dict[str, Any], count: int, counted: bool) -> float:
@@ -112,7 +72,7 @@ async def _run(route: str, plan: dict[str, Any], count: int, counted: bool) -> f
     call = requests_for(route, plan)
     async with app.lifespan():
         for n in range(WARM_UP):
-            status = await _call(app, *call(n))
+            status, _ = await in_process.call(app, *call(n))
             assert status in (200, 201), status
         if counted:
             _instrument()
@@ -121,7 +81,7 @@ async def _run(route: str, plan: dict[str, Any], count: int, counted: bool) -> f
         if profile:
             profile.enable()
         for n in range(WARM_UP, WARM_UP + count):
-            await _call(app, *call(n))
+            await in_process.call(app, *call(n))
         if profile:
             profile.disable()
             pstats.Stats(profile, stream=sys.stdout).sort_stats(plan["profile"]).print_stats(60)
@@ -146,29 +106,10 @@ def child(route: str, plan: dict[str, Any], count: int, counted: bool = False) -
 
 def instructions(route: str, plan: dict[str, Any], count: int) -> int:
     with tempfile.TemporaryDirectory() as work:
-        out = Path(work) / "callgrind.out"
         plan_file = Path(work) / "plan.json"
         plan_file.write_text(json.dumps(plan))
-        subprocess.run(
-            [
-                "valgrind",
-                "--tool=callgrind",
-                "--instr-atstart=no",
-                f"--callgrind-out-file={out}",
-                sys.executable,
-                __file__,
-                route,
-                "--child",
-                str(count),
-                "--plan",
-                str(plan_file),
-            ],
-            check=True,
-            capture_output=True,
-        )
-        summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
-        assert summary is not None
-        return int(summary.group(1))
+        command = [sys.executable, __file__, route, "--child", str(count), "--plan", str(plan_file)]
+        return in_process.callgrind_instructions(command, "--instr-atstart=no")
 
 
 def main() -> None:

@@ -12,14 +12,11 @@ which repeat closely whatever else runs on the machine.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +27,7 @@ from eth_account.messages import encode_defunct
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench import in_process
 from bench.harness import fresh_database
 from bench.stack import baseline_env, service_env
 
@@ -41,46 +39,11 @@ ACCOUNTS = [Account.from_key(bytes([index + 1]) * 32) for index in range(64)]
 async def call(app: Any, path: str, body: dict[str, str]) -> dict[str, Any]:
     """One POST through the app's ASGI interface; its JSON answer (200 expected)."""
     raw = json.dumps(body).encode()
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [
-            (b"host", b"127.0.0.1:8000"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(raw)).encode()),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    received = False
-
-    async def receive() -> dict[str, Any]:
-        nonlocal received
-        if received:
-            await asyncio.Event().wait()
-        received = True
-        return {"type": "http.request", "body": raw, "more_body": False}
-
-    status: list[int] = []
-    chunks: list[bytes] = []
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.start":
-            status.append(message["status"])
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    answer: dict[str, Any] = json.loads(b"".join(chunks))
-    assert status == [200], (status, answer)
+    headers = {"host": "127.0.0.1:8000", "content-type": "application/json"}
+    request = in_process.scope("POST", path, headers | {"content-length": str(len(raw))})
+    status, answered = await in_process.call(app, request, raw)
+    answer: dict[str, Any] = json.loads(answered)
+    assert status == 200, (status, answer)
     return answer
 
 
@@ -134,19 +97,18 @@ def inner(side: str, url: str, count: int, warm: int) -> None:
     uvloop.run(run(side, url, count, warm))
 
 
-def child(side: str, url: str, count: int, warm: int, *prefix: str) -> str:
-    command = [*prefix, sys.executable, __file__, "--inner", side, "--url", url]
-    command += ["--count", str(count), "--warm", str(warm)]
+def inner_command(side: str, url: str, count: int, warm: int) -> list[str]:
+    command = [sys.executable, __file__, "--inner", side, "--url", url]
+    return [*command, "--count", str(count), "--warm", str(warm)]
+
+
+def child(side: str, url: str, count: int, warm: int) -> str:
+    command = inner_command(side, url, count, warm)
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
 def instructions(side: str, url: str, count: int) -> int:
-    with tempfile.TemporaryDirectory() as work:
-        out = Path(work) / "callgrind.out"
-        child(side, url, count, 5, "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}")
-        summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
-        assert summary is not None
-        return int(summary.group(1))
+    return in_process.callgrind_instructions(inner_command(side, url, count, 5))
 
 
 def main() -> None:

@@ -21,15 +21,14 @@ import asyncio
 import gc
 import json
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from bench import in_process
 from bench.harness import fresh_database
 from bench.stack import service_env
 from bench.webhooks import seed_sessions, signed_events
@@ -37,6 +36,7 @@ from bench.webhooks import seed_sessions, signed_events
 CONCURRENCY = 8
 COUNTS = (10, 60)
 WARM_UP = 40
+PATH = "/api/v1/webhooks/stripe"
 
 Request = tuple[bytes, bytes]
 
@@ -54,37 +54,9 @@ def read_requests(path: Path) -> list[Request]:
 
 
 async def call(app: Any, body: bytes, signature: bytes) -> int:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/api/v1/webhooks/stripe",
-        "raw_path": b"/api/v1/webhooks/stripe",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1"),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"stripe-signature", signature),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-        "state": {},
-    }
-    status = 0
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-
-    await app(scope, receive, send)
+    headers = {"host": "127.0.0.1", "content-type": "application/json"}
+    headers |= {"content-length": str(len(body)), "stripe-signature": signature.decode()}
+    status, _ = await in_process.call(app, in_process.scope("POST", PATH, headers), body)
     return status
 
 
@@ -149,14 +121,8 @@ def instructions(url: str, work: Path, count: int) -> int:
     warm = signed_events(prefix, 0, WARM_UP // 2, work / f"{prefix}warm.jsonl")
     # Each session moves twice: `count` events are the two moves of count / 2 sessions.
     measured = signed_events(prefix, WARM_UP // 2, count // 2, work / f"{prefix}.jsonl")
-    out = work / f"callgrind-{count}.out"
     inner = ["--inner", url, str(warm), str(measured)]
-    command = [sys.executable, "-m", "bench.webhook_cpu", *inner]
-    valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-    subprocess.run([*valgrind, *command], check=True, capture_output=True)
-    summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
-    assert summary is not None
-    return int(summary.group(1))
+    return in_process.callgrind_instructions([sys.executable, "-m", "bench.webhook_cpu", *inner])
 
 
 def main() -> None:
