@@ -21,7 +21,7 @@ from psycopg import AsyncConnection
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.errors import ReadOnlySqlTransaction, UndefinedTable
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
-from sqlalchemy import column, event, select, table
+from sqlalchemy import event
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import InterfaceError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as EnginePoolTimeout
@@ -32,7 +32,13 @@ from service.errors import DatabaseUnavailable
 from service.logs import scrub
 from service.notices import Notices
 from service.settings import DatabaseSettings
-from service.sql import Sql, SqlTransaction, psycopg_transaction, sqlalchemy_transaction
+from service.sql import (
+    SELECT_REVISION,
+    Sql,
+    SqlTransaction,
+    psycopg_transaction,
+    sqlalchemy_transaction,
+)
 
 T = TypeVar("T")
 
@@ -55,9 +61,6 @@ _UNREACHABLE = (
     InterfaceError,
     EnginePoolTimeout,
 )
-# Alembic's own table, which no model declares.
-ALEMBIC_VERSION = table("alembic_version", column("version_num"))
-SELECT_REVISION = Sql(select(ALEMBIC_VERSION))
 
 
 def error_line(error: BaseException) -> str:

@@ -6,17 +6,23 @@ The scripts live in the repository's top-level `alembic/`; the wheel carries the
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, inspect
 from sqlalchemy.pool import NullPool
 
 from service.resources import resource_dir
 from service.settings import DatabaseSettings
+from service.sql import ALEMBIC_VERSION, SELECT_REVISION
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# Serving reads the revisions, it never migrates: alembic (and mako, which it imports)
+# would stay in every API process's memory for two strings, so only the commands that
+# change the schema import it.
 
 
 def script_location() -> Path:
@@ -24,6 +30,8 @@ def script_location() -> Path:
 
 
 def alembic_config(settings: DatabaseSettings) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(script_location()))
     # env.py reads the URL from here; '%' must be escaped for ConfigParser.
@@ -33,21 +41,56 @@ def alembic_config(settings: DatabaseSettings) -> Config:
 
 
 def upgrade(settings: DatabaseSettings, revision: str = "head") -> None:
+    from alembic import command
+
     command.upgrade(alembic_config(settings), revision)
 
 
 def downgrade(settings: DatabaseSettings, revision: str = "base") -> None:
+    from alembic import command
+
     command.downgrade(alembic_config(settings), revision)
 
 
 def head_revision() -> str | None:
-    return ScriptDirectory(str(script_location())).get_current_head()
+    """The revision no script revises, read from the scripts' `revision` and
+    `down_revision` assignments without running them (alembic's `ScriptDirectory`
+    imports every script; a test holds this to its answer)."""
+    revises: dict[str, str | None] = {}
+    for script in (script_location() / "versions").glob("*.py"):
+        assigned = _assignments(script)
+        if "revision" in assigned:
+            revises[str(assigned["revision"])] = assigned.get("down_revision")
+    heads = set(revises) - set(revises.values())
+    if len(heads) > 1:
+        raise ValueError(f"the migration scripts have {len(heads)} heads: {sorted(heads)}")
+    return heads.pop() if heads else None
+
+
+def _assignments(script: Path) -> dict[str, str | None]:
+    found: dict[str, str | None] = {}
+    for node in ast.parse(script.read_text(encoding="utf-8")).body:
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        elif isinstance(node, ast.Assign):
+            targets = node.targets
+        value = getattr(node, "value", None)
+        constant = value.value if isinstance(value, ast.Constant) else ...
+        for target in targets:
+            if isinstance(target, ast.Name) and (constant is None or isinstance(constant, str)):
+                found[target.id] = constant
+    return found
 
 
 def current_revision(settings: DatabaseSettings) -> str | None:
+    """The database's revision, None where it was never migrated."""
     engine = create_engine(settings.sync_url, poolclass=NullPool)
     try:
         with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table(ALEMBIC_VERSION.name):
+                return None
+            revision: str | None = connection.execute(SELECT_REVISION.expression).scalar()
+            return revision
     finally:
         engine.dispose()

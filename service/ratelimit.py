@@ -17,7 +17,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import structlog
 from limits import RateLimitItem, RateLimitItemPerMinute
@@ -25,19 +25,23 @@ from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import FixedWindowRateLimiter
 from limits.errors import StorageError
 from litestar import Request
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeout
 
 from service.errors import RateLimited
 from service.outages import rate_limit_store_unavailable
+
+if TYPE_CHECKING:
+    from redis.asyncio import BlockingConnectionPool, Redis
 
 log = structlog.get_logger("onramp.ratelimit")
 
 # After the store fails, how long checks are answered from memory before one asks it again.
 STORE_RETRY_SECONDS = 1.0
-# What a check may meet from the store: its errors (wrapped by `limits`) and our deadline.
-STORE_FAILURES = (StorageError, RedisError, TimeoutError)
+# What a check may meet from the store: its errors (wrapped by `limits`) and our
+# deadline; with Redis, also redis-py's own (`_shared_store` adds them). redis-py is
+# imported only where REDIS_URL is set: it brings OpenTelemetry's SDK with it (redis 8),
+# which a process counting in its own memory has no use for.
+STORE_FAILURES: tuple[type[Exception], ...] = (StorageError, TimeoutError)
+STORE_TIMEOUTS: tuple[type[Exception], ...] = (TimeoutError,)
 
 Answer = TypeVar("Answer")
 Refusal = tuple[str, str]  # (identity kind, identity)
@@ -98,17 +102,27 @@ class RateLimiter:
         self.breaker = StoreBreaker(STORE_RETRY_SECONDS)
         self.redis: Redis | None = None
         self.shared: FixedWindowRateLimiter | None = None
+        self.failures, self.timeouts = STORE_FAILURES, STORE_TIMEOUTS
         if redis_url:
-            self.redis = Redis(connection_pool=_pool(redis_url, self.timeout, max_connections))
-            pool: dict[str, Any] = {"connection_pool": self.redis.connection_pool}
-            storage = RedisStorage(
-                f"async+{redis_url}",
-                implementation="redispy",
-                key_prefix="onramp",
-                wrap_exceptions=True,
-                **pool,
-            )
-            self.shared = FixedWindowRateLimiter(storage)
+            self._shared_store(redis_url, max_connections)
+
+    def _shared_store(self, redis_url: str, max_connections: int) -> None:
+        from redis.asyncio import Redis
+        from redis.exceptions import RedisError
+        from redis.exceptions import TimeoutError as RedisTimeout
+
+        self.failures = (*STORE_FAILURES, RedisError)
+        self.timeouts = (*STORE_TIMEOUTS, RedisTimeout)
+        self.redis = Redis(connection_pool=_pool(redis_url, self.timeout, max_connections))
+        pool: dict[str, Any] = {"connection_pool": self.redis.connection_pool}
+        storage = RedisStorage(
+            f"async+{redis_url}",
+            implementation="redispy",
+            key_prefix="onramp",
+            wrap_exceptions=True,
+            **pool,
+        )
+        self.shared = FixedWindowRateLimiter(storage)
 
     def _limit(self, action: str) -> RateLimitItem:
         return self.limits.get(action, self.limit)
@@ -135,7 +149,7 @@ class RateLimiter:
         try:
             async with asyncio.timeout(self.timeout):
                 await self.redis.ping()
-        except STORE_FAILURES as error:
+        except self.failures as error:
             self.breaker.failed(self._failure(error)[1])
         else:
             self._store_answered()
@@ -185,7 +199,7 @@ class RateLimiter:
                 try:
                     async with asyncio.timeout_at(deadline):
                         answer = await question(self.shared)
-                except STORE_FAILURES as error:
+                except self.failures as error:
                     self._store_failed(error)
                 else:
                     self._store_answered()
@@ -211,7 +225,7 @@ class RateLimiter:
             async with asyncio.timeout_at(deadline):
                 stats = await limiter.get_window_stats(limit, action, kind, identity)
             retry_after = max(1, math.ceil(stats.reset_time - time.time()))
-        except STORE_FAILURES as error:
+        except self.failures as error:
             self._store_failed(error)
         raise RateLimited(
             f"Too many {action} requests from this {kind}; retry in {retry_after} s.",
@@ -233,7 +247,7 @@ class RateLimiter:
         """The metric's reason and what went wrong, by type only: a message may carry
         the store's address."""
         cause = error.storage_error if isinstance(error, StorageError) else error
-        if isinstance(cause, TimeoutError | RedisTimeout):
+        if isinstance(cause, self.timeouts):
             return "timeout", f"no answer within {round(self.timeout * 1000)} ms"
         return "error", type(cause).__name__
 
@@ -242,6 +256,8 @@ def _pool(redis_url: str, timeout: float, max_connections: int) -> BlockingConne
     """At most `max_connections` to Redis per process; a check waits for one as long as
     it would wait for Redis. No retries: the memory is the retry (a connection Redis
     closed while idle, by a restart, is replaced when it is taken from the pool)."""
+    from redis.asyncio import BlockingConnectionPool
+
     pool: BlockingConnectionPool = BlockingConnectionPool.from_url(
         redis_url,
         max_connections=max_connections,

@@ -26,8 +26,6 @@ from psycopg.errors import QueryCanceled, ReadOnlySqlTransaction, UndefinedColum
 from sqlalchemy import case, func, select
 
 from service.database import (
-    ALEMBIC_VERSION,
-    SELECT_REVISION,
     Database,
     answer_within,
     failure_detail,
@@ -36,7 +34,7 @@ from service.database import (
 from service.errors import DatabaseUnavailable
 from service.outages import replica_fallbacks
 from service.settings import DatabaseSettings
-from service.sql import Sql
+from service.sql import ALEMBIC_VERSION, SELECT_REVISION, Sql
 
 RECHECK_SECONDS = 5.0
 # What of a read's DATABASE_READ_TIMEOUT_MS the replica may take (its statement timeout

@@ -26,10 +26,13 @@ from sqlalchemy import (
     Table,
     any_,
     bindparam,
+    column,
     delete,
     func,
     literal,
     literal_column,
+    select,
+    table,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -284,3 +287,9 @@ async def sqlalchemy_transaction(
     except RollBack:
         return
     transaction.committed()
+
+
+# Alembic's own table, which no model declares: the schema revision that readiness and
+# `onramp serve` compare with this release's head.
+ALEMBIC_VERSION = table("alembic_version", column("version_num"))
+SELECT_REVISION = Sql(select(ALEMBIC_VERSION))

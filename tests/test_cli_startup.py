@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.environment import BASE_ENV
 from tests.support.processes import bare_env
 
 HEAVY = ("web3", "uvicorn", "litestar", "stripe", "matplotlib", "eth_account", "aiohttp")
@@ -90,3 +91,49 @@ def test_migrate_imports_neither_the_app_nor_web3(tmp_path: Path) -> None:
     assert code in (0, None), output
     assert "database schema at" in output
     assert modules.isdisjoint(HEAVY), modules & set(HEAVY)
+
+
+SERVING = """
+import asyncio, json, sys
+from litestar.testing import AsyncTestClient
+from service.app import create_app
+from service.settings import Settings
+
+async def ready():
+    async with AsyncTestClient(create_app(Settings.from_env(json.loads(sys.argv[1])))) as client:
+        assert (await client.get("/ready")).status_code == 200
+
+asyncio.run(ready())
+print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+"""
+
+
+def test_an_api_process_answers_ready_without_alembic_or_redis(tmp_path: Path) -> None:
+    """Every API process holds what it imports for its life: alembic (with mako) is for
+    the commands that change the schema, and redis-py (with OpenTelemetry's SDK, which
+    redis 8 imports) for processes given a REDIS_URL. /ready still compares the
+    database's revision with this release's head."""
+    database = f"sqlite:///{tmp_path}/onramp.db"
+    migrated = subprocess.run(
+        [sys.executable, "-m", "service.cli", "migrate"],
+        env={**bare_env(), "DATABASE_URL": database},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    env = {**BASE_ENV, "DATABASE_URL": database}
+    result = subprocess.run(
+        [sys.executable, "-c", SERVING, json.dumps(env)],
+        env=bare_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    modules = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert "litestar" in modules
+    assert modules.isdisjoint({"alembic", "mako", "redis"}), modules & {"alembic", "mako", "redis"}

@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
@@ -55,6 +56,24 @@ def test_upgrade_to_head_and_downgrade_to_base(empty_database: DatabaseSettings)
 
     migrations.upgrade(empty_database)
     assert migrations.current_revision(empty_database) == migrations.head_revision()
+
+
+def test_the_head_and_the_database_revision_are_alembic_own(
+    empty_database: DatabaseSettings,
+) -> None:
+    """Serving reads both without alembic (service/migrations.py); alembic decides."""
+    assert (
+        migrations.head_revision()
+        == ScriptDirectory(str(migrations.script_location())).get_current_head()
+    )
+    migrations.upgrade(empty_database, "0010")
+    engine = create_engine(empty_database.sync_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            by_alembic = MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+    assert migrations.current_revision(empty_database) == by_alembic == "0010"
 
 
 def test_the_migrated_schema_matches_the_models(empty_database: DatabaseSettings) -> None:

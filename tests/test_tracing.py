@@ -198,7 +198,8 @@ def test_nothing_of_opentelemetry_without_the_endpoint() -> None:
     OpenTelemetry plugin. Two libraries import OpenTelemetry modules by themselves
     whenever they are installed, and start nothing with them: Litestar its plugin's
     module on building any app (litestar/app.py, `_patch_opentelemetry_middleware`),
-    redis-py (8) the SDK's metrics module. Those, and only those, are allowed."""
+    redis-py (8), where REDIS_URL is set, the SDK's metrics module. Those, and only
+    those, are allowed."""
     program = """
 from service.app import create_app
 from service.settings import Settings
