@@ -2,7 +2,8 @@
 Actions workflow, none of which can run here (no Docker daemon, no Railway account, no
 GitHub runner). Each is held to its published schema where there is one, and to what it
 must run: the API, the worker as its own service, PostgreSQL and Redis, each with its
-health check, and a migration before the API and the worker start.
+health check, and a migration before the API and the worker start; the workflow also to
+every Debian tool `run` asks for, which `./run test` cannot install as a runner's user.
 
 The schemas are the ones check-jsonschema vendors (a development dependency, so nothing
 is fetched at test time): the Compose Specification's `schema/compose-spec.json` from
@@ -12,6 +13,7 @@ the compose-spec repository, and SchemaStore's `github-workflow.json`.
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -147,3 +149,53 @@ def test_the_ci_workflow_follows_githubs_schema_and_runs_the_readme_test_command
     assert "6379:6379" in redis["ports"]
     assert "--health-cmd" in postgres["options"]
     assert "--health-cmd" in redis["options"]
+
+
+def debian_tools_run_asks_for() -> dict[str, str]:
+    """command: package, from every `ensure_debian_tools command:package …` call in `run`
+    (its continued lines joined; the function's own definition is no call)."""
+    script = (ROOT / "run").read_text().replace("\\\n", " ")
+    pairs: dict[str, str] = {}
+    for line in script.splitlines():
+        if not line.strip().startswith("ensure_debian_tools "):
+            continue
+        for word in shlex.split(line, comments=True)[1:]:
+            command, package = word.split(":", 1)
+            pairs[command] = package
+    return pairs
+
+
+def apt_installs(script: str) -> set[str]:
+    """The packages every `apt-get install` in a step's script names."""
+    packages: set[str] = set()
+    for line in script.replace("\\\n", " ").splitlines():
+        if "apt-get" not in line:
+            continue
+        words = shlex.split(line, comments=True)
+        if "install" in words[words.index("apt-get") :]:
+            after = words[words.index("install", words.index("apt-get")) + 1 :]
+            packages |= {word for word in after if not word.startswith("-")}
+    return packages
+
+
+def test_the_ci_workflow_installs_every_debian_tool_run_asks_for() -> None:
+    # On GitHub's runner the user is not root, so `./run test` cannot install what
+    # ensure_debian_tools finds missing and stops: the workflow must install each one, or
+    # (Chromium, which the runner ships as chromium-browser or Chrome) put it on the path.
+    asked = debian_tools_run_asks_for()
+    assert {"chromium", "promtool", "amtool", "haproxy", "nginx", "envsubst"} <= asked.keys()
+    [job] = load_yaml(ROOT / ".github" / "workflows" / "ci.yml")["jobs"].values()
+    scripts = [step["run"] for step in job["steps"] if "run" in step]
+    installed = set().union(*(apt_installs(script) for script in scripts))
+    linked = {
+        Path(shlex.split(line, comments=True)[-1]).name
+        for script in scripts
+        for line in script.splitlines()
+        if line.strip().startswith("sudo ln ") or line.strip().startswith("ln ")
+    }
+    missing = {
+        command: package
+        for command, package in asked.items()
+        if package not in installed and command not in linked
+    }
+    assert not missing, f"the workflow installs none of {missing} (`run` needs them)"
