@@ -178,10 +178,12 @@ export class OnrampClient {
   }
 
   /** The URL of this session's event stream for a native `EventSource`, with a fresh
-   * ticket: `new EventSource(await client.eventSourceUrl(id))`. A ticket opens one stream;
-   * when the session is settled its reconnect is answered 204 and the `EventSource`
-   * closes. On any other error (the connection lost, `LIVE_MAX_STREAM_SECONDS` reached)
-   * it closes too: open a new one with a new URL, which starts with the current state. */
+   * ticket: `new EventSource(await client.eventSourceUrl(id))`. A ticket opens one stream
+   * and is spent: when the session is settled the stream ends, the `EventSource`'s
+   * reconnect with the same ticket is answered 401 and it closes (close it on the settled
+   * session to skip that request). After any other end (the connection lost,
+   * `LIVE_MAX_STREAM_SECONDS` reached) it closes the same way: open a new one with a new
+   * URL, which starts with the current state (204 if the session is settled by then). */
   async eventSourceUrl(id: string): Promise<string> {
     const { ticket } = await this.streamTicket(id);
     const url = new URL(`${this.baseUrl}/api/v1/onramp/sessions/${encodeURIComponent(id)}/events`);
