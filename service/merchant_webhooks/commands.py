@@ -131,6 +131,31 @@ def rotate_secret(endpoint_id: str, as_json: bool) -> None:
     _print_plain(_failing_clearly(run), as_json)
 
 
+@endpoints.command("enable")
+@click.argument("endpoint_id")
+@_JSON
+@reports_database_errors
+def enable_endpoint(endpoint_id: str, as_json: bool) -> None:
+    """Enable an endpoint disabled for failing; its deliveries still due resume.
+
+    Events written while it was disabled were not given to it: `replay --since T
+    --endpoint ID` sends them."""
+    from service.audit.actions import Action
+    from service.audit.trail import command_audit
+    from service.merchant_webhooks import endpoints as service
+    from service.merchant_webhooks import schemas
+
+    async def run(settings: Settings, database: Database) -> EndpointRow:
+        async with command_audit(database, Action.ENDPOINTS_ENABLE, endpoint_id) as audit:
+            return await service.enable(database, audit, endpoint_id)
+
+    row = _failing_clearly(run)
+    if as_json:
+        _print_json(schemas.endpoint(row))
+        return
+    _print_plain({"id": row.id, "status": row.status}, as_json=False)
+
+
 @endpoints.command("replay")
 @click.option("--since", type=TIME, required=True, help="Events written at or after this time.")
 @click.option("--endpoint", "endpoint_id", default=None, help="Only to this endpoint.")

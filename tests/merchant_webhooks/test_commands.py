@@ -1,6 +1,7 @@
-"""`onramp endpoints add | list | remove | rotate` as an operator runs them: the secret
-shown by `add` and `rotate` only, listings without it, refusals in one line with
-nothing changed, and a row in the audit trail for every action.
+"""`onramp endpoints add | list | remove | rotate | enable` as an operator runs them: the
+secret shown by `add` and `rotate` only, listings without it, refusals in one line with
+nothing changed, and a row in the audit trail for every action. What `enable` and
+`replay` do to deliveries, against real receivers: test_recovery.py.
 
 The commands run in this process through click's runner (the very `onramp` entry point,
 settings read from the environment it is given), as tests/audit/test_commands.py runs
@@ -30,6 +31,7 @@ from service.merchant_webhooks import repository, rules
 from service.merchant_webhooks.models import EndpointRow
 from service.settings import DatabaseSettings
 from tests.support.environment import BASE_ENV
+from tests.support.orm import run_sql
 
 RUN_BY = f"cli:{getpass.getuser()}"
 SHOWN_SECRET = re.compile(r"^Signing secret \(shown this once\): (whsec_\S+)$", re.MULTILINE)
@@ -210,6 +212,48 @@ async def test_remove_removes_and_a_second_remove_is_refused(database_url: str) 
         ("endpoints.rotate", gone["id"], "failed"),
     ]
     assert rows[-1]["detail"] == "not_found: No such endpoint."
+
+
+async def test_enable_enables_a_disabled_endpoint_and_refuses_an_unknown_one(
+    database_url: str,
+) -> None:
+    endpoint = await added(database_url)
+    failing_since = utcnow() - timedelta(days=5)
+    await run_sql(
+        database_url,
+        "UPDATE merchant_webhook_endpoints SET status = 'disabled', failing_since = :since"
+        " WHERE id = :id RETURNING id",
+        id=endpoint["id"],
+        since=failing_since,
+    )
+    before = await listed(database_url)
+    assert [item["status"] for item in before] == ["disabled"]
+
+    unknown = "we_" + "0" * 26
+    for refused_id in (unknown, "nope"):
+        refused = await onramp(database_url, "endpoints", "enable", refused_id)
+        assert refused.exit_code == 1
+        assert refused.output == "onramp: not_found: No such endpoint.\n"
+    assert await listed(database_url) == before
+    row = await stored(database_url, endpoint["id"])
+    assert (row.status, row.failing_since) == ("disabled", failing_since)
+
+    ran = await succeeds(database_url, "endpoints", "enable", endpoint["id"], "--json")
+    shown = json.loads(ran.stdout)
+    assert "whsec_" not in ran.stdout
+    assert shown["status"] == "enabled"
+    assert [shown] == await listed(database_url)  # the routes' shape, as `list` prints it
+    row = await stored(database_url, endpoint["id"])
+    assert (row.status, row.failing_since) == ("enabled", None)
+
+    rows = await trail(database_url)
+    assert actions(rows) == [
+        ("endpoints.add", endpoint["id"], "ok"),
+        ("endpoints.enable", unknown, "failed"),
+        ("endpoints.enable", "nope", "failed"),
+        ("endpoints.enable", endpoint["id"], "ok"),
+    ]
+    assert [row["detail"] for row in rows[1:3]] == ["not_found: No such endpoint."] * 2
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
