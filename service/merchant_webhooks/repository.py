@@ -400,11 +400,16 @@ async def attempts_of(database: Database, endpoint_id: str, limit: int) -> list[
     return [AttemptRow(*row) for row in rows]
 
 
-# Retention: attempts, finished deliveries, and events no open delivery needs.
+# Retention: attempts, finished deliveries, and events no delivery kept is of: one still
+# due, or finished too lately to go (its attempts are as late, so they are kept too). An
+# old event whose delivery was made late (a retry, an endpoint enabled again) stays as
+# long as that delivery: deleted with only open ones kept, it left the delivery and its
+# attempts naming an event that was gone.
 _OLD_ATTEMPT = col(A.at) < bindparam("before")
 _OLD_DELIVERY = col(D.finished_at) < bindparam("before")
+_KEPT_DELIVERY = or_(_OPEN, col(D.finished_at) >= bindparam("before"))
 _OLD_EVENT = (col(V.created_at) < bindparam("before")) & ~exists().where(
-    col(D.event_id) == col(V.id), _OPEN
+    col(D.event_id) == col(V.id), _KEPT_DELIVERY
 )
 _COUNTS = {
     "attempts": Sql(select(func.count()).select_from(ATTEMPTS).where(_OLD_ATTEMPT)),

@@ -13,8 +13,8 @@ retention run`; the statements are each table owner's.
   good, their verdict kept on the session (`delivery/checks.py` says why nothing needs
   them).
 - Merchant webhooks older than `OUTGOING_WEBHOOK_RETENTION_DAYS`: attempts (the delivery
-  log), finished deliveries, and events no delivery still due needs (a replay reaches
-  back that far).
+  log), finished deliveries, and events no delivery still due or kept is of (a replay
+  reaches back that far; a delivery never outlives its event).
 
 Sessions, the delivery ledger, the operators' audit trail and everything finance reads
 are never deleted.

@@ -2,8 +2,8 @@
 registered through the admin routes, events written by the outbox with the session
 change they tell of, deliveries attempted by the dispatcher's own rounds against real
 receivers, each at the time the test gives its clock. Old attempts and old finished
-deliveries go, in batches; an old event a retry is still due for stays, with that
-delivery; what is recent stays; a dry run counts exactly what the run then deletes.
+deliveries go, in batches; an old event goes only once no delivery left refers to it;
+what is recent or still due stays; a dry run counts exactly what the run then deletes.
 
 The job is the one the worker's schedule and `onramp retention run` call
 (tests/test_retention.py runs those entries; here, what the job does to these tables).
@@ -33,7 +33,7 @@ from service.onramp.updates import apply_update, update_from_stripe
 from service.retention.job import Cleared, run_retention
 from service.settings import DatabaseSettings, OutgoingWebhookSettings, RetentionSettings, Settings
 from service.sql import Sql
-from tests.merchant_webhooks.conftest import register
+from tests.merchant_webhooks.conftest import BASE, register, writer
 from tests.support.receivers import Receiver, receiving
 from tests.support.webhooks import onramp_event
 from tests.webhooks.test_receive import a_session
@@ -267,3 +267,45 @@ async def test_old_attempts_and_finished_deliveries_go_in_batches_and_what_is_du
     assert await orphans(database) == []
     again = await run_retention(database, retention(), now=utcnow(), dry_run=True)
     assert merchant_webhook_rows(again, "would_delete") == dict.fromkeys(OLD, 0)
+
+
+async def test_an_old_event_stays_as_long_as_a_delivery_of_it_is_kept(
+    app: AsyncTestClient[Litestar],
+    database: Database,
+    receivers: Callable[[list[int]], Receiver],
+) -> None:
+    """The failing endpoint answers again and an operator enables it: the retries still
+    due of its 35-day-old events are delivered now. Those deliveries are kept for the
+    retention period from now, and the events they are of with them."""
+    now = utcnow()
+    history = await a_history(app, database, receivers, now)
+    await run_retention(database, retention(), now=now)
+    history.failing_receiver.answers = [200]
+    enabled = await app.post(f"{BASE}/{history.failing}/enable", headers=writer())
+    assert enabled.status_code == 200, enabled.text
+    assert await dispatch(database, history.failing, now) == 2
+    delivered = Rows(2, [(history.failing, "delivered")] * 2, 2)
+    assert await rows_of(database, history.due) == delivered
+
+    dry = await run_retention(database, retention(), now=now, dry_run=True)
+    assert merchant_webhook_rows(dry, "would_delete") == dict.fromkeys(OLD, 0)
+    cleared = await run_retention(database, retention(), now=now)
+    assert merchant_webhook_rows(cleared, "deleted") == dict.fromkeys(OLD, 0)
+    assert await rows_of(database, history.due) == delivered
+    assert await orphans(database) == []
+
+    # Once the deliveries are past the retention period too, all of it goes.
+    later = now + (KEPT_DAYS + 1) * DAY
+    dry = await run_retention(database, retention(), now=later, dry_run=True)
+    everything = {
+        "merchant_webhook_attempts": 4,  # 2 recent and the 2 deliveries now
+        "merchant_webhook_deliveries": 4,
+        "merchant_webhook_events": 4,
+    }
+    assert merchant_webhook_rows(dry, "would_delete") == everything
+    assert (
+        merchant_webhook_rows(await run_retention(database, retention(), now=later), "deleted")
+        == everything
+    )
+    assert await rows_of(database, history.due + history.recent) == Rows(0, [], 0)
+    assert await orphans(database) == []
