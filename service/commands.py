@@ -105,38 +105,46 @@ def _track_errors(settings: Settings) -> None:
 
 def reports_database_errors(command: F) -> F:
     """A database that cannot be reached, or a revision that does not exist, is a
-    one-line operational error, not a crash."""
+    one-line operational error, not a crash. A statement the database refused (a schema
+    other than the one this release expects, a constraint broken) is one line too, and
+    an error reported to Sentry as well (SENTRY_DSN), as a route's would be."""
 
     @wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except Exception as error:
-            message = _operational_failure(error)
-            if message is None:
+            failure = _operational_failure(error)
+            if failure is None:
                 raise
+            message, unexpected = failure
+            if unexpected:
+                from service import error_tracking
+
+                error_tracking.report(error)
             fail(message)
 
     return wrapper  # type: ignore[return-value]
 
 
-def _operational_failure(error: Exception) -> str | None:
-    """The one line an operator reads for a database or migration failure; None for
-    anything else (a bug keeps its traceback)."""
+def _operational_failure(error: Exception) -> tuple[str, bool] | None:
+    """The one line an operator reads for a database or migration failure, and whether
+    it is unexpected (the database refused a statement, rather than being out of
+    reach); None for anything else (a bug keeps its traceback)."""
     import psycopg
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from service.database import error_line
+    from service.database import error_line, unreachable
     from service.errors import DatabaseUnavailable
 
     if isinstance(error, DatabaseUnavailable):
         detail = str(error.__cause__ or error).strip().splitlines()
-        return f"database error: {detail[0] if detail else error.cause}"
+        return f"database error: {detail[0] if detail else error.cause}", False
     if isinstance(error, SQLAlchemyError | psycopg.Error):  # a schema not migrated, say
-        return error_line(error)
+        return error_line(error), not unreachable(error)
     if isinstance(error, CommandError):
-        return f"migration error: {error}"
+        return f"migration error: {error}", False
     return None
 
 

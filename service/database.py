@@ -70,6 +70,15 @@ def error_line(error: BaseException) -> str:
     return f"database error: {scrub(lines[0]) if lines else type(error).__name__}"
 
 
+def unreachable(error: BaseException) -> bool:
+    """Whether `error` is a failure to reach or write the database (down, out of
+    connections, timed out, read-only), as `Database` turns into `DatabaseUnavailable`,
+    rather than a statement the database refused."""
+    if isinstance(error, _UNREACHABLE):
+        return True
+    return isinstance(error, InternalError) and isinstance(error.orig, ReadOnlySqlTransaction)
+
+
 @asynccontextmanager
 async def _reachable() -> AsyncIterator[None]:
     """Failures to reach or write the database as the service's own error."""

@@ -2,8 +2,9 @@
 integrations: Litestar's for the routes (one event for a request that fails, the
 errors it logged on the way as its breadcrumbs), logging's for error records outside a
 request (the stdlib's, and the service's own error events, handed over by
-service/logs.py: the worker's failed rounds), and the interpreter's hook for a command
-that dies of one.
+service/logs.py: the worker's failed rounds), the interpreter's hook for a command
+that dies of one, and `report` for a database's refusal that a command tells in one line
+(service/commands.py).
 
 What leaves the process is what the logs would show: every event and breadcrumb passes
 the logs' redaction (`scrub`) last, and nothing is collected that the logs leave out
@@ -65,6 +66,17 @@ def start(settings: Settings, component: str) -> bool:
     sentry_sdk.set_tag("component", component)
     logs.report_errors_to(_report_logged_error)
     return True
+
+
+def report(error: BaseException) -> None:
+    """Send `error` as an unhandled one would be, when `start` started error tracking:
+    for a failure a command turns into one line rather than a traceback
+    (service/commands.py), which the interpreter's hook never sees."""
+    if "sentry_sdk" not in sys.modules:  # never started: no SENTRY_DSN
+        return
+    import sentry_sdk
+
+    sentry_sdk.capture_exception(error)
 
 
 def _redacted_event(event: Event, hint: Hint) -> Event | None:

@@ -1,6 +1,8 @@
 """Unhandled errors reach Sentry (SENTRY_DSN) through sentry-sdk, from a real `onramp`
 process to a local stand-in for Sentry's ingest: one event per error, tagged with the
-request id, the environment and the release, and not one secret in what was sent."""
+request id, the environment and the release, and not one secret in what was sent.
+A command's expected failures (configuration, a database out of reach, a refusal the
+service chose) send nothing."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from service import migrations
 from service.release import RELEASE
@@ -28,7 +31,7 @@ from service.settings import ConfigurationError, DatabaseSettings, Settings
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.onramp.conftest import JWT_SECRET
 from tests.support.environment import BASE_ENV
-from tests.support.processes import OnrampProcess, bare_env, service_env
+from tests.support.processes import OnrampProcess, bare_env, run_onramp, service_env
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 
 
@@ -165,6 +168,130 @@ def test_a_route_failing_unexpectedly_sends_one_event_with_its_request_id_and_no
     # The errors the request logged on its way out are the event's breadcrumbs.
     crumbs = {crumb.get("message") for crumb in sent["breadcrumbs"]["values"]}
     assert {"webhook_failed", "webhook_failure_not_recorded"} <= crumbs
+
+
+def with_password(url: str, password: str) -> str:
+    """The same database, reached with a password (the suite's PostgreSQL trusts local
+    connections, and ignores it): a secret the command holds, to look for in what it sent."""
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+
+def test_a_command_on_a_schema_it_does_not_expect_says_one_line_and_sends_one_event(
+    tmp_path: Path, database_without_webhook_events: str
+) -> None:
+    password = "pw-" + secrets.token_hex(12)
+    url = with_password(database_without_webhook_events, password)
+    with sentry_ingest() as ingest:
+        result = run_onramp(
+            "webhooks",
+            "replay",
+            "--since",
+            "2026-01-01",
+            cwd=tmp_path,
+            **service_env(url, SENTRY_DSN=ingest.dsn),
+        )
+        # The process has exited: what it had to send was sent before it did.
+        events = ingest.events()
+        raw = ingest.raw()
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == ['onramp: database error: relation "webhook_events" does not exist'], lines
+    assert len(events) == 1, events
+    (sent,) = events
+    exception = sent["exception"]["values"][-1]
+    assert exception["type"] == "UndefinedTable", exception
+    assert "webhook_events" in exception["value"]
+    assert sent["tags"]["component"] == "onramp webhooks replay"
+    assert "request_id" not in sent["tags"]
+    assert sent["environment"] == "development"
+    assert sent["release"] == RELEASE
+    for secret in (password, JWT_SECRET, WEBHOOK_SECRET):
+        assert secret.encode() not in raw, secret
+        assert secret not in result.stdout + result.stderr
+
+
+@pytest.fixture
+def endpoint_written_by_hand(database_without_webhook_events: str) -> tuple[str, str]:
+    """A merchant endpoint inserted by hand into a table whose `created_at` was made
+    nullable, and left without one: a row no code path of the service writes. The
+    database and the endpoint's signing secret."""
+    secret = "whsec_" + secrets.token_hex(24)
+    with psycopg.connect(database_without_webhook_events, autocommit=True) as connection:
+        connection.execute(
+            "ALTER TABLE merchant_webhook_endpoints ALTER COLUMN created_at DROP NOT NULL"
+        )
+        connection.execute(
+            "INSERT INTO merchant_webhook_endpoints (id, url, status, secret)"
+            " VALUES ('we_byhand', 'https://merchant.example/hooks', 'enabled', %s)",
+            (secret,),
+        )
+    return database_without_webhook_events, secret
+
+
+def test_a_command_dying_of_an_error_sends_one_event_with_no_secret(
+    tmp_path: Path, endpoint_written_by_hand: tuple[str, str]
+) -> None:
+    database, endpoint_secret = endpoint_written_by_hand
+    password = "pw-" + secrets.token_hex(12)
+    with sentry_ingest() as ingest:
+        result = run_onramp(
+            "endpoints",
+            "list",
+            cwd=tmp_path,
+            **service_env(with_password(database, password), SENTRY_DSN=ingest.dsn),
+        )
+        events = ingest.events()
+        raw = ingest.raw()
+    # A bug keeps its traceback on stderr (service/commands.py), ending in the error.
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("AttributeError: 'NoneType' object has no attribute"), last
+    assert len(events) == 1, events
+    (sent,) = events
+    exception = sent["exception"]["values"][-1]
+    assert exception["type"] == "AttributeError", exception
+    assert sent["tags"]["component"] == "onramp endpoints list"
+    assert sent["environment"] == "development"
+    assert sent["release"] == RELEASE
+    for secret in (password, JWT_SECRET, WEBHOOK_SECRET, endpoint_secret):
+        assert secret.encode() not in raw, secret
+
+
+def test_a_command_failing_as_expected_sends_nothing(tmp_path: Path) -> None:
+    password = "pw-" + secrets.token_hex(12)
+    unreachable = f"postgresql://onramp:{password}@127.0.0.1:1/onramp"
+    with sentry_ingest() as ingest:
+        env = {**BASE_ENV, "SENTRY_DSN": ingest.dsn}
+        expected = [
+            # A setting that is not one: exit 2, before anything starts.
+            (run_onramp("migrate", cwd=tmp_path, **env, PORT="eighty"), 2),
+            # The database out of reach, through Alembic's engine and through the pool.
+            (run_onramp("migrate", cwd=tmp_path, **env, DATABASE_URL=unreachable), 1),
+            (
+                run_onramp(
+                    "sessions",
+                    "list",
+                    cwd=tmp_path,
+                    **env,
+                    DATABASE_URL=unreachable,
+                    DATABASE_POOL_TIMEOUT_SECONDS="1",
+                ),
+                1,
+            ),
+            # A revision that does not exist.
+            (run_onramp("migrate", "--revision", "bogus", cwd=tmp_path, **env), 1),
+        ]
+        # A refusal the service chose, on a database that works (SQLite, migrated).
+        assert run_onramp("migrate", cwd=tmp_path, **env).returncode == 0
+        expected.append((run_onramp("endpoints", "remove", "we_none", cwd=tmp_path, **env), 1))
+        events = ingest.events()
+        raw = ingest.raw()
+    for result, code in expected:
+        assert result.returncode == code, result.stderr
+        assert result.stderr.strip().splitlines()[-1].startswith("onramp: "), result.stderr
+        assert "Traceback" not in result.stderr
+    assert events == [], events
+    assert password.encode() not in raw
 
 
 # What the delivery worker does with a round that fails of a bug (service/delivery/worker.py).
