@@ -174,7 +174,13 @@ def replay_events(since: datetime, endpoint_id: str | None, dry_run: bool, as_js
 
     async def run(settings: Settings, database: Database) -> list[Replayed]:
         async with command_audit(database, Action.ENDPOINTS_REPLAY, target) as audit:
-            replayed = await service.replay(database, since, endpoint_id, dry_run=dry_run)
+            replayed = await service.replay(
+                database,
+                since,
+                endpoint_id,
+                dry_run=dry_run,
+                retention_days=settings.retention.outgoing_webhook_days,
+            )
             events = sum(r.events for r in replayed)
             verb = "would be sent again" if dry_run else "due again"
             audit.conclude(

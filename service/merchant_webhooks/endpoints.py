@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from service.audit.trail import Audit
-from service.columns import is_id, new_id, utcnow
+from service.columns import is_id, new_id, rfc3339, utcnow
 from service.database import Database
 from service.errors import InvalidRequest, NotFound
 from service.merchant_webhooks import repository, rules
@@ -142,10 +142,23 @@ class Replayed:
 
 
 async def replay(
-    database: Database, since: datetime, endpoint_id: str | None, *, dry_run: bool
+    database: Database,
+    since: datetime,
+    endpoint_id: str | None,
+    *,
+    dry_run: bool,
+    retention_days: int,
 ) -> list[Replayed]:
     """Every event written since `since` due again now, with its own id, to each
     enabled endpoint (or the one named) that takes its type; how many per endpoint."""
+    horizon = rules.replay_horizon(retention_days, utcnow())
+    if since < horizon:
+        raise InvalidRequest(
+            f"Events written before {rfc3339(horizon)} may be deleted by retention"
+            " (OUTGOING_WEBHOOK_RETENTION_DAYS) while they are replayed; replay from then"
+            " or later.",
+            code="replay_beyond_retention",
+        )
     if endpoint_id is not None:
         chosen = [await read(database, endpoint_id)]
     else:

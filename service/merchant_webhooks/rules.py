@@ -96,3 +96,14 @@ def signature_headers(
 def subscribed(events: str | None, event_type: str) -> bool:
     """Whether an endpoint's list of types (comma-separated; null for all) takes `event_type`."""
     return events is None or event_type in events.split(",")
+
+
+# A replay reaches back no further than an hour inside what retention keeps: an older
+# event may be deleted by a retention run between the replay reading it and writing its
+# delivery, which would leave that delivery naming an event that is gone.
+REPLAY_MARGIN = timedelta(hours=1)
+
+
+def replay_horizon(retention_days: int, now: datetime) -> datetime:
+    """The earliest time a replay may start from."""
+    return now - timedelta(days=retention_days) + REPLAY_MARGIN

@@ -25,11 +25,11 @@ from click.testing import CliRunner, Result
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from service.cli import main
-from service.columns import utcnow
+from service.columns import parse_rfc3339, rfc3339, utcnow
 from service.database import Database
 from service.merchant_webhooks import repository, rules
 from service.merchant_webhooks.models import EndpointRow
-from service.settings import DatabaseSettings
+from service.settings import DatabaseSettings, Settings
 from tests.support.environment import BASE_ENV
 from tests.support.orm import run_sql
 
@@ -280,3 +280,25 @@ async def test_a_refused_endpoint_is_one_line_a_failed_row_and_nothing_else(
     [row] = await trail(database_url)
     assert (row["action"], row["target"], row["outcome"]) == ("endpoints.add", None, "failed")
     assert row["detail"] == f"invalid_endpoint: {message}"
+
+
+async def test_a_replay_from_before_what_retention_keeps_is_refused_and_sends_nothing(
+    database_url: str,
+) -> None:
+    """Retention may delete an event older than OUTGOING_WEBHOOK_RETENTION_DAYS between a
+    replay reading it and writing its delivery; such a replay is refused, not begun."""
+    chosen = await added(database_url)
+    days = Settings.from_env(BASE_ENV).retention.outgoing_webhook_days
+    too_early = rfc3339(utcnow() - timedelta(days=days))
+    ran = await onramp(database_url, "endpoints", "replay", "--since", too_early)
+    assert ran.exit_code == 1
+    [line] = ran.output.splitlines()
+    assert line.startswith("onramp: replay_beyond_retention: Events written before ")
+    horizon = parse_rfc3339(line.split("before ", 1)[1].split(" ", 1)[0])
+    assert utcnow() - timedelta(days=days) < horizon < utcnow() - timedelta(days=days - 1)
+    rows = await trail(database_url)
+    assert actions(rows)[-1] == ("endpoints.replay", f"{too_early}..", "failed")
+
+    within = rfc3339(horizon + timedelta(minutes=1))
+    ran = await succeeds(database_url, "endpoints", "replay", "--since", within, "--json")
+    assert json.loads(ran.stdout) == [{"endpoint_id": chosen["id"], "events": 0}]
