@@ -51,6 +51,27 @@ def body(kind: str, at: datetime, session: SessionRow) -> str:
 
 async def record(sql: SqlTransaction, changes: list[SessionChange], now: datetime) -> None:
     """The events of `changes`, and their deliveries, in the caller's transaction."""
+    await repository.insert_events(sql, await new_events(sql, changes, now))
+
+
+class Held:
+    """The outbox for a transaction that ends with a statement of its own (a Stripe
+    event's log entry): the events are built as the change is made and written with
+    that statement (`repository.with_new_event`), a round trip fewer for each event."""
+
+    def __init__(self) -> None:
+        self.events: list[NewEvent] = []
+
+    async def record(
+        self, sql: SqlTransaction, changes: list[SessionChange], now: datetime
+    ) -> None:
+        self.events += await new_events(sql, changes, now)
+
+
+async def new_events(
+    sql: SqlTransaction, changes: list[SessionChange], now: datetime
+) -> list[NewEvent]:
+    """The event merchants hear of for each of `changes`, if any."""
     sessions = {c.session_id: c.session for c in changes if c.session is not None}
     unread = {c.session_id for c in changes} - sessions.keys()
     sessions |= await sessions_to_deliver(sql, sorted(unread))
@@ -62,4 +83,4 @@ async def record(sql: SqlTransaction, changes: list[SessionChange], now: datetim
             events.append(
                 NewEvent(new_id(EVENT_ID_PREFIX), kind, session.id, body(kind, now, session), now)
             )
-    await repository.insert_events(sql, events)
+    return events

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from sqlalchemy import (
@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql.selectable import HasCTE
 from sqlmodel import col
 
 from service.columns import table_of
@@ -184,6 +185,9 @@ _EVENTS_SINCE = Sql(
 )
 
 
+StatementWithCtes = TypeVar("StatementWithCtes", bound=HasCTE)
+
+
 class NewEvent(msgspec.Struct):
     id: str
     type: str
@@ -238,10 +242,27 @@ _DELIVER_NEW_EVENT = Sql(
 
 async def insert_events(sql: SqlTransaction, events: list[NewEvent]) -> None:
     """Each event, and its deliveries to the endpoints enabled as it is written."""
-    params = [{f"new_{k}": v for k, v in msgspec.structs.asdict(e).items()} for e in events]
+    params = [new_event_values(e) for e in events]
     if not sql.is_postgres:
         await sql.execute_many(_INSERT_EVENT, params)
     await sql.execute_many(_DELIVER_NEW_EVENT, params)
+
+
+def new_event_values(event: NewEvent) -> dict[str, Any]:
+    """The parameters of `with_new_event`'s statement (and `insert_events`')."""
+    return {f"new_{k}": v for k, v in msgspec.structs.asdict(event).items()}
+
+
+def with_new_event(statement: StatementWithCtes) -> StatementWithCtes:
+    """PostgreSQL's `statement` writing one new event and its deliveries as well, from
+    `new_event_values`, in the same round trip: for a change whose transaction ends with
+    a statement of its own (a Stripe event's log entry)."""
+    deliveries = (
+        insert(DELIVERIES)
+        .from_select(_DELIVERY_ROW, _deliveries_of(_NEW_EVENT.c.id, _NEW_EVENT.c.type, True))
+        .cte("new_deliveries")
+    )
+    return statement.add_cte(_NEW_EVENT, deliveries)
 
 
 async def replay_deliveries(

@@ -4,6 +4,7 @@ session needs (service/webhooks/retention.py says which)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -26,6 +27,12 @@ from sqlmodel import col
 
 from service.columns import table_of
 from service.database import Database
+from service.merchant_webhooks.repository import (
+    NewEvent,
+    insert_events,
+    new_event_values,
+    with_new_event,
+)
 from service.onramp.lifecycle import LIFECYCLE, Lifecycle
 from service.onramp.models import SESSIONS, settled
 from service.sql import Sql, SqlTransaction, batch_delete, const, insert_into, one_of
@@ -44,16 +51,25 @@ async def record_event(
     outcome: str,
     onramp_session_id: str | None,
     error: str | None = None,
+    merchant_events: Sequence[NewEvent] = (),
 ) -> bool:
-    """Store the event with what processing did; false if it was already processed.
+    """Store the event with what processing did, and the merchant webhooks' events its
+    change made (`outbox.Held`); false if it was already processed (the caller rolls
+    back, the merchant events with it).
 
     Stripe's event id is the primary key, so two concurrent deliveries of one event
     store it once: the second waits on the first and then finds it processed. An event
     stored as `failed` (or never processed) is updated by its redelivery.
     """
+    statement, merchant = _RECORD, {}
+    if sql.is_postgres and len(merchant_events) == 1:
+        statement, merchant = _RECORD_WITH_NEW_EVENT, new_event_values(merchant_events[0])
+    else:
+        await insert_events(sql, list(merchant_events))
     stored = await sql.scalar(
-        _RECORD,
+        statement,
         {
+            **merchant,
             "id": event.id,
             "type": event.type,
             "api_version": event.api_version,
@@ -152,6 +168,9 @@ def _record(postgres: bool) -> Any:
 # Every column, each a parameter of its own name: an event stored once, or updated by its
 # redelivery while it is not processed.
 _RECORD = Sql.per_dialect(_record)
+# On PostgreSQL with the merchant event of the change in the same statement; SQLite has
+# no data-modifying CTE, and writes the event first (`insert_events`), then _RECORD.
+_RECORD_WITH_NEW_EVENT = Sql(with_new_event(_record(True)), _record(False))
 
 
 # Why an event received before `:before` is kept; the retention rules themselves are

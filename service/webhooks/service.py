@@ -19,6 +19,7 @@ from service.database import Database
 from service.delivery import checks
 from service.errors import NotConfigured
 from service.merchant_webhooks import outbox
+from service.onramp.events import SessionEvents
 from service.onramp.updates import Applied, apply_update
 from service.settings import StripeSettings
 from service.sql import RollBack, SqlTransaction
@@ -73,7 +74,8 @@ class WebhookIngestion:
         (empty) transaction is rolled back."""
         recorded = False
         async with self.database.transaction() as sql:
-            applied = await apply_event(sql, event, now)
+            merchant = outbox.Held()
+            applied = await apply_event(sql, event, now, merchant)
             recorded = await record_event(
                 sql,
                 event,
@@ -82,6 +84,7 @@ class WebhookIngestion:
                 applied.outcome,
                 applied.onramp_session_id,
                 applied.conflict,
+                merchant.events,
             )
             if not recorded:
                 raise RollBack
@@ -119,11 +122,13 @@ class WebhookIngestion:
             log.exception("webhook_failure_not_recorded", event_id=event.id)
 
 
-async def apply_event(sql: SqlTransaction, event: StripeEvent, now: datetime) -> Applied:
+async def apply_event(
+    sql: SqlTransaction, event: StripeEvent, now: datetime, merchant: SessionEvents = outbox
+) -> Applied:
     """What a stored event does to its session (nothing, for other kinds of events)."""
     if event.update is None:
         return Applied("ignored", None)
-    return await apply_update(sql, event.update, now, checks, outbox)
+    return await apply_update(sql, event.update, now, checks, merchant)
 
 
 def stored_event(payload: str) -> StripeEvent:
