@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from service import migrations
 from service.app import create_app
+from service.database import Database
 from service.settings import DatabaseSettings, Settings
 from service.tables import metadata
 from tests.support import log_scan, processes
@@ -180,6 +181,14 @@ async def database_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
     await empty_tables(url)
     yield url
     await empty_tables(url)
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The service's database layer on `database_url`, disposed of after the test."""
+    db = Database(DatabaseSettings(DATABASE_URL=database_url))
+    yield db
+    await db.dispose()
 
 
 @pytest.fixture

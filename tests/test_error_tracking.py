@@ -180,19 +180,14 @@ def test_a_command_on_a_schema_it_does_not_expect_says_one_line_and_sends_one_ev
     tmp_path: Path, database_without_webhook_events: str
 ) -> None:
     password = "pw-" + secrets.token_hex(12)
-    url = with_password(database_without_webhook_events, password)
-    with sentry_ingest() as ingest:
-        result = run_onramp(
-            "webhooks",
-            "replay",
-            "--since",
-            "2026-01-01",
-            cwd=tmp_path,
-            **service_env(url, SENTRY_DSN=ingest.dsn),
-        )
-        # The process has exited: what it had to send was sent before it did.
-        events = ingest.events()
-        raw = ingest.raw()
+    result, events, raw = command_sends(
+        tmp_path,
+        with_password(database_without_webhook_events, password),
+        "webhooks",
+        "replay",
+        "--since",
+        "2026-01-01",
+    )
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines == ['onramp: database error: relation "webhook_events" does not exist'], lines
@@ -208,6 +203,17 @@ def test_a_command_on_a_schema_it_does_not_expect_says_one_line_and_sends_one_ev
     for secret in (password, JWT_SECRET, WEBHOOK_SECRET):
         assert secret.encode() not in raw, secret
         assert secret not in result.stdout + result.stderr
+
+
+def command_sends(
+    cwd: Path, database_url: str, *args: str
+) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]], bytes]:
+    """`onramp *args` run to its end with Sentry's ingest stood in for: its result, the
+    events it sent and every byte sent (the process has exited, so what it had to send
+    was sent before it did)."""
+    with sentry_ingest() as ingest:
+        result = run_onramp(*args, cwd=cwd, **service_env(database_url, SENTRY_DSN=ingest.dsn))
+        return result, ingest.events(), ingest.raw()
 
 
 @pytest.fixture
@@ -233,15 +239,9 @@ def test_a_command_dying_of_an_error_sends_one_event_with_no_secret(
 ) -> None:
     database, endpoint_secret = endpoint_written_by_hand
     password = "pw-" + secrets.token_hex(12)
-    with sentry_ingest() as ingest:
-        result = run_onramp(
-            "endpoints",
-            "list",
-            cwd=tmp_path,
-            **service_env(with_password(database, password), SENTRY_DSN=ingest.dsn),
-        )
-        events = ingest.events()
-        raw = ingest.raw()
+    result, events, raw = command_sends(
+        tmp_path, with_password(database, password), "endpoints", "list"
+    )
     # A bug keeps its traceback on stderr (service/commands.py), ending in the error.
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]

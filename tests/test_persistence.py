@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -15,7 +14,6 @@ from service.columns import new_id
 from service.database import Database
 from service.onramp import repository
 from service.onramp.models import OnrampSession, SessionRow
-from service.settings import DatabaseSettings
 from service.sql import RollBack
 from service.webhooks.models import WebhookEvent
 from tests.support.orm import orm_session
@@ -32,13 +30,6 @@ def a_session(**fields: Any) -> OnrampSession:
         destination_network="mezo",
         **fields,
     )
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield database
-    await database.dispose()
 
 
 async def test_a_session_round_trips_with_exact_amounts_and_utc_times(

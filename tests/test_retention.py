@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -24,13 +24,6 @@ from service.settings import ChainSettings, DatabaseSettings, RetentionSettings
 from tests.support.processes import run_onramp
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
 
 
 def retention(**env: str) -> RetentionSettings:

@@ -8,7 +8,7 @@ token registry's own Base USDC address.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -23,7 +23,7 @@ from service.database import Database
 from service.delivery.models import DeliveryCheck, DeliveryCredit
 from service.delivery.worker import DeliveryWorker
 from service.onramp.models import OnrampSession
-from service.settings import ChainSettings, DatabaseSettings
+from service.settings import ChainSettings
 from tests.onramp.conftest import make_onramp_app, stripe_env
 from tests.support.anvil import Anvil, start_anvil
 from tests.support.orm import orm_session
@@ -41,13 +41,6 @@ USDC_UNIT = 10**6
 def musd(anvil: Anvil) -> str:
     """A fresh MUSD-like token per test module, so log searches see only its tests."""
     return anvil.deploy_token(10**30)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
 
 
 @pytest.fixture(scope="session")

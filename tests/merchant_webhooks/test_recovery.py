@@ -65,20 +65,22 @@ def moved(request: Received) -> tuple[str, str]:
     return data["id"], data["status"]
 
 
-async def status_of(database_url: str, endpoint_id: str, wanted: str) -> None:
-    """Once the stored endpoint has `wanted` status (the dispatcher records each round
-    after its sends)."""
+async def once_stored(database_url: str, query: str, wanted: Any, **params: Any) -> None:
+    """Once `query`'s one value is `wanted`: the dispatcher records each round after its
+    sends, so what the receiver got may be ahead of the tables for a moment."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        [(status,)] = await run_sql(
-            database_url,
-            "SELECT status FROM merchant_webhook_endpoints WHERE id = :id",
-            id=endpoint_id,
-        )
-        if status == wanted:
+        [(found,)] = await run_sql(database_url, query, **params)
+        if found == wanted:
             return
         await asyncio.sleep(0.05)
-    raise AssertionError(f"the endpoint is still {status}")
+    raise AssertionError(f"{query}: {found}, not {wanted}")
+
+
+async def status_of(database_url: str, endpoint_id: str, wanted: str) -> None:
+    """Once the stored endpoint has `wanted` status."""
+    query = "SELECT status FROM merchant_webhook_endpoints WHERE id = :id"
+    await once_stored(database_url, query, wanted, id=endpoint_id)
 
 
 async def test_enable_brings_back_an_endpoint_the_dispatcher_disabled(
@@ -143,17 +145,9 @@ async def test_enable_brings_back_an_endpoint_the_dispatcher_disabled(
 
 
 async def delivered(database_url: str, count: int) -> None:
-    """Once `count` deliveries are recorded as delivered (after their sends)."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        [(done,)] = await run_sql(
-            database_url,
-            "SELECT count(*) FROM merchant_webhook_deliveries WHERE outcome = 'delivered'",
-        )
-        if done == count:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{done} of {count} deliveries recorded")
+    """Once `count` deliveries are recorded as delivered."""
+    query = "SELECT count(*) FROM merchant_webhook_deliveries WHERE outcome = 'delivered'"
+    await once_stored(database_url, query, count)
 
 
 async def test_replay_sends_events_again_under_their_first_webhook_id(

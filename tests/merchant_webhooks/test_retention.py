@@ -31,7 +31,7 @@ from service.merchant_webhooks.dispatcher import Dispatcher
 from service.merchant_webhooks.sender import Sender
 from service.onramp.updates import apply_update, update_from_stripe
 from service.retention.job import Cleared, run_retention
-from service.settings import DatabaseSettings, OutgoingWebhookSettings, RetentionSettings, Settings
+from service.settings import OutgoingWebhookSettings, RetentionSettings, Settings
 from service.sql import Sql
 from tests.merchant_webhooks.conftest import BASE, register, writer
 from tests.support.receivers import Receiver, receiving
@@ -49,13 +49,6 @@ RETRY = "3600"
 async def app(hooks_settings: Callable[..., Settings]) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app=create_app(hooks_settings())) as client:
         yield client
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
 
 
 @pytest.fixture

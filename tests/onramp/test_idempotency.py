@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,16 +19,9 @@ from service.onramp.idempotency_keys import IN_FLIGHT_TIMEOUT, KEY_LIFETIME
 from service.onramp.models import OnrampSession
 from service.onramp.rules import SessionRequest
 from service.retention.job import run_retention
-from service.settings import DatabaseSettings, RetentionSettings
+from service.settings import RetentionSettings
 from tests.onramp.conftest import Caller, new_wallet, token_for
 from tests.support.stripe import RunningStripe
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
 
 
 async def local_sessions(database: Database) -> int:

@@ -9,16 +9,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from service.database import Database
-from service.settings import DatabaseSettings, Settings
+from service.settings import Settings
 from tests.support.webhooks import WEBHOOK_SECRET
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
 
 
 @pytest.fixture

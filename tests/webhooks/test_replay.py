@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 
 from service.database import Database
 from service.delivery.models import DeliveryCheck
 from service.onramp.models import OnrampSession
-from service.settings import DatabaseSettings
 from service.webhooks.models import WebhookEvent
 from tests.support.orm import orm_session
 from tests.support.processes import run_onramp
 from tests.support.webhooks import encode, onramp_event
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    db = Database(DatabaseSettings(DATABASE_URL=database_url))
-    yield db
-    await db.dispose()
 
 
 async def lost_events(database: Database) -> tuple[OnrampSession, list[str]]:
