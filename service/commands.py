@@ -137,13 +137,14 @@ def _operational_failure(error: Exception) -> tuple[str, bool] | None:
 
     from service.database import error_line, unreachable
     from service.errors import DatabaseUnavailable
+    from service.migrations import RevisionsUnclear
 
     if isinstance(error, DatabaseUnavailable):
         detail = str(error.__cause__ or error).strip().splitlines()
         return f"database error: {detail[0] if detail else error.cause}", False
     if isinstance(error, SQLAlchemyError | psycopg.Error):  # a schema not migrated, say
         return error_line(error), not unreachable(error)
-    if isinstance(error, CommandError):
+    if isinstance(error, CommandError | RevisionsUnclear):
         return f"migration error: {error}", False
     return None
 

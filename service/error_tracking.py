@@ -86,7 +86,16 @@ def _redacted_event(event: Event, hint: Hint) -> Event | None:
     request_id = structlog.contextvars.get_contextvars().get("request_id")
     if request_id is not None:
         event.setdefault("tags", {})["request_id"] = request_id
+    for exception in event.get("exception", {}).get("values", []):
+        exception["value"] = _first_line(exception.get("value"))
     return logs.scrub(event)  # type: ignore[no-any-return]
+
+
+def _first_line(value: object) -> object:
+    """An exception's message to its first line: the lines after it are a database's
+    statement and parameters (SQLAlchemy's `[SQL: …]`, `[parameters: …]`) or its
+    `DETAIL: Failing row contains (…)`, values that no key names as secret."""
+    return value.split("\n", 1)[0] if isinstance(value, str) else value
 
 
 def _redacted_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:

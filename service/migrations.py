@@ -52,33 +52,52 @@ def downgrade(settings: DatabaseSettings, revision: str = "base") -> None:
     command.downgrade(alembic_config(settings), revision)
 
 
-def head_revision() -> str | None:
+class RevisionsUnclear(Exception):
+    """The scripts, or the database, do not name one revision (several heads)."""
+
+
+def head_revision(versions: Path | None = None) -> str | None:
     """The revision no script revises, read from the scripts' `revision` and
     `down_revision` assignments without running them (alembic's `ScriptDirectory`
-    imports every script; a test holds this to its answer)."""
-    revises: dict[str, str | None] = {}
-    for script in (script_location() / "versions").glob("*.py"):
+    imports every script; a test holds this to its answer, merges included)."""
+    revises: dict[str, tuple[str, ...]] = {}
+    for script in sorted((versions or script_location() / "versions").glob("*.py")):
+        if script.name.startswith((".#", "__init__")):  # editors' lock files, as alembic
+            continue
         assigned = _assignments(script)
-        if "revision" in assigned:
-            revises[str(assigned["revision"])] = assigned.get("down_revision")
-    heads = set(revises) - set(revises.values())
+        if isinstance(revision := assigned.get("revision"), str):
+            revises[revision] = _named(assigned.get("down_revision"))
+    heads = set(revises) - {parent for parents in revises.values() for parent in parents}
     if len(heads) > 1:
-        raise ValueError(f"the migration scripts have {len(heads)} heads: {sorted(heads)}")
+        raise RevisionsUnclear(f"the migration scripts have {len(heads)} heads: {sorted(heads)}")
     return heads.pop() if heads else None
 
 
-def _assignments(script: Path) -> dict[str, str | None]:
-    found: dict[str, str | None] = {}
+def _named(down_revision: object) -> tuple[str, ...]:
+    """A script's parents: none, one, or the several a merge names."""
+    if isinstance(down_revision, str):
+        return (down_revision,)
+    if isinstance(down_revision, tuple | list):
+        return tuple(parent for parent in down_revision if isinstance(parent, str))
+    return ()
+
+
+def _assignments(script: Path) -> dict[str, object]:
+    found: dict[str, object] = {}
     for node in ast.parse(script.read_text(encoding="utf-8")).body:
-        targets: list[ast.expr] = []
-        if isinstance(node, ast.AnnAssign):
-            targets = [node.target]
+        targets: list[ast.expr]
+        if isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
         elif isinstance(node, ast.Assign):
-            targets = node.targets
-        value = getattr(node, "value", None)
-        constant = value.value if isinstance(value, ast.Constant) else ...
+            targets, value = node.targets, node.value
+        else:
+            continue
+        try:
+            constant = ast.literal_eval(value)
+        except (ValueError, TypeError, SyntaxError):
+            continue
         for target in targets:
-            if isinstance(target, ast.Name) and (constant is None or isinstance(constant, str)):
+            if isinstance(target, ast.Name):
                 found[target.id] = constant
     return found
 
@@ -90,7 +109,9 @@ def current_revision(settings: DatabaseSettings) -> str | None:
         with engine.connect() as connection:
             if not inspect(connection).has_table(ALEMBIC_VERSION.name):
                 return None
-            revision: str | None = connection.execute(SELECT_REVISION.expression).scalar()
-            return revision
+            revisions = list(connection.execute(SELECT_REVISION.expression).scalars())
     finally:
         engine.dispose()
+    if len(revisions) > 1:
+        raise RevisionsUnclear(f"the database is at {len(revisions)} revisions: {revisions}")
+    return str(revisions[0]) if revisions else None

@@ -11,6 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.pool import NullPool
 
@@ -170,3 +171,35 @@ def test_nonces_issued_before_the_chain_check_count_start_at_none(
             assert [row[0] for row in kept] == ["before0015"]
     finally:
         engine.dispose()
+
+
+def _script(folder: Path, revision: str, down_revision: str) -> None:
+    (folder / f"{revision}_step.py").write_text(
+        "from collections.abc import Sequence\n\n"
+        f'revision: str = "{revision}"\n'
+        f"down_revision: str | Sequence[str] | None = {down_revision}\n"
+        "branch_labels = None\ndepends_on = None\n\n\n"
+        "def upgrade() -> None:\n    pass\n\n\ndef downgrade() -> None:\n    pass\n"
+    )
+
+
+def test_a_merge_of_two_branches_is_the_one_head_as_alembic_reads_it(tmp_path: Path) -> None:
+    """Alembic writes a merge's parents as a tuple; two branches not yet merged are two
+    heads, which neither alembic nor serving takes for one."""
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    (versions / ".#0004_lock.py").symlink_to(tmp_path / "an editor's lock, not a script")
+    _script(versions, "0001", "None")
+    _script(versions, "0002", '"0001"')
+    _script(versions, "0003", '("0001",)')
+
+    def alembic_head() -> str | None:
+        return ScriptDirectory(str(tmp_path), version_locations=[str(versions)]).get_current_head()
+
+    with pytest.raises(CommandError):
+        alembic_head()
+    with pytest.raises(migrations.RevisionsUnclear, match="2 heads"):
+        migrations.head_revision(versions)
+
+    _script(versions, "0004", '("0002", "0003")')
+    assert migrations.head_revision(versions) == alembic_head() == "0004"
