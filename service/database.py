@@ -76,6 +76,7 @@ def unreachable(error: BaseException) -> bool:
     rather than a statement the database refused."""
     if isinstance(error, _UNREACHABLE):
         return True
+    # A read-only standby, seen through SQLAlchemy.
     return isinstance(error, InternalError) and isinstance(error.orig, ReadOnlySqlTransaction)
 
 
@@ -84,10 +85,8 @@ async def _reachable() -> AsyncIterator[None]:
     """Failures to reach or write the database as the service's own error."""
     try:
         yield
-    except _UNREACHABLE as error:
-        raise DatabaseUnavailable(error) from error
-    except InternalError as error:  # a read-only standby, seen through SQLAlchemy
-        if isinstance(error.orig, ReadOnlySqlTransaction):
+    except Exception as error:
+        if unreachable(error):
             raise DatabaseUnavailable(error) from error
         raise
 

@@ -230,10 +230,11 @@ _NEW_EVENT = (
     .returning(col(V.id), col(V.type))
     .cte("new_event")
 )
+_DELIVERIES_OF_NEW_EVENT = insert(DELIVERIES).from_select(
+    _DELIVERY_ROW, _deliveries_of(_NEW_EVENT.c.id, _NEW_EVENT.c.type, True)
+)
 _DELIVER_NEW_EVENT = Sql(
-    insert(DELIVERIES)
-    .from_select(_DELIVERY_ROW, _deliveries_of(_NEW_EVENT.c.id, _NEW_EVENT.c.type, True))
-    .add_cte(_NEW_EVENT),
+    _DELIVERIES_OF_NEW_EVENT.add_cte(_NEW_EVENT),
     sqlite=insert(DELIVERIES).from_select(
         _DELIVERY_ROW, _deliveries_of(bindparam("new_id"), bindparam("new_type"), False)
     ),
@@ -257,12 +258,7 @@ def with_new_event(statement: StatementWithCtes) -> StatementWithCtes:
     """PostgreSQL's `statement` writing one new event and its deliveries as well, from
     `new_event_values`, in the same round trip: for a change whose transaction ends with
     a statement of its own (a Stripe event's log entry)."""
-    deliveries = (
-        insert(DELIVERIES)
-        .from_select(_DELIVERY_ROW, _deliveries_of(_NEW_EVENT.c.id, _NEW_EVENT.c.type, True))
-        .cte("new_deliveries")
-    )
-    return statement.add_cte(_NEW_EVENT, deliveries)
+    return statement.add_cte(_NEW_EVENT, _DELIVERIES_OF_NEW_EVENT.cte("new_deliveries"))
 
 
 async def replay_deliveries(
