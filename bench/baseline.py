@@ -20,8 +20,14 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
+async def close_pool() -> None:
+    """Closed without arguments: Litestar hands a hook that takes any the app, which
+    psycopg's `close` would take for its timeout."""
+    await pool.close()
+
+
 app = Litestar(
     [health, *baseline_sessions.routes, *baseline_webhooks.routes, *baseline_sign_in.routes],
     on_startup=[pool.open, baseline_sessions.StripeConnection.open],
-    on_shutdown=[baseline_sessions.StripeConnection.close, pool.close],
+    on_shutdown=[baseline_sessions.StripeConnection.close, close_pool],
 )

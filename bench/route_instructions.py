@@ -1,6 +1,6 @@
 """What one request of a session route costs the service's own process, counted in-process.
 
-    .venv/bin/python bench/route_instructions.py create|read|list [--cpu N]
+    .venv/bin/python bench/route_instructions.py create|read|list [--baseline] [--cpu N]
 
 The real app (`create_app`, the benchmark's settings, JSON logs to a file, the delivery
 worker off) is called as an ASGI application on uvloop, one request after the other:
@@ -12,12 +12,15 @@ start-up and a warm-up (imports alone are 27 billion instructions), switches it 
 (`callgrind_control`) for 50 requests and reports their instructions divided by 50: the
 count barely moves with other load on the machine. `--cpu N` instead times N requests
 with the process's CPU clock (quicker, noisier; `--profile tottime` profiles them).
-Uvicorn's own share of a request (parsing, writing) is in neither.
+Uvicorn's own share of a request (parsing, writing) is in neither. `--baseline` counts
+the baseline app (bench/baseline.py) on the same route instead, so that the two counts
+divide into the share of the work that is the service's own.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -35,7 +38,7 @@ import pstats
 
 from bench import in_process, reads, sessions
 from bench.harness import fresh_database, server
-from bench.stack import STRIPE_COMMAND, service_env, wallet_token
+from bench.stack import STRIPE_COMMAND, baseline_env, service_env, wallet_token
 
 MEASURED = 50
 WARM_UP = 20
@@ -46,6 +49,8 @@ def requests_for(route: str, plan: dict[str, Any]) -> Call:
     """The n-th request of the route: its scope and body."""
     wallet = plan["wallet"]
     auth = {"Authorization": f"Bearer {plan['token']}", "Host": "127.0.0.1:8000"}
+    if plan.get("baseline"):
+        auth = {"X-Wallet-Address": wallet, "Host": "127.0.0.1:8000"}
     if route == "create":
         body = json.dumps({"walletAddress": wallet, "sourceAmount": "100.00"}).encode()
 
@@ -66,11 +71,20 @@ def requests_for(route: str, plan: dict[str, Any]) -> Call:
 
 
 async def _run(route: str, plan: dict[str, Any], count: int, counted: bool) -> float:
-    from service.app import create_app
+    if plan.get("baseline"):
+        from bench.baseline import app
+    else:
+        from service.app import create_app
 
-    app = create_app()
+        app = create_app()
     call = requests_for(route, plan)
     async with app.lifespan():
+        if plan.get("baseline"):
+            from bench.baseline_pool import pool
+
+            await pool.wait()  # its connections are opened in the background
+            gc.collect()  # as the service does after start-up (service/app.py)
+            gc.freeze()
         for n in range(WARM_UP):
             status, _ = await in_process.call(app, *call(n))
             assert status in (200, 201), status
@@ -115,6 +129,7 @@ def instructions(route: str, plan: dict[str, Any], count: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("route", choices=["create", "read", "list"])
+    parser.add_argument("--baseline", action="store_true", help="the baseline app instead")
     parser.add_argument("--cpu", type=int, help="time this many requests instead")
     parser.add_argument("--profile", help="profile --cpu's requests, sorted by this")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -128,7 +143,12 @@ def main() -> None:
         owned = reads.seed(url)
         wallet, ids = next(iter(owned.items()))
         plan = {
-            "env": {**service_env(url, stripe.url), "DELIVERY_WORKER": "false"},
+            "env": {
+                **service_env(url, stripe.url),
+                **baseline_env(url, stripe.url),
+                "DELIVERY_WORKER": "false",
+            },
+            "baseline": args.baseline,
             "wallet": wallet,
             "token": wallet_token(wallet),
             "ids": ids,

@@ -175,7 +175,13 @@ def test_a_hostile_uri_costs_well_under_a_millisecond(hostile: str) -> None:
             issued_at=datetime(2026, 12, 2, tzinfo=UTC),
         )
     ).replace("URI: http://localhost:8000", hostile)
-    started = time.perf_counter()
-    with contextlib.suppress(MalformedMessage):
-        parse_sign_in_message(text)
-    assert time.perf_counter() - started < 0.005
+
+    def parse() -> float:
+        started = time.perf_counter()
+        with contextlib.suppress(MalformedMessage):
+            parse_sign_in_message(text)
+        return time.perf_counter() - started
+
+    # The fastest of five: a busy machine can pause any one parse for milliseconds, but
+    # backtracking that grows with the input would make every one of them slow.
+    assert min(parse() for _ in range(5)) < 0.005
