@@ -12,6 +12,7 @@ import logging
 import re
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import IO, Any
@@ -215,6 +216,41 @@ class _NamedLogger:
     debug = info = warning = warn = error = critical = fatal = exception = log = msg
 
 
+def _timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """The event's time in UTC, ISO 8601 with microseconds and a Z, like structlog's
+    `TimeStamper(fmt="iso", utc=True)`: written by hand because that one builds and
+    formats a datetime for each event, and the date and time change once a second
+    (a tenth of an access line, bench/README.md)."""
+    now = time.time()
+    second = int(now)
+    if second != _second[0]:
+        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    event_dict["timestamp"] = f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
+    return event_dict
+
+
+_second: list[Any] = [None, ""]
+
+# The access line's logger and processors, as `configure_logging` last set them; None
+# when the level leaves out info.
+_access: tuple[_NamedLogger, list[Processor]] | None = None
+ACCESS_LOGGER = "onramp.access"
+
+
+def access_line(fields: dict[str, Any]) -> None:
+    """Log one request's access line (`event: request` with `fields`) as structlog would,
+    through the same processors and writer, but called directly: structlog's bound
+    logger (its lookup, binding and dispatch) cost a quarter of the line, and every
+    request writes one (bench/README.md)."""
+    if _access is None:
+        return
+    logger, processors = _access
+    event: Any = {**fields, "event": "request"}
+    for processor in processors:
+        event = processor(logger, "info", event)
+    logger.msg(event)
+
+
 def configure_logging(
     level: str = "info", fmt: str = "json", stream: IO[str] | None = None
 ) -> None:
@@ -226,12 +262,12 @@ def configure_logging(
     as much (a record built and copied, handlers, a formatter; bench/README.md), and
     events below the level were built before being dropped; now they cost nothing.
     """
-    timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    global _access
     shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        timestamper,
+        _timestamp,
     ]
     renderer: Processor = (
         structlog.processors.JSONRenderer(serializer=_json)
@@ -240,12 +276,15 @@ def configure_logging(
     )
     rendering: list[Processor] = [structlog.processors.format_exc_info, redact_secrets, renderer]
     lines = _Lines(stream)
+    processors = [*shared, _report_errors, *rendering]
     structlog.configure(
-        processors=[*shared, _report_errors, *rendering],
+        processors=processors,
         logger_factory=lambda name="", *_: _NamedLogger(str(name), lines),
         wrapper_class=structlog.make_filtering_bound_logger(level.lower()),
         cache_logger_on_first_use=False,
     )
+    writes_info = logging.getLevelName(level.upper()) <= logging.INFO
+    _access = (_NamedLogger(ACCESS_LOGGER, lines), processors) if writes_info else None
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *rendering],

@@ -21,6 +21,8 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.logs import access_line
+
 _VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 _API_HEADERS: tuple[tuple[bytes, bytes], ...] = (
@@ -67,8 +69,6 @@ _CSP = {
     "app": _app_csp(None),
 }
 
-access_log = structlog.get_logger("onramp.access")
-
 
 def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """The caller's request id when it is safe to echo and log, else a fresh one."""
@@ -83,8 +83,8 @@ def request_id_from(headers: Iterable[tuple[bytes, bytes]]) -> str:
 
 class RequestContextMiddleware:
     """Every request passes here, so what can be is prepared once: the header sets of
-    each kind of page. (The access logger is looked up on each call, so that logging
-    reconfigured later, as tests do, is followed.)"""
+    each kind of page. (The access line follows logging as last configured, as tests
+    reconfigure it: service/logs.py.)"""
 
     def __init__(
         self,
@@ -128,16 +128,17 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            access_log.info(
-                "request",
-                method=method,
-                path=path,
-                status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                # Read after the app ran: ForwardedClient has put the client behind
-                # TRUSTED_PROXIES there (service/forwarded.py).
-                client=client[0] if (client := scope.get("client")) else None,
-                replica=self.replica,
+            access_line(
+                {
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                    # Read after the app ran: ForwardedClient has put the client behind
+                    # TRUSTED_PROXIES there (service/forwarded.py).
+                    "client": client[0] if (client := scope.get("client")) else None,
+                    "replica": self.replica,
+                }
             )
             structlog.contextvars.reset_contextvars(**bound)
 

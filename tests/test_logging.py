@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import json
 import logging
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from service.logs import REDACTED, configure_logging, redact_secrets, scrub
+from service.logs import REDACTED, access_line, configure_logging, redact_secrets, scrub
 from tests.onramp.conftest import JWT_SECRET
 from tests.support import log_scan, webhooks
 
@@ -92,3 +93,26 @@ def test_an_event_is_passed_through_unscrubbed_only_when_scrubbing_would_not_cha
     ]
     for event in secret_events:
         assert redact_secrets(None, "info", event) == scrub(event) != event
+
+
+def test_an_access_line_is_written_at_info_in_utc_and_not_below_the_level() -> None:
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream)
+    structlog.contextvars.bind_contextvars(request_id="r-1")
+    try:
+        before = datetime.now(UTC)
+        access_line({"method": "GET", "path": f"/x/{CLIENT_SECRET}", "status": 200})
+        after = datetime.now(UTC)
+        configure_logging("warning", "json", stream=stream)
+        access_line({"method": "GET", "path": "/y", "status": 200})
+    finally:
+        structlog.contextvars.clear_contextvars()
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["event"] == "request"
+    assert line["level"] == "info"
+    assert line["logger"] == "onramp.access"
+    assert line["request_id"] == "r-1"
+    assert line["path"] == f"/x/{REDACTED}"
+    assert line["timestamp"].endswith("Z")
+    stamped = datetime.fromisoformat(line["timestamp"].removesuffix("Z") + "+00:00")
+    assert before - timedelta(microseconds=1) <= stamped <= after
