@@ -1,6 +1,7 @@
 """What one request of a session route costs the service's own process, counted in-process.
 
     .venv/bin/python bench/route_instructions.py create|read|list [--baseline] [--cpu N]
+        [--concurrency N]
 
 The real app (`create_app`, the benchmark's settings, JSON logs to a file, the delivery
 worker off) is called as an ASGI application on uvloop, one request after the other:
@@ -14,12 +15,14 @@ count barely moves with other load on the machine. `--cpu N` instead times N req
 with the process's CPU clock (quicker, noisier; `--profile tottime` profiles them).
 Uvicorn's own share of a request (parsing, writing) is in neither. `--baseline` counts
 the baseline app (bench/baseline.py) on the same route instead, so that the two counts
-divide into the share of the work that is the service's own.
+divide into the share of the work that is the service's own. `--concurrency N` keeps N
+requests in flight at once, as the load generator's clients do.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import gc
 import json
 import os
@@ -94,12 +97,26 @@ async def _run(route: str, plan: dict[str, Any], count: int, counted: bool) -> f
         started = time.process_time()
         if profile:
             profile.enable()
-        for n in range(WARM_UP, WARM_UP + count):
-            await in_process.call(app, *call(n))
+        await _requests(app, call, range(WARM_UP, WARM_UP + count), plan.get("concurrency", 1))
         if profile:
             profile.disable()
             pstats.Stats(profile, stream=sys.stdout).sort_stats(plan["profile"]).print_stats(60)
         return time.process_time() - started
+
+
+async def _requests(app: Any, call: Call, numbers: range, concurrency: int) -> None:
+    """The requests `numbers`, `concurrency` of them in flight at a time (as the load
+    generator keeps its clients busy), or one after the other."""
+    if concurrency == 1:
+        for n in numbers:
+            await in_process.call(app, *call(n))
+        return
+
+    async def client(first: int) -> None:
+        for n in numbers[first::concurrency]:
+            await in_process.call(app, *call(n))
+
+    await asyncio.gather(*(client(first) for first in range(concurrency)))
 
 
 def _instrument() -> None:
@@ -130,6 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("route", choices=["create", "read", "list"])
     parser.add_argument("--baseline", action="store_true", help="the baseline app instead")
+    parser.add_argument("--concurrency", type=int, default=1, help="requests in flight at once")
     parser.add_argument("--cpu", type=int, help="time this many requests instead")
     parser.add_argument("--profile", help="profile --cpu's requests, sorted by this")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -149,6 +167,7 @@ def main() -> None:
                 "DELIVERY_WORKER": "false",
             },
             "baseline": args.baseline,
+            "concurrency": args.concurrency,
             "wallet": wallet,
             "token": wallet_token(wallet),
             "ids": ids,
@@ -160,9 +179,10 @@ def main() -> None:
             seconds = child(args.route, plan, args.cpu)
             print(f"{args.route}: {seconds / args.cpu * 1e6:,.0f} µs of CPU a request")
             return
-        counted = instructions(args.route, plan, MEASURED)
-    each = counted / MEASURED
-    print(f"{args.route}: {each:,.0f} instructions a request ({counted:,} for {MEASURED})")
+        measured = max(MEASURED, 4 * args.concurrency)
+        counted = instructions(args.route, plan, measured)
+    each = counted / measured
+    print(f"{args.route}: {each:,.0f} instructions a request ({counted:,} for {measured})")
 
 
 if __name__ == "__main__":
