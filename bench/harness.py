@@ -104,7 +104,11 @@ def rss_mib(pid: int) -> float:
 
 @contextmanager
 def server(
-    command: list[str], env: dict[str, str], log: Path, port_variable: str = "PORT"
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    port_variable: str = "PORT",
+    startup_seconds: float = 60,
 ) -> Iterator[Server]:
     """`command` on a free port (given as `port_variable`, PORT by default, and in place
     of `{port}`), until the end of the block; SIGTERM then, as a platform stops a replica."""
@@ -120,7 +124,7 @@ def server(
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            if not wait_until_healthy(url, process, seconds=60):
+            if not wait_until_healthy(url, process, seconds=startup_seconds):
                 raise RuntimeError(f"{command[0]} did not start:\n{log.read_text()[-3000:]}")
             yield Server(url, process, log)
         finally:
