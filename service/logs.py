@@ -221,15 +221,18 @@ def _timestamp(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     `TimeStamper(fmt="iso", utc=True)`: written by hand because that one builds and
     formats a datetime for each event, and the date and time change once a second
     (a tenth of an access line, bench/README.md)."""
+    global _second
     now = time.time()
     second = int(now)
-    if second != _second[0]:
-        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
-    event_dict["timestamp"] = f"{_second[1]}.{int((now - second) * 1_000_000):06d}Z"
+    # Read once and replaced whole: threads that log may each find another second here.
+    known = _second
+    if known[0] != second:
+        known = _second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
+    event_dict["timestamp"] = f"{known[1]}.{int((now - second) * 1_000_000):06d}Z"
     return event_dict
 
 
-_second: list[Any] = [None, ""]
+_second: tuple[int, str] = (-1, "")
 
 # The access line's logger and processors, as `configure_logging` last set them; None
 # when the level leaves out info.

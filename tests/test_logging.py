@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import structlog
 
 from service.logs import REDACTED, access_line, configure_logging, redact_secrets, scrub
@@ -116,3 +118,18 @@ def test_an_access_line_is_written_at_info_in_utc_and_not_below_the_level() -> N
     assert line["timestamp"].endswith("Z")
     stamped = datetime.fromisoformat(line["timestamp"].removesuffix("Z") + "+00:00")
     assert before - timedelta(microseconds=1) <= stamped <= after
+
+
+def test_timestamps_follow_the_clock_across_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    configure_logging("info", "json", stream=stream)
+    log = structlog.get_logger("test")
+    for now in (1_796_666_399.999_5, 1_796_666_400.25, 1_796_666_399.5):
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        log.info("tick")
+    stamps = [json.loads(line)["timestamp"] for line in stream.getvalue().splitlines()]
+    assert stamps == [
+        "2026-12-07T17:59:59.999500Z",
+        "2026-12-07T18:00:00.250000Z",
+        "2026-12-07T17:59:59.500000Z",
+    ]
