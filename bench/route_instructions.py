@@ -106,11 +106,7 @@ async def _run(route: str, plan: dict[str, Any], count: int, counted: bool) -> f
 
 async def _requests(app: Any, call: Call, numbers: range, concurrency: int) -> None:
     """The requests `numbers`, `concurrency` of them in flight at a time (as the load
-    generator keeps its clients busy), or one after the other."""
-    if concurrency == 1:
-        for n in numbers:
-            await in_process.call(app, *call(n))
-        return
+    generator keeps its clients busy); with 1, one after the other."""
 
     async def client(first: int) -> None:
         for n in numbers[first::concurrency]:
