@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     stripe = StripeOnramp(settings.stripe)
     creation = SessionCreation(database, stripe, destinations)
     changes = SessionChanges(database)
+    request_metrics = RequestMetrics(_prometheus())
     webhooks = WebhookIngestion(database, settings.stripe)
     worker = InProcessWorker(
         DeliveryWorker(
@@ -164,7 +165,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         plugins=[problem_details_plugin(), *tracing.litestar_plugins()],
         exception_handlers=exception_handlers,  # type: ignore[arg-type]
-        middleware=[_prometheus().middleware],
+        before_request=request_metrics.started,
         cors_config=_cors(settings),
         openapi_config=OpenAPIConfig(
             title="onramp",
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         hsts=settings.server.is_deployed,
         stand_in=settings.stripe.stand_in,
         replica=settings.server.replica_name,
+        metrics=request_metrics,
     )
     return app
 
@@ -317,7 +319,6 @@ def _prometheus() -> PrometheusConfig:
         prefix="onramp",
         group_path=True,
         exclude=["/metrics"],
-        middleware_class=RequestMetrics,
     )
 
 

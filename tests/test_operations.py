@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
+from litestar import Litestar, get
+from litestar.params import FromPath
+from litestar.plugins.prometheus import PrometheusConfig
 from litestar.testing import AsyncTestClient
+from prometheus_client import generate_latest
 
 from service.app import create_app
 from service.chain.rpc import ChainUnavailable
+from service.middleware import RequestContextMiddleware, RequestMetrics
 from service.operations.provider import OperationsServices
 from service.settings import ConfigurationError, Settings
 from tests.support.anvil import Anvil, free_port
 from tests.support.environment import STAGING_ENV
-from tests.support.metrics import samples, value
+from tests.support.metrics import Samples, samples, value
 
 Client = Callable[..., AsyncTestClient[Litestar]]
 OPS_KEY = "ops-key-for-operations-0123456789abcdef"
@@ -93,19 +98,78 @@ async def test_readiness_detail_is_for_operators_only(make_client: Client) -> No
 
 
 async def test_metrics_count_requests_and_latency_by_route(make_client: Client) -> None:
+    read_path = "/api/v1/onramp/sessions/{session_id}"
+    health = {"app_name": "onramp", "method": "GET", "path": "/health", "status_code": "200"}
+    refused = {**health, "path": read_path, "status_code": "401"}
     async with make_client() as client:
+        before = samples((await client.get("/metrics")).text)
         for _ in range(3):
             await client.get("/health")
+        await client.get("/api/v1/onramp/sessions/ors_not_signed_in")
+        await client.get("/no/such/page")
         response = await client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    text = response.text
-    assert 'onramp_requests_total{app_name="onramp",method="GET",path="/health"' in text
-    assert (
-        'onramp_request_duration_seconds_count{app_name="onramp",method="GET",path="/health"'
-        in text
-    )
-    assert 'onramp_request_duration_seconds_bucket{app_name="onramp",le="0.005"' in text
+    after = samples(response.text)
+
+    def grew(name: str, labels: dict[str, str]) -> float:
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("onramp_requests_total", health) == 3
+    assert grew("onramp_request_duration_seconds_count", health) == 3
+    assert 0 < grew("onramp_request_duration_seconds_sum", health) < 3
+    # A route is counted by its template, whatever its parameters; what no route
+    # answers, and the scrapes themselves, are not counted.
+    assert grew("onramp_requests_total", refused) == 1
+    paths = {dict(labels).get("path") for _, labels in after}
+    assert not {"/api/v1/onramp/sessions/ors_not_signed_in", "/no/such/page", "/metrics"} & paths
+    in_progress = {"app_name": "onramp", "method": "GET", "path": "/health", "status_code": "200"}
+    assert value(after, "onramp_requests_in_progress", **in_progress) == 0
+    assert 'onramp_request_duration_seconds_bucket{app_name="onramp",le="0.005"' in response.text
+
+
+async def test_a_request_is_in_progress_on_its_route_until_it_is_answered() -> None:
+    """Through the outer wrapper and the hook the service's app is built with: the
+    gauge rises while a handler runs and falls when it has answered, error or not."""
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    @get("/metrics-test/slow/{n:int}")
+    async def slow(n: FromPath[int]) -> dict[str, int]:
+        entered.set()
+        await release.wait()
+        if n < 0:
+            raise RuntimeError("failed on purpose")
+        return {"n": n}
+
+    metrics = RequestMetrics(PrometheusConfig(app_name="onramp", prefix="onramp"))
+    app = Litestar([slow], before_request=metrics.started)
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, metrics=metrics)
+    labels = {
+        "app_name": "onramp",
+        "method": "GET",
+        "path": "/metrics-test/slow/{n}",
+        "status_code": "200",
+    }
+
+    def now() -> Samples:
+        return samples(generate_latest().decode())
+
+    # In this event loop, as the handler's events are.
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
+        base_url="http://onramp",
+    ) as client:
+        for n, status in ((1, 200), (-1, 500)):
+            entered.clear()
+            release.clear()
+            answer = asyncio.ensure_future(client.get(f"/metrics-test/slow/{n}"))
+            await asyncio.wait_for(entered.wait(), 5)
+            during = value(now(), "onramp_requests_in_progress", **labels)
+            release.set()
+            assert (await answer).status_code == status
+            assert (during, value(now(), "onramp_requests_in_progress", **labels)) == (1, 0)
+    errors = {**labels, "status_code": "500"}
+    assert value(now(), "onramp_requests_error_total", **errors) == 1
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
