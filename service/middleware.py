@@ -63,6 +63,8 @@ def _app_csp(stand_in: str | None) -> bytes:
 
 
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+# Every header this layer adds; a response that sets one of them keeps its own.
+_OWN_HEADERS = frozenset([b"x-request-id", _HSTS[0], *dict(_API_HEADERS)])
 _CSP = {
     "api": dict(_API_HEADERS)[b"content-security-policy"],
     "docs": _DOCS_CSP,
@@ -121,11 +123,13 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = [
-                    *message.get("headers", []),
-                    *(header for header in extra if header[0] not in present),
-                ]
+                headers = message.get("headers") or ()
+                present = {name.lower() for name, _ in headers}
+                message["headers"] = (
+                    [*headers, *extra]
+                    if present.isdisjoint(_OWN_HEADERS)
+                    else [*headers, *(header for header in extra if header[0] not in present)]
+                )
             await send(message)
 
         try:
@@ -159,6 +163,8 @@ class RequestContextMiddleware:
 def _kind_of(path: str) -> str:
     """The interactive API docs, the demo page and the example dApp load scripts;
     everything else is data."""
+    if path.startswith("/api/"):  # nearly every request: one comparison
+        return "api"
     if path.startswith("/schema") and not path.endswith((".json", ".yaml", ".yml")):
         return "docs"
     if path.startswith("/demo"):

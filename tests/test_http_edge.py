@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 
 import pytest
-from litestar import Litestar, post
+from litestar import Litestar, Response, get, post
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
 from pydantic import BaseModel
@@ -31,10 +31,18 @@ async def boom() -> None:
     raise RuntimeError("database password hunter2 and key sk_test_abcdef leaked?")
 
 
+@get("/test/framed")
+async def framed() -> Response[str]:
+    return Response(
+        "framed", headers={"X-Frame-Options": "SAMEORIGIN", "X-Request-ID": "chosen-here"}
+    )
+
+
 def app_with_test_routes(settings: Settings) -> Litestar:
     app = create_app(settings)
     app.register(echo)
     app.register(boom)
+    app.register(framed)
     return app
 
 
@@ -168,6 +176,16 @@ async def test_security_headers_are_on_every_response(make_client: Client, path:
     assert response.headers["referrer-policy"] == "no-referrer"
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert "strict-transport-security" not in response.headers
+
+
+async def test_a_response_that_sets_a_security_header_keeps_its_own_once(
+    make_settings: Callable[..., Settings],
+) -> None:
+    async with AsyncTestClient(app=app_with_test_routes(make_settings())) as client:
+        response = await client.get("/test/framed")
+    assert response.headers.get_list("x-frame-options") == ["SAMEORIGIN"]
+    assert response.headers.get_list("x-request-id") == ["chosen-here"]
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 async def test_cors_allows_only_the_configured_origins(make_client: Client) -> None:
