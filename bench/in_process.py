@@ -9,6 +9,7 @@ their own work per request, which would be counted as the route's.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import subprocess
 import tempfile
@@ -70,3 +71,16 @@ def callgrind_instructions(command: list[str], *valgrind_options: str) -> int:
         summary = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
         assert summary is not None
         return int(summary.group(1))
+
+
+def callgrind_control(pid: int, *options: str, host: str | None = None) -> None:
+    """Switch the counting of the callgrind-run process `pid` (`--instr=on`, a dump).
+    callgrind_control finds it by the host name valgrind started under: `host`, the
+    `HOST` of the process's environment where it had one (the service's setting), else
+    none, whatever this process's own environment says."""
+    env = {k: v for k, v in os.environ.items() if k != "HOST"}
+    if host is not None:
+        env["HOST"] = host
+    subprocess.run(
+        ["callgrind_control", *options, str(pid)], check=True, capture_output=True, env=env
+    )

@@ -26,7 +26,6 @@ import asyncio
 import gc
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -92,7 +91,7 @@ async def _run(route: str, plan: dict[str, Any], count: int, counted: bool) -> f
             status, _ = await in_process.call(app, *call(n))
             assert status in (200, 201), status
         if counted:
-            _instrument()
+            in_process.callgrind_control(os.getpid(), "--instr=on")
         profile = cProfile.Profile(time.process_time) if plan.get("profile") else None
         started = time.process_time()
         if profile:
@@ -113,14 +112,6 @@ async def _requests(app: Any, call: Call, numbers: range, concurrency: int) -> N
             await in_process.call(app, *call(n))
 
     await asyncio.gather(*(client(first) for first in range(concurrency)))
-
-
-def _instrument() -> None:
-    """Callgrind counts from here on. vgdb finds this process by the host name valgrind
-    started under, which the service's `HOST` setting would otherwise replace."""
-    unhosted = {k: v for k, v in os.environ.items() if k != "HOST"}
-    command = ["callgrind_control", "--instr=on", str(os.getpid())]
-    subprocess.run(command, check=True, capture_output=True, env=unhosted)
 
 
 def child(route: str, plan: dict[str, Any], count: int, counted: bool = False) -> float:

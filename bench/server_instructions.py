@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
-from bench import reads
+from bench import in_process, reads
 from bench.harness import fresh_database, server
 from bench.stack import (
     baseline_command,
@@ -40,18 +38,6 @@ from bench.stack import (
 
 WARM_UP = 100
 VALGRIND = ["valgrind", "--tool=callgrind", "--instr-atstart=no"]
-
-
-def _control(pid: int, env: dict[str, str], *options: str) -> None:
-    """callgrind_control finds the process by the host name valgrind started under: the
-    `HOST` of the server's environment where it has one (the service's setting)."""
-    unhosted = {k: v for k, v in os.environ.items() if k != "HOST"}
-    subprocess.run(
-        ["callgrind_control", *options, str(pid)],
-        check=True,
-        capture_output=True,
-        env={**unhosted, **({"HOST": env["HOST"]} if "HOST" in env else {})},
-    )
 
 
 async def _send(url: str, headers: dict[str, str], paths: list[str], concurrency: int) -> None:
@@ -106,13 +92,14 @@ def main() -> None:
             with server(valgrind, env, work / f"{side}.log", startup_seconds=600) as running:
                 pid = running.process.pid
                 asyncio.run(_send(running.url, headers, paths[:WARM_UP], args.concurrency))
-                _control(pid, env, "--instr=on")
+                host = env.get("HOST")
+                in_process.callgrind_control(pid, "--instr=on", host=host)
                 started = time.monotonic()
                 asyncio.run(_send(running.url, headers, paths, args.concurrency))
-                _control(pid, env, "--dump=requests")
+                in_process.callgrind_control(pid, "--dump=requests", host=host)
                 time.sleep(time.monotonic() - started)
-                _control(pid, env, "--dump=idle")
-                _control(pid, env, "--instr=off")
+                in_process.callgrind_control(pid, "--dump=idle", host=host)
+                in_process.callgrind_control(pid, "--instr=off", host=host)
             busy, idle = (_counted(work, f"{side}.callgrind.{n}") for n in (1, 2))
             results[side] = (busy - idle) / args.requests
             print(
