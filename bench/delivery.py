@@ -64,25 +64,38 @@ def make_transfers(anvil: Any, token: str, count: int) -> list[tuple[str, str]]:
             [("eth_sendRawTransaction", [r]) for r in raw[start : start + BATCH]]
         )
         hashes += [answer["result"] for answer in answers]
-    wait_for_receipts(anvil, hashes)
+    wait_for_receipts(anvil, dict(zip(hashes, raw, strict=True)))
     anvil.w3.provider.make_request("anvil_mine", ["0x2"])
     return list(zip(wallets, hashes, strict=True))
 
 
-def wait_for_receipts(anvil: Any, hashes: list[str], seconds: float = 120) -> None:
-    """Until anvil has mined every transfer: on a busy machine it can still be taking
-    them in when the worker starts, which then finds no receipt and checks again later,
-    after the timed run."""
+def wait_for_receipts(anvil: Any, sent: dict[str, str], seconds: float = 120) -> None:
+    """Until anvil has mined every transfer (`sent`: each one's raw transaction by its
+    hash): on a busy machine it can still be taking them in when the worker starts,
+    which then finds no receipt and checks again later, after the timed run. A transfer
+    anvil lost leaves every later nonce pending behind it, so what makes no progress for
+    a few seconds is sent again (anvil ignores what it already holds)."""
     deadline = time.monotonic() + seconds
-    waiting = list(hashes)
+    waiting = list(sent)
+    progressed = time.monotonic()
     while waiting:
         answers = []
         for start in range(0, len(waiting), BATCH):
             batch = [("eth_getTransactionReceipt", [tx]) for tx in waiting[start : start + BATCH]]
             answers += anvil.w3.provider.make_batch_request(batch)
-        waiting = [tx for tx, answer in zip(waiting, answers, strict=True) if not answer["result"]]
+        still = [tx for tx, answer in zip(waiting, answers, strict=True) if not answer["result"]]
+        if len(still) < len(waiting):
+            progressed = time.monotonic()
+        waiting = still
         if waiting and time.monotonic() > deadline:
             raise RuntimeError(f"{len(waiting)} transfers were never mined")
+        if waiting and time.monotonic() - progressed > 5:
+            for start in range(0, len(waiting), BATCH):
+                again = [sent[tx] for tx in waiting[start : start + BATCH]]
+                anvil.w3.provider.make_batch_request(
+                    [("eth_sendRawTransaction", [raw]) for raw in again]
+                )
+            progressed = time.monotonic()
         if waiting:
             time.sleep(0.2)
 
