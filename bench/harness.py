@@ -228,6 +228,10 @@ class Side:
     pids: list[int] = field(default_factory=list)
 
 
+# Every hot path's tail: the service's p99 within this multiple of its baseline's.
+P99_GOAL = {"p99_ratio_at_most": 1.5}
+
+
 @dataclass
 class Comparison:
     """The service against its baseline under the same load, round by round."""

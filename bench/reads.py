@@ -22,11 +22,11 @@ from eth_account import Account
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import Comparison, compare, same_file, write_requests
+from bench.harness import P99_GOAL, Comparison, compare, same_file, write_requests
 from bench.stack import Stack, running_stack, wallet_token
 from service.columns import new_id
 
-GOAL = {"throughput_ratio_at_least": 0.7}
+GOAL = {"throughput_ratio_at_least": 0.8, **P99_GOAL}
 WALLETS = 32
 SESSIONS_PER_WALLET = 40
 PATH = "/api/v1/onramp/sessions"

@@ -30,6 +30,7 @@ from eth_account import Account
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (
+    P99_GOAL,
     Comparison,
     Phase,
     check_statuses,
@@ -41,7 +42,9 @@ from bench.harness import (
 from bench.stack import Stack, running_stack, wallet_token
 from service.stripe_sim.app import DEFAULT_SECRET_KEY
 
-GOAL = {"throughput_ratio_at_least": 0.6, "p99_ratio_at_most": 2.0}
+# Raised to 0.8 once it holds on slower machines too: the smoke test's floor would be
+# 0.64, and a create ran at 0.69-0.70 on a machine three times slower (bench/README.md).
+GOAL = {"throughput_ratio_at_least": 0.6, **P99_GOAL}
 WALLETS = 64
 PATH = "/api/v1/onramp/sessions"
 BARE_PATH = "/raw/api/v1/onramp/sessions"

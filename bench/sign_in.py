@@ -28,6 +28,7 @@ from eth_account.messages import encode_defunct
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import (
+    P99_GOAL,
     SIDES,
     Comparison,
     Phase,
@@ -38,6 +39,7 @@ from bench.harness import (
 )
 from bench.stack import Stack, running_stack
 
+GOAL = {"throughput_ratio_at_least": 0.8, **P99_GOAL}
 # A wallet keeps only its newest five unused nonces, so a round's nonce calls go to
 # at least as many wallets as the round has sign-ins.
 WALLETS = 512
@@ -137,6 +139,7 @@ def measure(stack: Stack, *, rounds: int, count: int, concurrency: int) -> Compa
         concurrency,
         0.0,
         by_round,
+        GOAL,
         note="POST /api/v1/auth/nonce then /api/v1/auth/verify; latencies of verify",
     )
 
