@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from litestar import Litestar, get
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.plugins.prometheus import PrometheusConfig
 from litestar.testing import AsyncTestClient
@@ -126,6 +127,25 @@ async def test_metrics_count_requests_and_latency_by_route(make_client: Client) 
     in_progress = {"app_name": "onramp", "method": "GET", "path": "/health", "status_code": "200"}
     assert value(after, "onramp_requests_in_progress", **in_progress) == 0
     assert 'onramp_request_duration_seconds_bucket{app_name="onramp",le="0.005"' in response.text
+
+
+def test_every_route_of_the_service_counts_its_requests_in_progress(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """The gauge rises in the app's `before_request`: a route, router or controller with
+    a hook of its own would replace it, and its requests would never be in progress."""
+    app = create_app(make_settings())
+    handlers = [
+        handler
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", ())
+        if isinstance(handler, HTTPRouteHandler)
+    ]
+    hooks = {handler.resolve_before_request() for handler in handlers}
+    assert len(handlers) > 20
+    assert len(hooks) == 1
+    (hook,) = hooks
+    assert getattr(hook, "__func__", None) is RequestMetrics.started
 
 
 async def test_a_request_is_in_progress_on_its_route_until_it_is_answered() -> None:
