@@ -187,8 +187,13 @@ class RequestMetrics:
     """
 
     def __init__(self, config: PrometheusConfig) -> None:
+        if config.labels or config.exemplars or config.excluded_http_methods:
+            raise ValueError("request metrics take no extra labels, exemplars or methods")
+        if not config.group_path:
+            raise ValueError("request metrics are by route (group_path)")
         self._factory = PrometheusMiddleware(app=_never_called, config=config)
         self._app_name = config.app_name
+        # Route templates, compared whole (Litestar's middleware took them as patterns).
         excluded = config.exclude or ()
         self._excluded = frozenset([excluded] if isinstance(excluded, str) else excluded)
         self._in_progress: dict[tuple[str, str], Any] = {}

@@ -161,7 +161,7 @@ async def test_a_request_is_in_progress_on_its_route_until_it_is_answered() -> N
             raise RuntimeError("failed on purpose")
         return {"n": n}
 
-    metrics = RequestMetrics(PrometheusConfig(app_name="onramp", prefix="onramp"))
+    metrics = RequestMetrics(PrometheusConfig(app_name="onramp", prefix="onramp", group_path=True))
     app = Litestar([slow], before_request=metrics.started)
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler, metrics=metrics)
     labels = {
