@@ -43,7 +43,8 @@ from bench.stack import Stack, running_stack, wallet_token
 from service.stripe_sim.app import DEFAULT_SECRET_KEY
 
 # Raised to 0.8 once it holds on slower machines too: the smoke test's floor would be
-# 0.64, and a create ran at 0.69-0.70 on a machine three times slower (bench/README.md).
+# 0.64, and a create ran at 0.69-0.70 on a machine three times slower, within the ±0.1
+# a ratio moves between runs (bench/README.md).
 GOAL = {"throughput_ratio_at_least": 0.6, **P99_GOAL}
 WALLETS = 64
 PATH = "/api/v1/onramp/sessions"

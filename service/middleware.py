@@ -63,8 +63,6 @@ def _app_csp(stand_in: str | None) -> bytes:
 
 
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-# Every header this layer adds; a response that sets one of them keeps its own.
-_OWN_HEADERS = frozenset([b"x-request-id", _HSTS[0], *dict(_API_HEADERS)])
 _CSP = {
     "api": dict(_API_HEADERS)[b"content-security-policy"],
     "docs": _DOCS_CSP,
@@ -105,6 +103,10 @@ class RequestContextMiddleware:
         self.hsts = hsts
         self._csp = {**_CSP, "app": _app_csp(stand_in)}
         self._headers = {kind: self._static_headers(kind) for kind in _CSP}
+        # Every header this layer adds; a response that sets one of them keeps its own.
+        self._names = frozenset(
+            [b"x-request-id", *(name for kind in self._headers.values() for name, _ in kind)]
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -116,8 +118,9 @@ class RequestContextMiddleware:
         bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         path = scope["path"]
         extra = [(b"x-request-id", request_id.encode()), *self._headers[_kind_of(path)]]
+        own = self._names
         started = time.perf_counter()
-        status = 500
+        status: int | None = None  # until a response starts
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -127,7 +130,7 @@ class RequestContextMiddleware:
                 present = {name.lower() for name, _ in headers}
                 message["headers"] = (
                     [*headers, *extra]
-                    if present.isdisjoint(_OWN_HEADERS)
+                    if present.isdisjoint(own)
                     else [*headers, *(header for header in extra if header[0] not in present)]
                 )
             await send(message)
@@ -136,21 +139,23 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_headers)
         finally:
             seconds = time.perf_counter() - started
-            if self.metrics is not None:
-                self.metrics.finished(scope, method, status, seconds)
-            access_line(
-                {
-                    "method": method,
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    # Read after the app ran: ForwardedClient has put the client behind
-                    # TRUSTED_PROXIES there (service/forwarded.py).
-                    "client": client[0] if (client := scope.get("client")) else None,
-                    "replica": self.replica,
-                }
-            )
-            structlog.contextvars.reset_contextvars(**bound)
+            try:
+                access_line(
+                    {
+                        "method": method,
+                        "path": path,
+                        "status": 500 if status is None else status,
+                        "duration_ms": round(seconds * 1000, 2),
+                        # Read after the app ran: ForwardedClient has put the client
+                        # behind TRUSTED_PROXIES there (service/forwarded.py).
+                        "client": client[0] if (client := scope.get("client")) else None,
+                        "replica": self.replica,
+                    }
+                )
+                if self.metrics is not None:
+                    self.metrics.finished(scope, method, status, seconds)
+            finally:
+                structlog.contextvars.reset_contextvars(**bound)
 
     def _static_headers(self, kind: str) -> tuple[tuple[bytes, bytes], ...]:
         headers = [h for h in _API_HEADERS if h[0] != b"content-security-policy"]
@@ -180,7 +185,8 @@ class RequestMetrics:
 
     Litestar's middleware runs in every route, and any route middleware makes Litestar
     put a second exception handler around each handler: the two layers were 3.4% of a
-    session read (bench/README.md). Here the count, the duration and the errors are
+    session read (bench/README.md). (With traces on, their span naming is such a
+    middleware, service/tracing.) Here the count, the duration and the errors are
     recorded by the outer wrapper as it writes the access line, once the router has
     named the route; the requests in progress from `before_request`, the first point at
     which the route is known. Each label set's children are looked up once.
@@ -213,13 +219,14 @@ class RequestMetrics:
         in_progress.inc()
         scope["state"][_IN_PROGRESS] = in_progress
 
-    def finished(self, scope: Scope, method: str, status: int, seconds: float) -> None:
-        """Count the request on its route; one the router found no route for (a 404, a
-        405) is on none, as in Litestar's own middleware."""
+    def finished(self, scope: Scope, method: str, status: int | None, seconds: float) -> None:
+        """Count the request on its route (`status` None: it ended with no answer, cut
+        off by its client or a shutdown, and is counted nowhere); one the router found
+        no route for (a 404, a 405) is on none, as in Litestar's own middleware."""
         if (in_progress := scope["state"].pop(_IN_PROGRESS, None)) is not None:
             in_progress.dec()
         path = scope.get("path_template")
-        if path is None or path in self._excluded:
+        if status is None or path is None or path in self._excluded:
             return
         finished = self._finished.get((method, path, status))
         if finished is None:

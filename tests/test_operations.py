@@ -174,6 +174,10 @@ async def test_a_request_is_in_progress_on_its_route_until_it_is_answered() -> N
     def now() -> Samples:
         return samples(generate_latest().decode())
 
+    errors = {**labels, "status_code": "500"}
+    # The registry is the process's: what this test adds, not what is there.
+    errors_before = value(now(), "onramp_requests_error_total", **errors)
+    base = value(now(), "onramp_requests_in_progress", **labels)
     # In this event loop, as the handler's events are.
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),  # type: ignore[arg-type]
@@ -184,12 +188,36 @@ async def test_a_request_is_in_progress_on_its_route_until_it_is_answered() -> N
             release.clear()
             answer = asyncio.ensure_future(client.get(f"/metrics-test/slow/{n}"))
             await asyncio.wait_for(entered.wait(), 5)
-            during = value(now(), "onramp_requests_in_progress", **labels)
+            during = value(now(), "onramp_requests_in_progress", **labels) - base
             release.set()
             assert (await answer).status_code == status
-            assert (during, value(now(), "onramp_requests_in_progress", **labels)) == (1, 0)
-    errors = {**labels, "status_code": "500"}
-    assert value(now(), "onramp_requests_error_total", **errors) == 1
+            after = value(now(), "onramp_requests_in_progress", **labels) - base
+            assert (during, after) == (1, 0)
+    assert value(now(), "onramp_requests_error_total", **errors) - errors_before == 1
+
+
+async def test_a_request_that_ends_without_an_answer_is_not_counted() -> None:
+    """Cut off before any response (its client gone, a shutdown): the access line says
+    500, but no request is counted, and no error."""
+    metrics = RequestMetrics(PrometheusConfig(app_name="onramp", prefix="onramp", group_path=True))
+
+    async def unanswered(scope: Any, receive: Any, send: Any) -> None:
+        scope["path_template"] = "/metrics-test/unanswered"
+
+    wrapper = RequestContextMiddleware(unanswered, metrics=metrics)
+    sent: list[Any] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "GET", "path": "/metrics-test/unanswered", "headers": []}
+    await wrapper(scope, receive, send)  # type: ignore[arg-type]
+    counted = samples(generate_latest().decode())
+    assert sent == []
+    assert not [labels for _, labels in counted if ("path", "/metrics-test/unanswered") in labels]
 
 
 @pytest.mark.parametrize("environment", ["staging", "production"])
