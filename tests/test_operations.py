@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from prometheus_client import generate_latest
 from service.app import create_app
 from service.chain.rpc import ChainUnavailable
 from service.middleware import RequestContextMiddleware, RequestMetrics
+from service.operations.fingerprints import CHECK_IN_WITHIN_SECONDS
 from service.operations.provider import OperationsServices
 from service.settings import ConfigurationError, Settings
 from tests.support.anvil import Anvil, free_port
@@ -40,10 +42,16 @@ async def readiness(client: AsyncTestClient[Litestar]) -> tuple[int, dict[str, A
 
 
 async def test_health_answers_without_dependencies(make_client: Client) -> None:
-    async with make_client(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none") as client:
+    # Requests wait up to the pool's timeout for a connection; the start-up does not.
+    started = time.monotonic()
+    async with make_client(
+        DATABASE_URL="postgresql://postgres@127.0.0.1:1/none", DATABASE_POOL_TIMEOUT_SECONDS="60"
+    ) as client:
         response = await client.get("/health")
+        answered_after = time.monotonic() - started
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+    assert answered_after < CHECK_IN_WITHIN_SECONDS + 10, answered_after
 
 
 async def test_ready_on_a_migrated_database(database_url: str, make_client: Client) -> None:
@@ -283,8 +291,15 @@ async def test_ready_stays_200_while_no_rpc_node_answers(
     assert body["checks"]["rpc"]["status"] == "unavailable"
 
 
+# A request waits this long for a connection before it answers 503 (10 s by default).
+UNREACHABLE_DATABASE = {
+    "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none",
+    "DATABASE_POOL_TIMEOUT_SECONDS": "1",
+}
+
+
 async def test_a_database_outage_is_a_503_problem(make_client: Client) -> None:
-    async with make_client(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none") as client:
+    async with make_client(**UNREACHABLE_DATABASE) as client:
         response = await client.post(
             "/api/v1/auth/nonce",
             json={"walletAddress": "0x52908400098527886E0F7030069857D2E4169EE7"},
@@ -298,7 +313,7 @@ async def test_each_answer_of_a_database_outage_is_counted(make_client: Client) 
     def outages(text: str) -> float:
         return value(samples(text), "onramp_database_unavailable_total", component="api")
 
-    async with make_client(DATABASE_URL="postgresql://postgres@127.0.0.1:1/none") as client:
+    async with make_client(**UNREACHABLE_DATABASE) as client:
         before = outages((await client.get("/metrics")).text)
         for _ in range(2):
             refused = await client.post(

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, delete, or_, select
 from sqlmodel import col
 
 from service.columns import table_of, utcnow
-from service.database import Database, error_line
+from service.database import Database, answer_within, error_line
 from service.operations.models import ReplicaSettings
 from service.operations.settings_fingerprint import Fingerprint, fingerprint_of
 from service.settings import Settings
@@ -36,6 +36,9 @@ REFRESH = timedelta(minutes=1)
 SEEN_RECENTLY = timedelta(minutes=5)
 # Rows of replicas gone this long (a container's name is new on each deploy) are deleted.
 FORGET_AFTER = timedelta(days=7)
+# The longest the check delays a start-up: with the database away, getting a connection
+# waits DATABASE_POOL_TIMEOUT_SECONDS (10 s by default), and /health would wait with it.
+CHECK_IN_WITHIN_SECONDS = 3.0
 
 R = ReplicaSettings
 REPLICAS = table_of(ReplicaSettings)
@@ -149,7 +152,7 @@ async def checked_in(database: Database, settings: Settings, role: str) -> Async
     the process starts all the same, as it would without this check."""
     replica = ReplicaCheckIn(database, settings, role)
     try:
-        await replica.check_in()
+        await answer_within(CHECK_IN_WITHIN_SECONDS, replica.check_in())
     except Exception as error:  # never stops a start-up: the check only advises
         log.warning("replica_settings_unchecked", replica=replica.name, error=error_line(error))
     refresh = asyncio.ensure_future(replica.keep_seen())
