@@ -144,8 +144,9 @@ def test_a_misspelt_column_is_a_type_error(tmp_path: Path) -> None:
         "from service.onramp.models import OnrampSession\n"
         "statement = select(col(OnrampSession.stripe_sesion_id))\n"
     )
+    # With the project's mypy cache (`./run test` fills it first), only the probe is new.
     checked = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(probe)],
+        [sys.executable, "-m", "mypy", "--strict", str(probe)],
         cwd=ROOT,
         capture_output=True,
         text=True,
