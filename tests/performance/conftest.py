@@ -12,7 +12,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The benchmarks run after everything else: they start servers of their own and
-    take most of a minute, which should not stretch the time between the other tests'
-    set-up and their checks."""
-    items.sort(key=lambda item: item.get_closest_marker("performance") is not None)
+    """The benchmarks run first, one after another on one worker (their modules'
+    `xdist_group`): no two of them measure at once, and the other workers run the rest
+    meanwhile instead of the suite ending with a minute of benchmarks."""
+    items.sort(key=lambda item: item.get_closest_marker("performance") is None)

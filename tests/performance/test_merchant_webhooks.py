@@ -20,7 +20,11 @@ import pytest
 from bench.harness import fresh_database
 from bench.merchant_webhooks import GOAL_SECONDS, Receivers, event_bodies, receiving, run_round
 
-pytestmark = [pytest.mark.performance, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.performance,
+    pytest.mark.xdist_group("benchmarks"),
+    pytest.mark.timeout(300),
+]
 
 EVENTS = 300
 GOAL_PER_SECOND = 10_000 / GOAL_SECONDS

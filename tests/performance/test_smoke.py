@@ -41,7 +41,11 @@ class Look:
 FIRST_LOOK = Look(rounds=5, seconds=1.0)
 SECOND_LOOK = Look(rounds=7, seconds=1.5)
 
-pytestmark = [pytest.mark.performance, pytest.mark.timeout(300)]
+pytestmark = [
+    pytest.mark.performance,
+    pytest.mark.xdist_group("benchmarks"),
+    pytest.mark.timeout(300),
+]
 
 
 @pytest.fixture(scope="module")
