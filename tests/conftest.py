@@ -82,7 +82,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Only a run that selects by tier needs them: reading every test's code for them
+    # takes each worker seconds.
+    if SLOW_TIER not in config.getoption("markexpr"):
+        return
     for item in slow_items(items):
         item.add_marker(SLOW_TIER)
 
