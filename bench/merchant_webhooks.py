@@ -45,7 +45,7 @@ from bench.loadgen import cpu_seconds
 from bench.receivers import ANSWERS, SLOW_SECONDS
 from bench.stack import service_env
 from service.columns import new_id, utcnow
-from service.merchant_webhooks import dispatcher, outbox, rules
+from service.merchant_webhooks import dispatcher, payloads, rules
 from service.merchant_webhooks.models import ENDPOINT_ID_PREFIX, EVENT_ID_PREFIX
 from service.onramp.models import SessionRow
 
@@ -87,7 +87,7 @@ def worker_env(database_url: str) -> dict[str, str]:
 
 
 def event_bodies(count: int) -> list[tuple[str, str, str]]:
-    """`count` events as the outbox writes them (outbox.body, a real session's shape):
+    """`count` events as the outbox writes them (payloads.render, a real session's shape):
     (id, session id, body)."""
     now = utcnow()
     events = []
@@ -105,7 +105,7 @@ def event_bodies(count: int) -> list[tuple[str, str, str]]:
             delivery_status="confirmed",
             delivery_confirmations=12,
         )
-        body = outbox.body(rules.DELIVERY_DECIDED["confirmed"], now, session)
+        body = payloads.render(rules.DELIVERY_DECIDED["confirmed"], now, session)
         events.append((new_id(EVENT_ID_PREFIX), session.id, body))
     return events
 

@@ -57,10 +57,24 @@ class Sql:
     none is named as a column of its table (SQLAlchemy would take it for a value to set).
     """
 
-    __slots__ = ("constants", "expression", "parameters", "psycopg_query", "sqlite_query")
+    __slots__ = (
+        "constants",
+        "expression",
+        "parameters",
+        "postgres_only",
+        "psycopg_query",
+        "sqlite_query",
+    )
 
-    def __init__(self, statement: Executable, sqlite: Executable | None = None) -> None:
+    def __init__(
+        self,
+        statement: Executable,
+        sqlite: Executable | None = None,
+        *,
+        postgres_only: bool = False,
+    ) -> None:
         self.expression = statement if sqlite is None else sqlite
+        self.postgres_only = postgres_only
         compiled = _compile(statement, _POSTGRES)
         # A column left out of an INSERT whose model has a Python default would be filled
         # by SQLAlchemy on SQLite but sent as NULL to psycopg: every value is the caller's.
@@ -73,13 +87,17 @@ class Sql:
             for name, value in compiled.params.items()
             if name in compiled.binds and not compiled.binds[name].required
         }
+        self.parameters: frozenset[str] = frozenset()
+        self.sqlite_query = ""
+        if postgres_only:  # what SQLite cannot run (a data-modifying CTE): never run there
+            return
         on_sqlite = _compile(self.expression, _SQLITE)
         # SQLAlchemy reads an INSERT's or UPDATE's columns from the parameters it is
         # given: it gets the statement's own, and nothing else.
         self.parameters = frozenset(bind.key for bind in on_sqlite.binds.values() if bind.required)
         # Compiled as it will run: a parameter named as a column fails here, at import.
         on_sqlite = _compile(self.expression, _SQLITE, column_keys=[*self.parameters])
-        self.sqlite_query: str = on_sqlite.string
+        self.sqlite_query = on_sqlite.string
 
     @classmethod
     def per_dialect(cls, build: Callable[[bool], Executable]) -> Sql:
@@ -148,7 +166,16 @@ def batch_delete(key: Column[Any], chosen: Select[Any]) -> Sql:
     return Sql(gathered.returning(key), looked_up.returning(key))
 
 
-class SqlTransaction(Protocol):
+class AfterCommit(Protocol):
+    def after_commit(self, action: Callable[[], None]) -> None:
+        """Run `action` once the transaction has committed, never if it rolls back: for
+        what must count only what really happened (metrics)."""
+
+    def tell(self, topic: Topic[T], item: T) -> None:
+        """Tell this process's listeners of `item` once the transaction has committed."""
+
+
+class SqlTransaction(AfterCommit, Protocol):
     # PostgreSQL takes row locks (`FOR UPDATE`); SQLite has one writer at a time.
     is_postgres: bool
 
@@ -166,18 +193,15 @@ class SqlTransaction(Protocol):
     async def rows(self, sql: Sql, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Every row, by column name."""
 
-    def after_commit(self, action: Callable[[], None]) -> None:
-        """Run `action` once the transaction has committed, never if it rolls back: for
-        what must count only what really happened (metrics)."""
-
     def listened(self, topic: Topic[Any]) -> bool:
         """Whether this process listens to `topic` (service/notices.py)."""
 
-    def tell(self, topic: Topic[T], item: T) -> None:
-        """Tell this process's listeners of `item` once the transaction has committed."""
 
+class Committing:
+    """What waits for a commit. A transaction's (below) runs when it commits; for a
+    statement run alone (`Database.run_alone`), which commits as it runs, the caller
+    calls `committed()` once it has returned."""
 
-class _AfterCommit:
     def __init__(self, notices: Notices | None) -> None:
         self._actions: list[Callable[[], None]] = []
         self._notices = notices
@@ -201,7 +225,7 @@ class RollBack(Exception):
     """Raised inside `transaction()` to end it without committing."""
 
 
-class _OnPsycopg(_AfterCommit):
+class _OnPsycopg(Committing):
     is_postgres = True
 
     def __init__(self, connection: PsycopgConnection[Any], notices: Notices | None) -> None:
@@ -234,7 +258,7 @@ class _OnPsycopg(_AfterCommit):
         return await cursor.fetchall()
 
 
-class _OnSqlAlchemy(_AfterCommit):
+class _OnSqlAlchemy(Committing):
     is_postgres = False
 
     def __init__(self, connection: AsyncConnection, notices: Notices | None) -> None:

@@ -12,29 +12,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import msgspec
-
-from service.columns import new_id, rfc3339
+from service.columns import new_id
 from service.merchant_webhooks import repository
 from service.merchant_webhooks.models import EVENT_ID_PREFIX
+from service.merchant_webhooks.payloads import render
 from service.merchant_webhooks.repository import NewEvent
 from service.merchant_webhooks.rules import DELIVERY_DECIDED, SESSION_UPDATED
-from service.onramp import schemas
 from service.onramp.events import Changed, SessionChange
 from service.onramp.models import SessionRow
 from service.onramp.repository import sessions_to_deliver
 from service.sql import SqlTransaction
-
-_encode = msgspec.json.Encoder().encode
-
-
-def session_data(session: SessionRow) -> dict[str, Any]:
-    """The session as its owner's GET returns it, without the client secret, with its
-    `version` so that a receiver can drop an event older than one it has."""
-    data: dict[str, Any] = msgspec.to_builtins(schemas.public(session))
-    del data["clientSecret"]
-    data["version"] = schemas.version(session)
-    return data
 
 
 def event_type(change: SessionChange, session: SessionRow) -> str | None:
@@ -45,8 +32,10 @@ def event_type(change: SessionChange, session: SessionRow) -> str | None:
     return DELIVERY_DECIDED.get(session.delivery_status)
 
 
-def body(kind: str, at: datetime, session: SessionRow) -> str:
-    return _encode({"type": kind, "timestamp": rfc3339(at), "data": session_data(session)}).decode()
+def move_event_values(now: datetime) -> dict[str, Any]:
+    """The parameters of `repository.with_event_of_move`: a status move's event, as
+    `event_type` names it."""
+    return {"new_id": new_id(EVENT_ID_PREFIX), "new_type": SESSION_UPDATED, "new_created_at": now}
 
 
 async def record(sql: SqlTransaction, changes: list[SessionChange], now: datetime) -> None:
@@ -81,6 +70,6 @@ async def new_events(
         kind = event_type(change, session) if session is not None else None
         if session is not None and kind is not None:
             events.append(
-                NewEvent(new_id(EVENT_ID_PREFIX), kind, session.id, body(kind, now, session), now)
+                NewEvent(new_id(EVENT_ID_PREFIX), kind, session.id, render(kind, now, session), now)
             )
     return events

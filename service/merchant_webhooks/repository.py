@@ -11,6 +11,8 @@ import msgspec
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
+    Text,
     any_,
     bindparam,
     cast,
@@ -24,7 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.sql.selectable import HasCTE
+from sqlalchemy.sql.selectable import CTE, HasCTE
 from sqlmodel import col
 
 from service.columns import table_of
@@ -39,6 +41,7 @@ from service.merchant_webhooks.models import (
     OutgoingEvent,
     WebhookEndpoint,
 )
+from service.merchant_webhooks.payloads import stored_body
 from service.merchant_webhooks.rules import ENDPOINT_DISABLED, ENDPOINT_ENABLED
 from service.sql import Sql, SqlTransaction, batch_delete, const, insert_into
 
@@ -241,6 +244,38 @@ _DELIVER_NEW_EVENT = Sql(
 )
 
 
+def session_json(moved: CTE) -> ColumnElement[str]:
+    """The session row that `moved` returns, as JSON text (`payloads.session_from_json`
+    reads it back)."""
+    return cast(func.row_to_json(moved.table_valued()), Text)
+
+
+def with_event_of_move(statement: StatementWithCtes, moved: CTE) -> StatementWithCtes:
+    """PostgreSQL's `statement` writing as well, for the session that `moved` returns if
+    any, a new event and its deliveries, from `moved_event_values`: for a move made by the
+    same statement, whose body nothing in it can render. The event keeps the row as JSON
+    (`session`), and the dispatcher renders the body from it (payloads.py)."""
+    event = (
+        insert(EVENTS)
+        .from_select(
+            [col(V.id), col(V.type), col(V.onramp_session_id), col(V.session), col(V.created_at)],
+            select(
+                bindparam("new_id", type_=String),
+                bindparam("new_type", type_=String),
+                moved.c.id,
+                session_json(moved),
+                bindparam("new_created_at", type_=EVENTS.c.created_at.type),
+            ).select_from(moved),
+        )
+        .returning(col(V.id), col(V.type))
+        .cte("moved_event")
+    )
+    deliveries = insert(DELIVERIES).from_select(
+        _DELIVERY_ROW, _deliveries_of(event.c.id, event.c.type, True)
+    )
+    return statement.add_cte(event, deliveries.cte("moved_event_deliveries"))
+
+
 async def insert_events(sql: SqlTransaction, events: list[NewEvent]) -> None:
     """Each event, and its deliveries to the endpoints enabled as it is written."""
     params = [new_event_values(e) for e in events]
@@ -308,7 +343,15 @@ _CLAIM_SQLITE = Sql(
     update(DELIVERIES).values(_LEASE).where(col(D.id).in_(_DUE)).returning(col(D.id))
 )
 _CLAIMED = Sql(
-    select(col(D.id), col(D.event_id), col(D.attempts), col(V.type), col(V.body))
+    select(
+        col(D.id),
+        col(D.event_id),
+        col(D.attempts),
+        col(V.type),
+        col(V.created_at),
+        col(V.body),
+        col(V.session),
+    )
     .join(EVENTS, col(V.id) == col(D.event_id))
     .where(col(D.claimed_until) == bindparam("lease"), col(D.endpoint_id) == bindparam("endpoint"))
     .order_by(col(D.id))
@@ -361,7 +404,16 @@ async def claim(
     if not await sql.column(statement, params):
         return []
     rows = await sql.rows(_CLAIMED, {"lease": lease, "endpoint": endpoint_id})
-    return [Claimed(r["id"], r["event_id"], r["attempts"], r["type"], r["body"]) for r in rows]
+    return [
+        Claimed(
+            r["id"],
+            r["event_id"],
+            r["attempts"],
+            r["type"],
+            stored_body(r["type"], r["created_at"], r["body"], r["session"]),
+        )
+        for r in rows
+    ]
 
 
 async def settle(sql: SqlTransaction, lease: datetime, settled: list[Settled]) -> None:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.sql.dml import Update
 from sqlmodel import col
 
 from service.database import Database
@@ -38,7 +39,7 @@ from service.onramp.models import (
     OnrampSession,
     SessionRow,
 )
-from service.sql import Sql, SqlTransaction, const, insert_into, one_of
+from service.sql import AfterCommit, Sql, SqlTransaction, const, insert_into, one_of
 
 # A session's status or delivery changed: the row as its transaction left it, told to
 # this process once committed (service/notices.py), so that its live streams see every
@@ -283,8 +284,11 @@ _FULFILMENT_NEWS: dict[Any, Any] = {
 }
 
 
-def _advance_statement(status: str) -> Sql | None:
-    """The compare-and-set to `status`: only from the statuses the lifecycle allows."""
+def moving(status: str) -> Update | None:
+    """The compare-and-set to `status`, only from the statuses the lifecycle allows,
+    returning the row as moved: `advance` runs it, and a caller may extend it into a
+    statement of its own (a Stripe event applied in one statement,
+    service/webhooks/repository.py). None where no status may move to `status`."""
     before = LIFECYCLE.statuses_before(status)
     if not before:
         return None
@@ -296,7 +300,7 @@ def _advance_statement(status: str) -> Sql | None:
         **fulfilled,
         **_NEWER_FEES,
     }
-    return Sql(
+    return (
         update(SESSIONS)
         .values(moved)
         .where(_FOUND, col(S.status).in_([const(s) for s in before]))
@@ -305,8 +309,13 @@ def _advance_statement(status: str) -> Sql | None:
 
 
 _ADVANCE: dict[str, Sql] = {
-    status: sql for status in LIFECYCLE.statuses if (sql := _advance_statement(status))
+    status: Sql(statement)
+    for status in LIFECYCLE.statuses
+    if (statement := moving(status)) is not None
 }
+# The session found is the one the news's metadata names, if it names one: nothing for
+# `updates._conflict` to report.
+UNCONTESTED = or_(bindparam("oid", type_=String).is_(None), col(S.id) == bindparam("oid"))
 
 
 def _news_of(name: str) -> ColumnElement[bool]:
@@ -369,14 +378,15 @@ async def advance(sql: SqlTransaction, status: str, found: dict[str, Any]) -> Se
     moved. Only a move that commits is counted, so a dry run or a repeated event counts
     nothing."""
     rows = await sql.rows(_ADVANCE[status], found)
-    if not rows:
-        return None
-    moved = _row_by_name(rows[0])
-    sql.after_commit(
-        partial(metrics.session_moved, status, moved.source_amount, moved.source_currency)
-    )
-    sql.tell(SESSION_CHANGED, moved)
-    return moved
+    return moved(sql, status, _row_by_name(rows[0])) if rows else None
+
+
+def moved(sql: AfterCommit, status: str, row: SessionRow) -> SessionRow:
+    """A move to `status` is counted, and told to this process's live streams, once it
+    has committed."""
+    sql.after_commit(partial(metrics.session_moved, status, row.source_amount, row.source_currency))
+    sql.tell(SESSION_CHANGED, row)
+    return row
 
 
 async def fill_fulfilment(sql: SqlTransaction, found: dict[str, Any]) -> str | None:

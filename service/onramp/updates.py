@@ -23,6 +23,7 @@ from service.onramp.rules import is_session_id
 from service.sql import SqlTransaction
 
 ONRAMP_OBJECT = "crypto.onramp_session"
+APPLIED = "applied"
 _EVM_TRANSACTION = re.compile(r"0x[0-9a-fA-F]{64}")
 _MONEY = re.compile(r"[0-9]{1,20}(\.[0-9]{1,12})?")
 # What of Stripe's text each column keeps, read from the model.
@@ -142,14 +143,9 @@ async def apply_update(
     A move of its status is told to `events` in the same transaction."""
     if not repository.can_advance_to(update.status):
         return Applied("ignored", None)
-    found = {
-        "sid": update.stripe_session_id,
-        "oid": update.onramp_session_id,
-        "live": update.livemode,
-    }
+    news = news_of(update, now)
     fulfilment = {"tx": update.transaction_id, "amount": update.destination_amount}
     fees = {"network_fee": update.network_fee, "transaction_fee": update.transaction_fee}
-    news = {**found, **fulfilment, **fees, "now": now}
     advanced = await repository.advance(sql, update.status, news)
     moved = advanced.id if advanced is not None else None
     if advanced is not None:  # merchant webhooks: the outbox row, with the move
@@ -163,8 +159,8 @@ async def apply_update(
     if moved is None and any(fees.values()):
         moved = await repository.fill_fees(sql, news)
     if moved is not None:
-        return Applied("applied", moved, _conflict(update, moved))
-    existing = await repository.find(sql, found)
+        return Applied(APPLIED, moved, _conflict(update, moved))
+    existing = await repository.find(sql, news)
     if existing is None:
         return Applied("unknown_session", None)
     session_id, livemode = existing
@@ -173,6 +169,21 @@ async def apply_update(
         other_mode = f"a {mode}-mode update for a session of the other mode"
         return Applied("ignored", session_id, other_mode)
     return Applied("superseded", session_id, _conflict(update, session_id))
+
+
+def news_of(update: OnrampUpdate, now: datetime) -> dict[str, Any]:
+    """The parameters of the statements that find the session and move it
+    (`repository.moving` and those after it)."""
+    return {
+        "sid": update.stripe_session_id,
+        "oid": update.onramp_session_id,
+        "live": update.livemode,
+        "tx": update.transaction_id,
+        "amount": update.destination_amount,
+        "network_fee": update.network_fee,
+        "transaction_fee": update.transaction_fee,
+        "now": now,
+    }
 
 
 def _conflict(update: OnrampUpdate, session_id: str) -> str | None:

@@ -34,6 +34,7 @@ from service.onramp.stripe_answer import apply_stripe_session
 from service.onramp.stripe_client import StripeOnramp
 from service.onramp.stripe_shape import malformed, shown
 from service.onramp.updates import (
+    APPLIED,
     ONRAMP_OBJECT,
     OnrampUpdate,
     apply_update,
@@ -148,7 +149,7 @@ async def _import_one(
         applied = await apply_update(sql, update, utcnow(), checks, outbox)
         if dry_run:
             raise RollBack
-    changed = finished or applied.outcome == "applied"
+    changed = finished or applied.outcome == APPLIED
     session_id = applied.onramp_session_id or our_id
     return SessionImported(session_id, stripe_id, status, "updated" if changed else "present")
 

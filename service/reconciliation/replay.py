@@ -27,7 +27,7 @@ from service.onramp.models import SessionRow
 from service.onramp.repository import Chosen
 from service.onramp.rules import is_session_id
 from service.onramp.stripe_client import StripeOnramp
-from service.onramp.updates import apply_update, update_from_stripe
+from service.onramp.updates import APPLIED, apply_update, update_from_stripe
 from service.sql import RollBack
 
 
@@ -84,7 +84,7 @@ async def _replay_one(
     except Exception as error:  # report it and go on with the other sessions
         return SessionReplayed(session.id, before, before, "failed", _reason(error))
     after = LIFECYCLE.advance(before, update.status)
-    changed = applied.outcome == "applied"
+    changed = applied.outcome == APPLIED
     return SessionReplayed(session.id, before, after, "changed" if changed else "unchanged")
 
 

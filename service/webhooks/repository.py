@@ -16,6 +16,7 @@ from sqlalchemy import (
     case,
     exists,
     func,
+    literal,
     literal_column,
     not_,
     null,
@@ -27,15 +28,21 @@ from sqlmodel import col
 
 from service.columns import table_of
 from service.database import Database
+from service.merchant_webhooks.outbox import move_event_values
+from service.merchant_webhooks.payloads import session_from_json
 from service.merchant_webhooks.repository import (
     NewEvent,
     insert_events,
     new_event_values,
+    session_json,
+    with_event_of_move,
     with_new_event,
 )
+from service.onramp import repository as sessions
 from service.onramp.lifecycle import LIFECYCLE, Lifecycle
-from service.onramp.models import SESSIONS, settled
-from service.sql import Sql, SqlTransaction, batch_delete, const, insert_into, one_of
+from service.onramp.models import SESSIONS, SessionRow, settled
+from service.onramp.updates import APPLIED, news_of
+from service.sql import Committing, Sql, SqlTransaction, batch_delete, const, insert_into, one_of
 from service.webhooks.events import StripeEvent
 from service.webhooks.models import WebhookEvent
 
@@ -70,15 +77,8 @@ async def record_event(
         statement,
         {
             **merchant,
-            "id": event.id,
-            "type": event.type,
-            "api_version": event.api_version,
-            "created": event.created,
-            "livemode": event.livemode,
-            "stripe_session_id": event.update.stripe_session_id if event.update else None,
+            **_logged_values(event, payload, now),
             "onramp_session_id": onramp_session_id,
-            "payload": payload.decode("utf-8"),
-            "received_at": now,
             "processed_at": None if outcome == "failed" else now,
             "outcome": outcome,
             "error": error,
@@ -150,18 +150,21 @@ async def record_outcome(
     await sql.execute(_RECORD_OUTCOME, values)
 
 
+def _processed(stored: Any) -> dict[Any, Any]:
+    """What a delivery's processing writes over a stored event's row."""
+    return {
+        col(E.processed_at): stored.excluded.processed_at,
+        col(E.outcome): stored.excluded.outcome,
+        col(E.onramp_session_id): stored.excluded.onramp_session_id,
+        col(E.error): stored.excluded.error,
+        col(E.attempts): col(E.attempts) + 1,
+    }
+
+
 def _record(postgres: bool) -> Any:
     stored = insert_into(EVENTS, postgres)
     return stored.on_conflict_do_update(
-        index_elements=[col(E.id)],
-        set_={
-            col(E.processed_at): stored.excluded.processed_at,
-            col(E.outcome): stored.excluded.outcome,
-            col(E.onramp_session_id): stored.excluded.onramp_session_id,
-            col(E.error): stored.excluded.error,
-            col(E.attempts): col(E.attempts) + 1,
-        },
-        where=col(E.processed_at).is_(None),
+        index_elements=[col(E.id)], set_=_processed(stored), where=col(E.processed_at).is_(None)
     ).returning(col(E.id))
 
 
@@ -171,6 +174,81 @@ _RECORD = Sql.per_dialect(_record)
 # On PostgreSQL with the merchant event of the change in the same statement; SQLite has
 # no data-modifying CTE, and writes the event first (`insert_events`), then _RECORD.
 _RECORD_WITH_NEW_EVENT = Sql(with_new_event(_record(True)), _record(False))
+
+
+def _moved_and_recorded(status: str) -> Sql | None:
+    """An event that moves its session to `status`, applied in one statement on
+    PostgreSQL: the move (`repository.moving`), its merchant event and the event's log
+    entry, with no transaction around them, one round trip instead of four. Only an
+    event that moves its session, unprocessed so far (as `record_event` would find it)
+    and naming no other session in its metadata: the statement then writes what
+    `apply_update` and `record_event` would in a transaction, and returns the row as
+    moved. For anything else it changes nothing and returns no row; the caller then
+    applies the event in a transaction. A session fulfilled gets its delivery check in
+    that transaction, so a move to fulfilled always goes there."""
+    moving = sessions.moving(status)
+    if moving is None or status == LIFECYCLE.fulfilled:
+        return None
+    unprocessed = ~exists().where(col(E.id) == bindparam("id"), col(E.processed_at).is_not(None))
+    moved = moving.where(sessions.UNCONTESTED, unprocessed).cte("moved")
+    logged: dict[str, Any] = {
+        **{c.key: bindparam(c.key, type_=c.type) for c in EVENTS.c},
+        "onramp_session_id": moved.c.id,
+        "processed_at": bindparam("received_at", type_=EVENTS.c.processed_at.type),
+        "outcome": const(APPLIED),
+        "error": null(),
+        "attempts": literal(1),
+    }
+    stored = insert_into(EVENTS, True)
+    columns = [EVENTS.c[name] for name in logged]
+    log = stored.from_select(columns, select(*logged.values()).select_from(moved))
+    log = log.on_conflict_do_update(index_elements=[col(E.id)], set_=_processed(stored))
+    statement = select(session_json(moved)).add_cte(log.cte("logged"))
+    return Sql(with_event_of_move(statement, moved), postgres_only=True)
+
+
+_MOVED_AND_RECORDED = {
+    status: statement
+    for status in LIFECYCLE.statuses
+    if (statement := _moved_and_recorded(status)) is not None
+}
+
+
+async def move_and_record(
+    database: Database, event: StripeEvent, payload: bytes, now: datetime
+) -> SessionRow | None:
+    """The session as `event` moved it in one statement (`_moved_and_recorded`), with
+    its merchant event and the event's log entry; None if that statement did nothing
+    (the caller then applies the event in a transaction), or on SQLite."""
+    update = event.update
+    statement = _MOVED_AND_RECORDED.get(update.status) if update is not None else None
+    if statement is None or update is None or database.pool is None:
+        return None
+    params = {
+        **news_of(update, now),
+        **_logged_values(event, payload, now),
+        **move_event_values(now),
+    }
+    rows = await database.run_alone(statement, params)
+    if not rows:
+        return None
+    committed = Committing(database.notices)
+    moved = sessions.moved(committed, update.status, session_from_json(rows[0][0]))
+    committed.committed()
+    return moved
+
+
+def _logged_values(event: StripeEvent, payload: bytes, now: datetime) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "api_version": event.api_version,
+        "created": event.created,
+        "livemode": event.livemode,
+        "stripe_session_id": event.update.stripe_session_id if event.update else None,
+        "payload": payload.decode("utf-8"),
+        "received_at": now,
+    }
 
 
 # Why an event received before `:before` is kept; the retention rules themselves are

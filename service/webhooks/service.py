@@ -20,12 +20,12 @@ from service.delivery import checks
 from service.errors import NotConfigured
 from service.merchant_webhooks import outbox
 from service.onramp.events import SessionEvents
-from service.onramp.updates import Applied, apply_update
+from service.onramp.updates import APPLIED, Applied, apply_update
 from service.settings import StripeSettings
 from service.sql import RollBack, SqlTransaction
 from service.webhooks import metrics
 from service.webhooks.events import StripeEvent, parse_event
-from service.webhooks.repository import record_event
+from service.webhooks.repository import move_and_record, record_event
 from service.webhooks.signatures import WebhookSignatureInvalid, verify_signature
 
 log = structlog.get_logger("onramp.webhooks")
@@ -71,7 +71,12 @@ class WebhookIngestion:
     async def _store_and_apply(self, event: StripeEvent, payload: bytes, now: datetime) -> str:
         """Apply, then log, in one transaction. Applying is a compare-and-set, so doing
         it for an event already processed changes nothing; the log then says so and the
-        (empty) transaction is rolled back."""
+        (empty) transaction is rolled back. An event that moves its session is first
+        tried in one statement, which does all that or nothing (`move_and_record`)."""
+        moved = await move_and_record(self.database, event, payload, now)
+        if moved is not None:
+            log.debug("webhook_applied", event_id=event.id, outcome=APPLIED, session_id=moved.id)
+            return APPLIED
         recorded = False
         async with self.database.transaction() as sql:
             merchant = outbox.Held()

@@ -20,8 +20,9 @@ from service.app import create_app
 from service.columns import utcnow
 from service.database import Database
 from service.delivery import checks
-from service.merchant_webhooks import outbox
+from service.merchant_webhooks import outbox, payloads
 from service.merchant_webhooks.dispatcher import Dispatcher
+from service.onramp import repository
 from service.onramp.updates import apply_update, update_from_stripe
 from service.settings import DatabaseSettings, OutgoingWebhookSettings, Settings
 from service.sql import RollBack
@@ -182,6 +183,40 @@ async def test_a_rolled_back_change_sends_no_event(
             await asyncio.sleep(0.3)  # a second, wrong event would have come by now
     assert len(receiver.received) == 1
     assert json.loads(only.body)["data"]["status"] == "fulfillment_processing"
+
+
+async def test_a_move_applied_in_one_statement_is_sent_as_a_transaction_would_write_it(
+    app: AsyncTestClient[Litestar], database_url: str
+) -> None:
+    """On PostgreSQL a Stripe event that moves its session writes its merchant event in
+    the same statement, which keeps the moved row for the dispatcher to render: the
+    merchant gets the bytes the outbox renders in a transaction from the row as read."""
+    session_id, stripe_id = await a_stored_session(database_url)
+    with receiving() as receiver:
+        await register(app, receiver.url)
+        await stripe_moves(app, stripe_id, "requires_payment")
+        [(body, kind, created_at)] = await run_sql(
+            database_url,
+            "SELECT body, type, created_at FROM merchant_webhook_events"
+            " WHERE onramp_session_id = :id",
+            id=session_id,
+        )
+        assert body is None  # written by the one statement, rendered when sent
+        database = Database(DatabaseSettings(DATABASE_URL=database_url))
+        try:
+            row = await repository.read(database, session_id)
+        finally:
+            await database.dispose()
+        assert row is not None
+        async with dispatching(database_url):
+            [sent] = await received(receiver, 1)
+    assert sent.body == payloads.render(kind, created_at, row)
+    data = json.loads(sent.body)["data"]
+    assert (data["id"], data["status"], data["version"]) == (
+        session_id,
+        "requires_payment",
+        int(row.updated_at.timestamp() * 1_000_000),
+    )
 
 
 async def test_two_dispatchers_never_send_one_delivery_twice(

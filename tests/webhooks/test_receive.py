@@ -18,6 +18,7 @@ from service.onramp import updates
 from service.onramp.models import OnrampSession
 from service.webhooks.models import WebhookEvent
 from service.webhooks.replay import replay_events
+from service.webhooks.repository import move_and_record
 from tests.support.orm import orm_session
 from tests.support.webhooks import WEBHOOK_SECRET, encode, onramp_event, sign
 
@@ -278,12 +279,15 @@ async def test_a_failure_is_recorded_and_the_redelivery_applies_it(
     async def broken(*_: Any) -> None:
         raise RuntimeError("bug in processing")
 
+    # Both ways of applying it: in one statement (PostgreSQL) and in a transaction.
+    monkeypatch.setattr("service.webhooks.service.move_and_record", broken)
     monkeypatch.setattr("service.webhooks.service.apply_update", broken)
     failed = await deliver(client, event)
     assert failed.status_code == 500
     [logged] = await stored_events(database)
     assert (logged.outcome, logged.processed_at) == ("failed", None)
     assert "bug in processing" in (logged.error or "")
+    monkeypatch.setattr("service.webhooks.service.move_and_record", move_and_record)
     monkeypatch.setattr("service.webhooks.service.apply_update", updates.apply_update)
     redelivered = await deliver(client, event)
     assert redelivered.json()["outcome"] == "applied"
