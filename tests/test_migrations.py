@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,16 @@ from sqlalchemy.pool import NullPool
 
 from service import migrations
 from service.columns import utcnow
+from service.database import Database
+from service.merchant_webhooks import payloads
+from service.onramp.models import SessionRow
 from service.settings import DatabaseSettings
 from service.tables import metadata
+from service.webhooks.events import parse_event
+from service.webhooks.repository import move_and_record
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.support.processes import run_onramp
+from tests.support.webhooks import encode, onramp_event
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -203,3 +210,48 @@ def test_a_merge_of_two_branches_is_the_one_head_as_alembic_reads_it(tmp_path: P
 
     _script(versions, "0004", '("0002", "0003")')
     assert migrations.head_revision(versions) == alembic_head() == "0004"
+
+
+@pytest.mark.parametrize("empty_database", ["postgresql"], indirect=True)
+def test_a_merchant_event_written_in_one_statement_gets_its_body_on_downgrade(
+    empty_database: DatabaseSettings,
+) -> None:
+    """The release before 0020 reads only `body`: an event still unrendered is rendered as
+    this release's dispatcher would send it, and kept."""
+    migrations.upgrade(empty_database)
+    engine = create_engine(empty_database.sync_url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO onramp_sessions (id, wallet_address, stripe_session_id, livemode,"
+                    " status, source_amount, source_currency, destination_currency,"
+                    " destination_network, delivery_status, delivery_confirmations, created_at,"
+                    " updated_at) VALUES ('ors_0020', '0x52908400098527886E0F7030069857D2E4169EE7',"
+                    " 'cos_0020', false, 'initialized', '10.00', 'usd', 'musd', 'mezo',"
+                    " 'not_started', 0, :now, :now)"
+                ),
+                {"now": utcnow()},
+            )
+        payload = encode(onramp_event("cos_0020", "requires_payment"))
+
+        async def move() -> SessionRow | None:
+            database = Database(empty_database)
+            try:
+                return await move_and_record(database, parse_event(payload), payload, utcnow())
+            finally:
+                await database.dispose()
+
+        moved = asyncio.run(move())
+        assert moved is not None
+        with engine.connect() as connection:
+            [(body, kind, created_at)] = connection.execute(
+                text("SELECT body, type, created_at FROM merchant_webhook_events")
+            ).all()
+        assert body is None
+        migrations.downgrade(empty_database, "0019")
+        with engine.connect() as connection:
+            [(kept,)] = connection.execute(text("SELECT body FROM merchant_webhook_events")).all()
+        assert kept == payloads.render(kind, created_at, moved)
+    finally:
+        engine.dispose()

@@ -55,8 +55,9 @@ class OutgoingEvent(SQLModel, table=True):
     onramp_session_id: str = Field(sa_type=String(32))
     # The JSON sent, fixed once written: every retry signs the same bytes. Null when the
     # event was written by a statement that could not render it (a Stripe event applied
-    # in one statement, service/webhooks/repository.py): the body is then rendered from
-    # `session`, the session row as the change left it, as JSON.
+    # in one statement, service/webhooks/repository.py): the dispatcher's first claim
+    # then renders it from `session`, the row as the change left it (as JSON, without
+    # the client secret), and keeps it.
     body: str | None = Field(default=None, sa_type=Text)
     session: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

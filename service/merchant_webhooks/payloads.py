@@ -26,11 +26,18 @@ _TIMES = tuple(
 )
 
 
+# What a merchant is never sent: the client secret is the buyer's, for Stripe's widget.
+WITHHELD = "client_secret"
+_WITHHELD_KEY = next(
+    f.encode_name for f in msgspec.structs.fields(schemas.SessionPublic) if f.name == WITHHELD
+)
+
+
 def session_data(session: SessionRow) -> dict[str, Any]:
     """The session as its owner's GET returns it, without the client secret, with its
     `version` so that a receiver can drop an event older than one it has."""
     data: dict[str, Any] = msgspec.to_builtins(schemas.public(session))
-    del data["clientSecret"]
+    del data[_WITHHELD_KEY]
     data["version"] = schemas.version(session)
     return data
 
@@ -40,8 +47,9 @@ def render(kind: str, at: datetime, session: SessionRow) -> str:
 
 
 def session_from_json(row: str) -> SessionRow:
-    """A session row as PostgreSQL's `row_to_json` wrote it; its times in UTC, as a row
-    read from the table has them, whatever the offset they were written with."""
+    """A session row as PostgreSQL's `row_to_json` wrote it (an event's snapshot without
+    the `WITHHELD` column); its times in UTC, as a row read from the table has them,
+    whatever the offset they were written with."""
     session = msgspec.json.decode(row, type=SessionRow)
     times = {name: getattr(session, name) for name in _TIMES}
     return msgspec.structs.replace(
@@ -50,7 +58,8 @@ def session_from_json(row: str) -> SessionRow:
 
 
 def stored_body(kind: str, at: datetime, body: str | None, session: str | None) -> str:
-    """The body of a stored event: as written, or rendered from its session."""
+    """The body of a stored event: as written, or rendered from its session (the claim
+    that renders it keeps it, so that every retry sends these bytes)."""
     if body is not None:
         return body
     if session is None:

@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.selectable import CTE, HasCTE
 from sqlmodel import col
 
@@ -41,7 +42,7 @@ from service.merchant_webhooks.models import (
     OutgoingEvent,
     WebhookEndpoint,
 )
-from service.merchant_webhooks.payloads import stored_body
+from service.merchant_webhooks.payloads import WITHHELD, stored_body
 from service.merchant_webhooks.rules import ENDPOINT_DISABLED, ENDPOINT_ENABLED
 from service.sql import Sql, SqlTransaction, batch_delete, const, insert_into
 
@@ -250,6 +251,13 @@ def session_json(moved: CTE) -> ColumnElement[str]:
     return cast(func.row_to_json(moved.table_valued()), Text)
 
 
+def _snapshot(moved: CTE) -> ColumnElement[str]:
+    """`session_json` without what a merchant is never sent (`payloads.WITHHELD`), so
+    that the event keeps no copy of it."""
+    row = cast(func.row_to_json(moved.table_valued()), JSONB)
+    return cast(row.op("-")(const(WITHHELD)), Text)
+
+
 def with_event_of_move(statement: StatementWithCtes, moved: CTE) -> StatementWithCtes:
     """PostgreSQL's `statement` writing as well, for the session that `moved` returns if
     any, a new event and its deliveries, from `moved_event_values`: for a move made by the
@@ -263,7 +271,7 @@ def with_event_of_move(statement: StatementWithCtes, moved: CTE) -> StatementWit
                 bindparam("new_id", type_=String),
                 bindparam("new_type", type_=String),
                 moved.c.id,
-                session_json(moved),
+                _snapshot(moved),
                 bindparam("new_created_at", type_=EVENTS.c.created_at.type),
             ).select_from(moved),
         )
@@ -356,6 +364,11 @@ _CLAIMED = Sql(
     .where(col(D.claimed_until) == bindparam("lease"), col(D.endpoint_id) == bindparam("endpoint"))
     .order_by(col(D.id))
 )
+_KEEP_BODY = Sql(
+    update(EVENTS)
+    .values({col(V.body): bindparam("rendered")})
+    .where(col(V.id) == bindparam("event"), col(V.body).is_(None))
+)
 _SETTLE = Sql(
     update(DELIVERIES)
     .values(
@@ -404,14 +417,16 @@ async def claim(
     if not await sql.column(statement, params):
         return []
     rows = await sql.rows(_CLAIMED, {"lease": lease, "endpoint": endpoint_id})
+    bodies = {
+        r["event_id"]: stored_body(r["type"], r["created_at"], r["body"], r["session"])
+        for r in rows
+    }
+    # A body rendered from its session is kept: every retry sends these bytes, whatever
+    # release renders the next one.
+    rendered = {r["event_id"] for r in rows if r["body"] is None}
+    await sql.execute_many(_KEEP_BODY, [{"event": e, "rendered": bodies[e]} for e in rendered])
     return [
-        Claimed(
-            r["id"],
-            r["event_id"],
-            r["attempts"],
-            r["type"],
-            stored_body(r["type"], r["created_at"], r["body"], r["session"]),
-        )
+        Claimed(r["id"], r["event_id"], r["attempts"], r["type"], bodies[r["event_id"]])
         for r in rows
     ]
 

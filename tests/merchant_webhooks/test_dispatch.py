@@ -189,8 +189,9 @@ async def test_a_move_applied_in_one_statement_is_sent_as_a_transaction_would_wr
     app: AsyncTestClient[Litestar], database_url: str
 ) -> None:
     """On PostgreSQL a Stripe event that moves its session writes its merchant event in
-    the same statement, which keeps the moved row for the dispatcher to render: the
-    merchant gets the bytes the outbox renders in a transaction from the row as read."""
+    the same statement, which keeps the moved row (without the client secret) for the
+    dispatcher to render: the merchant gets the bytes the outbox renders in a transaction
+    from the row as read, and the event keeps them."""
     session_id, stripe_id = await a_stored_session(database_url)
     with receiving() as receiver:
         await register(app, receiver.url)
@@ -211,6 +212,15 @@ async def test_a_move_applied_in_one_statement_is_sent_as_a_transaction_would_wr
         async with dispatching(database_url):
             [sent] = await received(receiver, 1)
     assert sent.body == payloads.render(kind, created_at, row)
+    [(kept, snapshot)] = await run_sql(
+        database_url,
+        "SELECT body, session FROM merchant_webhook_events WHERE onramp_session_id = :id",
+        id=session_id,
+    )
+    assert kept == sent.body  # kept as sent: a retry by any release sends these bytes
+    assert row.client_secret is not None
+    assert row.client_secret not in snapshot
+    assert "client_secret" not in json.loads(snapshot)
     data = json.loads(sent.body)["data"]
     assert (data["id"], data["status"], data["version"]) == (
         session_id,
