@@ -28,6 +28,7 @@ from service.webhooks.repository import move_and_record
 from tests.conftest import POSTGRES_ADMIN_URL
 from tests.support.processes import run_onramp
 from tests.support.webhooks import encode, onramp_event
+from tests.webhooks.test_receive import a_session
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -218,30 +219,19 @@ def test_a_merchant_event_written_in_one_statement_gets_its_body_on_downgrade(
 ) -> None:
     """The release before 0020 reads only `body`: an event still unrendered is rendered as
     this release's dispatcher would send it, and kept."""
+
+    async def move() -> SessionRow | None:
+        database = Database(empty_database)
+        try:
+            session = await a_session(database)
+            payload = encode(onramp_event(session.stripe_session_id or "", "requires_payment"))
+            return await move_and_record(database, parse_event(payload), payload, utcnow())
+        finally:
+            await database.dispose()
+
     migrations.upgrade(empty_database)
     engine = create_engine(empty_database.sync_url, poolclass=NullPool)
     try:
-        with engine.begin() as connection:
-            connection.execute(
-                text(
-                    "INSERT INTO onramp_sessions (id, wallet_address, stripe_session_id, livemode,"
-                    " status, source_amount, source_currency, destination_currency,"
-                    " destination_network, delivery_status, delivery_confirmations, created_at,"
-                    " updated_at) VALUES ('ors_0020', '0x52908400098527886E0F7030069857D2E4169EE7',"
-                    " 'cos_0020', false, 'initialized', '10.00', 'usd', 'musd', 'mezo',"
-                    " 'not_started', 0, :now, :now)"
-                ),
-                {"now": utcnow()},
-            )
-        payload = encode(onramp_event("cos_0020", "requires_payment"))
-
-        async def move() -> SessionRow | None:
-            database = Database(empty_database)
-            try:
-                return await move_and_record(database, parse_event(payload), payload, utcnow())
-            finally:
-                await database.dispose()
-
         moved = asyncio.run(move())
         assert moved is not None
         with engine.connect() as connection:
