@@ -202,6 +202,8 @@ def _moved_and_recorded(status: str) -> Sql | None:
     stored = insert_into(EVENTS, True)
     columns = [EVENTS.c[name] for name in logged]
     log = stored.from_select(columns, select(*logged.values()).select_from(moved))
+    # Over any row, unlike `_RECORD`: a move this statement made is logged whatever a
+    # concurrent delivery of the event logged before it (which saw no session to move).
     log = log.on_conflict_do_update(index_elements=[col(E.id)], set_=_processed(stored))
     statement = select(session_json(moved)).add_cte(log.cte("logged"))
     return Sql(with_event_of_move(statement, moved), postgres_only=True)
