@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import any_, bindparam, func, null, or_, select, update
+from sqlalchemy import any_, bindparam, func, literal, null, or_, select, update
+from sqlalchemy.sql.selectable import CTE, HasCTE
 from sqlmodel import col
 
 from service.columns import table_of
@@ -21,6 +23,7 @@ from service.sql import Sql, SqlTransaction, batch_delete, insert_into, one_of
 from service.tracing import traceparent
 
 C = DeliveryCheck
+StatementWithCtes = TypeVar("StatementWithCtes", bound=HasCTE)
 CHECKS = table_of(DeliveryCheck)
 _session = col(C.onramp_session_id)
 _NEW = {
@@ -35,6 +38,28 @@ _SCHEDULE = Sql.per_dialect(
         insert_into(CHECKS, postgres).values(_NEW).on_conflict_do_nothing(index_elements=[_session])
     )
 )
+
+
+def with_check_of_move(statement: StatementWithCtes, moved: CTE) -> StatementWithCtes:
+    """PostgreSQL's `statement` scheduling as well, as `schedule_check` does, a check
+    for the session that `moved` returns if any (a move to fulfilled made by the same
+    statement), from `move_check_values`."""
+    scheduled = (
+        insert_into(CHECKS, True)
+        .from_select(
+            [_session, col(C.due_at), col(C.attempts), col(C.created_at), col(C.traceparent)],
+            select(
+                moved.c.id, bindparam("now"), literal(0), bindparam("now"), bindparam("trace")
+            ).select_from(moved),
+        )
+        .on_conflict_do_nothing(index_elements=[_session])
+    )
+    return statement.add_cte(scheduled.cte("moved_check"))
+
+
+def move_check_values() -> dict[str, Any]:
+    """The parameters of `with_check_of_move` besides the move's own `now`."""
+    return {"trace": traceparent()}
 
 
 async def schedule_check(sql: SqlTransaction, onramp_session_id: str, now: datetime) -> None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     bindparam,
     exists,
     func,
+    literal_column,
     null,
     or_,
     select,
@@ -284,6 +285,11 @@ _FULFILMENT_NEWS: dict[Any, Any] = {
 }
 
 
+# A SessionRow's columns as an UPDATE returns them, unqualified: the statement that
+# extends `moving` stays within psycopg's cache of converted queries (sql.py).
+_RETURNED = tuple(literal_column(name, SESSIONS.c[name].type) for name in SESSION_COLUMNS)
+
+
 def moving(status: str) -> Update | None:
     """The compare-and-set to `status`, only from the statuses the lifecycle allows,
     returning the row as moved: `advance` runs it, and a caller may extend it into a
@@ -304,7 +310,7 @@ def moving(status: str) -> Update | None:
         update(SESSIONS)
         .values(moved)
         .where(_FOUND, col(S.status).in_([const(s) for s in before]))
-        .returning(*ROW)
+        .returning(*_RETURNED)
     )
 
 

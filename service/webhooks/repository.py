@@ -28,6 +28,7 @@ from sqlmodel import col
 
 from service.columns import table_of
 from service.database import Database
+from service.delivery.checks import move_check_values, with_check_of_move
 from service.merchant_webhooks.outbox import move_event_values
 from service.merchant_webhooks.payloads import session_from_json
 from service.merchant_webhooks.repository import (
@@ -184,17 +185,19 @@ def _moved_and_recorded(status: str) -> Sql | None:
     and naming no other session in its metadata: the statement then writes what
     `apply_update` and `record_event` would in a transaction, and returns the row as
     moved. For anything else it changes nothing and returns no row; the caller then
-    applies the event in a transaction. A session fulfilled gets its delivery check in
-    that transaction, so a move to fulfilled always goes there."""
+    applies the event in a transaction. A move to fulfilled schedules its delivery
+    check in the same statement (`checks.with_check_of_move`)."""
     moving = sessions.moving(status)
-    if moving is None or status == LIFECYCLE.fulfilled:
+    if moving is None:
         return None
     unprocessed = ~exists().where(col(E.id) == bindparam("id"), col(E.processed_at).is_not(None))
     moved = moving.where(sessions.UNCONTESTED, unprocessed).cte("moved")
+    # Untyped: psycopg types each value itself, and the casts would take the statement
+    # past psycopg's cache of converted queries (sql.py).
     logged: dict[str, Any] = {
-        **{c.key: bindparam(c.key, type_=c.type) for c in EVENTS.c},
+        **{c.key: bindparam(c.key) for c in EVENTS.c},
         "onramp_session_id": moved.c.id,
-        "processed_at": bindparam("received_at", type_=EVENTS.c.processed_at.type),
+        "processed_at": bindparam("received_at"),
         "outcome": const(APPLIED),
         "error": null(),
         "attempts": literal(1),
@@ -206,6 +209,8 @@ def _moved_and_recorded(status: str) -> Sql | None:
     # concurrent delivery of the event logged before it (which saw no session to move).
     log = log.on_conflict_do_update(index_elements=[col(E.id)], set_=_processed(stored))
     statement = select(session_json(moved)).add_cte(log.cte("logged"))
+    if status == LIFECYCLE.fulfilled:
+        statement = with_check_of_move(statement, moved)
     return Sql(with_event_of_move(statement, moved), postgres_only=True)
 
 
@@ -230,6 +235,7 @@ async def move_and_record(
         **news_of(update, now),
         **_logged_values(event, payload, now),
         **move_event_values(now),
+        **move_check_values(),
     }
     rows = await database.run_alone(statement, params)
     if not rows:

@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from service.database import Database
 from service.delivery.models import DeliveryCheck
+from service.merchant_webhooks.models import OutgoingEvent
 from service.onramp import updates
 from service.onramp.models import OnrampSession
 from service.webhooks.models import WebhookEvent
@@ -126,7 +127,12 @@ async def test_fulfilment_stores_the_transaction_and_schedules_a_delivery_check(
     assert fulfilled.delivery_status == "pending"
     async with orm_session(database) as db:
         checks = (await db.exec(select(DeliveryCheck))).all()
+        merchant_events = (await db.exec(select(OutgoingEvent))).all()
     assert [check.onramp_session_id for check in checks] == [session.id]
+    # On PostgreSQL the move, its check and its merchant event were one statement, which
+    # leaves the body to the dispatcher; SQLite's transaction renders it.
+    [merchant_event] = merchant_events
+    assert (merchant_event.body is None) == (not database.settings.is_sqlite)
 
 
 async def test_a_later_event_fills_in_a_missing_transaction_id(
