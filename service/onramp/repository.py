@@ -17,9 +17,9 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    column,
     exists,
     func,
-    literal_column,
     null,
     or_,
     select,
@@ -287,7 +287,7 @@ _FULFILMENT_NEWS: dict[Any, Any] = {
 
 # A SessionRow's columns as an UPDATE returns them, unqualified: the statement that
 # extends `moving` stays within psycopg's cache of converted queries (sql.py).
-_RETURNED = tuple(literal_column(name, SESSIONS.c[name].type) for name in SESSION_COLUMNS)
+_RETURNED = tuple(column(name, SESSIONS.c[name].type) for name in SESSION_COLUMNS)
 
 
 def moving(status: str) -> Update | None:
