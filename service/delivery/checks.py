@@ -29,7 +29,7 @@ _session = col(C.onramp_session_id)
 _NEW = {
     _session: bindparam("session_id"),
     col(C.due_at): bindparam("now"),
-    col(C.attempts): 0,
+    col(C.attempts): literal(0),
     col(C.created_at): bindparam("now"),
     col(C.traceparent): bindparam("trace"),
 }
@@ -44,21 +44,18 @@ def with_check_of_move(statement: StatementWithCtes, moved: CTE) -> StatementWit
     """PostgreSQL's `statement` scheduling as well, as `schedule_check` does, a check
     for the session that `moved` returns if any (a move to fulfilled made by the same
     statement), from `move_check_values`."""
+    new = {**_NEW, _session: moved.c.id}
     scheduled = (
         insert_into(CHECKS, True)
-        .from_select(
-            [_session, col(C.due_at), col(C.attempts), col(C.created_at), col(C.traceparent)],
-            select(
-                moved.c.id, bindparam("now"), literal(0), bindparam("now"), bindparam("trace")
-            ).select_from(moved),
-        )
+        .from_select(list(new), select(*new.values()).select_from(moved))
         .on_conflict_do_nothing(index_elements=[_session])
     )
     return statement.add_cte(scheduled.cte("moved_check"))
 
 
 def move_check_values() -> dict[str, Any]:
-    """The parameters of `with_check_of_move` besides the move's own `now`."""
+    """The parameters of `with_check_of_move` besides the move's own `now` (its
+    `session_id` is the moved row's)."""
     return {"trace": traceparent()}
 
 

@@ -11,7 +11,6 @@ import msgspec
 from sqlalchemy import (
     ColumnElement,
     Select,
-    String,
     Text,
     any_,
     bindparam,
@@ -263,18 +262,15 @@ def with_event_of_move(statement: StatementWithCtes, moved: CTE) -> StatementWit
     any, a new event and its deliveries, from `moved_event_values`: for a move made by the
     same statement, whose body nothing in it can render. The event keeps the row as JSON
     (`session`), and the dispatcher renders the body from it (payloads.py)."""
+    written = {
+        **_each_from_new(_EVENT_ROW),
+        col(V.onramp_session_id): moved.c.id,
+        col(V.body): null(),
+        col(V.session): _snapshot(moved),
+    }
     event = (
         insert(EVENTS)
-        .from_select(
-            [col(V.id), col(V.type), col(V.onramp_session_id), col(V.session), col(V.created_at)],
-            select(
-                bindparam("new_id", type_=String),
-                bindparam("new_type", type_=String),
-                moved.c.id,
-                _snapshot(moved),
-                bindparam("new_created_at", type_=EVENTS.c.created_at.type),
-            ).select_from(moved),
-        )
+        .from_select(list(written), select(*written.values()).select_from(moved))
         .returning(col(V.id), col(V.type))
         .cte("moved_event")
     )

@@ -144,19 +144,19 @@ async def apply_update(
     if not repository.can_advance_to(update.status):
         return Applied("ignored", None)
     news = news_of(update, now)
-    fulfilment = {"tx": update.transaction_id, "amount": update.destination_amount}
-    fees = {"network_fee": update.network_fee, "transaction_fee": update.transaction_fee}
+    names_fulfilment = any((update.transaction_id, update.destination_amount))
+    names_fees = any((update.network_fee, update.transaction_fee))
     advanced = await repository.advance(sql, update.status, news)
     moved = advanced.id if advanced is not None else None
     if advanced is not None:  # merchant webhooks: the outbox row, with the move
         await events.record(sql, [SessionChange(advanced.id, Changed.STATUS, advanced)], now)
-    if moved is None and update.status == LIFECYCLE.fulfilled and any(fulfilment.values()):
+    if moved is None and update.status == LIFECYCLE.fulfilled and names_fulfilment:
         moved = await repository.fill_fulfilment(sql, news)
         if moved is not None:
             await checks.reopen_check(sql, moved, now)
     elif moved is not None and update.status == LIFECYCLE.fulfilled:
         await checks.schedule_check(sql, moved, now)
-    if moved is None and any(fees.values()):
+    if moved is None and names_fees:
         moved = await repository.fill_fees(sql, news)
     if moved is not None:
         return Applied(APPLIED, moved, _conflict(update, moved))
